@@ -1,0 +1,386 @@
+"""The contract between corral's API and its storage backends.
+
+A backend is a small set of **semantic** operations on jobs. Every operation is
+one atomic step (one Lua script on Redis, one ``BEGIN IMMEDIATE`` transaction on
+SQLite), so two workers can never see a half-moved job.
+
+Rules every backend follows:
+
+* **Units.** Every time and duration here is an integer number of milliseconds;
+  timestamps are Unix epoch milliseconds. The public API converts from seconds.
+* **The caller passes ``now``.** Backends never decide policy and never read the
+  clock to make a decision (a Redis lock still expires by Redis's own clock).
+* **Policy above, mechanism below.** Whether a failure is retried, after how long,
+  and how many finished jobs to keep are decided by the caller and handed in
+  (:class:`Retry`, :class:`KeepJobs`); backends only apply them.
+* **Refusals are codes.** An operation that is refused changes nothing and raises
+  the exception made by :func:`corral.errors.error_from_code` for its
+  :class:`~corral.errors.ErrorCode`, naming the job and the operation.
+* **Payloads are text.** ``data``, ``opts``, ``return_value``, ``progress`` and
+  ``stacktrace`` travel as the JSON text that is stored; decoding (and reporting a
+  corrupt field) is the API's job.
+* **Results are typed.** Operations return the frozen dataclasses below, never a
+  store's raw reply.
+
+The job's life, identical on every backend::
+
+    add ──► wait ◄──────────────┐  (prioritized: ordered by priority; delayed: until due)
+             │ move_to_active: lock(token, lock_duration)
+             ▼                  │ move_to_wait · move_stalled_to_wait · retry_job
+           active ──────────────┘
+             │ token must hold the lock
+       ┌─────┴──────┐
+    completed     failed
+
+Order of ``move_to_active``: due delayed jobs are promoted first; then ``lifo``
+jobs, then plain jobs oldest first, then prioritized jobs (priority 1 before 2 …,
+oldest first within a priority). A job put back by ``move_to_wait`` or by the
+stalled checker goes to the front of its line.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "MAX_PRIORITY",
+    "RATE_LIMIT_SENTINEL",
+    "STALLED_LIMIT_REASON",
+    "Backend",
+    "Completed",
+    "Event",
+    "Failed",
+    "Fetched",
+    "FetchRequest",
+    "JobRecord",
+    "JobState",
+    "KeepJobs",
+    "Limiter",
+    "NewJob",
+    "Retry",
+]
+
+MAX_PRIORITY = 2_097_151
+"""The largest job priority (2**21 - 1); 0 means "no priority"."""
+
+RATE_LIMIT_SENTINEL = 9_007_199_254_740_991
+"""The limiter value ``rate_limit`` stores: no worker takes a job while it stands."""
+
+STALLED_LIMIT_REASON = "job stalled more than allowable limit"
+"""The failure reason of a job that stalled more than ``max_stalled_count`` times."""
+
+
+class JobState(enum.StrEnum):
+    """Where a job is in its life. The values are BullMQ's state names."""
+
+    WAITING = "waiting"
+    ACTIVE = "active"
+    DELAYED = "delayed"
+    PRIORITIZED = "prioritized"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    WAITING_CHILDREN = "waiting-children"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to add, already validated and encoded by the API."""
+
+    name: str
+    data: str
+    """JSON text of the payload, stored verbatim."""
+    opts: str
+    """JSON text of the job's options in BullMQ's encoding, stored verbatim."""
+    timestamp: int
+    """Creation time (ms). A delayed job is due at ``timestamp + delay``."""
+    delay: int = 0
+    """ms; > 0 puts the job in ``delayed``."""
+    priority: int = 0
+    """0 (none) … MAX_PRIORITY; > 0 puts the job in ``prioritized`` (once due)."""
+    lifo: bool = False
+    """Put the job at the front of the line instead of the back."""
+    job_id: str | None = None
+    """A custom id; None takes the next number from the queue's counter."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A job as stored, with numbers parsed and JSON fields left as text."""
+
+    id: str
+    name: str
+    data: str
+    opts: str
+    timestamp: int
+    delay: int = 0
+    priority: int = 0
+    progress: str | None = None
+    attempts_made: int = 0
+    attempts_started: int = 0
+    stalled_counter: int = 0
+    processed_on: int | None = None
+    finished_on: int | None = None
+    return_value: str | None = None
+    failed_reason: str | None = None
+    stacktrace: str | None = None
+    deferred_failure: str | None = None
+    """Set when the job must fail on its next fetch (it stalled too often)."""
+    processed_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limiter:
+    """At most ``max`` jobs handed out per ``duration`` ms, across every worker of the queue."""
+
+    max: int
+    duration: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRequest:
+    """How a worker asks for a job: the token to lock it with, for how long."""
+
+    token: str
+    lock_duration: int
+    """ms the lock lasts unless extended."""
+    limiter: Limiter | None = None
+    worker_name: str | None = None
+    """Recorded on the job as ``processed_by``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What a fetch returned.
+
+    ``job`` is the job now active and locked with the request's token, or None.
+    With no job, ``rate_limit_delay`` > 0 says the queue is rate limited for that
+    many more ms, and ``next_delayed_at`` > 0 is when (epoch ms) the earliest
+    delayed job falls due.
+    """
+
+    job: JobRecord | None
+    rate_limit_delay: int = 0
+    next_delayed_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class KeepJobs:
+    """How many finished jobs to keep after this one finishes.
+
+    ``count``: -1 keeps all, 0 removes this job at once, n keeps the newest n.
+    ``age``: if set, jobs that finished more than ``age`` ms ago are removed.
+    """
+
+    count: int = -1
+    age: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """Outcome: the job succeeded with ``return_value`` (JSON text)."""
+
+    return_value: str
+    keep: KeepJobs = field(default_factory=KeepJobs)
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """Outcome: the job failed for good (no retry)."""
+
+    reason: str
+    stacktrace: str = "[]"
+    """JSON array of strings."""
+    keep: KeepJobs = field(default_factory=KeepJobs)
+    attempts: int = 0
+    """The job's ``attempts`` option, for the ``retries-exhausted`` event."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """A failed attempt that will run again: at once (``delay`` 0) or after ``delay`` ms."""
+
+    reason: str
+    stacktrace: str = "[]"
+    delay: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of a queue's event log. ``id`` is an opaque, increasing cursor."""
+
+    id: str
+    name: str
+    fields: Mapping[str, str]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """The storage operations corral needs; see the module docstring for the rules.
+
+    ``queue`` is always the queue's plain name; a backend is opened for one
+    prefix and keeps the queues of different prefixes apart.
+    """
+
+    url: str
+    """The URL the backend was opened with, with any password masked."""
+
+    # -- adding -----------------------------------------------------------------
+
+    async def add_jobs(self, queue: str, jobs: Sequence[NewJob]) -> list[str]:
+        """Add jobs atomically (all or none) and return their ids in order.
+
+        A custom id that already exists adds nothing and returns that id (event
+        ``duplicated``). Events: ``added`` and ``waiting`` or ``delayed``.
+        """
+        ...
+
+    # -- fetching and finishing --------------------------------------------------
+
+    async def move_to_active(self, queue: str, fetch: FetchRequest, now: int) -> Fetched:
+        """Promote due delayed jobs, then take the next job and lock it with ``fetch.token``.
+
+        Nothing is handed out while the queue is paused, or while it is rate
+        limited (the limiter holds :data:`RATE_LIMIT_SENTINEL`, or
+        ``fetch.limiter`` is set and its window is full).
+        Increments ``attempts_started``; sets ``processed_on = now``. Event ``active``.
+        """
+        ...
+
+    async def move_to_finished(
+        self,
+        queue: str,
+        job_id: str,
+        token: str,
+        outcome: Completed | Failed,
+        now: int,
+        fetch: FetchRequest | None = None,
+    ) -> Fetched | None:
+        """Complete or fail an active job whose lock ``token`` holds; then, if
+        ``fetch`` is given, fetch the next job in the same step.
+
+        Refusals: -1 missing job, -2 no lock, -6 lock held by another token,
+        -3 not active. Increments ``attempts_made``; sets ``finished_on``.
+        Events ``completed`` / ``failed`` (+ ``retries-exhausted`` when
+        ``attempts_made >= outcome.attempts``), ``drained`` when nothing is left.
+        Returns the next fetch result when ``fetch`` was given, else None.
+        """
+        ...
+
+    async def retry_job(
+        self,
+        queue: str,
+        job_id: str,
+        token: str,
+        retry: Retry,
+        now: int,
+        fetch: FetchRequest | None = None,
+    ) -> Fetched | None:
+        """Record a failed attempt and put the job back: to wait (back of the line,
+        or prioritized) when ``retry.delay`` is 0, else to delayed until ``now + delay``.
+
+        Same refusals as :meth:`move_to_finished`. Increments ``attempts_made``.
+        Events ``waiting`` (prev ``active``) or ``delayed``.
+        """
+        ...
+
+    async def move_to_wait(self, queue: str, job_id: str, token: str, now: int) -> int:
+        """Put an active job back at the front of its line without using an attempt.
+
+        Same refusals as :meth:`move_to_finished`. Returns the ms left on the
+        queue's rate limit (0 if none).
+        """
+        ...
+
+    async def extend_lock(
+        self, queue: str, job_id: str, token: str, duration: int, now: int
+    ) -> bool:
+        """Set the job's lock to expire ``duration`` ms from now, if ``token`` holds it
+        (and the lock has not expired). Also clears the job's stalled-candidate mark."""
+        ...
+
+    async def extend_locks(
+        self, queue: str, locks: Sequence[tuple[str, str]], duration: int, now: int
+    ) -> list[str]:
+        """Extend many ``(job_id, token)`` locks at once; return the ids that failed."""
+        ...
+
+    async def move_stalled_to_wait(
+        self, queue: str, max_stalled_count: int, stalled_interval: int, now: int
+    ) -> list[str]:
+        """Return jobs whose lock expired to the front of wait; return their ids.
+
+        Runs at most once per ``stalled_interval`` across all workers of the
+        queue. A job is stalled when it was active at the previous check, its
+        lock is gone and it is still active. Each stall increments
+        ``stalled_counter``; past ``max_stalled_count`` the job gets
+        ``deferred_failure = STALLED_LIMIT_REASON`` (the next fetch fails it).
+        Events ``waiting`` (prev ``active``) and ``stalled``.
+        """
+        ...
+
+    # -- reading -----------------------------------------------------------------
+
+    async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
+        """The stored job, or None if there is no such job."""
+        ...
+
+    async def get_state(self, queue: str, job_id: str) -> JobState:
+        """The job's state, or ``JobState.UNKNOWN`` if there is no such job."""
+        ...
+
+    async def get_counts(self, queue: str, states: Sequence[JobState]) -> dict[JobState, int]:
+        """How many jobs are in each of ``states``."""
+        ...
+
+    async def read_events(
+        self, queue: str, after: str | None, *, count: int = 100, block: int = 0
+    ) -> list[Event]:
+        """Events after cursor ``after`` (None: only new ones), waiting up to
+        ``block`` ms for one to arrive when there are none."""
+        ...
+
+    # -- queue-wide --------------------------------------------------------------
+
+    async def rate_limit(self, queue: str, duration: int, now: int) -> None:
+        """Hand out no job to any worker of the queue for ``duration`` ms."""
+        ...
+
+    async def get_rate_limit_ttl(self, queue: str, now: int) -> int:
+        """ms left on the queue's rate limit; 0 if it is not limited."""
+        ...
+
+    async def pause(self, queue: str) -> None:
+        """Stop handing out jobs (jobs stay in wait). Event ``paused``."""
+        ...
+
+    async def resume(self, queue: str) -> None:
+        """Hand out jobs again. Event ``resumed``."""
+        ...
+
+    async def is_paused(self, queue: str) -> bool:
+        """Whether the queue is paused."""
+        ...
+
+    async def obliterate(self, queue: str, *, force: bool) -> None:
+        """Remove the queue and all its jobs. The queue must be paused; with
+        active jobs it is refused unless ``force`` (raises ObliterateError)."""
+        ...
+
+    # -- waiting for work ----------------------------------------------------------
+
+    async def wait_for_job(self, queue: str, timeout: int) -> int | None:
+        """Block up to ``timeout`` ms until work may be available, without busy polling.
+
+        Returns 0 when a job may be ready now, a positive epoch-ms time when the
+        next delayed job falls due, or None on timeout. A wake-up is a hint, not
+        a promise: the caller always fetches with :meth:`move_to_active`.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release connections and threads. Safe to call more than once."""
+        ...

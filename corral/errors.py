@@ -1,0 +1,224 @@
+"""Every exception corral raises, under one root.
+
+```
+CorralError
+├── ConfigurationError (also ValueError)   bad URL, unknown backend scheme
+├── MissingDependency (also ImportError)   an optional package is not installed
+├── BackendError                            the store failed or answered what we cannot read
+│   └── CorruptJobError                     a stored job has a field we cannot decode
+├── JobError                                an operation on one job was refused
+│   ├── JobNotFoundError                    no such job (code -1)
+│   ├── JobStateError                       the job is not in the state the operation needs (-3)
+│   ├── LockError                           the caller does not hold the job's lock
+│   │   ├── MissingLockError                the lock expired or was never taken (-2)
+│   │   └── LockMismatchError               another token holds the lock (-6)
+│   └── PendingDependenciesError            the job still has children to wait for (-4)
+├── QueueError                              a queue-wide operation was refused
+│   └── ObliterateError                     the queue is not paused, or has active jobs
+└── ProcessorError                          raised *by user code* to steer a job's outcome
+    ├── UnrecoverableError                  fail at once, no retry
+    └── RateLimitError                      put the job back and pause fetching
+```
+
+Invalid arguments raise the standard ``ValueError`` / ``TypeError`` with the rule
+in the message, before anything is written.
+
+Backends report refusals as an :class:`ErrorCode` (the numbers BullMQ uses, so a
+code seen in Redis means the same in both languages). :func:`error_from_code` is
+the one place that turns a code into an exception.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "BackendError",
+    "ConfigurationError",
+    "CorralError",
+    "CorruptJobError",
+    "ErrorCode",
+    "JobError",
+    "JobNotFoundError",
+    "JobStateError",
+    "LockError",
+    "LockMismatchError",
+    "MissingDependency",
+    "MissingLockError",
+    "ObliterateError",
+    "PendingDependenciesError",
+    "ProcessorError",
+    "QueueError",
+    "RateLimitError",
+    "UnrecoverableError",
+    "error_from_code",
+]
+
+
+class ErrorCode(enum.IntEnum):
+    """Refusal codes shared by every backend (the values BullMQ's scripts return)."""
+
+    JOB_NOT_EXIST = -1
+    JOB_LOCK_NOT_EXIST = -2
+    JOB_NOT_IN_STATE = -3
+    JOB_PENDING_DEPENDENCIES = -4
+    PARENT_JOB_NOT_EXIST = -5
+    JOB_LOCK_MISMATCH = -6
+    PARENT_JOB_CANNOT_BE_REPLACED = -7
+    JOB_BELONGS_TO_JOB_SCHEDULER = -8
+    JOB_HAS_FAILED_CHILDREN = -9
+
+
+class CorralError(Exception):
+    """The root of every exception corral raises on purpose."""
+
+
+class ConfigurationError(CorralError, ValueError):
+    """A URL, option or environment setting that corral cannot use."""
+
+
+class MissingDependency(CorralError, ImportError):
+    """An optional package needed for the requested backend is not installed."""
+
+
+class BackendError(CorralError):
+    """The storage backend failed, or replied with something corral cannot read."""
+
+
+class CorruptJobError(BackendError):
+    """A stored job could not be decoded (a field is missing or is not valid JSON)."""
+
+    def __init__(self, job_id: str, field: str, problem: str) -> None:
+        self.job_id = job_id
+        self.field = field
+        super().__init__(f"job {job_id!r} has an unreadable {field!r} field: {problem}")
+
+
+class JobError(CorralError):
+    """An operation on a single job was refused; nothing was changed."""
+
+    code: ErrorCode | None = None
+
+    def __init__(self, message: str, *, job_id: str, operation: str) -> None:
+        self.job_id = job_id
+        self.operation = operation
+        super().__init__(message)
+
+
+class JobNotFoundError(JobError):
+    """The job does not exist (it was removed, or never added)."""
+
+    code = ErrorCode.JOB_NOT_EXIST
+
+
+class JobStateError(JobError):
+    """The job is not in the state the operation needs (e.g. completing a job that is not active)."""
+
+    code = ErrorCode.JOB_NOT_IN_STATE
+
+
+class LockError(JobError):
+    """The caller does not hold the job's lock, so it may not move the job."""
+
+
+class MissingLockError(LockError):
+    """The job has no lock: it expired (the job may have stalled) or was never taken."""
+
+    code = ErrorCode.JOB_LOCK_NOT_EXIST
+
+
+class LockMismatchError(LockError):
+    """The job's lock is held by a different token."""
+
+    code = ErrorCode.JOB_LOCK_MISMATCH
+
+
+class PendingDependenciesError(JobError):
+    """The job still waits for child jobs, so it cannot complete yet."""
+
+    code = ErrorCode.JOB_PENDING_DEPENDENCIES
+
+
+class QueueError(CorralError):
+    """A queue-wide operation was refused."""
+
+
+class ObliterateError(QueueError):
+    """``obliterate`` was refused: the queue is not paused, or has active jobs without ``force``."""
+
+
+class ProcessorError(CorralError):
+    """Base of the exceptions a processor raises to steer what happens to its job."""
+
+
+class UnrecoverableError(ProcessorError):
+    """Raise from a processor to fail the job at once, whatever attempts remain."""
+
+
+class RateLimitError(ProcessorError):
+    """Raise from a processor after ``queue.rate_limit(...)``: the job goes back to wait
+    without using an attempt, and the worker stops fetching until the window passes."""
+
+    def __init__(self, message: str = "bullmq:rateLimitExceeded") -> None:
+        super().__init__(message)
+
+
+_STATE_FOR_CODE = {
+    "move_to_finished": "active",
+    "retry_job": "active",
+    "move_to_delayed": "active",
+    "move_to_wait": "active",
+    "promote": "delayed",
+}
+
+
+def error_from_code(code: int, *, job_id: str, operation: str) -> JobError:
+    """Turn a backend refusal code into the exception the caller sees.
+
+    The message names the job and the operation, so a log line alone says what
+    was refused and why.
+    """
+    try:
+        known = ErrorCode(code)
+    except ValueError:
+        return JobError(
+            f"job {job_id!r}: {operation} was refused with unknown code {code}",
+            job_id=job_id,
+            operation=operation,
+        )
+    if known is ErrorCode.JOB_NOT_EXIST:
+        return JobNotFoundError(
+            f"job {job_id!r} does not exist ({operation})", job_id=job_id, operation=operation
+        )
+    if known is ErrorCode.JOB_LOCK_NOT_EXIST:
+        return MissingLockError(
+            f"job {job_id!r} has no lock ({operation}): the lock expired or the job was "
+            "never fetched with a token; it may have been returned to wait as stalled",
+            job_id=job_id,
+            operation=operation,
+        )
+    if known is ErrorCode.JOB_LOCK_MISMATCH:
+        return LockMismatchError(
+            f"job {job_id!r} is locked by another token ({operation}): only the token "
+            "that fetched the job may move it",
+            job_id=job_id,
+            operation=operation,
+        )
+    if known is ErrorCode.JOB_NOT_IN_STATE:
+        state = _STATE_FOR_CODE.get(operation, "expected")
+        return JobStateError(
+            f"job {job_id!r} is not in the {state} state ({operation})",
+            job_id=job_id,
+            operation=operation,
+        )
+    if known is ErrorCode.JOB_PENDING_DEPENDENCIES:
+        return PendingDependenciesError(
+            f"job {job_id!r} has pending dependencies ({operation})",
+            job_id=job_id,
+            operation=operation,
+        )
+    return JobError(
+        f"job {job_id!r}: {operation} was refused ({known.name}, code {code})",
+        job_id=job_id,
+        operation=operation,
+    )

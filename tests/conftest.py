@@ -1,0 +1,135 @@
+"""Shared fixtures: real services, never mocks.
+
+* ``redis_url``: a ``redis-server`` started from PATH on a free loopback port for
+  the session (or ``CORRAL_TEST_REDIS_URL``). Missing locally → the test skips
+  with the reason; under ``CI`` → it fails.
+* ``sqlite_url``: a fresh SQLite file in the test's temporary directory.
+* ``url``: parametrised over both backends; every conformance test runs on each.
+* ``queue_name``: a name unique to the test, so tests never see each other's jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def service_missing(reason: str) -> None:
+    """Skip on a developer's machine; fail under CI, where every service must be there."""
+    if IN_CI:
+        pytest.fail(f"{reason} (required under CI)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with code {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"redis-server did not listen on port {port} in time")
+
+
+class RedisServer:
+    """A redis-server process owned by the tests."""
+
+    def __init__(self, port: int, workdir: Path, proc: subprocess.Popen[bytes] | None) -> None:
+        self.port = port
+        self.workdir = workdir
+        self.proc = proc
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+def start_redis_server(workdir: Path, *, appendonly: bool = False) -> RedisServer:
+    """Start a private redis-server; the caller stops it with ``stop_redis_server``."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        service_missing("redis-server is not on PATH (apt-get install -y redis-server)")
+        raise AssertionError("unreachable")
+    port = _free_port()
+    args = [
+        exe,
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--save", "",
+        "--appendonly", "yes" if appendonly else "no",
+        "--dir", str(workdir),
+        "--daemonize", "no",
+        "--loglevel", "warning",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_port(port, proc, time.monotonic() + 10)
+    return RedisServer(port, workdir, proc)
+
+
+def stop_redis_server(server: RedisServer) -> None:
+    if server.proc is not None and server.proc.poll() is None:
+        server.proc.terminate()
+        try:
+            server.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    external = os.environ.get("CORRAL_TEST_REDIS_URL")
+    if external:
+        port = int(external.rsplit(":", 1)[1].split("/")[0])
+        yield RedisServer(port, Path(tempfile.gettempdir()), None)
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="corral-redis-"))
+    server = start_redis_server(workdir)
+    try:
+        yield server
+    finally:
+        stop_redis_server(server)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    external = os.environ.get("CORRAL_TEST_REDIS_URL")
+    return external or redis_server.url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'corral-test.db'}"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def url(request: pytest.FixtureRequest) -> str:
+    """The URL of a fresh store on each backend in turn."""
+    if request.param == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    return str(request.getfixturevalue("sqlite_url"))
+
+
+@pytest.fixture
+def queue_name() -> str:
+    return f"q-{uuid.uuid4().hex[:12]}"
