@@ -1,0 +1,72 @@
+"""corral: a reliable Python job queue with BullMQ's model.
+
+A worker that takes a job holds a lock owned by a token for a lock duration;
+only that token may extend the lock, complete, fail or put back the job. A
+stalled checker returns the jobs of dead workers to the queue. Jobs live in an
+embedded SQLite file by default, or in Redis, stored exactly as Node BullMQ 6
+stores them so Python and Node share queues.
+
+```python
+from corral import Queue, Worker
+
+queue = Queue("emails")
+await queue.add("send", {"to": "a@example.com"})
+
+worker = Worker("emails")
+job = await worker.get_next_job("my-token")
+await job.move_to_completed("sent", "my-token", fetch_next=False)
+```
+"""
+
+from corral._version import __version__
+from corral.backends.base import JobState
+from corral.errors import (
+    BackendError,
+    ConfigurationError,
+    CorralError,
+    CorruptJobError,
+    JobError,
+    JobNotFoundError,
+    JobStateError,
+    LockError,
+    LockMismatchError,
+    MissingDependency,
+    MissingLockError,
+    ObliterateError,
+    ProcessorError,
+    QueueError,
+    RateLimitError,
+    UnrecoverableError,
+)
+from corral.job import Job
+from corral.options import Backoff, JobOptions, RateLimiter, RemovePolicy
+from corral.queue import Queue
+from corral.worker import Worker
+
+__all__ = [
+    "BackendError",
+    "Backoff",
+    "ConfigurationError",
+    "CorralError",
+    "CorruptJobError",
+    "Job",
+    "JobError",
+    "JobNotFoundError",
+    "JobOptions",
+    "JobState",
+    "JobStateError",
+    "LockError",
+    "LockMismatchError",
+    "MissingDependency",
+    "MissingLockError",
+    "ObliterateError",
+    "ProcessorError",
+    "Queue",
+    "QueueError",
+    "RateLimitError",
+    "RateLimiter",
+    "RemovePolicy",
+    "UnrecoverableError",
+    "Worker",
+    "__version__",
+]

@@ -1,0 +1,213 @@
+"""Queue: add jobs, look at them, and steer the queue as a whole."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from corral._client import QueueClient, now_ms
+from corral._codec import dumps
+from corral.backends.base import JobState, NewJob
+from corral.job import Job
+from corral.options import Duration, JobOptions, to_ms
+
+__all__ = ["DEFAULT_COUNT_STATES", "Queue"]
+
+DEFAULT_COUNT_STATES: tuple[JobState, ...] = (
+    JobState.ACTIVE,
+    JobState.COMPLETED,
+    JobState.DELAYED,
+    JobState.FAILED,
+    JobState.PRIORITIZED,
+    JobState.WAITING,
+    JobState.WAITING_CHILDREN,
+)
+"""The states ``get_job_counts()`` reports when none are named (as BullMQ 6)."""
+
+_OPTION_NAMES = frozenset(
+    {
+        "job_id", "delay", "priority", "lifo", "attempts", "backoff",
+        "remove_on_complete", "remove_on_fail", "timestamp",
+    }
+)  # fmt: skip
+
+
+class Queue(QueueClient):
+    """A named queue on a store.
+
+    ``url``: ``sqlite:///path.db`` (embedded, the default), ``redis://host:port/db``;
+    None reads ``CORRAL_URL``, else uses ``sqlite:///corral.db``. ``prefix`` keeps
+    groups of queues apart (BullMQ's default ``bull``).
+    """
+
+    def __init__(self, name: str, *, url: str | None = None, prefix: str = "bull") -> None:
+        super().__init__(name, url=url, prefix=prefix)
+
+    def _new_job(self, name: object, data: Any, options: Mapping[str, Any]) -> NewJob:
+        if not isinstance(name, str):
+            raise TypeError(f"job name must be a string, not {type(name).__name__}")
+        unknown = set(options) - _OPTION_NAMES
+        if unknown:
+            raise TypeError(
+                f"unknown job option(s) {sorted(unknown)}; known: {sorted(_OPTION_NAMES)}"
+            )
+        opts = JobOptions.build(**options)
+        timestamp = opts.timestamp if opts.timestamp is not None else now_ms()
+        return NewJob(
+            name=name,
+            data=dumps({} if data is None else data, what="job data"),
+            opts=dumps(opts.to_wire(), what="job options"),
+            timestamp=timestamp,
+            delay=opts.delay_ms,
+            priority=opts.priority,
+            lifo=opts.lifo,
+            job_id=opts.job_id,
+        )
+
+    async def add(
+        self,
+        name: str,
+        data: Any = None,
+        *,
+        job_id: str | None = None,
+        delay: Duration = 0,
+        priority: int = 0,
+        lifo: bool = False,
+        attempts: int = 0,
+        backoff: Any = None,
+        remove_on_complete: Any = None,
+        remove_on_fail: Any = None,
+        timestamp: Any = None,
+    ) -> Job:
+        """Add a job and return it.
+
+        - ``data``: any JSON-encodable value (None is stored as ``{}``).
+        - ``job_id``: a custom id (not integer-like, no ``:``); adding an id that
+          exists adds nothing and returns the existing job.
+        - ``delay`` (seconds): run no earlier than this long after ``timestamp``.
+        - ``priority``: 1 (first) … 2,097,151; 0 means none (runs before prioritized jobs).
+        - ``lifo``: run before the jobs already waiting.
+        - ``attempts`` / ``backoff``: retry a failure while attempts remain, waiting
+          per ``backoff`` (seconds, a :class:`~corral.Backoff` or a dict).
+        - ``remove_on_complete`` / ``remove_on_fail``: True, a count to keep, or a
+          :class:`~corral.RemovePolicy`.
+        - ``timestamp``: creation time (aware datetime or epoch seconds); default now.
+        """
+        spec = self._new_job(
+            name,
+            data,
+            {
+                "job_id": job_id,
+                "delay": delay,
+                "priority": priority,
+                "lifo": lifo,
+                "attempts": attempts,
+                "backoff": backoff,
+                "remove_on_complete": remove_on_complete,
+                "remove_on_fail": remove_on_fail,
+                "timestamp": timestamp,
+            },
+        )
+        (added_id,) = await self._backend.add_jobs(self._name, [spec])
+        return await self._job_after_add(added_id, spec)
+
+    async def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
+        """Add many jobs in one atomic step: all are added, or none.
+
+        Each item is a mapping with ``name``, optional ``data`` and any option of
+        :meth:`add`, e.g. ``{"name": "email", "data": {...}, "attempts": 3}``.
+        Every item is validated before anything is written.
+        """
+        specs: list[NewJob] = []
+        for index, item in enumerate(jobs):
+            if not isinstance(item, Mapping):
+                raise TypeError(f"add_bulk item {index} must be a mapping with 'name' and 'data'")
+            if "name" not in item:
+                raise ValueError(f"add_bulk item {index} has no 'name'")
+            options = {k: v for k, v in item.items() if k not in ("name", "data")}
+            try:
+                specs.append(self._new_job(item["name"], item.get("data"), options))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"add_bulk item {index}: {exc}") from None
+        if not specs:
+            return []
+        ids = await self._backend.add_jobs(self._name, specs)
+        return [await self._job_after_add(i, s) for i, s in zip(ids, specs, strict=True)]
+
+    async def _job_after_add(self, job_id: str, spec: NewJob) -> Job:
+        if spec.job_id is not None:
+            # The id may have existed already; show the job that is really stored.
+            existing = await self.get_job(job_id)
+            if existing is not None:
+                return existing
+        from corral.backends.base import JobRecord
+
+        record = JobRecord(
+            id=job_id,
+            name=spec.name,
+            data=spec.data,
+            opts=spec.opts,
+            timestamp=spec.timestamp,
+            delay=spec.delay,
+            priority=spec.priority,
+        )
+        return Job(self, record)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        """The job with this id, or None."""
+        if not isinstance(job_id, str):
+            raise TypeError(f"job_id must be a string, not {type(job_id).__name__}")
+        record = await self._backend.get_job(self._name, job_id)
+        return None if record is None else Job(self, record)
+
+    async def get_job_state(self, job_id: str) -> JobState:
+        """The job's state: waiting, active, delayed, prioritized, completed, failed,
+        waiting-children, or unknown if there is no such job."""
+        if not isinstance(job_id, str):
+            raise TypeError(f"job_id must be a string, not {type(job_id).__name__}")
+        return await self._backend.get_state(self._name, job_id)
+
+    async def get_job_counts(self, *states: str) -> dict[str, int]:
+        """How many jobs are in each state; all states when none are named."""
+        wanted: list[JobState] = []
+        for state in states or DEFAULT_COUNT_STATES:
+            try:
+                parsed = JobState(state)
+            except ValueError:
+                known = ", ".join(s.value for s in DEFAULT_COUNT_STATES)
+                raise ValueError(f"unknown job state {state!r}; known: {known}") from None
+            if parsed is JobState.UNKNOWN:
+                raise ValueError("'unknown' is not a state jobs can be counted in")
+            wanted.append(parsed)
+        counts = await self._backend.get_counts(self._name, wanted)
+        return {state.value: counts.get(state, 0) for state in wanted}
+
+    async def rate_limit(self, duration: Duration) -> None:
+        """Hand out no job to any worker of this queue for ``duration`` seconds."""
+        ms = to_ms(duration, name="duration", allow_zero=False)
+        await self._backend.rate_limit(self._name, ms, now_ms())
+
+    async def get_rate_limit_ttl(self) -> float:
+        """Seconds left on the queue's rate limit (0.0 when it is not limited)."""
+        return await self._backend.get_rate_limit_ttl(self._name, now_ms()) / 1000
+
+    async def pause(self) -> None:
+        """Stop workers from getting jobs; jobs keep arriving and wait."""
+        await self._backend.pause(self._name)
+
+    async def resume(self) -> None:
+        """Let workers get jobs again."""
+        await self._backend.resume(self._name)
+
+    async def is_paused(self) -> bool:
+        """Whether the queue is paused."""
+        return await self._backend.is_paused(self._name)
+
+    async def obliterate(self, *, force: bool = False) -> None:
+        """Remove the queue and every job in it, for good.
+
+        Refused (:class:`~corral.ObliterateError`) while jobs are active, unless
+        ``force``. The queue is paused first, so no worker picks up a job meanwhile.
+        """
+        await self._backend.pause(self._name)
+        await self._backend.obliterate(self._name, force=force)
