@@ -88,7 +88,7 @@ async def test_add_bulk_adds_all_in_order(queue: Queue) -> None:
 async def test_add_bulk_with_one_bad_item_writes_nothing(queue: Queue) -> None:
     with pytest.raises(TypeError, match="item 1"):
         await queue.add_bulk([{"name": "ok", "data": {}}, {"name": "bad", "data": {1, 2}}])
-    with pytest.raises(ValueError, match="item 0.*priority"):
+    with pytest.raises(ValueError, match=r"item 0.*priority"):
         await queue.add_bulk([{"name": "bad", "priority": -1}])
     assert await queue.get_job_counts("waiting", "prioritized") == {"waiting": 0, "prioritized": 0}
 

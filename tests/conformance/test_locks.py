@@ -46,11 +46,13 @@ async def test_wrong_token_cannot_fail_or_requeue(
     queue: Queue, make_worker: WorkerFactory, move: str
 ) -> None:
     job = await fetched(queue, make_worker)
+    attempt = (
+        job.move_to_failed(RuntimeError("x"), "intruder")
+        if move == "fail"
+        else job.move_to_wait("intruder")
+    )
     with pytest.raises(LockMismatchError):
-        if move == "fail":
-            await job.move_to_failed(RuntimeError("x"), "intruder")
-        else:
-            await job.move_to_wait("intruder")
+        await attempt
     assert await queue.get_job_state(job.id) == JobState.ACTIVE
     assert (await queue.get_job(job.id)).attempts_made == 0  # type: ignore[union-attr]
 
