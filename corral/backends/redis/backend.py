@@ -1,0 +1,341 @@
+"""RedisBackend: the :class:`~corral.backends.base.Backend` operations on Redis.
+
+Each operation is one round trip: one Lua script (``lua/<operation>.lua``) for
+anything that must be atomic, or one plain command for a single read. The data
+layout is Node BullMQ 6's (see :mod:`.keys`), so Node and Python workers and
+producers share queues.
+
+Connections are opened lazily on first use: a pool for ordinary commands, and,
+per queue, one dedicated connection for the blocking ``BZPOPMIN`` on the marker,
+named ``<prefix>:<base64(queue)>`` like a Node worker's so ``queue.getWorkers()``
+lists it. ``XREAD BLOCK`` uses its own pool without a socket timeout, so a long
+block is not mistaken for a dead server.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from corral.backends import mask_url
+from corral.backends.base import (
+    Completed,
+    Event,
+    Failed,
+    Fetched,
+    FetchRequest,
+    JobRecord,
+    JobState,
+    NewJob,
+    Retry,
+)
+from corral.backends.redis.keys import QueueKeys
+from corral.backends.redis.records import parse_events, parse_fetched, parse_job
+from corral.backends.redis.scripts import execute, load_script, refusal
+from corral.errors import BackendError, ObliterateError
+
+__all__ = ["RedisBackend"]
+
+_OBLITERATE_BATCH = 1000
+
+# Backend states are BullMQ's names; their keys are the same but for `waiting`.
+_STATE_SUFFIX = {JobState.WAITING: "wait"}
+
+
+def _fetch_args(fetch: FetchRequest | None) -> list[Any]:
+    """The five fetch ARGV entries of a script ("0" flag first when not fetching)."""
+    if fetch is None:
+        return ["0"]
+    limiter = fetch.limiter
+    return [
+        "1",
+        fetch.token,
+        fetch.lock_duration,
+        limiter.max if limiter else "",
+        limiter.duration if limiter else "",
+        fetch.worker_name or "",
+    ]
+
+
+def _outcome_args(outcome: Completed | Failed) -> list[Any]:
+    keep = outcome.keep
+    age = "" if keep.age is None else keep.age
+    if isinstance(outcome, Completed):
+        return ["completed", outcome.return_value, "", keep.count, age, 0]
+    return ["failed", outcome.reason, outcome.stacktrace, keep.count, age, outcome.attempts]
+
+
+class RedisBackend:
+    """Queues stored in Redis under ``prefix`` (default ``bull``, as Node BullMQ).
+
+    ``url`` is a redis-py URL (``redis://``, ``rediss://``, ``unix://``). Nothing is
+    connected until the first operation; :meth:`close` releases every connection.
+    """
+
+    def __init__(self, url: str, *, prefix: str = "bull") -> None:
+        self.url = mask_url(url)
+        self.prefix = prefix
+        self._raw_url = url
+        self._client: Redis | None = None
+        self._events_client: Redis | None = None
+        self._marker_clients: dict[str, Redis] = {}
+        self._keys: dict[str, QueueKeys] = {}
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self.url!r}, prefix={self.prefix!r})"
+
+    # -- plumbing ---------------------------------------------------------------
+
+    @property
+    def redis(self) -> Redis:
+        """The pooled client, created on first use."""
+        if self._client is None:
+            self._client = Redis.from_url(self._raw_url, decode_responses=True)
+        return self._client
+
+    def keys(self, queue: str) -> QueueKeys:
+        """The key names of ``queue`` (cached)."""
+        keys = self._keys.get(queue)
+        if keys is None:
+            keys = self._keys[queue] = QueueKeys(self.prefix, queue)
+        return keys
+
+    async def _run(self, name: str, queue: str, args: Sequence[Any]) -> Any:
+        script = load_script(name)
+        keys = self.keys(queue)
+        try:
+            return await script.run(self.redis, keys.for_script(name, script.keys), args)
+        except RedisError as exc:
+            raise BackendError(f"redis {name} on queue {queue!r} failed: {exc}") from exc
+
+    async def _command(self, queue: str, *args: Any) -> Any:
+        try:
+            return await execute(self.redis, *args)
+        except RedisError as exc:
+            raise BackendError(f"redis {args[0]} on queue {queue!r} failed: {exc}") from exc
+
+    # -- adding -----------------------------------------------------------------
+
+    async def add_jobs(self, queue: str, jobs: Sequence[NewJob]) -> list[str]:
+        """Add ``jobs`` in one script call.
+
+        The whole batch is one atomic step, however large: atomicity is the
+        contract, and Redis handles tens of thousands of jobs in one script.
+        """
+        if not jobs:
+            return []
+        args: list[Any] = [self.keys(queue).base]
+        for job in jobs:
+            args += (
+                job.job_id or "",
+                job.name,
+                job.data,
+                job.opts,
+                job.timestamp,
+                job.delay,
+                job.priority,
+                "1" if job.lifo else "0",
+            )
+        ids: list[str] = await self._run("add_jobs", queue, args)
+        return ids
+
+    # -- fetching and finishing --------------------------------------------------
+
+    async def move_to_active(self, queue: str, fetch: FetchRequest, now: int) -> Fetched:
+        """Promote due delayed jobs, then take and lock the next job."""
+        args = [self.keys(queue).base, now, *_fetch_args(fetch)[1:]]
+        return parse_fetched(await self._run("move_to_active", queue, args))
+
+    async def move_to_finished(
+        self,
+        queue: str,
+        job_id: str,
+        token: str,
+        outcome: Completed | Failed,
+        now: int,
+        fetch: FetchRequest | None = None,
+    ) -> Fetched | None:
+        """Complete or fail an active job; optionally fetch the next one."""
+        base = self.keys(queue).base
+        args = [base, job_id, token, now, *_outcome_args(outcome), *_fetch_args(fetch)]
+        reply = await self._run("move_to_finished", queue, args)
+        refusal(reply, job_id=job_id, operation="move_to_finished")
+        if fetch is None:
+            return None
+        return parse_fetched(reply) if reply else Fetched(None)
+
+    async def retry_job(
+        self,
+        queue: str,
+        job_id: str,
+        token: str,
+        retry: Retry,
+        now: int,
+        fetch: FetchRequest | None = None,
+    ) -> Fetched | None:
+        """Record a failed attempt and put the job back, now or after ``retry.delay``."""
+        base = self.keys(queue).base
+        args = [base, job_id, token, now, retry.reason, retry.stacktrace, retry.delay]
+        reply = await self._run("retry_job", queue, [*args, *_fetch_args(fetch)])
+        refusal(reply, job_id=job_id, operation="retry_job")
+        return None if fetch is None else parse_fetched(reply)
+
+    async def move_to_wait(self, queue: str, job_id: str, token: str, now: int) -> int:
+        """Put an active job back at the front of its line; return the limiter's ms left."""
+        reply = await self._run("move_to_wait", queue, [self.keys(queue).base, job_id, token])
+        refusal(reply, job_id=job_id, operation="move_to_wait")
+        return int(reply)
+
+    async def extend_lock(
+        self, queue: str, job_id: str, token: str, duration: int, now: int
+    ) -> bool:
+        """Extend the job's lock by ``duration`` ms if ``token`` holds it."""
+        args = [self.keys(queue).base, job_id, token, duration]
+        return bool(await self._run("extend_lock", queue, args))
+
+    async def extend_locks(
+        self, queue: str, locks: Sequence[tuple[str, str]], duration: int, now: int
+    ) -> list[str]:
+        """Extend many locks in one step; return the ids whose lock was not ours."""
+        if not locks:
+            return []
+        args: list[Any] = [self.keys(queue).base, duration]
+        for job_id, token in locks:
+            args += (job_id, token)
+        failed: list[str] = await self._run("extend_locks", queue, args)
+        return failed
+
+    async def move_stalled_to_wait(
+        self, queue: str, max_stalled_count: int, stalled_interval: int, now: int
+    ) -> list[str]:
+        """Run the stalled checker (at most once per interval); return the requeued ids."""
+        args = [self.keys(queue).base, max_stalled_count, now, stalled_interval]
+        requeued: list[str] = await self._run("move_stalled_to_wait", queue, args)
+        return requeued
+
+    # -- reading -----------------------------------------------------------------
+
+    async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
+        """The stored job, or None."""
+        fields = await self._command(queue, "HGETALL", self.keys(queue).job(job_id))
+        return parse_job(job_id, fields) if fields else None
+
+    async def get_state(self, queue: str, job_id: str) -> JobState:
+        """The job's state (``UNKNOWN`` when there is no such job)."""
+        state = await self._run("get_state", queue, [self.keys(queue).base, job_id])
+        return JobState(state)
+
+    async def get_counts(self, queue: str, states: Sequence[JobState]) -> dict[JobState, int]:
+        """How many jobs are in each of ``states`` (``UNKNOWN`` counts 0)."""
+        asked = [s for s in states if s is not JobState.UNKNOWN]
+        counts: dict[JobState, int] = dict.fromkeys(states, 0)
+        if asked:
+            suffixes = [_STATE_SUFFIX.get(s, s.value) for s in asked]
+            reply = await self._run("get_counts", queue, suffixes)
+            counts.update(zip(asked, map(int, reply), strict=True))
+        return counts
+
+    async def read_events(
+        self, queue: str, after: str | None, *, count: int = 100, block: int = 0
+    ) -> list[Event]:
+        """Events after cursor ``after`` (None: only new ones), blocking up to ``block`` ms."""
+        args: list[Any] = ["XREAD", "COUNT", count]
+        client = self.redis
+        if block > 0:
+            args += ["BLOCK", block]
+            client = self._blocking_pool()
+        args += ["STREAMS", self.keys(queue).key("events"), after or "$"]
+        try:
+            reply = await execute(client, *args)
+        except RedisError as exc:
+            raise BackendError(f"redis XREAD on queue {queue!r} failed: {exc}") from exc
+        return parse_events(reply)
+
+    def _blocking_pool(self) -> Redis:
+        if self._events_client is None:
+            self._events_client = Redis.from_url(
+                self._raw_url, decode_responses=True, socket_timeout=None
+            )
+        return self._events_client
+
+    # -- queue-wide --------------------------------------------------------------
+
+    async def rate_limit(self, queue: str, duration: int, now: int) -> None:
+        """Stop every worker of the queue from taking jobs for ``duration`` ms."""
+        limiter = self.keys(queue).key("limiter")
+        await self._command(queue, "SET", limiter, "9007199254740991", "PX", duration)
+
+    async def get_rate_limit_ttl(self, queue: str, now: int) -> int:
+        """ms left on the queue's rate limit (0 when not limited)."""
+        return int(await self._run("get_rate_limit_ttl", queue, []))
+
+    async def pause(self, queue: str) -> None:
+        """Stop handing out jobs; jobs stay in wait."""
+        await self._run("pause", queue, [])
+
+    async def resume(self, queue: str) -> None:
+        """Hand out jobs again, migrating a legacy BullMQ 5 ``paused`` list."""
+        left = await self._run("resume", queue, ["1"])
+        while left > 0:
+            left = await self._run("resume", queue, ["0"])
+
+    async def is_paused(self, queue: str) -> bool:
+        """Whether the queue is paused."""
+        meta = self.keys(queue).key("meta")
+        return bool(await self._command(queue, "HEXISTS", meta, "paused"))
+
+    async def obliterate(self, queue: str, *, force: bool) -> None:
+        """Remove the paused queue and its jobs, in batches."""
+        args = [self.keys(queue).base, _OBLITERATE_BATCH, "force" if force else ""]
+        while True:
+            reply = await self._run("obliterate", queue, args)
+            if reply == 0:
+                return
+            if reply == -1:
+                raise ObliterateError(
+                    f"cannot obliterate queue {queue!r}: it is not paused; pause it first"
+                )
+            if reply == -2:
+                active = await self._command(queue, "LLEN", self.keys(queue).key("active"))
+                raise ObliterateError(
+                    f"cannot obliterate queue {queue!r}: it has {active} active job(s); "
+                    "pass force=True to remove them too"
+                )
+
+    # -- waiting for work ----------------------------------------------------------
+
+    async def wait_for_job(self, queue: str, timeout: int) -> int | None:
+        """Block on the queue's marker for up to ``timeout`` ms (BZPOPMIN)."""
+        client = self._marker_clients.get(queue)
+        if client is None:
+            name = f"{self.prefix}:{base64.b64encode(queue.encode()).decode()}"
+            client = Redis.from_url(
+                self._raw_url,
+                decode_responses=True,
+                socket_timeout=None,
+                single_connection_client=True,
+                client_name=name,
+            )
+            self._marker_clients[queue] = client
+        seconds = max(timeout / 1000, 0.001)
+        try:
+            reply = await execute(client, "BZPOPMIN", self.keys(queue).key("marker"), seconds)
+        except RedisError as exc:
+            raise BackendError(f"redis BZPOPMIN on queue {queue!r} failed: {exc}") from exc
+        if not reply:
+            return None
+        _, member, score = reply
+        return 0 if member == "0" else int(float(score))
+
+    async def close(self) -> None:
+        """Close every connection; safe to call more than once."""
+        clients = [self._client, self._events_client, *self._marker_clients.values()]
+        self._client = self._events_client = None
+        self._marker_clients = {}
+        for client in clients:
+            if client is not None:
+                await client.aclose()

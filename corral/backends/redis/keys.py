@@ -1,0 +1,116 @@
+"""Every Redis key name of a queue, in one place.
+
+The layout is BullMQ 6's, so Node BullMQ and corral share a queue. Every key of
+queue ``q`` under prefix ``p`` starts with the *base* ``p:q:``; a job's keys append
+its id. Braces in the prefix or queue name (``{p}``) put all of a queue's keys in
+one Redis Cluster slot, because every name is derived from the base the same way.
+
+Queue keys (``<base><suffix>``):
+
+================== ======== ==============================================================
+suffix             type     contents
+================== ======== ==============================================================
+``wait``           LIST     ids ready to run; producers LPUSH (back of the line), workers
+                            take from the tail (RPOPLPUSH), so RPUSH puts a job in front
+``paused``         LIST     legacy (BullMQ 5) twin of ``wait`` while paused; corral never
+                            writes it, ``resume`` migrates it into ``wait``
+``active``         LIST     ids being processed; enter at the head
+``prioritized``    ZSET     waiting prioritized ids, score ``priority * 2**32 + (pc mod 2**32)``
+``pc``             STRING   priority counter, INCR per prioritized insert
+``delayed``        ZSET     delayed ids, score ``due_ms * 4096 + seq`` (seq 0..4095)
+``completed``      ZSET     completed ids, score = finishedOn ms
+``failed``         ZSET     failed ids, score = finishedOn ms
+``waiting-children`` ZSET   flow parents waiting for children (read only by corral)
+``stalled``        SET      ids active at the previous stalled check (candidates)
+``stalled-check``  STRING   stalled-check throttle, PX = stalled interval
+``limiter``        STRING   rate-limit counter with PX = window; 9007199254740991 = limited
+``id``             STRING   job id counter, INCR on every add
+``meta``           HASH     ``paused``, ``concurrency``, ``max``, ``duration``,
+                            ``opts.maxLenEvents``, ``version``
+``events``         STREAM   event log: ``event <name> [field value ...]``
+``marker``         ZSET     wake-up marker: ``"0"``@0 work now, ``"1"``@due-ms next delayed
+``repeat``         ZSET     job schedulers (written by Node; removed by obliterate)
+``de:<id>``        STRING   deduplication key -> owning job id (written by Node)
+================== ======== ==============================================================
+
+Job keys (``<base><jobId>...``):
+
+================ ======== ==========================================================
+``<id>``         HASH     name, data, opts, timestamp, delay, priority; processedOn,
+                          ats, pb at activation; atm, finishedOn, returnvalue or
+                          failedReason (+ stacktrace); stc, defa, progress, deid ...
+``<id>:lock``    STRING   the token of the worker holding the job, PX = lock duration
+``<id>:logs``    LIST     log lines
+``<id>:dependencies`` / ``:processed`` / ``:failed`` / ``:unsuccessful``  flow bookkeeping
+================ ======== ==========================================================
+"""
+
+from __future__ import annotations
+
+__all__ = ["QUEUE_SUFFIXES", "QueueKeys"]
+
+QUEUE_SUFFIXES = frozenset(
+    {
+        "wait",
+        "paused",
+        "active",
+        "prioritized",
+        "pc",
+        "delayed",
+        "completed",
+        "failed",
+        "waiting-children",
+        "stalled",
+        "stalled-check",
+        "limiter",
+        "id",
+        "meta",
+        "events",
+        "marker",
+        "repeat",
+    }
+)
+"""The queue-level key suffixes a script may name in its ``KEYS`` header."""
+
+
+class QueueKeys:
+    """The key names of one queue: ``QueueKeys("bull", "mail").key("wait") == "bull:mail:wait"``.
+
+    Scripts name their keys by suffix; :meth:`for_script` turns a script's suffix
+    list into key names once and remembers the result, so a call costs no string
+    building.
+    """
+
+    __slots__ = ("_script_keys", "base", "queue")
+
+    def __init__(self, prefix: str, queue: str) -> None:
+        if not queue or ":" in queue:
+            raise ValueError(f"queue name must be non-empty and contain no ':', not {queue!r}")
+        self.queue = queue
+        self.base = f"{prefix}:{queue}:"
+        """The key every other key of the queue starts with (trailing colon)."""
+        self._script_keys: dict[str, list[str]] = {}
+
+    def key(self, suffix: str) -> str:
+        """The queue key ``<base><suffix>``; ``"base"`` is the base key itself."""
+        if suffix == "base":
+            return self.base
+        if suffix not in QUEUE_SUFFIXES:
+            raise ValueError(f"unknown queue key suffix {suffix!r}")
+        return self.base + suffix
+
+    def job(self, job_id: str) -> str:
+        """The job's hash."""
+        return self.base + job_id
+
+    def lock(self, job_id: str) -> str:
+        """The job's lock (a STRING holding the owner's token)."""
+        return f"{self.base}{job_id}:lock"
+
+    def for_script(self, script: str, suffixes: tuple[str, ...]) -> list[str]:
+        """The ``KEYS`` of ``script`` for this queue, built once per script."""
+        keys = self._script_keys.get(script)
+        if keys is None:
+            keys = [self.key(s) for s in suffixes]
+            self._script_keys[script] = keys
+        return keys

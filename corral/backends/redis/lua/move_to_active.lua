@@ -1,0 +1,32 @@
+--[[
+  move_to_active: promote due delayed jobs, then take the next job and lock it.
+
+  KEYS[1]  wait         LIST    plain jobs; the tail is taken first
+  KEYS[2]  active       LIST    the job enters at the head
+  KEYS[3]  prioritized  ZSET    taken (ZPOPMIN) when wait is empty
+  KEYS[4]  pc           STRING  priority counter (DEL when prioritized is empty)
+  KEYS[5]  delayed      ZSET    due jobs are promoted first
+  KEYS[6]  marker       ZSET    base marker re-added after a fetch
+  KEYS[7]  meta         HASH    paused, concurrency, max, duration
+  KEYS[8]  events       STREAM  event log
+  KEYS[9]  limiter      STRING  rate-limit counter, PX = window
+
+  ARGV[1]  base key "<prefix>:<queue>:"
+  ARGV[2]  now (epoch ms)
+  ARGV[3]  token the job is locked with
+  ARGV[4]  lock duration (ms)
+  ARGV[5]  limiter max jobs per window ("" = none; meta max wins)
+  ARGV[6]  limiter window (ms, "" = none; wins over meta duration)
+  ARGV[7]  worker name, stored as pb ("" = none)
+
+  Returns {job fields (flat HGETALL) | 0, job id | 0, rate limit ms, next delayed due ms}.
+  Events: waiting (prev delayed) per promoted job; active (jobId, prev waiting).
+]]
+--- @include "queue"
+
+local Q = {
+  wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], pc = KEYS[4], delayed = KEYS[5],
+  marker = KEYS[6], meta = KEYS[7], events = KEYS[8], limiter = KEYS[9],
+}
+local M = read_meta(Q.meta)
+return fetch_next(Q, M, ARGV[1], tonumber(ARGV[2]), fetch_options(3))

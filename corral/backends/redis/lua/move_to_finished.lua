@@ -1,0 +1,118 @@
+--[[
+  move_to_finished: complete or fail an active job whose lock the token holds,
+  apply retention, and optionally fetch the next job in the same step.
+
+  KEYS[1]  wait         LIST    read for `drained`; fetch source
+  KEYS[2]  active       LIST    the job leaves it
+  KEYS[3]  prioritized  ZSET    fetch source
+  KEYS[4]  pc           STRING  priority counter
+  KEYS[5]  delayed      ZSET    promoted on fetch
+  KEYS[6]  marker       ZSET    wake-up marker
+  KEYS[7]  meta         HASH    queue settings
+  KEYS[8]  events       STREAM  event log (trimmed first)
+  KEYS[9]  limiter      STRING  rate-limit counter
+  KEYS[10] stalled      SET     stalled candidates (the job leaves it)
+  KEYS[11] completed    ZSET    finished ids, score finishedOn
+  KEYS[12] failed       ZSET    failed ids, score finishedOn
+
+  ARGV[1]  base key "<prefix>:<queue>:"
+  ARGV[2]  job id
+  ARGV[3]  token that must hold the lock
+  ARGV[4]  now (epoch ms)
+  ARGV[5]  "completed" | "failed"
+  ARGV[6]  return value (JSON text) | failure reason
+  ARGV[7]  stacktrace (JSON array text; failed only)
+  ARGV[8]  keep count: -1 all, 0 remove this job now, n newest n
+  ARGV[9]  keep age (ms; "" = no age limit): remove jobs finished before now - age
+  ARGV[10] attempts option, for `retries-exhausted`
+  ARGV[11] "1" to fetch the next job, "0" not
+  ARGV[12..16] fetch: token, lock ms, limiter max, limiter window ms, worker name
+
+  Returns -1 no job, -2 no lock, -6 lock held by another token, -3 not active
+  (nothing changed); else 0 when not fetching, or the fetch reply
+  {job fields | 0, id | 0, rate limit ms, next delayed due ms}.
+  Events: completed (jobId, returnvalue, prev active) | failed (jobId,
+  failedReason, prev active) [+ retries-exhausted (jobId, attemptsMade)];
+  drained when no job is left; the fetch's events.
+]]
+--- @include "queue"
+
+local Q = {
+  wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], pc = KEYS[4], delayed = KEYS[5],
+  marker = KEYS[6], meta = KEYS[7], events = KEYS[8], limiter = KEYS[9], stalled = KEYS[10],
+}
+local base, id = ARGV[1], ARGV[2]
+local code = take_from_active(Q, base, id, ARGV[3])
+if code ~= 0 then
+  return code
+end
+
+local now = tonumber(ARGV[4])
+local target, value = ARGV[5], ARGV[6]
+local keep_count, keep_age = tonumber(ARGV[8]), tonumber(ARGV[9])
+local failed = target == "failed"
+local finished = failed and KEYS[12] or KEYS[11]
+local M = read_meta(Q.meta)
+redis.call("XTRIM", Q.events, "MAXLEN", "~", M.max_events)
+
+local job_key = base .. id
+local attempts_made = redis.call("HINCRBY", job_key, "atm", 1)
+
+-- A deduplication key without expiry lasts while its job is unfinished.
+local dedup_id = redis.call("HGET", job_key, "deid")
+if dedup_id then
+  local dedup_key = base .. "de:" .. dedup_id
+  if redis.call("GET", dedup_key) == id and redis.call("PTTL", dedup_key) == -1 then
+    redis.call("DEL", dedup_key)
+  end
+end
+
+local function remove_finished(ids)
+  if #ids > 0 then
+    for _, old in ipairs(ids) do
+      remove_job_keys(base .. old)
+    end
+    redis.call("ZREM", finished, unpack(ids))
+  end
+end
+
+if keep_count == 0 then
+  remove_job_keys(job_key)
+else
+  redis.call("ZADD", finished, now, id)
+  if failed then
+    redis.call("HSET", job_key, "failedReason", value, "stacktrace", ARGV[7], "finishedOn", now)
+    redis.call("HDEL", job_key, "defa")
+  else
+    redis.call("HSET", job_key, "returnvalue", value, "finishedOn", now)
+  end
+  if keep_age then
+    -- "(" makes the bound exclusive: only jobs finished *more* than age ms ago.
+    local cutoff = "(" .. string.format("%d", now - keep_age)
+    remove_finished(redis.call("ZRANGEBYSCORE", finished, "-inf", cutoff, "LIMIT", 0, 1000))
+  end
+  if keep_count > 0 then
+    remove_finished(redis.call("ZREVRANGE", finished, keep_count, keep_count + 999))
+  end
+end
+
+if failed then
+  emit(Q, M, "failed", "jobId", id, "failedReason", value, "prev", "active")
+  if attempts_made >= (tonumber(ARGV[10]) or 0) then
+    emit(Q, M, "retries-exhausted", "jobId", id, "attemptsMade", attempts_made)
+  end
+else
+  emit(Q, M, "completed", "jobId", id, "returnvalue", value, "prev", "active")
+end
+
+local reply = 0
+if ARGV[11] == "1" then
+  reply = fetch_next(Q, M, base, now, fetch_options(12))
+  if reply[2] ~= 0 then
+    return reply
+  end
+end
+if is_drained(Q) then
+  emit(Q, M, "drained")
+end
+return reply

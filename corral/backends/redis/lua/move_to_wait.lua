@@ -1,0 +1,51 @@
+--[[
+  move_to_wait: put an active job whose lock the token holds back at the front of
+  its line, without using an attempt (BullMQ's moveJobFromActiveToWait).
+
+  KEYS[1]  wait         LIST    plain jobs; RPUSH = front of the line
+  KEYS[2]  active       LIST    the job leaves it
+  KEYS[3]  prioritized  ZSET    prioritized jobs
+  KEYS[4]  marker       ZSET    wake-up marker
+  KEYS[5]  meta         HASH    queue settings
+  KEYS[6]  events       STREAM  event log
+  KEYS[7]  limiter      STRING  rate-limit counter (its TTL is returned)
+  KEYS[8]  stalled      SET     stalled candidates (the job leaves it)
+
+  ARGV[1]  base key "<prefix>:<queue>:"
+  ARGV[2]  job id
+  ARGV[3]  token that must hold the lock
+
+  Returns -1/-2/-6/-3 like move_to_finished (nothing changed); else the ms left
+  on the limiter key (0 if none).
+  Events: waiting (jobId, prev active).
+]]
+--- @include "queue"
+
+local Q = {
+  wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], marker = KEYS[4], meta = KEYS[5],
+  events = KEYS[6], limiter = KEYS[7], stalled = KEYS[8],
+}
+local base, id = ARGV[1], ARGV[2]
+local code = take_from_active(Q, base, id, ARGV[3])
+if code ~= 0 then
+  return code
+end
+
+local M = read_meta(Q.meta)
+local priority = job_priority(base .. id)
+if priority > 0 then
+  -- Counter part 0: ahead of every job of the same priority.
+  redis.call("ZADD", Q.prioritized, priority * 4294967296, id)
+else
+  redis.call("RPUSH", Q.wait, id)
+  if not paused_or_maxed(Q, M) then
+    add_base_marker(Q)
+  end
+end
+emit(Q, M, "waiting", "jobId", id, "prev", "active")
+
+local ttl = redis.call("PTTL", Q.limiter)
+if ttl > 0 then
+  return ttl
+end
+return 0

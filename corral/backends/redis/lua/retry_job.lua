@@ -1,0 +1,70 @@
+--[[
+  retry_job: record a failed attempt of an active job whose lock the token holds
+  and put it back: into its line at once (delay 0) or into delayed; optionally
+  fetch the next job in the same step.
+
+  KEYS[1]  wait         LIST    plain jobs (LPUSH back, RPUSH front for lifo)
+  KEYS[2]  active       LIST    the job leaves it
+  KEYS[3]  prioritized  ZSET    prioritized jobs
+  KEYS[4]  pc           STRING  priority counter
+  KEYS[5]  delayed      ZSET    delayed jobs
+  KEYS[6]  marker       ZSET    wake-up marker
+  KEYS[7]  meta         HASH    queue settings
+  KEYS[8]  events       STREAM  event log
+  KEYS[9]  limiter      STRING  rate-limit counter (fetch)
+  KEYS[10] stalled      SET     stalled candidates (the job leaves it)
+
+  ARGV[1]  base key "<prefix>:<queue>:"
+  ARGV[2]  job id
+  ARGV[3]  token that must hold the lock
+  ARGV[4]  now (epoch ms)
+  ARGV[5]  failure reason
+  ARGV[6]  stacktrace (JSON array text)
+  ARGV[7]  delay (ms); 0 = run again at once
+  ARGV[8]  "1" to fetch the next job, "0" not
+  ARGV[9..13] fetch: token, lock ms, limiter max, limiter window ms, worker name
+
+  Returns -1/-2/-6/-3 like move_to_finished (nothing changed); else 0 when not
+  fetching, or the fetch reply {job fields | 0, id | 0, rate limit ms, next due ms}.
+  Events: waiting (jobId, prev active), or delayed (jobId, delay = absolute due ms).
+]]
+--- @include "queue"
+
+local Q = {
+  wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], pc = KEYS[4], delayed = KEYS[5],
+  marker = KEYS[6], meta = KEYS[7], events = KEYS[8], limiter = KEYS[9], stalled = KEYS[10],
+}
+local base, id = ARGV[1], ARGV[2]
+local code = take_from_active(Q, base, id, ARGV[3])
+if code ~= 0 then
+  return code
+end
+
+local now, delay = tonumber(ARGV[4]), tonumber(ARGV[7])
+local M = read_meta(Q.meta)
+local job_key = base .. id
+redis.call("HSET", job_key, "failedReason", ARGV[5], "stacktrace", ARGV[6])
+redis.call("HINCRBY", job_key, "atm", 1)
+
+if delay > 0 then
+  local due = now + delay
+  redis.call("HSET", job_key, "delay", delay)
+  redis.call("ZADD", Q.delayed, delayed_score(Q, due), id)
+  emit(Q, M, "delayed", "jobId", id, "delay", due)
+  add_delay_marker(Q)
+else
+  promote_due(Q, M, base, now)
+  local fields = redis.call("HMGET", job_key, "priority", "opts")
+  local ok, opts = pcall(cjson.decode, fields[2] or "{}")
+  local lifo = ok and type(opts) == "table" and opts["lifo"] == true
+  enqueue(Q, id, tonumber(fields[1]) or 0, lifo)
+  if not paused_or_maxed(Q, M) then
+    add_base_marker(Q)
+  end
+  emit(Q, M, "waiting", "jobId", id, "prev", "active")
+end
+
+if ARGV[8] == "1" then
+  return fetch_next(Q, M, base, now, fetch_options(9))
+end
+return 0

@@ -1,0 +1,105 @@
+"""The Lua scripts: loading, ``@include`` expansion and running them by SHA.
+
+Each ``lua/<operation>.lua`` opens with a header comment whose ``KEYS[i] <suffix>``
+lines are the script's key contract: :class:`Script` reads them, and the backend
+passes the queue's keys in exactly that order (see :mod:`.keys`), so the header
+cannot drift from the call site.
+
+A line ``--- @include "name"`` is replaced by ``lua/includes/name.lua`` (each
+include at most once per script, recursively), before the SHA is computed.
+
+Scripts run with EVALSHA; a server that has not seen the script yet (fresh start,
+``SCRIPT FLUSH``) answers NOSCRIPT, and the script is loaded and run again.
+A negative integer reply is a refusal code and becomes the exception from
+:func:`corral.errors.error_from_code`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+from corral.errors import error_from_code
+
+__all__ = ["Script", "execute", "expand_includes", "load_script", "refusal", "script_names"]
+
+_LUA = "lua"
+_INCLUDE = re.compile(r'^--- @include "([\w-]+)"\s*$', re.MULTILINE)
+_KEY_LINE = re.compile(r"^\s*KEYS\[(\d+)\]\s+(\S+)", re.MULTILINE)
+
+
+def _read(relative: str) -> str:
+    return resources.files(__package__).joinpath(_LUA, relative).read_text(encoding="utf-8")
+
+
+def expand_includes(source: str, seen: set[str] | None = None) -> str:
+    """``source`` with every ``--- @include "name"`` line replaced by that include."""
+    seen = set() if seen is None else seen
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in seen:
+            return ""
+        seen.add(name)
+        return expand_includes(_read(f"includes/{name}.lua"), seen)
+
+    return _INCLUDE.sub(replace, source)
+
+
+def script_names() -> list[str]:
+    """Every operation script shipped in the package (file stems of ``lua/*.lua``)."""
+    folder = resources.files(__package__).joinpath(_LUA)
+    return sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".lua"))
+
+
+class Script:
+    """One operation script: its expanded source, SHA1 and ``KEYS`` suffixes."""
+
+    __slots__ = ("keys", "name", "sha", "source")
+
+    def __init__(self, name: str, source: str) -> None:
+        self.name = name
+        self.source = expand_includes(source)
+        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+        self.keys = _header_keys(name, source)
+        """Key suffixes in ``KEYS`` order, as the header declares them."""
+
+    async def run(self, client: Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """EVALSHA the script, loading it first if the server does not know it."""
+        try:
+            return await execute(client, "EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await execute(client, "SCRIPT", "LOAD", self.source)
+            return await execute(client, "EVALSHA", self.sha, len(keys), *keys, *args)
+
+
+async def execute(client: Redis, *args: Any) -> Any:
+    """``client.execute_command`` (untyped in redis-py), typed once here."""
+    return await client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+def _header_keys(name: str, source: str) -> tuple[str, ...]:
+    header_end = source.find("]]")
+    found = {int(i): suffix for i, suffix in _KEY_LINE.findall(source[:header_end])}
+    if sorted(found) != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"lua/{name}.lua: KEYS in its header are not numbered 1..n")
+    return tuple(found[i] for i in range(1, len(found) + 1))
+
+
+@cache
+def load_script(name: str) -> Script:
+    """The script ``lua/<name>.lua``, read and hashed once per process."""
+    return Script(name, _read(f"{name}.lua"))
+
+
+def refusal(reply: Any, *, job_id: str, operation: str) -> None:
+    """Raise the refusal a negative integer ``reply`` stands for; return otherwise."""
+    if type(reply) is int and reply < 0:
+        raise error_from_code(reply, job_id=job_id, operation=operation)
