@@ -1,0 +1,321 @@
+"""``SQLiteBackend``: the embedded, zero-setup backend.
+
+Each async method runs one ``ops`` function on the database thread (one thread
+hop, one transaction), then wakes in-process waiters of the queue. Queues are
+stored as ``<prefix>:<name>``, so backends opened with different prefixes
+never see each other's queues.
+
+URLs: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` and
+``sqlite://:memory:``, an in-process database shared by every ``:memory:``
+backend of the process (a real test double: Queue and Worker objects of one
+test see the same jobs) until the last of them is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Concatenate, ParamSpec, TypeVar
+
+from corral.backends.base import (
+    Completed,
+    Event,
+    Failed,
+    Fetched,
+    FetchRequest,
+    JobRecord,
+    JobState,
+    NewJob,
+    Retry,
+)
+from corral.backends.sqlite import ops, wakeups
+from corral.backends.sqlite.connection import MEMORY, Conn, Database
+from corral.errors import ConfigurationError
+
+__all__ = ["SQLiteBackend", "parse_url"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+POLL_INTERVAL = 0.015
+"""Seconds between checks for commits by other processes while waiting."""
+
+_URL_FORMS = "'sqlite:///relative/path.db', 'sqlite:////absolute/path.db' or 'sqlite://:memory:'"
+
+
+def parse_url(url: str) -> str:
+    """The database path in a ``sqlite://`` URL (``:memory:`` for the in-process one)."""
+    if url == "sqlite://:memory:":
+        return MEMORY
+    if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
+        raise ConfigurationError(f"bad SQLite URL {url!r}: use {_URL_FORMS}")
+    path = url[len("sqlite:///") :]
+    if "?" in path or "#" in path:
+        raise ConfigurationError(
+            f"bad SQLite URL {url!r}: query strings are not supported; use {_URL_FORMS}"
+        )
+    return path
+
+
+class _SharedMemory:
+    """The process's ``:memory:`` database, reference-counted by its backends."""
+
+    lock = threading.Lock()
+    db: Database | None = None
+    users = 0
+
+    @classmethod
+    def acquire(cls) -> Database:
+        with cls.lock:
+            if cls.db is None:
+                cls.db = Database(MEMORY)
+            cls.users += 1
+            return cls.db
+
+    @classmethod
+    def release(cls) -> Database | None:
+        """Drop one user; the database to close when it was the last, else None."""
+        with cls.lock:
+            cls.users -= 1
+            if cls.users > 0:
+                return None
+            db, cls.db = cls.db, None
+            return db
+
+
+class SQLiteBackend:
+    """The :class:`~corral.backends.base.Backend` on one SQLite database file."""
+
+    def __init__(self, url: str, *, prefix: str = "bull") -> None:
+        self.url = url
+        self.prefix = prefix
+        self._path = parse_url(url)
+        self._memory = self._path == MEMORY
+        self._db: Database | None = None
+        self._key = "" if self._memory else os.path.realpath(self._path)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"SQLiteBackend({self.url!r}, prefix={self.prefix!r})"
+
+    # -- plumbing ------------------------------------------------------------------
+
+    def _database(self) -> Database:
+        if self._db is None:
+            if self._closed:
+                from corral.errors import BackendError
+
+                raise BackendError(f"{self!r} is closed")
+            if self._memory:
+                self._db = _SharedMemory.acquire()
+                self._key = f"{MEMORY}{id(self._db)}"
+            else:
+                self._db = Database(self._path)
+        return self._db
+
+    def _name(self, queue: str) -> str:
+        return f"{self.prefix}:{queue}"
+
+    def _notify(self, name: str, *, jobs: bool) -> None:
+        wakeups.notify((self._key, name, "events"))
+        if jobs:
+            wakeups.notify((self._key, name, "jobs"))
+
+    async def _write(
+        self, fn: Callable[Concatenate[Conn, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await self._database().write(fn, *args, **kwargs)
+
+    async def _read(
+        self, fn: Callable[Concatenate[Conn, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await self._database().read(fn, *args, **kwargs)
+
+    async def _wait_for_change(self, waiter: wakeups.Waiter, until: float) -> None:
+        """Return when woken in-process, when another connection commits, or at ``until``."""
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                await asyncio.wait_for(waiter.event.wait(), min(left, POLL_INTERVAL))
+                return
+            except TimeoutError:
+                pass
+            if not self._memory and await self._database().changed_elsewhere():
+                return
+
+    # -- adding ------------------------------------------------------------------
+
+    async def add_jobs(self, queue: str, jobs: Sequence[NewJob]) -> list[str]:
+        name = self._name(queue)
+        ids = await self._write(ops.add_jobs, name, list(jobs))
+        self._notify(name, jobs=True)
+        return ids
+
+    # -- fetching and finishing --------------------------------------------------
+
+    async def move_to_active(self, queue: str, fetch: FetchRequest, now: int) -> Fetched:
+        name = self._name(queue)
+        fetched = await self._write(ops.move_to_active, name, fetch, now)
+        self._notify(name, jobs=fetched.job is not None)
+        return fetched
+
+    async def move_to_finished(
+        self,
+        queue: str,
+        job_id: str,
+        token: str,
+        outcome: Completed | Failed,
+        now: int,
+        fetch: FetchRequest | None = None,
+    ) -> Fetched | None:
+        name = self._name(queue)
+        result = await self._write(ops.move_to_finished, name, job_id, token, outcome, now, fetch)
+        self._notify(name, jobs=result is not None and result.job is not None)
+        return result
+
+    async def retry_job(
+        self,
+        queue: str,
+        job_id: str,
+        token: str,
+        retry: Retry,
+        now: int,
+        fetch: FetchRequest | None = None,
+    ) -> Fetched | None:
+        name = self._name(queue)
+        result = await self._write(ops.retry_job, name, job_id, token, retry, now, fetch)
+        self._notify(name, jobs=True)
+        return result
+
+    async def move_to_wait(self, queue: str, job_id: str, token: str, now: int) -> int:
+        name = self._name(queue)
+        ttl = await self._write(ops.move_to_wait, name, job_id, token, now)
+        self._notify(name, jobs=True)
+        return ttl
+
+    async def extend_lock(
+        self, queue: str, job_id: str, token: str, duration: int, now: int
+    ) -> bool:
+        failed = await self._write(
+            ops.extend_locks, self._name(queue), [(job_id, token)], duration, now
+        )
+        return not failed
+
+    async def extend_locks(
+        self, queue: str, locks: Sequence[tuple[str, str]], duration: int, now: int
+    ) -> list[str]:
+        return await self._write(ops.extend_locks, self._name(queue), list(locks), duration, now)
+
+    async def move_stalled_to_wait(
+        self, queue: str, max_stalled_count: int, stalled_interval: int, now: int
+    ) -> list[str]:
+        name = self._name(queue)
+        stalled = await self._write(
+            ops.move_stalled_to_wait, name, max_stalled_count, stalled_interval, now
+        )
+        self._notify(name, jobs=bool(stalled))
+        return stalled
+
+    # -- reading -----------------------------------------------------------------
+
+    async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
+        return await self._read(ops.get_job, self._name(queue), job_id)
+
+    async def get_state(self, queue: str, job_id: str) -> JobState:
+        return await self._read(ops.get_state, self._name(queue), job_id)
+
+    async def get_counts(self, queue: str, states: Sequence[JobState]) -> dict[JobState, int]:
+        return await self._read(ops.get_counts, self._name(queue), list(states))
+
+    async def read_events(
+        self, queue: str, after: str | None, *, count: int = 100, block: int = 0
+    ) -> list[Event]:
+        name = self._name(queue)
+        try:
+            cursor = None if after is None else int(after)
+        except ValueError:
+            raise ValueError(f"after must be an event id from read_events, not {after!r}") from None
+        deadline = time.monotonic() + max(block, 0) / 1000
+        with wakeups.listening((self._key, name, "events")) as waiter:
+            while True:
+                waiter.event.clear()
+                if block > 0 and not self._memory:
+                    await self._database().changed_elsewhere()
+                events, cursor = await self._read(ops.read_events, name, cursor, count)
+                if events or time.monotonic() >= deadline:
+                    return events
+                await self._wait_for_change(waiter, deadline)
+
+    # -- queue-wide --------------------------------------------------------------
+
+    async def rate_limit(self, queue: str, duration: int, now: int) -> None:
+        await self._write(ops.rate_limit, self._name(queue), duration, now)
+
+    async def get_rate_limit_ttl(self, queue: str, now: int) -> int:
+        return await self._read(ops.get_rate_limit_ttl, self._name(queue), now)
+
+    async def pause(self, queue: str) -> None:
+        name = self._name(queue)
+        await self._write(ops.pause, name)
+        self._notify(name, jobs=False)
+
+    async def resume(self, queue: str) -> None:
+        name = self._name(queue)
+        await self._write(ops.resume, name)
+        self._notify(name, jobs=True)
+
+    async def is_paused(self, queue: str) -> bool:
+        return await self._read(ops.is_paused, self._name(queue))
+
+    async def obliterate(self, queue: str, *, force: bool) -> None:
+        name = self._name(queue)
+        await self._write(ops.obliterate, name, force)
+        self._notify(name, jobs=False)
+
+    # -- waiting for work ----------------------------------------------------------
+
+    async def wait_for_job(self, queue: str, timeout: int) -> int | None:
+        name = self._name(queue)
+        deadline = time.monotonic() + max(timeout, 0) / 1000
+        with wakeups.listening((self._key, name, "jobs")) as waiter:
+            while True:
+                waiter.event.clear()
+                if not self._memory:
+                    await self._database().changed_elsewhere()  # the baseline for polling
+                ready, due = await self._read(ops.peek_work, name)
+                if ready:
+                    return 0
+                until = deadline
+                if due is not None:
+                    due_in = due / 1000 - time.time()
+                    if due_in <= 0:
+                        return due
+                    until = min(deadline, time.monotonic() + due_in)
+                if time.monotonic() >= deadline:
+                    return None
+                await self._wait_for_change(waiter, until)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        db, self._db = self._db, None
+        if db is None:
+            return
+        if self._memory:
+            last = _SharedMemory.release()
+            if last is not None:
+                await last.close()
+        else:
+            await db.close()
+
+    async def __aenter__(self) -> SQLiteBackend:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

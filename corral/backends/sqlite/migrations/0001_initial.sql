@@ -1,0 +1,64 @@
+-- corral SQLite schema, version 1: queues, jobs and the event log.
+
+-- One row per queue ('<prefix>:<name>'). Rows are never deleted (obliterate
+-- resets them), so a queue's qid is stable and may be cached by a connection.
+CREATE TABLE queues (
+    qid                 INTEGER PRIMARY KEY,
+    name                TEXT NOT NULL UNIQUE,
+    id_counter          INTEGER NOT NULL DEFAULT 0,
+    seq_back            INTEGER NOT NULL DEFAULT 0,
+    seq_front           INTEGER NOT NULL DEFAULT 0,
+    paused              INTEGER NOT NULL DEFAULT 0,
+    limiter_count       INTEGER NOT NULL DEFAULT 0,
+    limiter_expires_at  INTEGER NOT NULL DEFAULT 0,
+    stalled_check_until INTEGER NOT NULL DEFAULT 0
+);
+
+-- One row per job. (state, lane, seq) orders every line of the queue:
+--   waiting      lane 0, seq   (front = queues.seq_front-1, back = queues.seq_back+1)
+--   prioritized  lane = priority, seq
+--   delayed      lane = due time (ms), seq
+--   completed / failed  lane = finished_on, seq
+--   active       lane 0, seq 0
+CREATE TABLE jobs (
+    qid              INTEGER NOT NULL REFERENCES queues (qid),
+    id               TEXT NOT NULL,
+    name             TEXT NOT NULL,
+    data             TEXT NOT NULL,
+    opts             TEXT NOT NULL,
+    timestamp        INTEGER NOT NULL,
+    delay            INTEGER NOT NULL DEFAULT 0,
+    priority         INTEGER NOT NULL DEFAULT 0,
+    progress         TEXT,
+    attempts_made    INTEGER NOT NULL DEFAULT 0,
+    attempts_started INTEGER NOT NULL DEFAULT 0,
+    stalled_counter  INTEGER NOT NULL DEFAULT 0,
+    processed_on     INTEGER,
+    finished_on      INTEGER,
+    return_value     TEXT,
+    failed_reason    TEXT,
+    stacktrace       TEXT,
+    deferred_failure TEXT,
+    processed_by     TEXT,
+    lifo             INTEGER NOT NULL DEFAULT 0,
+    state            TEXT NOT NULL,
+    lane             INTEGER NOT NULL DEFAULT 0,
+    seq              INTEGER NOT NULL DEFAULT 0,
+    token            TEXT,
+    lock_until       INTEGER,
+    stalled_mark     INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE UNIQUE INDEX jobs_by_id ON jobs (qid, id);
+CREATE INDEX jobs_by_line ON jobs (qid, state, lane, seq);
+
+-- The event log; AUTOINCREMENT keeps ids increasing even after a queue's
+-- events are all deleted, so a reader's cursor never skips new events.
+CREATE TABLE events (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    qid    INTEGER NOT NULL REFERENCES queues (qid),
+    name   TEXT NOT NULL,
+    fields TEXT NOT NULL
+);
+
+CREATE INDEX events_by_queue ON events (qid, id);

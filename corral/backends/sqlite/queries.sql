@@ -1,0 +1,212 @@
+-- Every SQL statement the SQLite backend runs, as named blocks:
+--   -- name: <name>
+--   -- <what it does>
+--   <statement>
+-- Loaded by corral.backends.sqlite.sql.load_queries; ops.py uses them as Q["<name>"].
+-- The job columns read into a JobRecord are always, in order: id, name, data,
+-- opts, timestamp, delay, priority, progress, attempts_made, attempts_started,
+-- stalled_counter, processed_on, finished_on, return_value, failed_reason,
+-- stacktrace, deferred_failure, processed_by.
+
+-- name: queue_find
+-- The qid of a queue, if it was ever used.
+SELECT qid FROM queues WHERE name = ?;
+
+-- name: queue_create
+-- Register a queue on first use (a no-op if another connection just did).
+INSERT OR IGNORE INTO queues (name) VALUES (?);
+
+-- name: queue_get
+-- A queue's counters and flags, read at the start of an operation.
+SELECT id_counter, seq_back, seq_front, paused, limiter_count, limiter_expires_at,
+       limiter_max, stalled_check_until
+FROM queues WHERE qid = ?;
+
+-- name: queue_set_id_counter
+-- Store the job-id counter (it counts every add, custom ids included, as BullMQ's).
+UPDATE queues SET id_counter = ? WHERE qid = ?;
+
+-- name: queue_set_seq
+-- Store the front/back sequence counters.
+UPDATE queues SET seq_back = ?, seq_front = ? WHERE qid = ?;
+
+-- name: queue_set_limiter
+-- Store the rate limiter window: jobs handed out, when it ends, the max per window.
+UPDATE queues SET limiter_count = ?, limiter_expires_at = ?, limiter_max = ? WHERE qid = ?;
+
+-- name: queue_set_paused
+-- Pause (1) or resume (0) fetching.
+UPDATE queues SET paused = ? WHERE qid = ?;
+
+-- name: queue_set_stalled_check
+-- Throttle the stalled checker until the given time.
+UPDATE queues SET stalled_check_until = ? WHERE qid = ?;
+
+-- name: queue_reset
+-- Obliterate: forget the queue's counters, pause flag and stalled throttle (the limiter stays).
+UPDATE queues SET id_counter = 0, seq_back = 0, seq_front = 0, paused = 0, stalled_check_until = 0
+WHERE qid = ?;
+
+-- name: job_exists
+-- Whether a job id is taken in the queue.
+SELECT 1 FROM jobs WHERE qid = ? AND id = ?;
+
+-- name: job_insert
+-- Store a new job in its first state.
+INSERT INTO jobs (qid, id, name, data, opts, timestamp, delay, priority, lifo, state, lane, seq)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: job_get
+-- A whole job record.
+SELECT id, name, data, opts, timestamp, delay, priority, progress, attempts_made,
+       attempts_started, stalled_counter, processed_on, finished_on, return_value,
+       failed_reason, stacktrace, deferred_failure, processed_by
+FROM jobs WHERE qid = ? AND id = ?;
+
+-- name: job_state
+-- A job's state.
+SELECT state FROM jobs WHERE qid = ? AND id = ?;
+
+-- name: job_lock
+-- What a lock check needs: the job's row, state, lock and placement fields.
+SELECT rowid, state, token, lock_until, priority, lifo, attempts_made
+FROM jobs WHERE qid = ? AND id = ?;
+
+-- name: job_next
+-- The job at the front of a line (waiting or prioritized): one index seek.
+SELECT rowid, deferred_failure FROM jobs WHERE qid = ? AND state = ? ORDER BY lane, seq LIMIT 1;
+
+-- name: job_activate
+-- Lock a job for a worker and return its record.
+UPDATE jobs
+SET state = 'active', lane = 0, seq = 0, token = ?, lock_until = ?, processed_on = ?,
+    processed_by = coalesce(?, processed_by), attempts_started = attempts_started + 1,
+    stalled_mark = 0
+WHERE rowid = ?
+RETURNING id, name, data, opts, timestamp, delay, priority, progress, attempts_made,
+          attempts_started, stalled_counter, processed_on, finished_on, return_value,
+          failed_reason, stacktrace, deferred_failure, processed_by;
+
+-- name: delayed_due
+-- Delayed jobs due by a time, earliest first (at most 1000 per fetch, as BullMQ).
+SELECT rowid, id, priority FROM jobs
+WHERE qid = ? AND state = 'delayed' AND lane <= ?
+ORDER BY lane, seq LIMIT 1000;
+
+-- name: delayed_next
+-- When the earliest delayed job falls due.
+SELECT lane FROM jobs WHERE qid = ? AND state = 'delayed' ORDER BY lane, seq LIMIT 1;
+
+-- name: job_promote
+-- Move a due delayed job into a line (waiting or prioritized); its delay is over.
+UPDATE jobs SET state = ?, lane = ?, seq = ?, delay = 0 WHERE rowid = ?;
+
+-- name: job_complete
+-- Finish an active job as completed.
+UPDATE jobs
+SET state = 'completed', lane = ?, seq = ?, finished_on = ?, return_value = ?,
+    attempts_made = attempts_made + 1, token = NULL, lock_until = NULL, stalled_mark = 0
+WHERE rowid = ?;
+
+-- name: job_fail
+-- Finish an active job as failed (a pending deferred failure is now spent).
+UPDATE jobs
+SET state = 'failed', lane = ?, seq = ?, finished_on = ?, failed_reason = ?, stacktrace = ?,
+    deferred_failure = NULL, attempts_made = attempts_made + 1, token = NULL,
+    lock_until = NULL, stalled_mark = 0
+WHERE rowid = ?;
+
+-- name: job_delete
+-- Remove one job.
+DELETE FROM jobs WHERE rowid = ?;
+
+-- name: finished_remove_older
+-- Retention by age: remove up to 1000 jobs of a finished state that finished at or before a time.
+DELETE FROM jobs WHERE rowid IN (
+    SELECT rowid FROM jobs WHERE qid = ? AND state = ? AND lane <= ? ORDER BY lane, seq LIMIT 1000
+);
+
+-- name: finished_keep_newest
+-- Retention by count: remove all but the newest n jobs of a finished state.
+DELETE FROM jobs WHERE rowid IN (
+    SELECT rowid FROM jobs WHERE qid = ? AND state = ?
+    ORDER BY lane DESC, seq DESC LIMIT -1 OFFSET ?
+);
+
+-- name: job_requeue
+-- Put an active job back in a line without using an attempt; its lock is released.
+UPDATE jobs
+SET state = ?, lane = ?, seq = ?, token = NULL, lock_until = NULL, stalled_mark = 0
+WHERE rowid = ?;
+
+-- name: job_retry
+-- Record a failed attempt and put the job in a line or in delayed; its lock is released.
+UPDATE jobs
+SET state = ?, lane = ?, seq = ?, delay = ?, failed_reason = ?, stacktrace = ?,
+    attempts_made = attempts_made + 1, token = NULL, lock_until = NULL, stalled_mark = 0
+WHERE rowid = ?;
+
+-- name: jobs_unfinished_exist
+-- Whether any job is waiting, prioritized or active (else the queue is drained).
+SELECT 1 FROM jobs WHERE qid = ? AND state IN ('waiting', 'prioritized', 'active') LIMIT 1;
+
+-- name: jobs_ready_exist
+-- Whether any job is waiting or prioritized (work for a fetch).
+SELECT 1 FROM jobs WHERE qid = ? AND state IN ('waiting', 'prioritized') LIMIT 1;
+
+-- name: lock_extend
+-- Extend a live lock held by the token, and clear the job's stalled-candidate mark.
+UPDATE jobs SET lock_until = ?, stalled_mark = 0
+WHERE qid = ? AND id = ? AND token = ? AND lock_until > ? AND state = 'active';
+
+-- name: stalled_candidates
+-- Active jobs marked at the previous stalled check whose lock has expired.
+SELECT rowid, id, stalled_counter, deferred_failure FROM jobs
+WHERE qid = ? AND state = 'active' AND stalled_mark = 1
+  AND (lock_until IS NULL OR lock_until <= ?)
+ORDER BY rowid;
+
+-- name: job_stall
+-- Return a stalled job to the front of wait, counting the stall.
+UPDATE jobs
+SET state = 'waiting', lane = 0, seq = ?, token = NULL, lock_until = NULL, stalled_mark = 0,
+    stalled_counter = stalled_counter + 1, deferred_failure = ?
+WHERE rowid = ?;
+
+-- name: stalled_mark_active
+-- Mark every active job as a stalled candidate for the next check.
+UPDATE jobs SET stalled_mark = 1 WHERE qid = ? AND state = 'active' AND stalled_mark = 0;
+
+-- name: jobs_count
+-- How many jobs of the queue are in a state.
+SELECT count(*) FROM jobs WHERE qid = ? AND state = ?;
+
+-- name: jobs_delete_queue
+-- Obliterate: remove every job of the queue.
+DELETE FROM jobs WHERE qid = ?;
+
+-- name: event_insert
+-- Append an event (fields as a JSON object of strings).
+INSERT INTO events (qid, name, fields) VALUES (?, ?, ?);
+
+-- name: event_last_id
+-- The newest event id of the queue.
+SELECT id FROM events WHERE qid = ? ORDER BY id DESC LIMIT 1;
+
+-- name: events_after
+-- Events after a cursor, oldest first.
+SELECT id, name, fields FROM events WHERE qid = ? AND id > ? ORDER BY id LIMIT ?;
+
+-- name: events_trim
+-- Keep only the newest n events of the queue.
+DELETE FROM events WHERE qid = ? AND id <= (
+    SELECT id FROM events WHERE qid = ? ORDER BY id DESC LIMIT 1 OFFSET ?
+);
+
+-- name: events_delete_queue
+-- Obliterate: remove the queue's event log.
+DELETE FROM events WHERE qid = ?;
+
+-- name: last_rowid
+-- The rowid of the last row this connection inserted.
+SELECT last_insert_rowid();
