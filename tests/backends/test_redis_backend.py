@@ -1,0 +1,523 @@
+"""RedisBackend job operations on a real Redis: behaviour, and the exact BullMQ 6
+layout they leave behind (read back with a raw client), so Node shares the queue."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from corral.backends.base import (
+    Completed,
+    Failed,
+    FetchRequest,
+    KeepJobs,
+    Limiter,
+    NewJob,
+    Retry,
+)
+from corral.backends.redis import RedisBackend
+from corral.backends.redis.keys import QueueKeys
+from corral.errors import (
+    JobNotFoundError,
+    JobStateError,
+    LockMismatchError,
+    MissingLockError,
+)
+
+NOW = 1_795_865_390_412
+P32 = 2**32
+
+
+@pytest.fixture
+async def backend(redis_url: str) -> AsyncIterator[RedisBackend]:
+    b = RedisBackend(redis_url)
+    yield b
+    await b.close()
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[Redis]:
+    r = Redis.from_url(redis_url, decode_responses=True)
+    yield r
+    await r.aclose()
+
+
+@pytest.fixture
+def k(queue_name: str) -> QueueKeys:
+    return QueueKeys("bull", queue_name)
+
+
+def job(name: str = "j", **kw: Any) -> NewJob:
+    kw.setdefault("timestamp", NOW)
+    return NewJob(name=name, data='{"n":1}', opts='{"attempts":0}', **kw)
+
+
+def req(token: str = "tok", **kw: Any) -> FetchRequest:
+    return FetchRequest(token=token, lock_duration=30_000, **kw)
+
+
+async def events(raw: Redis, k: QueueKeys) -> list[tuple[str, dict[str, str]]]:
+    """The queue's events as (name, other fields), oldest first."""
+    entries: Any = await raw.xrange(k.key("events"))
+    return [(fields.pop("event"), fields) for _, fields in entries]
+
+
+async def snapshot(raw: Redis, k: QueueKeys) -> dict[str, Any]:
+    """Every key of the queue with its type and contents (TTLs rounded away)."""
+    state: dict[str, Any] = {}
+    async for key in raw.scan_iter(match=k.base + "*"):
+        kind = await raw.type(key)
+        if kind == "hash":
+            state[key] = await raw.hgetall(key)
+        elif kind == "list":
+            state[key] = await raw.lrange(key, 0, -1)
+        elif kind == "zset":
+            state[key] = await raw.zrange(key, 0, -1, withscores=True)
+        elif kind == "set":
+            state[key] = sorted(await raw.smembers(key))
+        elif kind == "stream":
+            state[key] = await raw.xrange(key)
+        else:
+            state[key] = (await raw.get(key), await raw.pttl(key) > 0)
+    return state
+
+
+async def active_job(backend: RedisBackend, queue: str, token: str = "tok", **kw: Any) -> str:
+    (job_id,) = await backend.add_jobs(queue, [job(**kw)])
+    fetched = await backend.move_to_active(queue, req(token), NOW)
+    assert fetched.job is not None
+    assert fetched.job.id == job_id
+    return job_id
+
+
+# -- add_jobs -------------------------------------------------------------------
+
+
+async def test_plain_job_is_stored_as_node_stores_it(backend, raw, k, queue_name):
+    ids = await backend.add_jobs(queue_name, [job("mail")])
+    assert ids == ["1"]
+    assert await raw.hgetall(k.job("1")) == {
+        "name": "mail",
+        "data": '{"n":1}',
+        "opts": '{"attempts":0}',
+        "timestamp": str(NOW),
+        "delay": "0",
+        "priority": "0",
+    }
+    assert await raw.lrange(k.key("wait"), 0, -1) == ["1"]
+    assert await raw.get(k.key("id")) == "1"
+    assert await raw.zrange(k.key("marker"), 0, -1, withscores=True) == [("0", 0.0)]
+    assert await events(raw, k) == [
+        ("added", {"jobId": "1", "name": "mail"}),
+        ("waiting", {"jobId": "1"}),
+    ]
+    assert await raw.hget(k.key("meta"), "opts.maxLenEvents") == "10000"
+
+
+async def test_fifo_jobs_are_lpushed_and_lifo_jobs_rpushed(backend, raw, k, queue_name):
+    await backend.add_jobs(queue_name, [job("a"), job("b"), job("c", lifo=True)])
+    # head..tail; workers take from the tail
+    assert await raw.lrange(k.key("wait"), 0, -1) == ["2", "1", "3"]
+
+
+async def test_prioritized_score_is_priority_times_2_32_plus_counter(backend, raw, k, queue_name):
+    await backend.add_jobs(queue_name, [job(priority=5), job(priority=5), job(priority=2)])
+    assert await raw.zrange(k.key("prioritized"), 0, -1, withscores=True) == [
+        ("3", 2 * P32 + 3),
+        ("1", 5 * P32 + 1),
+        ("2", 5 * P32 + 2),
+    ]
+    assert await raw.get(k.key("pc")) == "3"
+    assert await raw.exists(k.key("wait")) == 0
+    assert ("waiting", {"jobId": "1"}) in await events(raw, k)
+
+
+async def test_delayed_job_scores_and_delay_marker(backend, raw, k, queue_name):
+    await backend.add_jobs(
+        queue_name, [job(delay=60_000), job(delay=60_000), job(delay=5_000, priority=3)]
+    )
+    due = NOW + 60_000
+    assert await raw.zrange(k.key("delayed"), 0, -1, withscores=True) == [
+        ("3", (NOW + 5_000) * 4096),
+        ("1", due * 4096),
+        ("2", due * 4096 + 1),
+    ]
+    assert await raw.hget(k.job("1"), "delay") == "60000"
+    assert await raw.zrange(k.key("marker"), 0, -1, withscores=True) == [("1", NOW + 5_000)]
+    assert ("delayed", {"jobId": "1", "delay": str(due)}) in await events(raw, k)
+    assert await raw.exists(k.key("wait"), k.key("prioritized")) == 0
+
+
+async def test_existing_custom_id_adds_nothing_but_uses_the_counter(backend, raw, k, queue_name):
+    await backend.add_jobs(queue_name, [job("first", job_id="mine")])
+    before = await raw.hgetall(k.job("mine"))
+    ids = await backend.add_jobs(queue_name, [job("second", job_id="mine"), job("x")])
+    assert ids == ["mine", "3"]
+    assert await raw.hgetall(k.job("mine")) == before
+    assert await raw.lrange(k.key("wait"), 0, -1) == ["3", "mine"]
+    assert ("duplicated", {"jobId": "mine"}) in await events(raw, k)
+
+
+async def test_add_while_paused_keeps_jobs_in_wait_without_marker(backend, raw, k, queue_name):
+    await backend.pause(queue_name)
+    await backend.add_jobs(queue_name, [job(), job(priority=1)])
+    assert await raw.lrange(k.key("wait"), 0, -1) == ["1"]
+    assert await raw.exists(k.key("marker"), k.key("paused")) == 0
+
+
+async def test_add_when_global_concurrency_is_reached_adds_no_marker(backend, raw, k, queue_name):
+    await raw.hset(k.key("meta"), "concurrency", 1)
+    await active_job(backend, queue_name)
+    await raw.delete(k.key("marker"))
+    await backend.add_jobs(queue_name, [job()])
+    assert await raw.exists(k.key("marker")) == 0
+
+
+# -- move_to_active ---------------------------------------------------------------
+
+
+async def test_fetch_locks_the_job_and_records_the_activation(backend, raw, k, queue_name):
+    await backend.add_jobs(queue_name, [job()])
+    fetched = await backend.move_to_active(queue_name, req("tok-1", worker_name="w1"), NOW + 5)
+    assert fetched.job is not None
+    assert (fetched.job.id, fetched.job.attempts_started, fetched.job.processed_on) == (
+        "1",
+        1,
+        NOW + 5,
+    )
+    assert fetched.job.processed_by == "w1"
+    assert await raw.get(k.lock("1")) == "tok-1"
+    assert 29_000 < await raw.pttl(k.lock("1")) <= 30_000
+    assert await raw.lrange(k.key("active"), 0, -1) == ["1"]
+    fields = await raw.hgetall(k.job("1"))
+    assert (fields["processedOn"], fields["ats"], fields["pb"]) == (str(NOW + 5), "1", "w1")
+    assert (await events(raw, k))[-1] == ("active", {"jobId": "1", "prev": "waiting"})
+    assert await raw.zrange(k.key("marker"), 0, -1, withscores=True) == [("0", 0.0)]
+
+
+async def test_fetch_order_lifo_then_fifo_then_priority(backend, raw, k, queue_name):
+    await backend.add_jobs(
+        queue_name,
+        [job("p2", priority=2), job("p1", priority=1), job("a"), job("b"), job("l", lifo=True)],
+    )
+    names = []
+    for _ in range(5):
+        fetched = await backend.move_to_active(queue_name, req(), NOW)
+        assert fetched.job is not None
+        names.append(fetched.job.name)
+    assert names == ["l", "a", "b", "p1", "p2"]
+    # the priority counter is dropped once prioritized runs empty
+    assert (await backend.move_to_active(queue_name, req(), NOW)).job is None
+    assert await raw.exists(k.key("pc")) == 0
+
+
+async def test_due_delayed_jobs_are_promoted_before_fetching(backend, raw, k, queue_name):
+    await backend.add_jobs(queue_name, [job("late", delay=1000), job("later", delay=9000)])
+    early = await backend.move_to_active(queue_name, req(), NOW + 999)
+    assert early.job is None
+    assert early.next_delayed_at == NOW + 1000
+    fetched = await backend.move_to_active(queue_name, req(), NOW + 1000)
+    assert fetched.job is not None
+    assert (fetched.job.name, fetched.job.delay) == ("late", 0)
+    assert await raw.hget(k.job("1"), "delay") == "0"
+    assert ("waiting", {"jobId": "1", "prev": "delayed"}) in await events(raw, k)
+    assert await raw.zrange(k.key("delayed"), 0, -1) == ["2"]
+
+
+async def test_promoted_prioritized_job_gets_a_fresh_priority_score(backend, raw, k, queue_name):
+    await backend.add_jobs(queue_name, [job(delay=10, priority=4)])
+    await backend.pause(queue_name)
+    assert (await backend.move_to_active(queue_name, req(), NOW + 10)).job is None
+    assert await raw.zrange(k.key("prioritized"), 0, -1, withscores=True) == [("1", 4 * P32 + 1)]
+    # promoted while paused: no base marker
+    assert await raw.zscore(k.key("marker"), "0") is None
+
+
+async def test_paused_queue_hands_out_nothing(backend, raw, k, queue_name):
+    await backend.add_jobs(queue_name, [job()])
+    await backend.pause(queue_name)
+    fetched = await backend.move_to_active(queue_name, req(), NOW)
+    assert fetched.job is None
+    assert await raw.lrange(k.key("wait"), 0, -1) == ["1"]
+
+
+async def test_rate_limit_stops_a_worker_without_its_own_limiter(backend, raw, k, queue_name):
+    await backend.add_jobs(queue_name, [job()])
+    await backend.rate_limit(queue_name, 5_000, NOW)
+    assert await raw.get(k.key("limiter")) == "9007199254740991"
+    fetched = await backend.move_to_active(queue_name, req(), NOW)
+    assert fetched.job is None
+    assert 4_000 < fetched.rate_limit_delay <= 5_000
+    assert 4_000 < await backend.get_rate_limit_ttl(queue_name, NOW) <= 5_000
+    assert await raw.lrange(k.key("wait"), 0, -1) == ["1"]
+
+
+async def test_limiter_window_counts_fetches(backend, raw, k, queue_name):
+    await backend.add_jobs(queue_name, [job(), job(), job()])
+    limited = req(limiter=Limiter(max=2, duration=10_000))
+    assert (await backend.move_to_active(queue_name, limited, NOW)).job is not None
+    assert (await backend.move_to_active(queue_name, limited, NOW)).job is not None
+    assert await raw.get(k.key("limiter")) == "2"
+    assert 9_000 < await raw.pttl(k.key("limiter")) <= 10_000
+    third = await backend.move_to_active(queue_name, limited, NOW)
+    assert third.job is None
+    assert third.rate_limit_delay > 9_000
+    # a counter below the sentinel does not stop a worker without a limiter
+    assert (await backend.move_to_active(queue_name, req(), NOW)).job is not None
+    assert await backend.get_rate_limit_ttl(queue_name, NOW) == 0
+
+
+async def test_global_max_in_meta_limits_every_worker(backend, raw, k, queue_name):
+    await raw.hset(k.key("meta"), mapping={"max": 1, "duration": 10_000})
+    await backend.add_jobs(queue_name, [job(), job()])
+    assert (await backend.move_to_active(queue_name, req(), NOW)).job is not None
+    assert (await backend.move_to_active(queue_name, req(), NOW)).rate_limit_delay > 9_000
+    assert await backend.get_rate_limit_ttl(queue_name, NOW) > 9_000
+
+
+async def test_deferred_failure_job_does_not_use_a_limiter_slot(backend, raw, k, queue_name):
+    await backend.add_jobs(queue_name, [job()])
+    await raw.hset(k.job("1"), "defa", "job stalled more than allowable limit")
+    fetched = await backend.move_to_active(
+        queue_name, req(limiter=Limiter(max=1, duration=10_000)), NOW
+    )
+    assert fetched.job is not None
+    assert fetched.job.deferred_failure == "job stalled more than allowable limit"
+    assert await raw.exists(k.key("limiter")) == 0
+
+
+# -- move_to_finished ---------------------------------------------------------------
+
+
+async def test_complete_records_result_and_releases_lock(backend, raw, k, queue_name):
+    job_id = await active_job(backend, queue_name)
+    await raw.sadd(k.key("stalled"), job_id)
+    result = await backend.move_to_finished(queue_name, job_id, "tok", Completed('"ok"'), NOW + 7)
+    assert result is None
+    fields = await raw.hgetall(k.job(job_id))
+    assert (fields["atm"], fields["finishedOn"], fields["returnvalue"]) == (
+        "1",
+        str(NOW + 7),
+        '"ok"',
+    )
+    assert await raw.zrange(k.key("completed"), 0, -1, withscores=True) == [(job_id, NOW + 7)]
+    assert await raw.exists(k.lock(job_id), k.key("active"), k.key("stalled")) == 0
+    assert (await events(raw, k))[-2:] == [
+        ("completed", {"jobId": job_id, "returnvalue": '"ok"', "prev": "active"}),
+        ("drained", {}),
+    ]
+
+
+async def test_fail_records_reason_and_exhausted_retries(backend, raw, k, queue_name):
+    job_id = await active_job(backend, queue_name)
+    await raw.hset(k.job(job_id), "defa", "x")
+    outcome = Failed("boom", stacktrace='["at x"]', attempts=1)
+    await backend.move_to_finished(queue_name, job_id, "tok", outcome, NOW)
+    fields = await raw.hgetall(k.job(job_id))
+    assert (fields["failedReason"], fields["stacktrace"], fields["atm"]) == (
+        "boom",
+        '["at x"]',
+        "1",
+    )
+    assert "defa" not in fields
+    assert await raw.zrange(k.key("failed"), 0, -1) == [job_id]
+    assert ("failed", {"jobId": job_id, "failedReason": "boom", "prev": "active"}) in await events(
+        raw, k
+    )
+    assert ("retries-exhausted", {"jobId": job_id, "attemptsMade": "1"}) in await events(raw, k)
+
+
+async def test_finish_and_fetch_next_in_one_step(backend, raw, k, queue_name):
+    job_id = await active_job(backend, queue_name)
+    await backend.add_jobs(queue_name, [job("next")])
+    fetched = await backend.move_to_finished(
+        queue_name, job_id, "tok", Completed("1"), NOW, fetch=req("tok-2")
+    )
+    assert fetched is not None
+    assert fetched.job is not None
+    assert fetched.job.name == "next"
+    assert await raw.get(k.lock(fetched.job.id)) == "tok-2"
+    assert "drained" not in [name for name, _ in await events(raw, k)]
+    empty = await backend.move_to_finished(
+        queue_name, fetched.job.id, "tok-2", Completed("1"), NOW, fetch=req()
+    )
+    assert empty is not None
+    assert empty.job is None
+    assert (await events(raw, k))[-1] == ("drained", {})
+
+
+async def test_keep_count_zero_removes_the_job(backend, raw, k, queue_name):
+    job_id = await active_job(backend, queue_name)
+    await raw.rpush(k.job(job_id) + ":logs", "line")
+    await backend.move_to_finished(
+        queue_name, job_id, "tok", Completed("1", keep=KeepJobs(count=0)), NOW
+    )
+    assert await raw.exists(k.job(job_id), k.job(job_id) + ":logs", k.key("completed")) == 0
+
+
+async def test_keep_count_keeps_the_newest(backend, raw, k, queue_name):
+    for i in range(4):
+        job_id = await active_job(backend, queue_name)
+        await backend.move_to_finished(
+            queue_name, job_id, "tok", Completed("1", keep=KeepJobs(count=2)), NOW + i
+        )
+    assert await raw.zrange(k.key("completed"), 0, -1) == ["3", "4"]
+    assert await raw.exists(k.job("1"), k.job("2")) == 0
+
+
+async def test_keep_age_removes_jobs_finished_longer_ago(backend, raw, k, queue_name):
+    for at in (NOW, NOW + 500, NOW + 2_000):
+        job_id = await active_job(backend, queue_name)
+        await backend.move_to_finished(
+            queue_name, job_id, "tok", Failed("x", keep=KeepJobs(age=1_000)), at
+        )
+    # finished at NOW is 2000 ms old, NOW+500 is 1500 ms old, both past the age
+    assert await raw.zrange(k.key("failed"), 0, -1) == ["3"]
+    assert await raw.exists(k.job("1"), k.job("2")) == 0
+
+
+# -- refusals change nothing --------------------------------------------------------
+
+OPERATIONS = {
+    "move_to_finished": lambda b, q, i, t: b.move_to_finished(q, i, t, Completed("1"), NOW),
+    "retry_job": lambda b, q, i, t: b.retry_job(q, i, t, Retry("x"), NOW),
+    "move_to_wait": lambda b, q, i, t: b.move_to_wait(q, i, t, NOW),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+async def test_wrong_token_is_refused_and_changes_nothing(backend, raw, k, queue_name, operation):
+    job_id = await active_job(backend, queue_name)
+    before = await snapshot(raw, k)
+    with pytest.raises(LockMismatchError) as info:
+        await OPERATIONS[operation](backend, queue_name, job_id, "other")
+    assert (info.value.job_id, info.value.operation) == (job_id, operation)
+    assert await snapshot(raw, k) == before
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+async def test_expired_lock_is_refused_and_changes_nothing(backend, raw, k, queue_name, operation):
+    job_id = await active_job(backend, queue_name)
+    await raw.delete(k.lock(job_id))
+    before = await snapshot(raw, k)
+    with pytest.raises(MissingLockError):
+        await OPERATIONS[operation](backend, queue_name, job_id, "tok")
+    assert await snapshot(raw, k) == before
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+async def test_job_not_active_is_refused_and_changes_nothing(
+    backend, raw, k, queue_name, operation
+):
+    (job_id,) = await backend.add_jobs(queue_name, [job()])
+    await raw.set(k.lock(job_id), "tok", px=30_000)
+    before = await snapshot(raw, k)
+    with pytest.raises(JobStateError):
+        await OPERATIONS[operation](backend, queue_name, job_id, "tok")
+    assert await snapshot(raw, k) == before
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+async def test_missing_job_is_refused(backend, queue_name, operation):
+    with pytest.raises(JobNotFoundError):
+        await OPERATIONS[operation](backend, queue_name, "nope", "tok")
+
+
+# -- retry_job / move_to_wait ---------------------------------------------------------
+
+
+async def test_immediate_retry_goes_to_the_back_of_wait(backend, raw, k, queue_name):
+    job_id = await active_job(backend, queue_name)
+    await backend.add_jobs(queue_name, [job("other")])
+    assert await backend.retry_job(queue_name, job_id, "tok", Retry("boom", '["s"]'), NOW) is None
+    assert await raw.lrange(k.key("wait"), 0, -1) == [job_id, "2"]
+    fields = await raw.hgetall(k.job(job_id))
+    assert (fields["failedReason"], fields["stacktrace"], fields["atm"]) == ("boom", '["s"]', "1")
+    assert await raw.exists(k.lock(job_id), k.key("active")) == 0
+    assert (await events(raw, k))[-1] == ("waiting", {"jobId": job_id, "prev": "active"})
+
+
+async def test_immediate_retry_respects_lifo_and_priority(backend, raw, k, queue_name):
+    await backend.add_jobs(queue_name, [job("filler")])
+    (lifo_id,) = await backend.add_jobs(
+        queue_name, [NewJob("l", "{}", '{"lifo":true,"attempts":3}', NOW, lifo=True)]
+    )
+    assert (await backend.move_to_active(queue_name, req(), NOW)).job.id == lifo_id
+    await backend.retry_job(queue_name, lifo_id, "tok", Retry("x"), NOW)
+    assert (await raw.lrange(k.key("wait"), 0, -1))[-1] == lifo_id
+
+    await backend.add_jobs(queue_name, [job("p", priority=7, job_id="prio")])
+    await raw.delete(k.key("wait"))
+    assert (await backend.move_to_active(queue_name, req("t2"), NOW)).job.id == "prio"
+    await backend.retry_job(queue_name, "prio", "t2", Retry("x"), NOW)
+    assert await raw.zrange(k.key("prioritized"), 0, -1, withscores=True) == [("prio", 7 * P32 + 2)]
+
+
+async def test_delayed_retry_waits_until_now_plus_delay(backend, raw, k, queue_name):
+    job_id = await active_job(backend, queue_name)
+    await backend.retry_job(queue_name, job_id, "tok", Retry("later", delay=1_000), NOW)
+    assert await raw.zrange(k.key("delayed"), 0, -1, withscores=True) == [
+        (job_id, (NOW + 1_000) * 4096)
+    ]
+    assert await raw.hget(k.job(job_id), "delay") == "1000"
+    assert await raw.zscore(k.key("marker"), "1") == NOW + 1_000
+    assert (await events(raw, k))[-1] == ("delayed", {"jobId": job_id, "delay": str(NOW + 1_000)})
+    assert (await backend.move_to_active(queue_name, req(), NOW + 999)).job is None
+    again = await backend.move_to_active(queue_name, req(), NOW + 1_000)
+    assert again.job is not None
+    assert again.job.attempts_made == 1
+
+
+async def test_retry_can_fetch_the_next_job(backend, raw, k, queue_name):
+    job_id = await active_job(backend, queue_name)
+    fetched = await backend.retry_job(queue_name, job_id, "tok", Retry("x"), NOW, fetch=req("t2"))
+    assert fetched is not None
+    assert fetched.job is not None
+    assert fetched.job.id == job_id
+    assert await raw.get(k.lock(job_id)) == "t2"
+
+
+async def test_move_to_wait_puts_the_job_in_front_without_an_attempt(backend, raw, k, queue_name):
+    job_id = await active_job(backend, queue_name)
+    await backend.add_jobs(queue_name, [job("other")])
+    assert await backend.move_to_wait(queue_name, job_id, "tok", NOW) == 0
+    assert await raw.lrange(k.key("wait"), 0, -1) == ["2", job_id]
+    assert await raw.hget(k.job(job_id), "atm") is None
+    assert await raw.exists(k.lock(job_id)) == 0
+    assert (await events(raw, k))[-1] == ("waiting", {"jobId": job_id, "prev": "active"})
+
+
+async def test_move_to_wait_returns_the_rate_limit_left(backend, raw, k, queue_name):
+    job_id = await active_job(backend, queue_name, priority=5)
+    await backend.rate_limit(queue_name, 5_000, NOW)
+    assert 4_000 < await backend.move_to_wait(queue_name, job_id, "tok", NOW) <= 5_000
+    # prioritized: exactly priority * 2**32, ahead of its peers
+    assert await raw.zrange(k.key("prioritized"), 0, -1, withscores=True) == [(job_id, 5 * P32)]
+
+
+# -- locks ------------------------------------------------------------------------------
+
+
+async def test_extend_lock_needs_the_token(backend, raw, k, queue_name):
+    job_id = await active_job(backend, queue_name)
+    await raw.sadd(k.key("stalled"), job_id)
+    assert await backend.extend_lock(queue_name, job_id, "tok", 60_000, NOW)
+    assert 59_000 < await raw.pttl(k.lock(job_id)) <= 60_000
+    assert await raw.sismember(k.key("stalled"), job_id) == 0
+    assert not await backend.extend_lock(queue_name, job_id, "other", 90_000, NOW)
+    assert await raw.get(k.lock(job_id)) == "tok"
+    assert await raw.pttl(k.lock(job_id)) <= 60_000
+
+
+async def test_extend_locks_reports_the_failures(backend, raw, k, queue_name):
+    first = await active_job(backend, queue_name, token="a")
+    second = await active_job(backend, queue_name, token="b")
+    await raw.delete(k.lock(second))
+    failed = await backend.extend_locks(
+        queue_name, [(first, "a"), (second, "b"), ("ghost", "c")], 60_000, NOW
+    )
+    assert failed == [second, "ghost"]
+    assert await raw.pttl(k.lock(first)) > 59_000
