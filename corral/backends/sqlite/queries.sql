@@ -142,7 +142,7 @@ WHERE rowid = ?;
 -- name: job_retry
 -- Record a failed attempt and put the job in a line or in delayed; its lock is released.
 UPDATE jobs
-SET state = ?, lane = ?, seq = ?, delay = ?, failed_reason = ?, stacktrace = ?,
+SET state = ?, lane = ?, seq = ?, delay = coalesce(?, delay), failed_reason = ?, stacktrace = ?,
     attempts_made = attempts_made + 1, token = NULL, lock_until = NULL, stalled_mark = 0
 WHERE rowid = ?;
 

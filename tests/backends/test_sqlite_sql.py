@@ -1,0 +1,67 @@
+"""The SQLite backend's SQL: every named query is valid, used, and fetches by index."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from corral.backends.sqlite import ops
+from corral.backends.sqlite.sql import Q, parse_queries, split_statements
+
+
+@pytest.fixture
+def schema_db() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:")
+    schema = resources.files("corral.backends.sqlite").joinpath("schema.sql").read_text()
+    for statement in split_statements(schema):
+        conn.execute(statement)
+    return conn
+
+
+def test_parser_reads_named_blocks() -> None:
+    text = "-- header\n\n-- name: one\n-- says what\nSELECT 1;\n\n-- name: two\n-- x\nSELECT\n  2\n"
+    assert parse_queries(text) == {"one": "SELECT 1", "two": "SELECT\n  2"}
+    with pytest.raises(ValueError, match="twice"):
+        parse_queries("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;")
+    with pytest.raises(ValueError, match="no statement"):
+        parse_queries("-- name: a\n-- only a comment\n")
+
+
+def test_every_query_says_what_it_does() -> None:
+    text = resources.files("corral.backends.sqlite").joinpath("queries.sql").read_text()
+    blocks = re.findall(r"^-- name: (\w+)\n(.*)$", text, flags=re.M)
+    assert len(blocks) == len(Q)
+    for name, line in blocks:
+        assert line.startswith("-- "), f"query {name!r} has no description"
+        assert len(line) > 6, f"query {name!r} has no description"
+
+
+@pytest.mark.parametrize("name", sorted(Q))
+def test_every_query_compiles_against_the_schema(schema_db: sqlite3.Connection, name: str) -> None:
+    schema_db.execute(f"EXPLAIN {Q[name]}", tuple([None] * Q[name].count("?")))
+
+
+def test_every_query_is_used() -> None:
+    source = (
+        Path(ops.__file__).read_text() + Path(ops.__file__).with_name("connection.py").read_text()
+    )
+    used = set(re.findall(r'Q\["(\w+)"\]', source)) | set(re.findall(r'\.run\(\s*"(\w+)"', source))
+    assert set(Q) - used == set(), "named queries nobody uses"
+    assert used - set(Q) == set(), "queries used but not defined"
+
+
+@pytest.mark.parametrize(
+    "name", ["job_next", "delayed_due", "delayed_next", "event_last_id", "events_after"]
+)
+def test_fetch_queries_are_index_seeks(schema_db: sqlite3.Connection, name: str) -> None:
+    plan = schema_db.execute(
+        f"EXPLAIN QUERY PLAN {Q[name]}", (1, "waiting", 3)[: Q[name].count("?")]
+    ).fetchall()
+    details = " ".join(row[3] for row in plan)
+    assert "INDEX" in details, details
+    assert "SCAN" not in details, details
+    assert "TEMP B-TREE" not in details, details
