@@ -1,0 +1,58 @@
+"""The Lua scripts as shipped: every one expands its includes, loads into Redis,
+declares every key it reads, and is reloaded after the server forgets it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from corral.backends.base import Backend, FetchRequest, NewJob
+from corral.backends.redis import RedisBackend
+from corral.backends.redis.keys import QUEUE_SUFFIXES
+from corral.backends.redis.scripts import expand_includes, load_script, script_names
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[Redis]:
+    r = Redis.from_url(redis_url, decode_responses=True)
+    yield r
+    await r.aclose()
+
+
+@pytest.mark.parametrize("name", script_names())
+async def test_script_expands_and_loads(raw, name):
+    script = load_script(name)
+    assert not re.search(r"^--- @include", script.source, re.MULTILINE)
+    assert await raw.script_load(script.source) == script.sha
+
+
+@pytest.mark.parametrize("name", script_names())
+def test_script_header_declares_every_key_it_uses(name):
+    script = load_script(name)
+    used = {int(i) for i in re.findall(r"KEYS\[(\d+)\]", script.source.split("]]", 1)[1])}
+    assert used <= set(range(1, len(script.keys) + 1))
+    assert set(script.keys) <= QUEUE_SUFFIXES | {"base"}
+
+
+def test_every_backend_operation_needing_atomicity_has_its_script():
+    operations = {n for n in dir(Backend) if not n.startswith("_")}
+    assert set(script_names()) <= operations
+
+
+def test_include_is_inserted_once():
+    source = '--- @include "queue"\n--- @include "queue"\n'
+    assert expand_includes(source).count("local function fetch_next") == 1
+
+
+async def test_scripts_are_reloaded_after_script_flush(raw, redis_url, queue_name):
+    backend = RedisBackend(redis_url)
+    try:
+        await backend.add_jobs(queue_name, [NewJob("a", "{}", "{}", 1)])
+        await raw.script_flush()
+        fetched = await backend.move_to_active(queue_name, FetchRequest("t", 1_000), 1)
+        assert fetched.job is not None
+    finally:
+        await backend.close()
