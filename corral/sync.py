@@ -16,7 +16,10 @@ loop shared by the process (:mod:`corral._portal`).
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Iterable, Mapping
+import asyncio
+import signal
+import threading
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -310,12 +313,13 @@ class Worker(_Client):
         limiter: RateLimiter | None = None,
         name: str | None = None,
         backoff_strategy: BackoffStrategy | None = None,
+        concurrency: int = 1,
     ) -> None:
         self._client = self._worker = _worker.Worker(
             queue_name, processor, url=url, prefix=prefix, lock_duration=lock_duration,
             stalled_interval=stalled_interval, max_stalled_count=max_stalled_count,
             drain_delay=drain_delay, limiter=limiter, name=name,
-            backoff_strategy=backoff_strategy,
+            backoff_strategy=backoff_strategy, concurrency=concurrency,
         )  # fmt: skip
 
     @property
@@ -334,3 +338,44 @@ class Worker(_Client):
     def start_stalled_check_timer(self) -> None:
         """Check for stalled jobs now and every ``stalled_interval`` until close."""
         _call(self._worker.start_stalled_check_timer())
+
+    def on(self, event: _worker.WorkerEvent, callback: Callable[..., Any]) -> Callable[..., Any]:
+        """Call ``callback`` on ``event``; see :meth:`corral.Worker.on`. Callbacks run
+        on corral's background loop thread."""
+        return self._worker.on(event, callback)
+
+    def run(self, *, handle_signals: bool = False) -> None:
+        """Process jobs until :meth:`close` (from another thread) or, with
+        ``handle_signals``, until SIGINT/SIGTERM (a second signal stops at once)."""
+        restore = _install_sync_signals(self._worker) if handle_signals else None
+        try:
+            _call(self._worker.run())
+        finally:
+            if restore is not None:
+                restore()
+
+    def close(self, *, grace: float | None = 30.0) -> None:
+        """Stop; see :meth:`corral.Worker.close`. Safe to call from another thread."""
+        _call(self._worker.close(grace=grace))
+
+
+def _install_sync_signals(worker: _worker.Worker) -> Callable[[], None]:
+    """SIGINT/SIGTERM in the main thread close ``worker`` on the portal's loop."""
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("handle_signals=True needs run() to be called from the main thread")
+    loop = get_portal().loop
+    seen = 0
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal seen
+        seen += 1
+        closing = worker.close() if seen == 1 else worker.close(grace=0)
+        asyncio.run_coroutine_threadsafe(closing, loop)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore

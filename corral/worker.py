@@ -1,21 +1,37 @@
 """Worker: takes jobs from a queue under a lock owned by a token.
 
-Driven by hand (no processor), a worker hands out jobs with
-:meth:`Worker.get_next_job`; the caller does the work and finishes the job with
-``job.move_to_completed`` / ``job.move_to_failed`` using the same token. The
-stalled checker (:meth:`Worker.start_stalled_check_timer`) returns the jobs of
-workers that died to the queue.
+With a processor, :meth:`Worker.run` processes jobs until :meth:`Worker.close`
+(``concurrency`` at a time), renewing their locks and checking for stalled
+jobs; the processor's return value completes the job and an exception fails
+the attempt. Driven by hand (no processor), a worker hands out jobs with
+:meth:`Worker.get_next_job`; the caller does the work and finishes the job
+with ``job.move_to_completed`` / ``job.move_to_failed`` using the same token.
+
+Hooks (``worker.on(event, fn)``; ``fn`` may be sync or async, its errors are
+logged and never stop the worker):
+
+| event | arguments | when |
+|---|---|---|
+| ``active`` | job | the processor is about to run the job |
+| ``completed`` | job, result | the job completed |
+| ``failed`` | job, error | an attempt failed (the job may be retried) |
+| ``stalled`` | job_id | the stalled checker returned a job to wait |
+| ``drained`` | | the queue has no job left to fetch |
+| ``error`` | error, job or None | something went wrong outside a processor (lost lock, store down) |
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
+import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from corral._client import QueueClient, now_ms
 from corral._policy import BackoffStrategy
@@ -23,7 +39,17 @@ from corral.backends.base import Fetched, FetchRequest, Limiter
 from corral.job import Job, take_fetched
 from corral.options import Duration, RateLimiter, to_ms
 
-__all__ = ["Processor", "Worker"]
+if TYPE_CHECKING:
+    from corral._runner import Runner
+
+__all__ = ["Processor", "Worker", "WorkerEvent"]
+
+WorkerEvent = Literal["active", "completed", "failed", "stalled", "drained", "error"]
+"""The names :meth:`Worker.on` accepts."""
+
+_EVENTS: frozenset[str] = frozenset(
+    {"active", "completed", "failed", "stalled", "drained", "error"}
+)
 
 logger = logging.getLogger("corral.worker")
 
@@ -43,6 +69,9 @@ class Worker(QueueClient):
     - ``limiter``: at most ``limiter.max`` jobs per ``limiter.duration`` seconds,
       shared by every worker of the queue.
     - ``name``: recorded on each job this worker takes (``job.processed_by``).
+    - ``concurrency``: how many jobs ``run()`` processes at once.
+    - ``backoff_strategy``: ``fn(attempts_made, backoff_type, error) -> seconds``
+      for jobs whose backoff type is neither ``fixed`` nor ``exponential``.
     """
 
     def __init__(
@@ -59,7 +88,12 @@ class Worker(QueueClient):
         limiter: RateLimiter | None = None,
         name: str | None = None,
         backoff_strategy: BackoffStrategy | None = None,
+        concurrency: int = 1,
     ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise TypeError("concurrency must be an integer")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         lock_ms = to_ms(lock_duration, name="lock_duration", allow_zero=False)
         stalled_ms = to_ms(stalled_interval, name="stalled_interval", allow_zero=False)
         drain_ms = to_ms(drain_delay, name="drain_delay", allow_zero=False)
@@ -87,8 +121,14 @@ class Worker(QueueClient):
             if limiter is None
             else Limiter(limiter.max, to_ms(limiter.duration, name="limiter duration"))
         )
+        self.concurrency = concurrency
         self._limit_until = 0
         self._stalled_task: asyncio.Task[None] | None = None
+        self._hooks: dict[str, list[Callable[..., Any]]] = {}
+        self._runner: Runner | None = None
+        self._run_task: asyncio.Task[None] | None = None
+        self._run_done = asyncio.Event()
+        self._signal_tasks: set[asyncio.Task[None]] = set()
 
     # -- hooks used by Job ---------------------------------------------------------
 
@@ -190,14 +230,128 @@ class Worker(QueueClient):
             logger.warning(
                 "job %s on queue %r stalled and was returned to wait", job_id, self._name
             )
+            await self._emit("stalled", job_id)
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def on(self, event: WorkerEvent, callback: Callable[..., Any]) -> Callable[..., Any]:
+        """Call ``callback`` on ``event`` (see the module docstring); returns it."""
+        if event not in _EVENTS:
+            raise ValueError(f"unknown worker event {event!r}; known: {sorted(_EVENTS)}")
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        self._hooks.setdefault(event, []).append(callback)
+        return callback
+
+    async def _emit(self, event: str, *args: Any) -> None:
+        for callback in self._hooks.get(event, ()):
+            try:
+                result = callback(*args)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("worker %r hook raised; ignored", event)
+
+    # -- processing ---------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether :meth:`run` is processing jobs."""
+        return self._runner is not None
+
+    async def run(self, *, handle_signals: bool = False) -> None:
+        """Process jobs with the processor until :meth:`close` is called.
+
+        Keeps ``concurrency`` jobs in progress, renews their locks every
+        ``lock_duration / 2`` in one batched call, and runs the stalled checker
+        every ``stalled_interval``. With ``handle_signals`` (the CLI's default),
+        SIGINT/SIGTERM start a graceful close and a second signal stops at once.
+        """
+        if self.processor is None:
+            raise ValueError(
+                "run() needs a processor: Worker(queue_name, processor); a worker without "
+                "one is driven by hand with get_next_job()"
+            )
+        if self._runner is not None:
+            raise RuntimeError("this worker is already running")
+        if self._closed:
+            raise RuntimeError("this worker is closed")
+        from corral._runner import Runner
+
+        runner = self._runner = Runner(self, self.processor)
+        self._run_done.clear()
+        remove_signals = self._install_signals() if handle_signals else None
+        try:
+            await runner.run()
+        finally:
+            if remove_signals is not None:
+                remove_signals()
+            self._runner = None
+            self._run_done.set()
+
+    def _install_signals(self) -> Callable[[], None]:
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        seen = 0
+
+        def handler(signum: int) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == 1:
+                logger.info(
+                    "%s received: finishing running jobs (send it again to stop now)",
+                    signal.Signals(signum).name,
+                )
+                self._signal_tasks.add(loop.create_task(self.close()))
+            else:
+                logger.warning("second signal: stopping now; unfinished jobs will stall back")
+                self._signal_tasks.add(loop.create_task(self.close(grace=0)))
+
+        for sig in signals:
+            loop.add_signal_handler(sig, handler, sig)
+
+        def remove() -> None:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+        return remove
+
+    async def __aenter__(self) -> Self:
+        """With a processor, start :meth:`run` in the background; :meth:`close` on exit."""
+        if self.processor is not None and self._run_task is None:
+            self._run_task = asyncio.create_task(self.run(), name=f"corral-worker-{self._name}")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def close(self) -> None:
-        """Stop the stalled checker and close the connection. Jobs this worker still
-        holds keep their locks until they expire, then stall back to the queue."""
+    async def close(self, *, grace: float | None = 30.0) -> None:
+        """Stop fetching and close the connection.
+
+        A running worker lets its jobs finish for up to ``grace`` seconds (None:
+        as long as they take), then returns the unfinished ones to wait without
+        counting an attempt; ``grace=0`` stops at once and leaves them to stall
+        back when their locks expire. Jobs fetched by hand keep their locks until
+        they expire.
+        """
         if self._closed:
             return
+        runner = self._runner
+        if runner is not None:
+            await runner.shutdown(grace)
+        run_task, self._run_task = self._run_task, None
+        if run_task is not None and run_task is not asyncio.current_task():
+            await asyncio.gather(run_task, return_exceptions=True)
+        elif runner is not None:
+            # run() is awaited elsewhere; wait for it to wind down.
+            await self._run_done.wait()
         task, self._stalled_task = self._stalled_task, None
         self._closed = True
         if task is not None:
