@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from corral.backends.base import (
     STALLED_LIMIT_REASON,
+    Backend,
     Completed,
     FetchRequest,
     JobState,
@@ -342,3 +343,8 @@ async def test_close_is_idempotent_and_reconnects_lazily(backend, queue_name):
 async def test_queue_names_with_colons_are_rejected(backend):
     with pytest.raises(ValueError, match="no ':'"):
         await backend.add_jobs("a:b", [job()])
+
+
+def test_redis_backend_satisfies_the_backend_protocol() -> None:
+    backend: Backend = RedisBackend("redis://127.0.0.1:1/0")
+    assert isinstance(backend, Backend)

@@ -297,12 +297,12 @@ class RedisBackend:
                 return
             if reply == -1:
                 raise ObliterateError(
-                    f"cannot obliterate queue {queue!r}: it is not paused; pause it first"
+                    f"cannot obliterate queue {queue}: it is not paused; pause it first"
                 )
             if reply == -2:
                 active = await self._command(queue, "LLEN", self.keys(queue).key("active"))
                 raise ObliterateError(
-                    f"cannot obliterate queue {queue!r}: it has {active} active job(s); "
+                    f"cannot obliterate queue {queue}: it has {active} active job(s); "
                     "pass force=True to remove them too"
                 )
 
