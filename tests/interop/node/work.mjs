@@ -1,0 +1,81 @@
+// Run a BullMQ Worker (with a processor) on a queue and report what it saw.
+//
+// command: {
+//   "prefix": "bull",
+//   "options": {...},          Worker options: concurrency, lockDuration, stalledInterval,
+//                              maxStalledCount, limiter, name, drainDelay ...
+//   "fail": {"<job name>": n}, the first n attempts of jobs with that name throw
+//                              Error("planned failure <attempt>")
+//   "holdMs": 0,               how long the processor works on each job
+//   "until": {"finished": n},  stop after n jobs finished for good (completed, or failed
+//                              with no attempts left); otherwise run until "stop" on stdin
+//   "timeoutMs": 20000         stop anyway after this long (result has timedOut: true)
+// }
+// The processor returns {"by": "node", "name": job.name, "data": job.data, "attempt": n}.
+// Result: {seen: [job view + seenAt], completed: [{id, returnvalue}],
+//          failed: [{id, failedReason, attemptsMade, final}], stalled: [id], errors, timedOut}
+import { Worker } from 'bullmq';
+import { connectionFor, jobView, ready, run, sleep, stopRequested } from './common.mjs';
+
+run(async ({ url, queueName, command }) => {
+  const connection = connectionFor(url);
+  const seen = [];
+  const completed = [];
+  const failed = [];
+  const stalled = [];
+  const errors = [];
+  const fail = command.fail ?? {};
+  const target = command.until?.finished ?? null;
+  let finished = 0;
+  let notify = () => {};
+  const allDone = new Promise((resolve) => {
+    notify = () => {
+      if (target !== null && finished >= target) resolve('done');
+    };
+  });
+
+  const worker = new Worker(
+    queueName,
+    async (job) => {
+      seen.push({ ...jobView(job), seenAt: Date.now() });
+      if (command.holdMs) await sleep(command.holdMs);
+      const attempt = job.attemptsMade + 1;
+      if ((fail[job.name] ?? 0) >= attempt) throw new Error(`planned failure ${attempt}`);
+      return { by: 'node', name: job.name, data: job.data, attempt };
+    },
+    { connection, prefix: command.prefix ?? 'bull', ...(command.options ?? {}) },
+  );
+  worker.on('completed', (job, returnvalue) => {
+    completed.push({ id: job.id, returnvalue, at: Date.now() });
+    finished += 1;
+    notify();
+  });
+  worker.on('failed', (job, err) => {
+    const attempts = Math.max(job?.opts?.attempts ?? 1, 1);
+    const final = (job?.attemptsMade ?? 0) >= attempts;
+    failed.push({
+      id: job?.id ?? null,
+      failedReason: String(err?.message ?? err),
+      attemptsMade: job?.attemptsMade ?? null,
+      final,
+      at: Date.now(),
+    });
+    if (final) {
+      finished += 1;
+      notify();
+    }
+  });
+  worker.on('stalled', (jobId) => stalled.push(jobId));
+  worker.on('error', (err) => errors.push(String(err?.message ?? err)));
+  await worker.waitUntilReady();
+  ready();
+
+  let timer;
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), command.timeoutMs ?? 20000);
+  });
+  const why = await Promise.race([allDone, stopRequested(), timeout]);
+  clearTimeout(timer);
+  await worker.close();
+  return { seen, completed, failed, stalled, errors, timedOut: why === 'timeout' };
+});
