@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from corral import JobState, Queue
+from corral import JobState, Queue, Worker
 from tests.conformance.conftest import WorkerFactory
 
 
-async def fetch_all_names(worker, token: str) -> list[str]:  # type: ignore[no-untyped-def]
+async def fetch_all_names(worker: Worker, token: str) -> list[str]:
     names = []
     job = await worker.get_next_job(token, block=False)
     while job is not None:
