@@ -348,3 +348,13 @@ async def test_queue_names_with_colons_are_rejected(backend):
 def test_redis_backend_satisfies_the_backend_protocol() -> None:
     backend: Backend = RedisBackend("redis://127.0.0.1:1/0")
     assert isinstance(backend, Backend)
+
+
+async def test_read_events_over_resp3(redis_url, queue_name):
+    backend = RedisBackend(redis_url + "?protocol=3")
+    try:
+        await backend.add_jobs(queue_name, [job("a")])
+        got = await backend.read_events(queue_name, "0", count=1)
+        assert [(e.name, dict(e.fields)) for e in got] == [("added", {"jobId": "1", "name": "a"})]
+    finally:
+        await backend.close()

@@ -83,13 +83,10 @@ def parse_events(reply: Any) -> list[Event]:
     """XREAD's reply for one stream (RESP2 list or RESP3 map) as events."""
     if not reply:
         return []
-    entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-    if entries and isinstance(entries[0], list) and len(entries) == 1:
-        # RESP3 nests the entries one level deeper.
-        entries = entries[0]
+    # RESP3 answers {stream: [entries]}, RESP2 [[stream, entries]].
+    entries = next(iter(reply.values()))[0] if isinstance(reply, dict) else reply[0][1]
     events = []
     for entry_id, fields in entries:
-        fields = dict(fields)
-        name = fields.pop("event", "")
+        name = fields.pop("event", "")  # the reply's own dict: safe to change
         events.append(Event(entry_id, name, fields))
     return events
