@@ -343,6 +343,61 @@ class Backend(Protocol):
         ``block`` ms for one to arrive when there are none."""
         ...
 
+    async def get_jobs(
+        self, queue: str, states: Sequence[JobState], start: int = 0, end: int = -1
+    ) -> list[JobRecord]:
+        """Jobs in ``states``, state after state in the order given, sliced ``[start, end]``
+        (inclusive; ``end = -1`` means to the last) over the whole concatenation.
+
+        Within a state: waiting in the order they will be fetched; prioritized by
+        priority then age; delayed by due time; active most recently fetched first;
+        completed and failed most recently finished first; waiting-children oldest first.
+        """
+        ...
+
+    async def get_logs(
+        self, queue: str, job_id: str, start: int = 0, end: int = -1
+    ) -> tuple[list[str], int]:
+        """The job's log lines ``[start, end]`` (oldest first) and how many there are."""
+        ...
+
+    async def list_queues(self) -> list[str]:
+        """Names of the queues under this backend's prefix that hold any job or state, sorted."""
+        ...
+
+    # -- changing one job ----------------------------------------------------------
+
+    async def update_progress(self, queue: str, job_id: str, progress: str) -> None:
+        """Store ``progress`` (JSON text) on the job. Event ``progress`` (jobId, data).
+        Refusal: -1 missing job."""
+        ...
+
+    async def add_log(self, queue: str, job_id: str, line: str, keep: int | None = None) -> int:
+        """Append a log line to the job; with ``keep``, only the newest ``keep`` lines stay.
+        Returns how many lines the job has. Refusal: -1 missing job."""
+        ...
+
+    async def remove_job(self, queue: str, job_id: str) -> bool:
+        """Remove the job and everything stored with it (logs, lock); event ``removed``
+        (jobId, prev state). Returns False when there is no such job. An active job
+        whose lock is live is refused with a :class:`~corral.errors.JobStateError`."""
+        ...
+
+    async def promote(self, queue: str, job_id: str, now: int) -> None:
+        """Move a delayed job to wait now (or to prioritized); its ``delay`` becomes 0.
+        Event ``waiting`` (prev ``delayed``). Refusals: -1 missing, -3 not delayed."""
+        ...
+
+    async def reprocess_job(
+        self, queue: str, job_id: str, state: JobState, *, reset_attempts: bool, now: int
+    ) -> None:
+        """Run a finished job again: take it out of ``state`` (completed or failed),
+        clear ``finished_on``, ``processed_on`` and its return value or failed reason
+        (and ``attempts_made``/``attempts_started`` when ``reset_attempts``), and put
+        it in wait (or prioritized). Event ``waiting`` (prev ``state``).
+        Refusals: -1 missing, -3 not in ``state``."""
+        ...
+
     # -- queue-wide --------------------------------------------------------------
 
     async def rate_limit(self, queue: str, duration: int, now: int) -> None:
