@@ -476,3 +476,36 @@ async def test_wait_for_job(backend, queue_name, sqlite_url) -> None:
         assert await backend.wait_for_job(queue_name, 10_000) == due
     finally:
         await other.close()
+
+
+async def test_wait_for_job_wakes_on_an_add_from_another_thread(sqlite_url, queue_name) -> None:
+    import asyncio
+    import threading
+
+    waiting = SQLiteBackend(sqlite_url)
+    waiter = asyncio.create_task(waiting.wait_for_job(queue_name, 20_000))
+    await asyncio.sleep(0.05)
+
+    def add_from_another_loop() -> None:
+        async def add() -> None:
+            other = SQLiteBackend(sqlite_url)
+            await other.add_jobs(queue_name, [job()])
+            await other.close()
+
+        asyncio.run(add())
+
+    thread = threading.Thread(target=add_from_another_loop)
+    thread.start()
+    assert await asyncio.wait_for(waiter, 5) == 0
+    thread.join()
+    await waiting.close()
+
+
+async def test_waiting_does_not_burn_a_core(backend, queue_name) -> None:
+    import time
+
+    cpu, wall = time.process_time(), time.monotonic()
+    assert await backend.wait_for_job(queue_name, 1000) is None
+    assert await backend.read_events(queue_name, None, block=500) == []
+    assert time.monotonic() - wall >= 1.4
+    assert time.process_time() - cpu < 0.75  # generous: polling is ~1% of a core
