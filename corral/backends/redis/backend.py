@@ -47,7 +47,8 @@ _STATE_SUFFIX = {JobState.WAITING: "wait"}
 
 
 def _fetch_args(fetch: FetchRequest | None) -> list[Any]:
-    """The five fetch ARGV entries of a script ("0" flag first when not fetching)."""
+    """A script's fetch ARGV: flag "1" then token, lock ms, limiter max, limiter
+    window ms and worker name ("" for none); just "0" when not fetching."""
     if fetch is None:
         return ["0"]
     limiter = fetch.limiter
@@ -309,7 +310,11 @@ class RedisBackend:
     # -- waiting for work ----------------------------------------------------------
 
     async def wait_for_job(self, queue: str, timeout: int) -> int | None:
-        """Block on the queue's marker for up to ``timeout`` ms (BZPOPMIN)."""
+        """Block on the queue's marker for up to ``timeout`` ms (BZPOPMIN).
+
+        One blocking connection per queue, like a Node worker's: concurrent waits
+        on the same queue through one backend take turns on it.
+        """
         client = self._marker_clients.get(queue)
         if client is None:
             name = f"{self.prefix}:{base64.b64encode(queue.encode()).decode()}"
