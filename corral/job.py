@@ -263,6 +263,49 @@ class Job:
                 operation="extend_lock",
             )
 
+    async def update_progress(self, progress: Any) -> None:
+        """Report progress (a number or any JSON value); stored on the job and sent
+        to ``QueueEvents`` listeners as a ``progress`` event."""
+        encoded = dumps(progress, what="progress")
+        await self._owner.backend.update_progress(self._owner.name, self.id, encoded)
+        self._progress = progress
+
+    async def log(self, line: str, *, keep: int | None = None) -> int:
+        """Append ``line`` to the job's log; with ``keep``, only the newest ``keep``
+        lines are kept. Returns how many lines the log has."""
+        if not isinstance(line, str):
+            raise TypeError(f"log line must be a string, not {type(line).__name__}")
+        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+            raise ValueError(f"keep must be a whole number >= 1, got {keep!r}")
+        return await self._owner.backend.add_log(self._owner.name, self.id, line, keep)
+
+    async def get_logs(self, start: int = 0, end: int = -1) -> list[str]:
+        """The job's log lines ``[start, end]``, oldest first."""
+        lines, _count = await self._owner.backend.get_logs(self._owner.name, self.id, start, end)
+        return lines
+
+    async def remove(self) -> bool:
+        """Remove the job and its logs. Returns False if it was already gone; an
+        active job whose lock is live cannot be removed (JobStateError)."""
+        return await self._owner.backend.remove_job(self._owner.name, self.id)
+
+    async def promote(self) -> None:
+        """Run a delayed job now. Raises JobStateError if it is not delayed."""
+        await self._owner.backend.promote(self._owner.name, self.id, now_ms())
+
+    async def retry(
+        self, state: JobState | str = JobState.FAILED, *, reset_attempts: bool = False
+    ) -> None:
+        """Run a completed or failed job again (back to wait). With ``reset_attempts``
+        its attempt counters start from zero. Raises JobStateError if it is not in
+        ``state``."""
+        parsed = JobState(state)
+        if parsed not in (JobState.COMPLETED, JobState.FAILED):
+            raise ValueError(f"only completed or failed jobs can be retried, not {parsed.value!r}")
+        await self._owner.backend.reprocess_job(
+            self._owner.name, self.id, parsed, reset_attempts=reset_attempts, now=now_ms()
+        )
+
     async def get_state(self) -> JobState:
         """The job's current state in its queue."""
         return await self._owner.backend.get_state(self._owner.name, self.id)

@@ -169,18 +169,28 @@ class Queue(QueueClient):
 
     async def get_job_counts(self, *states: str) -> dict[str, int]:
         """How many jobs are in each state; all states when none are named."""
-        wanted: list[JobState] = []
-        for state in states or DEFAULT_COUNT_STATES:
-            try:
-                parsed = JobState(state)
-            except ValueError:
-                known = ", ".join(s.value for s in DEFAULT_COUNT_STATES)
-                raise ValueError(f"unknown job state {state!r}; known: {known}") from None
-            if parsed is JobState.UNKNOWN:
-                raise ValueError("'unknown' is not a state jobs can be counted in")
-            wanted.append(parsed)
+        wanted = _parse_states(states)
         counts = await self._backend.get_counts(self._name, wanted)
         return {state.value: counts.get(state, 0) for state in wanted}
+
+    async def get_jobs(self, *states: str, start: int = 0, end: int = -1) -> list[Job]:
+        """Jobs in ``states`` (all states when none are named), state after state,
+        sliced ``[start, end]`` inclusive (``end=-1``: to the last). Finished jobs
+        come newest first; waiting jobs in the order they will run."""
+        wanted = _parse_states(states)
+        _check_range(start, end)
+        records = await self._backend.get_jobs(self._name, wanted, start, end)
+        return [Job(self, record) for record in records]
+
+    async def get_job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
+        """A job's log lines ``[start, end]``, oldest first."""
+        _check_range(start, end)
+        lines, _count = await self._backend.get_logs(self._name, job_id, start, end)
+        return lines
+
+    async def remove(self, job_id: str) -> bool:
+        """Remove a job; False if there was none. See :meth:`corral.Job.remove`."""
+        return await self._backend.remove_job(self._name, job_id)
 
     async def rate_limit(self, duration: Duration) -> None:
         """Hand out no job to any worker of this queue for ``duration`` seconds."""
@@ -211,3 +221,25 @@ class Queue(QueueClient):
         """
         await self._backend.pause(self._name)
         await self._backend.obliterate(self._name, force=force)
+
+
+def _parse_states(states: tuple[str, ...]) -> list[JobState]:
+    wanted: list[JobState] = []
+    for state in states or DEFAULT_COUNT_STATES:
+        try:
+            parsed = JobState(state)
+        except ValueError:
+            known = ", ".join(s.value for s in DEFAULT_COUNT_STATES)
+            raise ValueError(f"unknown job state {state!r}; known: {known}") from None
+        if parsed is JobState.UNKNOWN:
+            raise ValueError("'unknown' is not a state jobs can be listed or counted in")
+        wanted.append(parsed)
+    return wanted
+
+
+def _check_range(start: int, end: int) -> None:
+    for name, value in (("start", start), ("end", end)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an integer")
+    if start < 0 or end < -1:
+        raise ValueError("start must be >= 0 and end >= -1 (-1: to the last)")

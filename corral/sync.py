@@ -180,6 +180,32 @@ class Job:
         """The job's current state."""
         return _call(self.async_job.get_state())
 
+    def update_progress(self, progress: Any) -> None:
+        """Report progress; see :meth:`corral.Job.update_progress`."""
+        _call(self.async_job.update_progress(progress))
+
+    def log(self, line: str, *, keep: int | None = None) -> int:
+        """Append a log line; see :meth:`corral.Job.log`."""
+        return _call(self.async_job.log(line, keep=keep))
+
+    def get_logs(self, start: int = 0, end: int = -1) -> list[str]:
+        """The job's log lines."""
+        return _call(self.async_job.get_logs(start, end))
+
+    def remove(self) -> bool:
+        """Remove the job; see :meth:`corral.Job.remove`."""
+        return _call(self.async_job.remove())
+
+    def promote(self) -> None:
+        """Run a delayed job now."""
+        _call(self.async_job.promote())
+
+    def retry(
+        self, state: JobState | str = JobState.FAILED, *, reset_attempts: bool = False
+    ) -> None:
+        """Run a finished job again; see :meth:`corral.Job.retry`."""
+        _call(self.async_job.retry(state, reset_attempts=reset_attempts))
+
     def __repr__(self) -> str:
         return repr(self.async_job)
 
@@ -270,6 +296,18 @@ class Queue(_Client):
     def get_job_counts(self, *states: str) -> dict[str, int]:
         """How many jobs are in each state."""
         return _call(self._queue.get_job_counts(*states))
+
+    def get_jobs(self, *states: str, start: int = 0, end: int = -1) -> list[Job]:
+        """Jobs in ``states``; see :meth:`corral.Queue.get_jobs`."""
+        return [Job(j) for j in _call(self._queue.get_jobs(*states, start=start, end=end))]
+
+    def get_job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
+        """A job's log lines."""
+        return _call(self._queue.get_job_logs(job_id, start, end))
+
+    def remove(self, job_id: str) -> bool:
+        """Remove a job; False if there was none."""
+        return _call(self._queue.remove(job_id))
 
     def rate_limit(self, duration: Duration) -> None:
         """Hand out no job for ``duration`` seconds."""
