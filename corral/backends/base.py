@@ -343,6 +343,11 @@ class Backend(Protocol):
         ``block`` ms for one to arrive when there are none."""
         ...
 
+    async def events_cursor(self, queue: str) -> str:
+        """A cursor at the newest event: reading after it returns only later events
+        (``"0"`` when the queue has no events yet)."""
+        ...
+
     async def get_jobs(
         self, queue: str, states: Sequence[JobState], start: int = 0, end: int = -1
     ) -> list[JobRecord]:
