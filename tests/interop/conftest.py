@@ -114,7 +114,7 @@ class NodeProcess:
 
     async def result(self, *, stop: bool = False) -> Any:
         """The script's result; with ``stop`` ask it to finish now first."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc.stdin is not None
         if stop and not self.proc.stdin.is_closing():
             with contextlib.suppress(ConnectionError):
                 self.proc.stdin.write(b"stop\n")
@@ -141,7 +141,9 @@ class NodeBullMQ:
         self.redis_url = redis_url
         self.started: list[NodeProcess] = []
 
-    async def _spawn(self, script: str, queue: str, command: dict[str, Any]) -> asyncio.subprocess.Process:
+    async def _spawn(
+        self, script: str, queue: str, command: dict[str, Any]
+    ) -> asyncio.subprocess.Process:
         path = SCRIPTS / script
         return await asyncio.create_subprocess_exec(
             self.env.node,

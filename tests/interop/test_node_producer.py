@@ -42,6 +42,7 @@ async def test_corral_takes_node_jobs_in_bullmq_order_and_node_sees_completion(
 ) -> None:
     control = f"{queue_name}-node"
     # The same jobs on two queues: corral works one, a Node worker the other.
+    added: list[Any]
     added, _ = await asyncio.gather(
         bullmq.ops(queue_name, *_add_steps()), bullmq.ops(control, *_add_steps())
     )
@@ -113,7 +114,9 @@ async def test_corral_takes_node_jobs_in_bullmq_order_and_node_sees_completion(
     assert completed == {j.id: {"by": "corral", "name": j.name} for j in fetched}
 
     states = await bullmq.ops(
-        queue_name, *[{"op": "fromId", "id": i} for i in ids], *[{"op": "getState", "id": i} for i in ids]
+        queue_name,
+        *[{"op": "fromId", "id": i} for i in ids],
+        *[{"op": "getState", "id": i} for i in ids],
     )
     views, node_states = states[: len(ids)], states[len(ids) :]
     assert node_states == ["completed"] * len(ids)
