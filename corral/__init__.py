@@ -38,6 +38,7 @@ from corral.errors import (
     RateLimitError,
     UnrecoverableError,
 )
+from corral.events import QueueEvent, QueueEvents
 from corral.job import Job
 from corral.options import Backoff, JobOptions, RateLimiter, RemovePolicy
 from corral.queue import Queue
@@ -63,6 +64,8 @@ __all__ = [
     "ProcessorError",
     "Queue",
     "QueueError",
+    "QueueEvent",
+    "QueueEvents",
     "RateLimitError",
     "RateLimiter",
     "RemovePolicy",

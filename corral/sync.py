@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from corral import events as _events
 from corral import job as _job
 from corral import queue as _queue
 from corral import worker as _worker
@@ -32,7 +33,7 @@ from corral._portal import get_portal
 from corral.backends.base import JobState
 from corral.options import Duration, JobOptions, RateLimiter
 
-__all__ = ["Job", "Queue", "Worker"]
+__all__ = ["Job", "Queue", "QueueEvents", "Worker"]
 
 T = TypeVar("T")
 
@@ -211,7 +212,7 @@ class Job:
 
 
 class _Client:
-    _client: _queue.Queue | _worker.Worker
+    _client: _queue.Queue | _worker.Worker | _events.QueueEvents
 
     @property
     def name(self) -> str:
@@ -354,11 +355,19 @@ class Worker(_Client):
         concurrency: int = 1,
     ) -> None:
         self._client = self._worker = _worker.Worker(
-            queue_name, processor, url=url, prefix=prefix, lock_duration=lock_duration,
-            stalled_interval=stalled_interval, max_stalled_count=max_stalled_count,
-            drain_delay=drain_delay, limiter=limiter, name=name,
-            backoff_strategy=backoff_strategy, concurrency=concurrency,
-        )  # fmt: skip
+            queue_name,
+            processor,
+            url=url,
+            prefix=prefix,
+            lock_duration=lock_duration,
+            stalled_interval=stalled_interval,
+            max_stalled_count=max_stalled_count,
+            drain_delay=drain_delay,
+            limiter=limiter,
+            name=name,
+            backoff_strategy=backoff_strategy,
+            concurrency=concurrency,
+        )
 
     @property
     def rate_limited_for(self) -> float:
@@ -417,3 +426,42 @@ def _install_sync_signals(worker: _worker.Worker) -> Callable[[], None]:
             signal.signal(sig, old)
 
     return restore
+
+
+class QueueEvents(_Client):
+    """A queue's events, read with blocking calls; see :class:`corral.QueueEvents`.
+
+    ``for event in events: ...`` blocks between events until :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        queue_name: str,
+        *,
+        url: str | None = None,
+        prefix: str = "bull",
+        last_event_id: str | None = None,
+        block: Duration = 5,
+        batch: int = 100,
+    ) -> None:
+        self._client = self._events = _events.QueueEvents(
+            queue_name,
+            url=url,
+            prefix=prefix,
+            last_event_id=last_event_id,
+            block=block,
+            batch=batch,
+        )
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The id of the last event handed out."""
+        return self._events.last_event_id
+
+    def read(self, *, block: Duration | None = None) -> list[_events.QueueEvent]:
+        """The events since the last read, waiting up to ``block`` seconds for one."""
+        return _call(self._events.read(block=block))
+
+    def __iter__(self) -> Iterator[_events.QueueEvent]:
+        while not self._events.closed:
+            yield from self.read()

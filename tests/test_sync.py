@@ -24,7 +24,12 @@ def _shape(sig: inspect.Signature) -> list[tuple[str, object, object]]:
 
 @pytest.mark.parametrize(
     ("async_cls", "sync_cls"),
-    [(corral.Queue, sync.Queue), (corral.Worker, sync.Worker), (corral.Job, sync.Job)],
+    [
+        (corral.Queue, sync.Queue),
+        (corral.Worker, sync.Worker),
+        (corral.Job, sync.Job),
+        (corral.QueueEvents, sync.QueueEvents),
+    ],
 )
 def test_every_async_method_has_a_sync_twin_with_the_same_parameters(
     async_cls: type, sync_cls: type
