@@ -77,16 +77,17 @@ async def test_resume_from_last_event_id_misses_nothing(
 async def test_iterating_stops_on_close(url: str, queue_name: str, queue: Queue) -> None:
     events = QueueEvents(queue_name, url=url, block=0.1)
     got: list[str] = []
+    added = asyncio.Event()
 
     async def consume() -> None:
         async for event in events:
             got.append(event.event)
+            if event.event == "added":
+                added.set()
 
     task = asyncio.create_task(consume())
     await asyncio.sleep(0.2)
     await queue.add("x", {})
-    async with asyncio.timeout(10):
-        while "added" not in got:
-            await asyncio.sleep(0.05)
+    await asyncio.wait_for(added.wait(), 10)
     await events.close()
     await asyncio.wait_for(task, 5)
