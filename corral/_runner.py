@@ -59,6 +59,7 @@ class Runner:
         self.processing: set[asyncio.Task[Any]] = set()
         self.shared_wait: asyncio.Future[int | None] | None = None
         self.drained = False
+        self.forced = False
         self.worker_id = uuid.uuid4().hex
         self.token_counter = 0
 
@@ -190,6 +191,7 @@ class Runner:
         assert token is not None
         self.active[job.id] = job
         await worker._emit("active", job)
+        started = time.perf_counter()
         try:
             try:
                 result = await self._call_processor(job)
@@ -204,13 +206,19 @@ class Runner:
                 if self._lock_lost(job):
                     return None
                 nxt = await job.move_to_failed(error, token, fetch_next=self._may_fetch())
-                logger.info("job %s (%s) failed: %s", job.id, job.name, job.failed_reason)
+                logger.info(
+                    "job %s (%s) failed after %.0f ms: %s",
+                    job.id, job.name, (time.perf_counter() - started) * 1000, job.failed_reason,
+                )  # fmt: skip
                 await worker._emit("failed", job, error)
                 return nxt
             if self._lock_lost(job):
                 return None
             nxt = await job.move_to_completed(result, token, fetch_next=self._may_fetch())
-            logger.info("job %s (%s) completed", job.id, job.name)
+            logger.info(
+                "job %s (%s) completed in %.0f ms",
+                job.id, job.name, (time.perf_counter() - started) * 1000,
+            )  # fmt: skip
             await worker._emit("completed", job, result)
             return nxt
         except LockError as error:
@@ -279,25 +287,33 @@ class Runner:
 
     # -- shutdown -------------------------------------------------------------------------
 
+    def force(self) -> None:
+        """Stop now: cancel running jobs and leave their locks to expire."""
+        self.forced = True
+        self.stopping.set()
+        for task in self.processing:
+            task.cancel()
+
     async def shutdown(self, grace: float | None) -> None:
         """Stop fetching; wait up to ``grace`` seconds (None: forever) for running
         jobs, then return the unfinished ones to wait."""
         self.stopping.set()
+        if grace == 0:
+            self.forced = True
         if self.shared_wait is not None and not self.shared_wait.done():
             self.shared_wait.cancel()
         running = set(self.processing)
-        if running and grace != 0:
-            _, pending = await asyncio.wait(running, timeout=grace)
-        else:
-            pending = running
+        if running and not self.forced:
+            await asyncio.wait(running, timeout=grace)
+        pending = {task for task in running if not task.done()}
         if not pending:
             return
         unfinished = list(self.active.values())
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        if grace == 0:
-            return  # immediate: leave the locks to expire; the jobs stall back
+        if self.forced:
+            return  # leave the locks to expire; the jobs stall back
         started = time.monotonic()
         for job in unfinished:
             await self._give_back(job)

@@ -1,25 +1,49 @@
 """The ``corral`` command line.
 
 ```
-corral demo [--url URL]        run the manual-fetching demo (embedded SQLite by default)
-corral --version
+corral demo [--url URL]                         the manual-fetching demo (temporary SQLite)
+corral worker pkg.module:function --queue Q     run a processor worker until SIGINT/SIGTERM
+corral status [--queue Q]                       job counts per state, per queue
+corral jobs Q [--state failed] [--limit N]      list jobs with their reasons
+corral add Q NAME '{"json": "data"}' [--delay S --priority N --attempts N --job-id ID]
+corral retry|remove|promote Q ID [ID ...]       act on jobs
+corral pause|resume Q                           stop or restart handing out jobs
 ```
 
-Errors are reported on one line with exit status 2 (bad usage) or 1 (the
-operation failed), never with a traceback.
+Every command takes ``--url`` (default: ``$CORRAL_URL``, else ``sqlite:///corral.db``)
+and ``--prefix``. Errors are one line on stderr with exit status 1 (the
+operation failed) or 2 (bad usage), never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import json
+import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from corral._version import __version__
 from corral.errors import CorralError
 
 __all__ = ["main"]
+
+STATES = ("waiting", "active", "prioritized", "delayed", "completed", "failed", "waiting-children")
+
+
+class UsageError(Exception):
+    """Bad input on the command line: reported with exit status 2."""
+
+
+def _store_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", help="store URL (default: $CORRAL_URL, else sqlite:///corral.db)")
+    common.add_argument("--prefix", default="bull", help="key prefix (default: bull)")
+    return common
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,8 +51,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="corral", description="corral: a reliable job queue with BullMQ's model."
     )
     parser.add_argument("--version", action="version", version=f"corral {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = commands.add_parser(
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    store = _store_options()
+
+    demo = sub.add_parser(
         "demo",
         help="run the manual-fetching demo end to end",
         description=(
@@ -38,7 +64,220 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument("--url", help="run against this store, e.g. redis://localhost:6379/0")
+
+    worker = sub.add_parser("worker", parents=[store], help="run a processor worker")
+    worker.add_argument("processor", help="the job function, as 'package.module:function'")
+    worker.add_argument("--queue", "-q", required=True, help="the queue to take jobs from")
+    worker.add_argument("--concurrency", "-c", type=int, default=1, help="jobs at once (1)")
+    worker.add_argument("--lock-duration", type=float, default=30, help="seconds (30)")
+    worker.add_argument("--stalled-interval", type=float, default=30, help="seconds (30)")
+    worker.add_argument("--max-stalled-count", type=int, default=1, help="(1)")
+    worker.add_argument("--grace", type=float, default=30, help="seconds to finish jobs on stop")
+    worker.add_argument("--name", help="worker name recorded on each job")
+    worker.add_argument("--log-level", default="INFO", help="logging level (INFO)")
+
+    status = sub.add_parser("status", parents=[store], help="job counts per state")
+    status.add_argument("--queue", "-q", help="only this queue")
+
+    jobs = sub.add_parser("jobs", parents=[store], help="list a queue's jobs")
+    jobs.add_argument("queue")
+    jobs.add_argument("--state", "-s", action="append", choices=STATES, help="(repeatable)")
+    jobs.add_argument("--limit", "-n", type=int, default=20, help="at most this many (20)")
+
+    add = sub.add_parser("add", parents=[store], help="add a job")
+    add.add_argument("queue")
+    add.add_argument("name")
+    add.add_argument("data", nargs="?", default="{}", help="JSON payload ({})")
+    add.add_argument("--delay", type=float, default=0, help="seconds")
+    add.add_argument("--priority", type=int, default=0)
+    add.add_argument("--attempts", type=int, default=0)
+    add.add_argument("--backoff", type=float, help="seconds between attempts")
+    add.add_argument("--job-id")
+
+    for verb, text in (
+        ("retry", "run failed jobs again"),
+        ("remove", "remove jobs"),
+        ("promote", "run delayed jobs now"),
+    ):
+        act = sub.add_parser(verb, parents=[store], help=text)
+        act.add_argument("queue")
+        act.add_argument("ids", nargs="+", metavar="ID")
+
+    for verb, text in (("pause", "stop handing out jobs"), ("resume", "hand out jobs again")):
+        act = sub.add_parser(verb, parents=[store], help=text)
+        act.add_argument("queue")
     return parser
+
+
+def _load_processor(spec: str) -> Callable[..., Any]:
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(f"processor must look like 'package.module:function', got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"cannot import module {module_name!r} for {spec!r}: {exc}") from None
+    target: Any = module
+    for part in attr.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise UsageError(f"module {module_name!r} has no attribute {attr!r}") from None
+    if not callable(target):
+        raise UsageError(f"{spec!r} is not a function")
+    return target  # type: ignore[no-any-return]
+
+
+async def _worker(args: argparse.Namespace) -> None:
+    from corral.worker import Worker
+
+    processor = _load_processor(args.processor)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    worker = Worker(
+        args.queue, processor, url=args.url, prefix=args.prefix,
+        concurrency=args.concurrency, lock_duration=args.lock_duration,
+        stalled_interval=args.stalled_interval, max_stalled_count=args.max_stalled_count,
+        name=args.name,
+    )  # fmt: skip
+    log = logging.getLogger("corral.cli")
+    log.info(
+        "worker for queue %r on %s: %s, concurrency %d (Ctrl-C to stop)",
+        args.queue, worker.url, args.processor, args.concurrency,
+    )  # fmt: skip
+    try:
+        await worker.run(handle_signals=True, grace=args.grace)
+    finally:
+        await worker.close(grace=args.grace)
+    log.info("worker stopped")
+
+
+async def _status(args: argparse.Namespace) -> None:
+    from corral.backends import open_backend
+    from corral.queue import Queue
+
+    if args.queue:
+        names = [args.queue]
+    else:
+        backend = open_backend(args.url, prefix=args.prefix)
+        try:
+            names = await backend.list_queues()
+        finally:
+            await backend.close()
+    if not names:
+        print("no queues")
+        return
+    header = ["queue", *STATES, "paused"]
+    rows = [header]
+    for name in names:
+        async with Queue(name, url=args.url, prefix=args.prefix) as queue:
+            counts = await queue.get_job_counts(*STATES)
+            paused = await queue.is_paused()
+        rows.append([name, *(str(counts[s]) for s in STATES), "yes" if paused else "no"])
+    _print_table(rows)
+
+
+async def _jobs(args: argparse.Namespace) -> None:
+    from corral.queue import Queue
+
+    if args.limit < 1:
+        raise UsageError("--limit must be >= 1")
+    states = args.state or list(STATES)
+    async with Queue(args.queue, url=args.url, prefix=args.prefix) as queue:
+        jobs = await queue.get_jobs(*states, end=args.limit - 1)
+        rows = [["id", "name", "state", "attempts", "created", "reason / result"]]
+        for job in jobs:
+            state = await job.get_state()
+            try:
+                outcome = job.failed_reason or (
+                    "" if job.return_value is None else json.dumps(job.return_value)
+                )
+            except CorralError as exc:
+                outcome = f"<{exc}>"
+            rows.append([
+                job.id, job.name, state.value, str(job.attempts_made),
+                job.timestamp.strftime("%Y-%m-%d %H:%M:%S"), outcome[:60],
+            ])  # fmt: skip
+    if len(rows) == 1:
+        print(f"no jobs in {', '.join(states)}")
+        return
+    _print_table(rows)
+
+
+async def _add(args: argparse.Namespace) -> None:
+    from corral.queue import Queue
+
+    try:
+        data = json.loads(args.data)
+    except ValueError as exc:
+        raise UsageError(f'data must be JSON, e.g. \'{{"to": "a@example.com"}}\': {exc}') from None
+    async with Queue(args.queue, url=args.url, prefix=args.prefix) as queue:
+        job = await queue.add(
+            args.name, data, delay=args.delay, priority=args.priority,
+            attempts=args.attempts, backoff=args.backoff, job_id=args.job_id,
+        )  # fmt: skip
+    print(job.id)
+
+
+async def _act(args: argparse.Namespace) -> None:
+    from corral.queue import Queue
+
+    failures = 0
+    async with Queue(args.queue, url=args.url, prefix=args.prefix) as queue:
+        for job_id in args.ids:
+            job = await queue.get_job(job_id)
+            if job is None:
+                print(f"{job_id}: no such job", file=sys.stderr)
+                failures += 1
+                continue
+            try:
+                if args.command == "retry":
+                    await job.retry()
+                elif args.command == "remove":
+                    await job.remove()
+                else:
+                    await job.promote()
+            except CorralError as exc:
+                print(f"{job_id}: {exc}", file=sys.stderr)
+                failures += 1
+                continue
+            print(f"{job_id}: {args.command}d" if args.command != "retry" else f"{job_id}: retried")
+    if failures:
+        raise CorralError(f"{failures} of {len(args.ids)} job(s) could not be {args.command}d")
+
+
+async def _pause(args: argparse.Namespace) -> None:
+    from corral.queue import Queue
+
+    async with Queue(args.queue, url=args.url, prefix=args.prefix) as queue:
+        if args.command == "pause":
+            await queue.pause()
+        else:
+            await queue.resume()
+    print(f"{args.queue}: {args.command}d")
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] = {
+    "worker": _worker,
+    "status": _status,
+    "jobs": _jobs,
+    "add": _add,
+    "retry": _act,
+    "remove": _act,
+    "promote": _act,
+    "pause": _pause,
+    "resume": _pause,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,14 +292,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             from corral.demo import run_demo
 
             asyncio.run(run_demo(args.url))
-            return 0
+        else:
+            asyncio.run(_COMMANDS[args.command](args))
+        return 0
     except KeyboardInterrupt:
         return 130
+    except UsageError as exc:
+        print(f"corral {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except (CorralError, OSError, ValueError, TypeError) as exc:
         print(f"corral {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    parser.error(f"unknown command {args.command!r}")
-    return 2  # pragma: no cover
 
 
 if __name__ == "__main__":

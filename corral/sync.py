@@ -391,10 +391,10 @@ class Worker(_Client):
         on corral's background loop thread."""
         return self._worker.on(event, callback)
 
-    def run(self, *, handle_signals: bool = False) -> None:
+    def run(self, *, handle_signals: bool = False, grace: float | None = 30.0) -> None:
         """Process jobs until :meth:`close` (from another thread) or, with
         ``handle_signals``, until SIGINT/SIGTERM (a second signal stops at once)."""
-        restore = _install_sync_signals(self._worker) if handle_signals else None
+        restore = _install_sync_signals(self._worker, grace) if handle_signals else None
         try:
             _call(self._worker.run())
         finally:
@@ -406,7 +406,7 @@ class Worker(_Client):
         _call(self._worker.close(grace=grace))
 
 
-def _install_sync_signals(worker: _worker.Worker) -> Callable[[], None]:
+def _install_sync_signals(worker: _worker.Worker, grace: float | None) -> Callable[[], None]:
     """SIGINT/SIGTERM in the main thread close ``worker`` on the portal's loop."""
     if threading.current_thread() is not threading.main_thread():
         raise RuntimeError("handle_signals=True needs run() to be called from the main thread")
@@ -416,7 +416,7 @@ def _install_sync_signals(worker: _worker.Worker) -> Callable[[], None]:
     def handler(signum: int, frame: object) -> None:
         nonlocal seen
         seen += 1
-        closing = worker.close() if seen == 1 else worker.close(grace=0)
+        closing = worker.close(grace=grace) if seen == 1 else worker.close(grace=0)
         asyncio.run_coroutine_threadsafe(closing, loop)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -129,6 +129,7 @@ class Worker(QueueClient):
         self._run_task: asyncio.Task[None] | None = None
         self._run_done = asyncio.Event()
         self._signal_tasks: set[asyncio.Task[None]] = set()
+        self._close_task: asyncio.Future[None] | None = None
 
     # -- hooks used by Job ---------------------------------------------------------
 
@@ -259,13 +260,14 @@ class Worker(QueueClient):
         """Whether :meth:`run` is processing jobs."""
         return self._runner is not None
 
-    async def run(self, *, handle_signals: bool = False) -> None:
+    async def run(self, *, handle_signals: bool = False, grace: float | None = 30.0) -> None:
         """Process jobs with the processor until :meth:`close` is called.
 
         Keeps ``concurrency`` jobs in progress, renews their locks every
         ``lock_duration / 2`` in one batched call, and runs the stalled checker
         every ``stalled_interval``. With ``handle_signals`` (the CLI's default),
-        SIGINT/SIGTERM start a graceful close and a second signal stops at once.
+        SIGINT/SIGTERM start a graceful close (running jobs get ``grace`` seconds
+        to finish) and a second signal stops at once.
         """
         if self.processor is None:
             raise ValueError(
@@ -280,7 +282,7 @@ class Worker(QueueClient):
 
         runner = self._runner = Runner(self, self.processor)
         self._run_done.clear()
-        remove_signals = self._install_signals() if handle_signals else None
+        remove_signals = self._install_signals(grace) if handle_signals else None
         try:
             await runner.run()
         finally:
@@ -289,7 +291,7 @@ class Worker(QueueClient):
             self._runner = None
             self._run_done.set()
 
-    def _install_signals(self) -> Callable[[], None]:
+    def _install_signals(self, grace: float | None) -> Callable[[], None]:
         loop = asyncio.get_running_loop()
         signals = (signal.SIGINT, signal.SIGTERM)
         seen = 0
@@ -302,7 +304,7 @@ class Worker(QueueClient):
                     "%s received: finishing running jobs (send it again to stop now)",
                     signal.Signals(signum).name,
                 )
-                self._signal_tasks.add(loop.create_task(self.close()))
+                self._signal_tasks.add(loop.create_task(self.close(grace=grace)))
             else:
                 logger.warning("second signal: stopping now; unfinished jobs will stall back")
                 self._signal_tasks.add(loop.create_task(self.close(grace=0)))
@@ -341,8 +343,18 @@ class Worker(QueueClient):
         back when their locks expire. Jobs fetched by hand keep their locks until
         they expire.
         """
+        if self._close_task is not None:
+            # Already closing: a second, immediate close escalates (e.g. a second signal).
+            if grace == 0 and self._runner is not None:
+                self._runner.force()
+            await asyncio.shield(self._close_task)
+            return
         if self._closed:
             return
+        self._close_task = asyncio.ensure_future(self._shutdown(grace))
+        await asyncio.shield(self._close_task)
+
+    async def _shutdown(self, grace: float | None) -> None:
         runner = self._runner
         if runner is not None:
             await runner.shutdown(grace)
