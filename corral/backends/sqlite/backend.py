@@ -31,7 +31,7 @@ from corral.backends.base import (
     NewJob,
     Retry,
 )
-from corral.backends.sqlite import ops, wakeups
+from corral.backends.sqlite import ops, ops_jobs, wakeups
 from corral.backends.sqlite.connection import MEMORY, Conn, Database
 from corral.errors import ConfigurationError
 
@@ -250,6 +250,50 @@ class SQLiteBackend:
                 if events or time.monotonic() >= deadline:
                     return events
                 await self._wait_for_change(waiter, deadline)
+
+    async def events_cursor(self, queue: str) -> str:
+        return await self._read(ops.events_cursor, self._name(queue))
+
+    async def get_jobs(
+        self, queue: str, states: Sequence[JobState], start: int = 0, end: int = -1
+    ) -> list[JobRecord]:
+        return await self._read(ops_jobs.get_jobs, self._name(queue), list(states), start, end)
+
+    async def get_logs(
+        self, queue: str, job_id: str, start: int = 0, end: int = -1
+    ) -> tuple[list[str], int]:
+        return await self._read(ops_jobs.get_logs, self._name(queue), job_id, start, end)
+
+    async def list_queues(self) -> list[str]:
+        return await self._read(ops_jobs.list_queues, self.prefix)
+
+    # -- changing one job ----------------------------------------------------------
+
+    async def update_progress(self, queue: str, job_id: str, progress: str) -> None:
+        name = self._name(queue)
+        await self._write(ops_jobs.update_progress, name, job_id, progress)
+        self._notify(name, jobs=False)
+
+    async def add_log(self, queue: str, job_id: str, line: str, keep: int | None = None) -> int:
+        return await self._write(ops_jobs.add_log, self._name(queue), job_id, line, keep)
+
+    async def remove_job(self, queue: str, job_id: str) -> bool:
+        name = self._name(queue)
+        removed = await self._write(ops_jobs.remove_job, name, job_id)
+        self._notify(name, jobs=False)
+        return removed
+
+    async def promote(self, queue: str, job_id: str, now: int) -> None:
+        name = self._name(queue)
+        await self._write(ops_jobs.promote, name, job_id, now)
+        self._notify(name, jobs=True)
+
+    async def reprocess_job(
+        self, queue: str, job_id: str, state: JobState, *, reset_attempts: bool, now: int
+    ) -> None:
+        name = self._name(queue)
+        await self._write(ops_jobs.reprocess_job, name, job_id, state, reset_attempts, now)
+        self._notify(name, jobs=True)
 
     # -- queue-wide --------------------------------------------------------------
 

@@ -224,7 +224,13 @@ def _fetch(tx: _Tx, fetch: FetchRequest, now: int) -> tuple[Fetched, bool]:
         tx.run("queue_set_limiter", q.limiter_count, q.limiter_expires_at, q.limiter_max, tx.qid)
     job = _record(
         tx.run(
-            "job_activate", fetch.token, now + fetch.lock_duration, now, fetch.worker_name, rowid
+            "job_activate",
+            tx.back(),
+            fetch.token,
+            now + fetch.lock_duration,
+            now,
+            fetch.worker_name,
+            rowid,
         ).fetchone()
     )
     tx.event("active", jobId=job.id, prev="waiting")
@@ -400,6 +406,13 @@ def read_events(conn: Conn, queue: str, after: int | None, count: int) -> tuple[
     return events, int(rows[-1][0]) if rows else after
 
 
+def events_cursor(conn: Conn, queue: str) -> str:
+    """The id of the queue's newest event ("0" when it has none)."""
+    qid = conn.find_qid(queue)
+    row = None if qid is None else conn.sql.execute(Q["event_last_id"], (qid,)).fetchone()
+    return str(row[0]) if row else "0"
+
+
 def peek_work(conn: Conn, queue: str) -> tuple[bool, int | None]:
     """For ``wait_for_job``: whether a fetch may find a job now, and the next due time."""
     qid = conn.find_qid(queue)
@@ -458,6 +471,7 @@ def obliterate(conn: Conn, queue: str, force: bool) -> None:
             f"cannot obliterate queue {queue!r}: it has {active} active job(s); "
             "pass force=True to remove them too"
         )
+    tx.run("logs_delete_queue", tx.qid)
     tx.run("jobs_delete_queue", tx.qid)
     tx.run("events_delete_queue", tx.qid)
     tx.run("queue_reset", tx.qid)

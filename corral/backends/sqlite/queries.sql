@@ -79,7 +79,7 @@ SELECT rowid, deferred_failure FROM jobs WHERE qid = ? AND state = ? ORDER BY la
 -- name: job_activate
 -- Lock a job for a worker and return its record.
 UPDATE jobs
-SET state = 'active', lane = 0, seq = 0, token = ?, lock_until = ?, processed_on = ?,
+SET state = 'active', lane = 0, seq = ?, token = ?, lock_until = ?, processed_on = ?,
     processed_by = coalesce(?, processed_by), attempts_started = attempts_started + 1,
     stalled_mark = 0
 WHERE rowid = ?
@@ -98,7 +98,7 @@ ORDER BY lane, seq LIMIT 1000;
 SELECT lane FROM jobs WHERE qid = ? AND state = 'delayed' ORDER BY lane, seq LIMIT 1;
 
 -- name: job_promote
--- Move a due delayed job into a line (waiting or prioritized); its delay is over.
+-- Move a delayed job into a line (waiting or prioritized); its delay is over.
 UPDATE jobs SET state = ?, lane = ?, seq = ?, delay = 0 WHERE rowid = ?;
 
 -- name: job_complete
@@ -210,3 +210,68 @@ DELETE FROM events WHERE qid = ?;
 -- name: last_rowid
 -- The rowid of the last row this connection inserted.
 SELECT last_insert_rowid();
+
+-- name: jobs_page_oldest_first
+-- A page of the jobs in one state, in line order (waiting, prioritized, delayed).
+SELECT id, name, data, opts, timestamp, delay, priority, progress, attempts_made,
+       attempts_started, stalled_counter, processed_on, finished_on, return_value,
+       failed_reason, stacktrace, deferred_failure, processed_by
+FROM jobs WHERE qid = ? AND state = ? ORDER BY lane, seq LIMIT ? OFFSET ?;
+
+-- name: jobs_page_newest_first
+-- A page of the jobs in one state, newest first (active by fetch, completed / failed by finish).
+SELECT id, name, data, opts, timestamp, delay, priority, progress, attempts_made,
+       attempts_started, stalled_counter, processed_on, finished_on, return_value,
+       failed_reason, stacktrace, deferred_failure, processed_by
+FROM jobs WHERE qid = ? AND state = ? ORDER BY lane DESC, seq DESC LIMIT ? OFFSET ?;
+
+-- name: queues_in_use
+-- Names of the queues under a prefix that hold a job, an event or any state.
+SELECT q.name FROM queues AS q
+WHERE substr(q.name, 1, length(?1)) = ?1
+  AND (q.paused OR q.id_counter > 0 OR q.limiter_expires_at > 0
+       OR EXISTS (SELECT 1 FROM jobs AS j WHERE j.qid = q.qid)
+       OR EXISTS (SELECT 1 FROM events AS e WHERE e.qid = q.qid))
+ORDER BY q.name;
+
+-- name: job_set_progress
+-- Store a job's progress (JSON text).
+UPDATE jobs SET progress = ? WHERE qid = ? AND id = ?;
+
+-- name: log_last
+-- The number of a job's newest log line.
+SELECT n FROM job_logs WHERE qid = ? AND job_id = ? ORDER BY n DESC LIMIT 1;
+
+-- name: log_insert
+-- Append a log line to a job.
+INSERT INTO job_logs (qid, job_id, n, line) VALUES (?, ?, ?, ?);
+
+-- name: log_trim
+-- Keep only a job's log lines numbered above n.
+DELETE FROM job_logs WHERE qid = ? AND job_id = ? AND n <= ?;
+
+-- name: log_count
+-- How many log lines a job has.
+SELECT count(*) FROM job_logs WHERE qid = ? AND job_id = ?;
+
+-- name: log_page
+-- A page of a job's log lines, oldest first.
+SELECT line FROM job_logs WHERE qid = ? AND job_id = ? ORDER BY n LIMIT ? OFFSET ?;
+
+-- name: job_for_change
+-- What remove_job, promote and reprocess_job need to know about a job.
+SELECT rowid, state, lock_until, priority, lifo FROM jobs WHERE qid = ? AND id = ?;
+
+-- name: job_reprocess
+-- Put a finished job back in a line, clearing its finish (and, when asked, its attempts).
+UPDATE jobs
+SET state = ?1, lane = ?2, seq = ?3, finished_on = NULL, processed_on = NULL,
+    return_value = CASE WHEN ?5 THEN NULL ELSE return_value END,
+    failed_reason = CASE WHEN ?5 THEN failed_reason ELSE NULL END,
+    attempts_made = CASE WHEN ?6 THEN 0 ELSE attempts_made END,
+    attempts_started = CASE WHEN ?6 THEN 0 ELSE attempts_started END
+WHERE rowid = ?4;
+
+-- name: logs_delete_queue
+-- Obliterate: remove the log lines of every job of the queue.
+DELETE FROM job_logs WHERE qid = ?;

@@ -1,4 +1,4 @@
--- corral SQLite schema, current version (2). A new database is created from the
+-- corral SQLite schema, current version (3). A new database is created from the
 -- migrations; a test checks that they produce exactly this schema.
 
 -- One row per queue ('<prefix>:<name>'). Rows are never deleted (obliterate
@@ -21,7 +21,7 @@ CREATE TABLE queues (
 --   prioritized  lane = priority, seq
 --   delayed      lane = due time (ms), seq
 --   completed / failed  lane = finished_on, seq
---   active       lane 0, seq 0
+--   active       lane 0, seq = fetch order
 CREATE TABLE jobs (
     qid              INTEGER NOT NULL REFERENCES queues (qid),
     id               TEXT NOT NULL,
@@ -64,3 +64,16 @@ CREATE TABLE events (
 );
 
 CREATE INDEX events_by_queue ON events (qid, id);
+
+-- Job log lines, oldest first by n; removed with their job.
+CREATE TABLE job_logs (
+    qid    INTEGER NOT NULL,
+    job_id TEXT NOT NULL,
+    n      INTEGER NOT NULL,
+    line   TEXT NOT NULL,
+    PRIMARY KEY (qid, job_id, n)
+) WITHOUT ROWID;
+
+CREATE TRIGGER jobs_drop_logs AFTER DELETE ON jobs BEGIN
+    DELETE FROM job_logs WHERE qid = old.qid AND job_id = old.id;
+END;
