@@ -15,6 +15,7 @@ block is not mistaken for a dead server.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,9 +35,9 @@ from corral.backends.base import (
     Retry,
 )
 from corral.backends.redis.keys import QueueKeys
-from corral.backends.redis.records import parse_events, parse_fetched, parse_job
+from corral.backends.redis.records import parse_events, parse_fetched, parse_job, parse_jobs
 from corral.backends.redis.scripts import execute, load_script, refusal
-from corral.errors import BackendError, ObliterateError
+from corral.errors import BackendError, JobStateError, ObliterateError, error_from_code
 
 __all__ = ["RedisBackend"]
 
@@ -255,6 +256,90 @@ class RedisBackend:
         except RedisError as exc:
             raise BackendError(f"redis XREAD on queue {queue!r} failed: {exc}") from exc
         return parse_events(reply)
+
+    async def events_cursor(self, queue: str) -> str:
+        """The id of the newest event (``"0"`` when there is none)."""
+        events = self.keys(queue).key("events")
+        newest = await self._command(queue, "XREVRANGE", events, "+", "-", "COUNT", 1)
+        return str(newest[0][0]) if newest else "0"
+
+    async def get_jobs(
+        self, queue: str, states: Sequence[JobState], start: int = 0, end: int = -1
+    ) -> list[JobRecord]:
+        """Jobs in ``states``, state after state, sliced ``[start, end]`` over them all."""
+        suffixes = [_STATE_SUFFIX.get(s, s.value) for s in states if s is not JobState.UNKNOWN]
+        if not suffixes:
+            return []
+        reply = await self._run("get_jobs", queue, [start, end, *suffixes])
+        return parse_jobs(reply)
+
+    async def get_logs(
+        self, queue: str, job_id: str, start: int = 0, end: int = -1
+    ) -> tuple[list[str], int]:
+        """The job's log lines ``[start, end]`` (oldest first) and how many there are."""
+        logs = self.keys(queue).job(job_id) + ":logs"
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.lrange(logs, start, end)
+                pipe.llen(logs)
+                lines, count = await pipe.execute()
+        except RedisError as exc:
+            raise BackendError(f"redis LRANGE on queue {queue!r} failed: {exc}") from exc
+        return list(lines), int(count)
+
+    async def list_queues(self) -> list[str]:
+        """Names of the queues under this prefix that have any key, sorted (SCAN)."""
+        head = self.prefix + ":"
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", head) + "*"
+        names: set[str] = set()
+        try:
+            async for key in self.redis.scan_iter(match=pattern, count=1000):
+                name = key[len(head) :].split(":", 1)[0]
+                if name:  # "<prefix>::relay..." keys belong to no queue
+                    names.add(name)
+        except RedisError as exc:
+            raise BackendError(f"redis SCAN for queues failed: {exc}") from exc
+        return sorted(names)
+
+    # -- changing one job ----------------------------------------------------------
+
+    async def update_progress(self, queue: str, job_id: str, progress: str) -> None:
+        """Store ``progress`` (JSON text) on the job. Event ``progress``."""
+        reply = await self._run("update_progress", queue, [self.keys(queue).base, job_id, progress])
+        refusal(reply, job_id=job_id, operation="update_progress")
+
+    async def add_log(self, queue: str, job_id: str, line: str, keep: int | None = None) -> int:
+        """Append a log line (keeping the newest ``keep``); return the job's line count."""
+        args = [self.keys(queue).base, job_id, line, "" if keep is None else keep]
+        reply = await self._run("add_log", queue, args)
+        refusal(reply, job_id=job_id, operation="add_log")
+        return int(reply)
+
+    async def remove_job(self, queue: str, job_id: str) -> bool:
+        """Remove the job and its keys; False when there is no such job."""
+        reply = await self._run("remove_job", queue, [self.keys(queue).base, job_id])
+        if reply == -3:
+            raise JobStateError(
+                f"job {job_id!r} is locked by a worker, so it cannot be removed (remove_job)",
+                job_id=job_id,
+                operation="remove_job",
+            )
+        return bool(reply)
+
+    async def promote(self, queue: str, job_id: str, now: int) -> None:
+        """Move a delayed job into its line now."""
+        reply = await self._run("promote", queue, [self.keys(queue).base, job_id])
+        refusal(reply, job_id=job_id, operation="promote")
+
+    async def reprocess_job(
+        self, queue: str, job_id: str, state: JobState, *, reset_attempts: bool, now: int
+    ) -> None:
+        """Run a completed or failed job again."""
+        if state not in (JobState.COMPLETED, JobState.FAILED):
+            raise error_from_code(-3, job_id=job_id, operation="reprocess_job")
+        args = [self.keys(queue).base, job_id, state.value, "1" if reset_attempts else "0"]
+        reply = await self._run("reprocess_job", queue, args)
+        refusal(reply, job_id=job_id, operation="reprocess_job")
 
     def _blocking_pool(self) -> Redis:
         if self._events_client is None:

@@ -15,7 +15,7 @@ from typing import Any
 from corral.backends.base import Event, Fetched, JobRecord
 from corral.errors import BackendError, CorruptJobError
 
-__all__ = ["parse_events", "parse_fetched", "parse_job"]
+__all__ = ["parse_events", "parse_fetched", "parse_job", "parse_jobs"]
 
 
 def _int(job_id: str, fields: Mapping[str, str], name: str, default: int) -> int:
@@ -75,8 +75,18 @@ def parse_fetched(reply: Sequence[Any]) -> Fetched:
         raise BackendError(f"unexpected fetch reply from Redis: {reply!r}") from None
     if not flat:
         return Fetched(None, int(rate_limit_delay), int(next_delayed_at))
+    return Fetched(parse_job(str(job_id), _pairs(flat)))
+
+
+def parse_jobs(reply: Sequence[Any]) -> list[JobRecord]:
+    """A job listing ``[id, [flat job fields], id, [flat job fields], ...]``."""
+    it = iter(reply)
+    return [parse_job(job_id, _pairs(flat)) for job_id, flat in zip(it, it, strict=True)]
+
+
+def _pairs(flat: Sequence[str]) -> dict[str, str]:
     it = iter(flat)
-    return Fetched(parse_job(str(job_id), dict(zip(it, it, strict=True))))
+    return dict(zip(it, it, strict=True))
 
 
 def parse_events(reply: Any) -> list[Event]:

@@ -1,0 +1,59 @@
+--[[
+  remove_job: remove a job and everything stored with it.
+
+  KEYS[1]  wait              LIST
+  KEYS[2]  paused            LIST    legacy BullMQ 5 list
+  KEYS[3]  active            LIST
+  KEYS[4]  delayed           ZSET
+  KEYS[5]  prioritized       ZSET
+  KEYS[6]  completed         ZSET
+  KEYS[7]  failed            ZSET
+  KEYS[8]  waiting-children  ZSET
+  KEYS[9]  stalled           SET
+  KEYS[10] meta              HASH    opts.maxLenEvents
+  KEYS[11] events            STREAM  event log
+
+  ARGV[1]  base key "<prefix>:<queue>:"
+  ARGV[2]  job id
+
+  Returns 1 removed, 0 no such job, -3 the job is locked (active and its lock
+  live; nothing changed). Event: removed (jobId, prev state).
+]]
+--- @include "queue"
+
+local Q = {meta = KEYS[10], events = KEYS[11]}
+local base, id = ARGV[1], ARGV[2]
+local job_key = base .. id
+if redis.call("EXISTS", job_key) == 0 then
+  return 0
+end
+if redis.call("EXISTS", job_key .. ":lock") == 1 then
+  return -3
+end
+
+local prev = "unknown"
+local lists = {{KEYS[1], "waiting"}, {KEYS[2], "waiting"}, {KEYS[3], "active"}}
+for _, list in ipairs(lists) do
+  if redis.call("LREM", list[1], 0, id) > 0 then
+    prev = list[2]
+  end
+end
+local sets = {{KEYS[4], "delayed"}, {KEYS[5], "prioritized"}, {KEYS[6], "completed"},
+  {KEYS[7], "failed"}, {KEYS[8], "waiting-children"}}
+for _, set in ipairs(sets) do
+  if redis.call("ZREM", set[1], id) > 0 then
+    prev = set[2]
+  end
+end
+redis.call("SREM", KEYS[9], id)
+
+local dedup_id = redis.call("HGET", job_key, "deid")
+if dedup_id then
+  local dedup_key = base .. "de:" .. dedup_id
+  if redis.call("GET", dedup_key) == id then
+    redis.call("DEL", dedup_key)
+  end
+end
+remove_job_keys(job_key)
+emit(Q, read_meta(Q.meta), "removed", "jobId", id, "prev", prev)
+return 1
