@@ -86,7 +86,7 @@ class QueueEvents(QueueClient):
     """An async iterator over the events of queue ``queue_name``.
 
     ``last_event_id``: resume after this event id; None starts with the events
-    that happen from now on. ``block`` (seconds): how long one read waits for
+    that happen from now on ("now" being ``async with`` entry, or the first read). ``block`` (seconds): how long one read waits for
     news before looking again (also how soon ``close()`` is noticed).
     """
 
@@ -120,6 +120,11 @@ class QueueEvents(QueueClient):
         if self._cursor is None:
             self._cursor = await self._backend.events_cursor(self._name)
         return self._cursor
+
+    async def __aenter__(self) -> QueueEvents:
+        """Fix the starting point now, so no event after this line is missed."""
+        await self._start()
+        return self
 
     async def read(self, *, block: Duration | None = None) -> list[QueueEvent]:
         """The events since the last read (waiting up to ``block`` seconds for one)."""

@@ -453,6 +453,10 @@ class QueueEvents(_Client):
             batch=batch,
         )
 
+    def __enter__(self) -> Self:
+        _call(self._events.__aenter__())
+        return self
+
     @property
     def last_event_id(self) -> str | None:
         """The id of the last event handed out."""
