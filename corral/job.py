@@ -287,7 +287,7 @@ class Job:
     async def remove(self) -> bool:
         """Remove the job and its logs. Returns False if it was already gone; an
         active job whose lock is live cannot be removed (JobStateError)."""
-        return await self._owner.backend.remove_job(self._owner.name, self.id)
+        return await self._owner.backend.remove_job(self._owner.name, self.id, now_ms())
 
     async def promote(self) -> None:
         """Run a delayed job now. Raises JobStateError if it is not delayed."""

@@ -190,7 +190,7 @@ class Queue(QueueClient):
 
     async def remove(self, job_id: str) -> bool:
         """Remove a job; False if there was none. See :meth:`corral.Job.remove`."""
-        return await self._backend.remove_job(self._name, job_id)
+        return await self._backend.remove_job(self._name, job_id, now_ms())
 
     async def rate_limit(self, duration: Duration) -> None:
         """Hand out no job to any worker of this queue for ``duration`` seconds."""

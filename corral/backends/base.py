@@ -382,7 +382,7 @@ class Backend(Protocol):
         Returns how many lines the job has. Refusal: -1 missing job."""
         ...
 
-    async def remove_job(self, queue: str, job_id: str) -> bool:
+    async def remove_job(self, queue: str, job_id: str, now: int) -> bool:
         """Remove the job and everything stored with it (logs, lock); event ``removed``
         (jobId, prev state). Returns False when there is no such job. An active job
         whose lock is live is refused with a :class:`~corral.errors.JobStateError`."""

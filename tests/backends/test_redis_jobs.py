@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from corral._client import now_ms
 from corral.backends.base import Completed, Failed, FetchRequest, JobState, NewJob
 from corral.backends.redis import RedisBackend
 from corral.backends.redis.keys import QueueKeys
@@ -76,20 +77,20 @@ async def test_logs_append_trim_and_read(backend, raw, k, queue_name):
 async def test_remove_job_deletes_everything_and_says_where_it_was(backend, raw, k, queue_name):
     await backend.add_jobs(queue_name, [job(delay=100)])
     await backend.add_log(queue_name, "1", "x")
-    assert await backend.remove_job(queue_name, "1")
+    assert await backend.remove_job(queue_name, "1", now_ms())
     assert await raw.exists(k.job("1"), k.job("1") + ":logs", k.key("delayed")) == 0
     assert await last_event(raw, k) == {"event": "removed", "jobId": "1", "prev": "delayed"}
-    assert not await backend.remove_job(queue_name, "1")
+    assert not await backend.remove_job(queue_name, "1", now_ms())
 
 
 async def test_remove_refuses_a_locked_active_job(backend, raw, k, queue_name):
     await backend.add_jobs(queue_name, [job()])
     await backend.move_to_active(queue_name, req(), NOW)
     with pytest.raises(JobStateError, match="locked"):
-        await backend.remove_job(queue_name, "1")
+        await backend.remove_job(queue_name, "1", now_ms())
     assert await raw.lrange(k.key("active"), 0, -1) == ["1"]
     await raw.delete(k.lock("1"))
-    assert await backend.remove_job(queue_name, "1")
+    assert await backend.remove_job(queue_name, "1", now_ms())
     assert await raw.exists(k.key("active")) == 0
 
 

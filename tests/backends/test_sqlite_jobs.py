@@ -77,10 +77,10 @@ async def test_remove_job_refuses_a_locked_active_job(backend, queue_name) -> No
     now = int(time.time() * 1000)
     await backend.move_to_active(queue_name, FetchRequest("t", 60_000), now)
     with pytest.raises(JobStateError):
-        await backend.remove_job(queue_name, "1")
-    assert await backend.remove_job(queue_name, "2")
+        await backend.remove_job(queue_name, "1", now)
+    assert await backend.remove_job(queue_name, "2", now)
     assert await backend.get_logs(queue_name, "2") == ([], 0)
-    assert not await backend.remove_job(queue_name, "2")
+    assert not await backend.remove_job(queue_name, "2", now)
     events = await backend.read_events(queue_name, "0")
     assert dict(events[-1].fields) == {"jobId": "2", "prev": "waiting"}
 

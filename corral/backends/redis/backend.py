@@ -315,7 +315,7 @@ class RedisBackend:
         refusal(reply, job_id=job_id, operation="add_log")
         return int(reply)
 
-    async def remove_job(self, queue: str, job_id: str) -> bool:
+    async def remove_job(self, queue: str, job_id: str, now: int) -> bool:
         """Remove the job and its keys; False when there is no such job."""
         reply = await self._run("remove_job", queue, [self.keys(queue).base, job_id])
         if reply == -3:

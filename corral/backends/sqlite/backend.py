@@ -277,9 +277,9 @@ class SQLiteBackend:
     async def add_log(self, queue: str, job_id: str, line: str, keep: int | None = None) -> int:
         return await self._write(ops_jobs.add_log, self._name(queue), job_id, line, keep)
 
-    async def remove_job(self, queue: str, job_id: str) -> bool:
+    async def remove_job(self, queue: str, job_id: str, now: int) -> bool:
         name = self._name(queue)
-        removed = await self._write(ops_jobs.remove_job, name, job_id)
+        removed = await self._write(ops_jobs.remove_job, name, job_id, now)
         self._notify(name, jobs=False)
         return removed
 

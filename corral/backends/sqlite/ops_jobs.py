@@ -8,7 +8,6 @@ operation, each run as one transaction on the database thread.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from corral.backends.base import JobRecord, JobState
@@ -103,7 +102,7 @@ def _job(tx: _Tx, job_id: str, operation: str) -> tuple[int, str, int | None, in
     return rowid, state, lock_until, priority, lifo
 
 
-def remove_job(conn: Conn, queue: str, job_id: str) -> bool:
+def remove_job(conn: Conn, queue: str, job_id: str, now: int) -> bool:
     qid = conn.find_qid(queue)
     if qid is None:
         return False
@@ -112,9 +111,7 @@ def remove_job(conn: Conn, queue: str, job_id: str) -> bool:
     if row is None:
         return False
     rowid, state, lock_until, _, _ = row
-    # No ``now`` is passed here: a live lock is judged by this host's clock, as
-    # Redis judges its lock keys by its own.
-    if state == "active" and lock_until is not None and lock_until > time.time() * 1000:
+    if state == "active" and lock_until is not None and lock_until > now:
         raise JobStateError(
             f"job {job_id!r} is active and locked by a worker, so it cannot be removed "
             "(remove_job)",
