@@ -62,6 +62,6 @@ def test_durations() -> None:
     with pytest.raises(ValueError, match="d is too large"):
         to_ms(1e300, name="d")
     with pytest.raises(TypeError, match="d must be a number of seconds"):
-        to_ms(True, name="d")  # type: ignore[arg-type]
+        to_ms(True, name="d")
     with pytest.raises(ValueError, match=r"at least 0\.001"):
         to_ms(0.0001, name="d", allow_zero=False)
