@@ -153,6 +153,13 @@ async def _worker(args: argparse.Namespace) -> None:
         await worker.run(handle_signals=True, grace=args.grace)
     finally:
         await worker.close(grace=args.grace)
+    if worker.stopped_at_once:
+        log.warning("worker stopped at once; jobs it held will stall back to the queue")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # A processor thread may still be busy; do not wait for it.
+        os._exit(130)
     log.info("worker stopped")
 
 

@@ -130,6 +130,10 @@ class Worker(QueueClient):
         self._run_done = asyncio.Event()
         self._signal_tasks: set[asyncio.Task[None]] = set()
         self._close_task: asyncio.Future[None] | None = None
+        self.stopped_at_once = False
+        """True when the last :meth:`run` ended with ``close(grace=0)`` or a second
+        signal: jobs it held were abandoned (they stall back), and threads running a
+        plain-function processor may still be busy."""
 
     # -- hooks used by Job ---------------------------------------------------------
 
@@ -288,6 +292,7 @@ class Worker(QueueClient):
         finally:
             if remove_signals is not None:
                 remove_signals()
+            self.stopped_at_once = runner.forced
             self._runner = None
             self._run_done.set()
 

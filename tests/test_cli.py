@@ -134,3 +134,32 @@ def _counts(url: str, queue: str) -> str:
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
     ).stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_second_signal_stops_the_worker_at_once(sqlite_url: str, tmp_path: Path) -> None:
+    (tmp_path / "stuck.py").write_text("import time\ndef process(job):\n    time.sleep(120)\n")
+    store = ["--url", sqlite_url]
+    assert run("add", "work", "stuck", "{}", *store).returncode == 0
+    proc = subprocess.Popen(
+        [*CORRAL, "worker", "stuck:process", "-q", "work", "--grace", "60", *store],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while "active: 1" not in _counts(sqlite_url, "work"):
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert proc.poll() is None, "the first signal must wait for the running job"
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    assert "stopped at once" in out
+    # The job was abandoned with its lock: it stays active until it stalls back.
+    assert "active: 1" in _counts(sqlite_url, "work")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from corral import Job, JobState, Queue, RateLimitError, UnrecoverableError, Worker
+from corral import Job, JobState, LockError, Queue, RateLimitError, UnrecoverableError, Worker
 from tests.conformance.conftest import WorkerFactory
 
 
@@ -246,3 +246,57 @@ def test_bad_worker_options_are_refused(url: str, queue_name: str) -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             Worker(queue_name, url=url, **options)  # type: ignore[arg-type]
+
+
+async def test_a_stale_token_never_completes_a_job_someone_else_holds(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    thief = make_worker()
+    errors: list[BaseException] = []
+
+    async def process(job: Job) -> str:
+        # The job slips away (as if its lock expired) and another worker finishes it.
+        assert job.token is not None
+        await job.move_to_wait(job.token)
+        taken = await thief.get_next_job("thief", block=False)
+        assert taken is not None
+        await taken.move_to_completed("thief's result", "thief", fetch_next=False)
+        return "stale result"
+
+    await queue.add("contested", {})
+    worker = make_worker(processor=process)
+    worker.on("error", lambda error, job: errors.append(error))
+    async with worker:
+        await wait_until(lambda: _truthy(errors))
+    stored = await queue.get_job("1")
+    assert stored is not None
+    assert stored.return_value == "thief's result"
+    assert isinstance(errors[0], LockError)
+
+
+async def _truthy(items: list[BaseException]) -> bool:
+    return bool(items)
+
+
+async def test_custom_backoff_strategy_decides_the_wait(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    asked: list[tuple[int, str, str]] = []
+
+    def strategy(attempts_made: int, kind: str, error: BaseException) -> float:
+        asked.append((attempts_made, kind, str(error)))
+        return 0.05
+
+    calls = 0
+
+    async def process(job: Job) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("first try")
+        return "second try"
+
+    await queue.add("custom", {}, attempts=2, backoff={"type": "polite", "delay": 0})
+    async with make_worker(processor=process, backoff_strategy=strategy):
+        await wait_until(counts_reach(queue, "completed", 1))
+    assert asked == [(1, "polite", "first try")]
