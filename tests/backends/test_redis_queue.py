@@ -34,18 +34,6 @@ async def backend(redis_url: str) -> AsyncIterator[RedisBackend]:
     await b.close()
 
 
-@pytest.fixture
-async def raw(redis_url: str) -> AsyncIterator[Redis]:
-    r = Redis.from_url(redis_url, decode_responses=True)
-    yield r
-    await r.aclose()
-
-
-@pytest.fixture
-def k(queue_name: str) -> QueueKeys:
-    return QueueKeys("bull", queue_name)
-
-
 def job(name: str = "j", **kw: Any) -> NewJob:
     kw.setdefault("timestamp", NOW)
     return NewJob(name=name, data="{}", opts='{"attempts":0}', **kw)

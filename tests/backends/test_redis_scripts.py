@@ -4,22 +4,13 @@ declares every key it reads, and is reloaded after the server forgets it."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from corral.backends.base import Backend, FetchRequest, NewJob
 from corral.backends.redis import RedisBackend
 from corral.backends.redis.keys import QUEUE_SUFFIXES
 from corral.backends.redis.scripts import expand_includes, load_script, script_names
-
-
-@pytest.fixture
-async def raw(redis_url: str) -> AsyncIterator[Redis]:
-    r = Redis.from_url(redis_url, decode_responses=True)
-    yield r
-    await r.aclose()
 
 
 @pytest.mark.parametrize("name", script_names())
