@@ -155,6 +155,9 @@ class Runner:
             self.shared_wait = asyncio.ensure_future(
                 worker.backend.wait_for_job(worker.name, timeout)
             )
+            # Whoever is waiting reads the outcome; at shutdown nobody may, so
+            # mark it read here to keep a late error from being reported as lost.
+            self.shared_wait.add_done_callback(_mark_read)
         stop: asyncio.Future[Any] = asyncio.ensure_future(self.stopping.wait())
         waits: set[asyncio.Future[Any]] = {self.shared_wait, stop}
         try:
@@ -322,3 +325,8 @@ class Runner:
             len(unfinished),
             time.monotonic() - started,
         )
+
+
+def _mark_read(future: asyncio.Future[int | None]) -> None:
+    if not future.cancelled():
+        future.exception()
