@@ -5,11 +5,11 @@ anything that must be atomic, or one plain command for a single read. The data
 layout is Node BullMQ 6's (see :mod:`.keys`), so Node and Python workers and
 producers share queues.
 
-Connections are opened lazily on first use: a pool for ordinary commands, and,
-per queue, one dedicated connection for the blocking ``BZPOPMIN`` on the marker,
-named ``<prefix>:<base64(queue)>`` like a Node worker's so ``queue.getWorkers()``
-lists it. ``XREAD BLOCK`` uses its own pool without a socket timeout, so a long
-block is not mistaken for a dead server.
+Connections (:mod:`.client`) are opened lazily on first use: one pipelined
+connection for ordinary commands, shared by every coroutine; per queue, one
+dedicated connection for the blocking ``BZPOPMIN`` on the marker, named
+``<prefix>:<base64(queue)>`` like a Node worker's so ``queue.getWorkers()``
+lists it; and one for ``XREAD BLOCK``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ import base64
 import re
 from collections.abc import Sequence
 from typing import Any
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from corral.backends import mask_url
 from corral.backends.base import (
@@ -34,14 +31,23 @@ from corral.backends.base import (
     NewJob,
     Retry,
 )
+from corral.backends.redis.client import RedisClient, RedisConnectionError, RedisReplyError
 from corral.backends.redis.keys import QueueKeys
-from corral.backends.redis.records import parse_events, parse_fetched, parse_job, parse_jobs
-from corral.backends.redis.scripts import execute, load_script, refusal
+from corral.backends.redis.records import (
+    pairs,
+    parse_events,
+    parse_fetched,
+    parse_job,
+    parse_jobs,
+)
+from corral.backends.redis.scripts import load_script, refusal
 from corral.errors import BackendError, JobStateError, ObliterateError, error_from_code
 
 __all__ = ["RedisBackend"]
 
 _OBLITERATE_BATCH = 1000
+
+RedisError = (RedisReplyError, RedisConnectionError)
 
 # Backend states are BullMQ's names; their keys are the same but for `waiting`.
 _STATE_SUFFIX = {JobState.WAITING: "wait"}
@@ -82,9 +88,9 @@ class RedisBackend:
         self.url = mask_url(url)
         self.prefix = prefix
         self._raw_url = url
-        self._client: Redis | None = None
-        self._events_client: Redis | None = None
-        self._marker_clients: dict[str, Redis] = {}
+        self._client: RedisClient | None = None
+        self._events_client: RedisClient | None = None
+        self._marker_clients: dict[str, RedisClient] = {}
         self._keys: dict[str, QueueKeys] = {}
 
     def __repr__(self) -> str:
@@ -93,10 +99,10 @@ class RedisBackend:
     # -- plumbing ---------------------------------------------------------------
 
     @property
-    def redis(self) -> Redis:
-        """The pooled client, created on first use."""
+    def redis(self) -> RedisClient:
+        """The shared, pipelined client, created on first use."""
         if self._client is None:
-            self._client = Redis.from_url(self._raw_url, decode_responses=True)
+            self._client = RedisClient(self._raw_url)
         return self._client
 
     def keys(self, queue: str) -> QueueKeys:
@@ -116,7 +122,7 @@ class RedisBackend:
 
     async def _command(self, queue: str, *args: Any) -> Any:
         try:
-            return await execute(self.redis, *args)
+            return await self.redis.execute(*args)
         except RedisError as exc:
             raise BackendError(f"redis {args[0]} on queue {queue!r} failed: {exc}") from exc
 
@@ -224,7 +230,7 @@ class RedisBackend:
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
         """The stored job, or None."""
         fields = await self._command(queue, "HGETALL", self.keys(queue).job(job_id))
-        return parse_job(job_id, fields) if fields else None
+        return parse_job(job_id, pairs(fields)) if fields else None
 
     async def get_state(self, queue: str, job_id: str) -> JobState:
         """The job's state (``UNKNOWN`` when there is no such job)."""
@@ -252,7 +258,7 @@ class RedisBackend:
             client = self._blocking_pool()
         args += ["STREAMS", self.keys(queue).key("events"), after or "$"]
         try:
-            reply = await execute(client, *args)
+            reply = await client.execute(*args)
         except RedisError as exc:
             raise BackendError(f"redis XREAD on queue {queue!r} failed: {exc}") from exc
         return parse_events(reply)
@@ -279,10 +285,10 @@ class RedisBackend:
         """The job's log lines ``[start, end]`` (oldest first) and how many there are."""
         logs = self.keys(queue).job(job_id) + ":logs"
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.lrange(logs, start, end)
-                pipe.llen(logs)
-                lines, count = await pipe.execute()
+            replies = await self.redis.execute_many(
+                [("MULTI",), ("LRANGE", logs, start, end), ("LLEN", logs), ("EXEC",)]
+            )
+            lines, count = replies[-1]
         except RedisError as exc:
             raise BackendError(f"redis LRANGE on queue {queue!r} failed: {exc}") from exc
         return list(lines), int(count)
@@ -293,10 +299,17 @@ class RedisBackend:
         pattern = re.sub(r"([*?\[\]\\])", r"\\\1", head) + "*"
         names: set[str] = set()
         try:
-            async for key in self.redis.scan_iter(match=pattern, count=1000):
-                name = key[len(head) :].split(":", 1)[0]
-                if name:  # "<prefix>::relay..." keys belong to no queue
-                    names.add(name)
+            cursor = "0"
+            while True:
+                cursor, keys = await self.redis.execute(
+                    "SCAN", cursor, "MATCH", pattern, "COUNT", 1000
+                )
+                for key in keys:
+                    name = key[len(head) :].split(":", 1)[0]
+                    if name:  # "<prefix>::relay..." keys belong to no queue
+                        names.add(name)
+                if cursor == "0":
+                    break
         except RedisError as exc:
             raise BackendError(f"redis SCAN for queues failed: {exc}") from exc
         return sorted(names)
@@ -341,11 +354,9 @@ class RedisBackend:
         reply = await self._run("reprocess_job", queue, args)
         refusal(reply, job_id=job_id, operation="reprocess_job")
 
-    def _blocking_pool(self) -> Redis:
+    def _blocking_pool(self) -> RedisClient:
         if self._events_client is None:
-            self._events_client = Redis.from_url(
-                self._raw_url, decode_responses=True, socket_timeout=None
-            )
+            self._events_client = RedisClient(self._raw_url)
         return self._events_client
 
     # -- queue-wide --------------------------------------------------------------
@@ -403,17 +414,11 @@ class RedisBackend:
         client = self._marker_clients.get(queue)
         if client is None:
             name = f"{self.prefix}:{base64.b64encode(queue.encode()).decode()}"
-            client = Redis.from_url(
-                self._raw_url,
-                decode_responses=True,
-                socket_timeout=None,
-                single_connection_client=True,
-                client_name=name,
-            )
+            client = RedisClient(self._raw_url, name=name)
             self._marker_clients[queue] = client
         seconds = max(timeout / 1000, 0.001)
         try:
-            reply = await execute(client, "BZPOPMIN", self.keys(queue).key("marker"), seconds)
+            reply = await client.execute("BZPOPMIN", self.keys(queue).key("marker"), seconds)
         except RedisError as exc:
             raise BackendError(f"redis BZPOPMIN on queue {queue!r} failed: {exc}") from exc
         if not reply:
@@ -428,4 +433,4 @@ class RedisBackend:
         self._marker_clients = {}
         for client in clients:
             if client is not None:
-                await client.aclose()
+                await client.close()

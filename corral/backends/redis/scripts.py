@@ -23,12 +23,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
-
+from corral.backends.redis.client import RedisClient, RedisReplyError
 from corral.errors import error_from_code
 
-__all__ = ["Script", "execute", "expand_includes", "load_script", "refusal", "script_names"]
+__all__ = ["Script", "expand_includes", "load_script", "refusal", "script_names"]
 
 _LUA = "lua"
 _INCLUDE = re.compile(r'^--- @include "([\w-]+)"\s*$', re.MULTILINE)
@@ -71,18 +69,15 @@ class Script:
         self.keys = _header_keys(name, source)
         """Key suffixes in ``KEYS`` order, as the header declares them."""
 
-    async def run(self, client: Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def run(self, client: RedisClient, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """EVALSHA the script, loading it first if the server does not know it."""
         try:
-            return await execute(client, "EVALSHA", self.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            await execute(client, "SCRIPT", "LOAD", self.source)
-            return await execute(client, "EVALSHA", self.sha, len(keys), *keys, *args)
-
-
-async def execute(client: Redis, *args: Any) -> Any:
-    """``client.execute_command`` (untyped in redis-py), typed once here."""
-    return await client.execute_command(*args)  # type: ignore[no-untyped-call]
+            return await client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        except RedisReplyError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            await client.execute("SCRIPT", "LOAD", self.source)
+            return await client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
 
 
 def _header_keys(name: str, source: str) -> tuple[str, ...]:
