@@ -28,7 +28,7 @@ from corral.backends.base import (
     Retry,
 )
 from corral.errors import LockError
-from corral.options import Duration, JobOptions, ms_to_datetime, to_ms
+from corral.options import Duration, JobOptions, ms_to_datetime, parse_opts, to_ms
 
 if TYPE_CHECKING:
     from corral.queue import Queue
@@ -118,11 +118,7 @@ class Job:
     def opts(self) -> JobOptions:
         """The job's options; options corral does not know are kept in ``opts.extra``."""
         if self._opts is None:
-            try:
-                raw = loads(self._record.opts)
-            except ValueError:
-                raw = {}
-            self._opts = JobOptions.from_wire(raw)
+            self._opts = parse_opts(self._record.opts)
         return self._opts
 
     @property

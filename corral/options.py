@@ -9,11 +9,14 @@ added by corral and the other way round.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Literal
 
 from corral.backends.base import MAX_PRIORITY, KeepJobs
@@ -353,7 +356,7 @@ class JobOptions:
             "jobId", "delay", "priority", "lifo", "attempts", "backoff",
             "removeOnComplete", "removeOnFail", "timestamp",
         }  # fmt: skip
-        extra = {k: v for k, v in raw.items() if k not in known}
+        extra = MappingProxyType({k: v for k, v in raw.items() if k not in known})
 
         def number(key: str) -> float:
             value = raw.get(key, 0)
@@ -400,6 +403,20 @@ def _keep_from_wire_user(raw: object) -> KeepPolicy | None:
         if age_ok or count_ok:
             return RemovePolicy(age=age if age_ok else None, count=count if count_ok else None)
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_opts(text: str) -> JobOptions:
+    """A job's stored ``opts`` JSON as :class:`JobOptions` (unreadable → defaults).
+
+    Cached by text: jobs of one kind share the same options string, and
+    JobOptions is immutable.
+    """
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError):
+        raw = {}
+    return JobOptions.from_wire(raw)
 
 
 def ms_to_datetime(ms: int | None) -> datetime | None:

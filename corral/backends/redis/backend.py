@@ -116,7 +116,7 @@ class RedisBackend:
         script = load_script(name)
         keys = self.keys(queue)
         try:
-            return await script.run(self.redis, keys.for_script(name, script.keys), args)
+            return await script.run(self.redis, keys.script_head(script), args)
         except RedisError as exc:
             raise BackendError(f"redis {name} on queue {queue!r} failed: {exc}") from exc
 

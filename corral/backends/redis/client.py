@@ -37,6 +37,7 @@ __all__ = [
     "RedisClient",
     "RedisConnectionError",
     "RedisReplyError",
+    "pack_args",
     "pack_command",
     "parse_redis_url",
 ]
@@ -120,7 +121,13 @@ def _ssl_context(query: dict[str, str]) -> ssl.SSLContext:
 
 def pack_command(args: Sequence[Any]) -> bytes:
     """Encode one command in RESP: an array of bulk strings."""
-    out = [b"*%d\r\n" % len(args)]
+    return b"*%d\r\n%s" % (len(args), pack_args(args))
+
+
+def pack_args(args: Sequence[Any]) -> bytes:
+    """RESP bulk strings for ``args``, without the array header (so a fixed part
+    of a command, like a script's SHA and keys, can be packed once and reused)."""
+    out = []
     for arg in args:
         kind = type(arg)
         if kind is str:
@@ -289,6 +296,15 @@ class RedisClient:
         if protocol is None or protocol.closed:
             protocol = await self._connect()
         return await protocol.send(pack_command(args))
+
+    async def execute_with_head(self, head: tuple[int, bytes], args: Sequence[Any]) -> Any:
+        """Send a command whose first ``head[0]`` arguments are pre-packed as ``head[1]``
+        (see :func:`pack_args`), followed by ``args``."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            protocol = await self._connect()
+        count, packed = head
+        return await protocol.send(b"*%d\r\n%s%s" % (count + len(args), packed, pack_args(args)))
 
     async def execute_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Send several commands back to back (nothing else comes between them, so

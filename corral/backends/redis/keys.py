@@ -47,6 +47,11 @@ Job keys (``<base><jobId>...``):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from corral.backends.redis.scripts import Script
+
 __all__ = ["QUEUE_SUFFIXES", "QueueKeys"]
 
 QUEUE_SUFFIXES = frozenset(
@@ -81,7 +86,7 @@ class QueueKeys:
     building.
     """
 
-    __slots__ = ("_script_keys", "base", "queue")
+    __slots__ = ("_script_heads", "_script_keys", "base", "queue")
 
     def __init__(self, prefix: str, queue: str) -> None:
         if not queue or ":" in queue:
@@ -90,6 +95,7 @@ class QueueKeys:
         self.base = f"{prefix}:{queue}:"
         """The key every other key of the queue starts with (trailing colon)."""
         self._script_keys: dict[str, list[str]] = {}
+        self._script_heads: dict[str, tuple[int, bytes]] = {}
 
     def key(self, suffix: str) -> str:
         """The queue key ``<base><suffix>``; ``"base"`` is the base key itself."""
@@ -106,6 +112,14 @@ class QueueKeys:
     def lock(self, job_id: str) -> str:
         """The job's lock (a STRING holding the owner's token)."""
         return f"{self.base}{job_id}:lock"
+
+    def script_head(self, script: Script) -> tuple[int, bytes]:
+        """``script``'s EVALSHA command head for this queue, packed once."""
+        head = self._script_heads.get(script.name)
+        if head is None:
+            head = script.head(self.for_script(script.name, script.keys))
+            self._script_heads[script.name] = head
+        return head
 
     def for_script(self, script: str, suffixes: tuple[str, ...]) -> list[str]:
         """The ``KEYS`` of ``script`` for this queue, built once per script."""

@@ -23,7 +23,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from corral.backends.redis.client import RedisClient, RedisReplyError
+from corral.backends.redis.client import RedisClient, RedisReplyError, pack_args
 from corral.errors import error_from_code
 
 __all__ = ["Script", "expand_includes", "load_script", "refusal", "script_names"]
@@ -69,15 +69,21 @@ class Script:
         self.keys = _header_keys(name, source)
         """Key suffixes in ``KEYS`` order, as the header declares them."""
 
-    async def run(self, client: RedisClient, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """EVALSHA the script, loading it first if the server does not know it."""
+    def head(self, keys: Sequence[str]) -> tuple[int, bytes]:
+        """``EVALSHA sha numkeys keys…`` packed once, for :meth:`run`."""
+        parts = ["EVALSHA", self.sha, len(keys), *keys]
+        return len(parts), pack_args(parts)
+
+    async def run(self, client: RedisClient, head: tuple[int, bytes], args: Sequence[Any]) -> Any:
+        """EVALSHA the script (``head`` from :meth:`head`), loading it first if the
+        server does not know it."""
         try:
-            return await client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+            return await client.execute_with_head(head, args)
         except RedisReplyError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
             await client.execute("SCRIPT", "LOAD", self.source)
-            return await client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+            return await client.execute_with_head(head, args)
 
 
 def _header_keys(name: str, source: str) -> tuple[str, ...]:
