@@ -1,12 +1,12 @@
 """One SQLite connection owned by one dedicated thread.
 
-Every database call of a :class:`Database` runs on its own single-worker
-executor thread, so the event loop never blocks on disk I/O or on another
-process's write lock, and the connection is only ever used by the thread that
-opened it. An async caller hops to that thread once per operation:
-:meth:`Database.write` runs one ``ops`` function inside ``BEGIN IMMEDIATE …
-COMMIT`` (``ROLLBACK`` on any error), :meth:`Database.read` inside a deferred
-transaction that never takes the write lock.
+Every database call of a :class:`Database` runs on its own thread, so the
+event loop never blocks on disk I/O or on another process's write lock, and the
+connection is only ever used by the thread that opened it. An async caller
+hops to that thread once per operation: :meth:`Database.write` runs one ``ops``
+function atomically in a ``BEGIN IMMEDIATE`` transaction (operations queued
+together share one commit, each in its own savepoint), :meth:`Database.read`
+in a transaction that sees one consistent state.
 
 Pragmas: WAL (readers never wait for writers, a crash never corrupts the file),
 ``synchronous=NORMAL`` (durable at checkpoints; fast commits), a 10 s busy
@@ -17,12 +17,12 @@ foreign keys on.
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
+import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from corral.backends.sqlite.sql import Q, migrate
 from corral.errors import BackendError
@@ -61,6 +61,10 @@ class Conn:
             self.sql.execute("ROLLBACK")
         self._qids.clear()
 
+    def forget_queues(self) -> None:
+        """Forget cached queue ids (a rolled-back savepoint may have made one)."""
+        self._qids.clear()
+
     def qid(self, queue: str) -> int:
         """The id of a queue, registering it on first use (inside a write)."""
         qid = self.find_qid(queue)
@@ -71,12 +75,48 @@ class Conn:
         return qid
 
 
+class _Call:
+    """One piece of work for the database thread, and where its result goes."""
+
+    __slots__ = ("args", "fn", "future", "kind", "kwargs", "loop")
+
+    def __init__(
+        self,
+        kind: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
+    ) -> None:
+        self.kind = kind
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.loop = loop
+        self.future = future
+
+
+_WRITE, _READ, _PLAIN, _STOP = "write", "read", "plain", "stop"
+
+MAX_GROUP = 64
+"""The most operations one group commit holds."""
+
+
 class Database:
-    """A lazily opened connection to one database file and its thread."""
+    """A lazily opened connection to one database file and its thread.
+
+    **Group commit.** Operations that arrive while the thread is busy wait in
+    its queue; the thread then runs up to :data:`MAX_GROUP` of them in one
+    ``BEGIN IMMEDIATE … COMMIT``, each inside its own ``SAVEPOINT``, so each
+    stays all-or-nothing (a refused one rolls back alone) while a busy worker
+    pays for one commit per group instead of one per job.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._executor: ThreadPoolExecutor | None = None
+        self._queue: queue.SimpleQueue[_Call] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._conn: Conn | None = None
         self._data_version = -1
         self._lock = threading.Lock()
@@ -87,59 +127,146 @@ class Database:
     async def write(
         self, fn: Callable[Concatenate[Conn, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """Run ``fn(conn, …)`` in one ``BEGIN IMMEDIATE`` transaction on the DB thread."""
-        return await self._submit(self._transaction, "BEGIN IMMEDIATE", fn, *args, **kwargs)
+        """Run ``fn(conn, …)`` atomically in a write (``BEGIN IMMEDIATE``) transaction."""
+        return await self._submit(_WRITE, fn, args, kwargs)
 
     async def read(
         self, fn: Callable[Concatenate[Conn, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """Run ``fn(conn, …)`` in one read-only (deferred) transaction on the DB thread."""
-        return await self._submit(self._transaction, "BEGIN", fn, *args, **kwargs)
+        """Run ``fn(conn, …)`` in a read transaction (it sees one consistent state)."""
+        return await self._submit(_READ, fn, args, kwargs)
 
     async def changed_elsewhere(self) -> bool:
         """Whether another connection committed since the last call (``PRAGMA data_version``)."""
-        return await self._submit(self._poll_data_version)
+        return await self._submit(_PLAIN, self._poll_data_version_on, (), {})
 
-    async def _submit(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        executor = self._start()
+    async def _submit(
+        self, kind: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> T:
+        self._start()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Call(kind, fn, args, kwargs, loop, future))
+        return await future
 
-    def _start(self) -> ThreadPoolExecutor:
+    def _start(self) -> None:
         with self._lock:
             if self._closed:
                 raise BackendError(f"the SQLite database {self.path!r} is closed")
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix="corral-sqlite"
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name="corral-sqlite", daemon=True
                 )
-            return self._executor
+                self._thread.start()
 
     # -- on the database thread ---------------------------------------------------
+
+    def _serve(self) -> None:
+        work = self._queue
+        while True:
+            first = work.get()
+            if first.kind == _STOP:
+                self._close_connection()
+                _resolve(first, None, None)
+                return
+            if first.kind == _PLAIN:
+                self._run_plain(first)
+                continue
+            group = [first]
+            stop: _Call | None = None
+            plain: list[_Call] = []
+            while len(group) < MAX_GROUP:
+                try:
+                    more = work.get_nowait()
+                except queue.Empty:
+                    break
+                if more.kind == _STOP:
+                    stop = more
+                    break
+                if more.kind == _PLAIN:
+                    plain.append(more)
+                else:
+                    group.append(more)
+            self._run_group(group)
+            for call in plain:
+                self._run_plain(call)
+            if stop is not None:
+                work.put(stop)
+
+    def _run_plain(self, call: _Call) -> None:
+        try:
+            result = call.fn(*call.args, **call.kwargs)
+        except BaseException as exc:
+            _resolve(call, None, exc)
+        else:
+            _resolve(call, result, None)
+
+    def _run_group(self, group: list[_Call]) -> None:
+        """Run ``group`` in one transaction, each call in its own savepoint."""
+        writes = any(call.kind == _WRITE for call in group)
+        try:
+            conn = self._connection()
+            conn.sql.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
+        except sqlite3.Error as exc:
+            self._fail_all(group, exc)
+            return
+        single = len(group) == 1
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        for call in group:
+            try:
+                if not single:
+                    conn.sql.execute("SAVEPOINT op")
+                result = call.fn(conn, *call.args, **call.kwargs)
+                if not single:
+                    conn.sql.execute("RELEASE op")
+            except BaseException as exc:
+                error = self._as_backend_error(exc)
+                try:
+                    if single:
+                        conn.rollback()
+                    else:
+                        conn.sql.execute("ROLLBACK TO op")
+                        conn.sql.execute("RELEASE op")
+                        conn.forget_queues()
+                except sqlite3.Error as undo:
+                    # SQLite abandoned the whole transaction: nothing of the group stands.
+                    conn.rollback()
+                    self._fail_all(group, undo)
+                    return
+                if single:
+                    _resolve(call, None, error)
+                    return
+                outcomes.append((None, error))
+                continue
+            outcomes.append((result, None))
+        try:
+            conn.sql.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.rollback()
+            self._fail_all(group, exc)
+            return
+        for call, (value, failure) in zip(group, outcomes, strict=True):
+            _resolve(call, value, failure)
+
+    def _as_backend_error(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, sqlite3.Error):
+            error = BackendError(f"SQLite database {self.path!r}: {exc}")
+            error.__cause__ = exc
+            return error
+        return exc
+
+    def _fail_all(self, group: list[_Call], exc: sqlite3.Error) -> None:
+        failure = BackendError(f"SQLite database {self.path!r}: nothing was written: {exc}")
+        failure.__cause__ = exc
+        for call in group:
+            _resolve(call, None, failure)
 
     def _connection(self) -> Conn:
         if self._conn is None:
             self._conn = Conn(_open(self.path))
         return self._conn
 
-    def _transaction(self, begin: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        try:
-            conn = self._connection()
-            conn.sql.execute(begin)
-        except sqlite3.Error as exc:
-            raise BackendError(f"SQLite database {self.path!r}: {exc}") from exc
-        try:
-            result = fn(conn, *args, **kwargs)
-            conn.sql.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.rollback()
-            raise BackendError(f"SQLite database {self.path!r}: {exc}") from exc
-        except BaseException:
-            conn.rollback()
-            raise
-        return result
-
-    def _poll_data_version(self) -> bool:
+    def _poll_data_version_on(self) -> bool:
         version = int(self._connection().sql.execute("PRAGMA data_version").fetchone()[0])
         changed = self._data_version not in (-1, version)
         self._data_version = version
@@ -153,19 +280,39 @@ class Database:
     # -- closing -------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Close the connection and stop the thread; later calls do nothing."""
+        """Finish queued work, close the connection and stop the thread; later calls
+        do nothing."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            executor, self._executor = self._executor, None
-        if executor is None:
+            thread = self._thread
+        if thread is None:
             return
         loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(executor, self._close_connection)
-        finally:
-            executor.shutdown(wait=False)
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Call(_STOP, _noop, (), {}, loop, future))
+        await future
+
+
+def _noop() -> None:
+    return None
+
+
+def _resolve(call: _Call, result: Any, error: BaseException | None) -> None:
+    """Hand a result back to the caller's event loop (from the database thread)."""
+
+    def settle() -> None:
+        if call.future.done():
+            return  # the caller gave up waiting
+        if error is not None:
+            call.future.set_exception(error)
+        else:
+            call.future.set_result(result)
+
+    # A closed loop (RuntimeError) means nobody is waiting any more.
+    with contextlib.suppress(RuntimeError):
+        call.loop.call_soon_threadsafe(settle)
 
 
 def _open(path: str) -> sqlite3.Connection:

@@ -1,0 +1,78 @@
+"""Operations queued together share one commit, yet each stays all-or-nothing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from corral._client import now_ms
+from corral.backends.base import Completed, FetchRequest, JobState, NewJob
+from corral.backends.sqlite import SQLiteBackend
+from corral.errors import BackendError, LockMismatchError
+
+
+async def test_a_refusal_in_a_group_changes_nothing_and_spares_the_others(
+    sqlite_url: str, queue_name: str
+) -> None:
+    backend = SQLiteBackend(sqlite_url)
+    try:
+        now = now_ms()
+        jobs = [NewJob(name=f"j{i}", data="{}", opts="{}", timestamp=now) for i in range(40)]
+        await backend.add_jobs(queue_name, jobs)
+        fetched = await asyncio.gather(
+            *(
+                backend.move_to_active(queue_name, FetchRequest(f"t{i}", 60_000), now)
+                for i in range(40)
+            )
+        )
+        held = [(f.job.id, f"t{i}") for i, f in enumerate(fetched) if f.job is not None]
+        assert len({job_id for job_id, _ in held}) == 40  # no job handed out twice
+        # Every other completion uses a wrong token; all are queued at once.
+        results = await asyncio.gather(
+            *(
+                backend.move_to_finished(
+                    queue_name,
+                    job_id,
+                    token if n % 2 == 0 else "intruder",
+                    Completed('"ok"'),
+                    now,
+                )
+                for n, (job_id, token) in enumerate(held)
+            ),
+            return_exceptions=True,
+        )
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert len(refused) == 20
+        assert all(isinstance(r, LockMismatchError) for r in refused)
+        counts = await backend.get_counts(queue_name, [JobState.ACTIVE, JobState.COMPLETED])
+        assert counts == {JobState.ACTIVE: 20, JobState.COMPLETED: 20}
+        for n, (job_id, _) in enumerate(held):
+            record = await backend.get_job(queue_name, job_id)
+            assert record is not None
+            assert record.attempts_made == (1 if n % 2 == 0 else 0)
+    finally:
+        await backend.close()
+
+
+async def test_closing_finishes_queued_work_first(sqlite_url: str, queue_name: str) -> None:
+    backend = SQLiteBackend(sqlite_url)
+    now = now_ms()
+    adds = [
+        asyncio.ensure_future(
+            backend.add_jobs(queue_name, [NewJob(name="x", data="{}", opts="{}", timestamp=now)])
+        )
+        for _ in range(10)
+    ]
+    await asyncio.sleep(0)
+    await backend.close()
+    ids = [int((await add)[0]) for add in adds]
+    assert sorted(ids) == list(range(1, 11))
+    reopened = SQLiteBackend(sqlite_url)
+    try:
+        counts = await reopened.get_counts(queue_name, [JobState.WAITING])
+        assert counts[JobState.WAITING] == 10
+    finally:
+        await reopened.close()
+    with pytest.raises(BackendError, match="closed"):
+        await backend.get_counts(queue_name, [JobState.WAITING])
