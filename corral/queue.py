@@ -7,7 +7,7 @@ from typing import Any
 
 from corral._client import QueueClient, now_ms
 from corral._codec import dumps
-from corral.backends.base import JobState, NewJob
+from corral.backends.base import JobRecord, JobState, NewJob
 from corral.job import Job
 from corral.options import Duration, JobOptions, to_ms
 
@@ -46,17 +46,12 @@ class Queue(QueueClient):
     def _new_job(self, name: object, data: Any, options: Mapping[str, Any]) -> NewJob:
         if not isinstance(name, str):
             raise TypeError(f"job name must be a string, not {type(name).__name__}")
-        unknown = set(options) - _OPTION_NAMES
-        if unknown:
-            raise TypeError(
-                f"unknown job option(s) {sorted(unknown)}; known: {sorted(_OPTION_NAMES)}"
-            )
-        opts = JobOptions.build(**options)
+        opts, wire = _options(options)
         timestamp = opts.timestamp if opts.timestamp is not None else now_ms()
         return NewJob(
             name=name,
             data=dumps({} if data is None else data, what="job data"),
-            opts=dumps(opts.to_wire(), what="job options"),
+            opts=wire,
             timestamp=timestamp,
             delay=opts.delay_ms,
             priority=opts.priority,
@@ -109,7 +104,9 @@ class Queue(QueueClient):
             },
         )
         (added_id,) = await self._backend.add_jobs(self._name, [spec])
-        return await self._job_after_add(added_id, spec)
+        if spec.job_id is not None:
+            return await self._stored_job(added_id, spec)
+        return self._job_after_add(added_id, spec)
 
     async def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
         """Add many jobs in one atomic step: all are added, or none.
@@ -132,16 +129,17 @@ class Queue(QueueClient):
         if not specs:
             return []
         ids = await self._backend.add_jobs(self._name, specs)
-        return [await self._job_after_add(i, s) for i, s in zip(ids, specs, strict=True)]
+        return [
+            self._job_after_add(i, s) if s.job_id is None else await self._stored_job(i, s)
+            for i, s in zip(ids, specs, strict=True)
+        ]
 
-    async def _job_after_add(self, job_id: str, spec: NewJob) -> Job:
-        if spec.job_id is not None:
-            # The id may have existed already; show the job that is really stored.
-            existing = await self.get_job(job_id)
-            if existing is not None:
-                return existing
-        from corral.backends.base import JobRecord
+    async def _stored_job(self, job_id: str, spec: NewJob) -> Job:
+        # A custom id may have existed already: show the job that is really stored.
+        existing = await self.get_job(job_id)
+        return existing if existing is not None else self._job_after_add(job_id, spec)
 
+    def _job_after_add(self, job_id: str, spec: NewJob) -> Job:
         record = JobRecord(
             id=job_id,
             name=spec.name,
@@ -243,3 +241,31 @@ def _check_range(start: int, end: int) -> None:
             raise TypeError(f"{name} must be an integer")
     if start < 0 or end < -1:
         raise ValueError("start must be >= 0 and end >= -1 (-1: to the last)")
+
+
+_OPTIONS_CACHE: dict[tuple[tuple[str, type, Any], ...], tuple[JobOptions, str]] = {}
+
+
+def _options(options: Mapping[str, Any]) -> tuple[JobOptions, str]:
+    """Validate ``options`` and encode them; the same options (common in bulk adds)
+    are validated and encoded once."""
+    key: tuple[tuple[str, type, Any], ...] | None = None
+    if options.get("job_id") is None and options.get("timestamp") is None:
+        # The type is part of the key: 1 == True == 1.0, but only 1 is a valid priority.
+        key = tuple((k, type(v), v) for k, v in options.items())
+        try:
+            cached = _OPTIONS_CACHE.get(key)
+        except TypeError:  # an unhashable value (e.g. a dict backoff): no caching
+            key, cached = None, None
+        if cached is not None:
+            return cached
+    unknown = set(options) - _OPTION_NAMES
+    if unknown:
+        raise TypeError(f"unknown job option(s) {sorted(unknown)}; known: {sorted(_OPTION_NAMES)}")
+    opts = JobOptions.build(**options)
+    result = opts, dumps(opts.to_wire(), what="job options")
+    if key is not None:
+        if len(_OPTIONS_CACHE) >= 512:
+            _OPTIONS_CACHE.clear()
+        _OPTIONS_CACHE[key] = result
+    return result

@@ -161,3 +161,13 @@ async def test_unknown_option_is_a_type_error(queue: Queue) -> None:
 def test_bad_queue_names_are_refused(url: str, name: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Queue(name, url=url)
+
+
+async def test_validation_is_the_same_after_a_valid_look_alike(queue: Queue) -> None:
+    await queue.add("ok", {}, priority=1, attempts=1, lifo=False)
+    with pytest.raises(TypeError, match="priority must be an integer"):
+        await queue.add("bad", {}, priority=True, attempts=1, lifo=False)
+    with pytest.raises(TypeError, match="attempts must be an integer"):
+        await queue.add("bad", {}, priority=1, attempts=1.0, lifo=False)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="lifo must be True or False"):
+        await queue.add("bad", {}, priority=1, attempts=1, lifo=0)  # type: ignore[arg-type]
