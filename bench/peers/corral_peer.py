@@ -1,0 +1,237 @@
+"""corral's driver, on Redis or on SQLite (the spec's URL decides)."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from bench.peers import proto
+from bench.peers.proto import Spec
+from corral import Job, Queue, Worker
+
+REMOVE = {"remove_on_complete": True}
+
+
+def _bulk_item(i: int) -> dict[str, Any]:
+    return {"name": "noop", "data": proto.payload(i), **REMOVE}
+
+
+async def add_one(spec: Spec) -> dict[str, Any]:
+    queue = Queue(spec.queue, url=spec.url)
+    try:
+        start = time.perf_counter()
+        for i in range(spec.n):
+            await queue.add("noop", proto.payload(i), remove_on_complete=True)
+        return {"elapsed": time.perf_counter() - start}
+    finally:
+        await queue.close()
+
+
+async def add_bulk(spec: Spec) -> dict[str, Any]:
+    queue = Queue(spec.queue, url=spec.url)
+    try:
+        start = time.perf_counter()
+        for first in range(0, spec.n, spec.batch):
+            last = min(first + spec.batch, spec.n)
+            await queue.add_bulk([_bulk_item(i) for i in range(first, last)])
+        return {"elapsed": time.perf_counter() - start}
+    finally:
+        await queue.close()
+
+
+fill = add_bulk
+
+
+async def work(spec: Spec) -> dict[str, Any]:
+    done = asyncio.Event()
+    completed = 0
+
+    async def noop(job: Job) -> None:
+        job.data["i"]
+
+    def on_completed(job: Job, result: Any) -> None:
+        nonlocal completed
+        completed += 1
+        if completed >= spec.n:
+            done.set()
+
+    worker = Worker(spec.queue, noop, url=spec.url, concurrency=spec.concurrency)
+    worker.on("completed", on_completed)
+    start = time.perf_counter()
+    running = asyncio.create_task(worker.run())
+    await done.wait()
+    elapsed = time.perf_counter() - start
+    await worker.close()
+    await running
+    return {"elapsed": elapsed}
+
+
+async def manual(spec: Spec) -> dict[str, Any]:
+    worker = Worker(spec.queue, url=spec.url)
+    token = "bench-token"
+    try:
+        start = time.perf_counter()
+        job = await worker.get_next_job(token)
+        done = 0
+        while job is not None:
+            job.data["i"]
+            done += 1
+            job = await job.move_to_completed(None, token, fetch_next=done < spec.n)
+        elapsed = time.perf_counter() - start
+        if done != spec.n:
+            raise RuntimeError(f"processed {done} jobs, expected {spec.n}")
+        return {"elapsed": elapsed}
+    finally:
+        await worker.close()
+
+
+async def latency_worker(spec: Spec) -> dict[str, Any]:
+    latencies: list[float] = []
+    done = asyncio.Event()
+
+    async def noop(job: Job) -> None:
+        started = proto.wall_ms()
+        data = job.data
+        if data["i"] >= 0:
+            latencies.append(started - data["t"])
+            if len(latencies) >= spec.n:
+                done.set()
+
+    worker = Worker(spec.queue, noop, url=spec.url, concurrency=1)
+    running = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.5)
+    proto.emit({"ready": True})
+    await done.wait()
+    await worker.close()
+    await running
+    return {"elapsed": 0.0, "latencies": latencies}
+
+
+async def latency_producer(spec: Spec) -> dict[str, Any]:
+    queue = Queue(spec.queue, url=spec.url)
+    try:
+        for i in range(-1, spec.n):
+            await queue.add("noop", proto.payload(i), remove_on_complete=True)
+            await proto.pace(spec.gap_ms)
+        return {"elapsed": 0.0}
+    finally:
+        await queue.close()
+
+
+# -- corral-only measurements -------------------------------------------------------
+
+
+async def fetch_cost(spec: Spec) -> dict[str, Any]:
+    """What one fetch costs while ``waiting`` jobs wait. Each of ``cycles`` cycles
+    tops the queue up to ``waiting`` (untimed), then times ``n`` calls of
+    ``get_next_job`` and ``n`` turns of the hand-driven loop (complete and fetch
+    the next in one call). Returns the median µs per call of each."""
+    queue = Queue(spec.queue, url=spec.url)
+    worker = Worker(spec.queue, url=spec.url)
+    fetch_us: list[float] = []
+    loop_us: list[float] = []
+    added = 0
+    try:
+        for _ in range(spec.cycles):
+            deficit = spec.waiting + spec.n + 1 - (await queue.get_job_counts("waiting"))["waiting"]
+            while deficit > 0:
+                count = min(deficit, spec.batch)
+                await queue.add_bulk([_bulk_item(added + i) for i in range(count)])
+                added += count
+                deficit -= count
+            held: list[Job] = []
+            start = time.perf_counter()
+            for i in range(spec.n):
+                job = await worker.get_next_job(f"fetch-{i}", block=False)
+                if job is None:
+                    raise RuntimeError("the queue ran dry")
+                held.append(job)
+            fetch_us.append((time.perf_counter() - start) / spec.n * 1e6)
+            token = "loop"
+            next_job = await worker.get_next_job(token, block=False)
+            start = time.perf_counter()
+            for _ in range(spec.n):
+                if next_job is None:
+                    raise RuntimeError("the queue ran dry")
+                next_job = await next_job.move_to_completed(None, token)
+            loop_us.append((time.perf_counter() - start) / spec.n * 1e6)
+            if next_job is not None:
+                held.append(next_job)
+            for job in held:  # untimed: keep the active list small
+                await job.move_to_completed(None, job.token, fetch_next=False)
+        return {
+            "elapsed": 0.0,
+            "fetch_us": statistics.median(fetch_us),
+            "loop_us": statistics.median(loop_us),
+            "waiting_after": (await queue.get_job_counts("waiting"))["waiting"],
+        }
+    finally:
+        await worker.close()
+        await queue.close()
+
+
+async def memory_producer(spec: Spec) -> dict[str, Any]:
+    """Keep about ``10 * batch`` jobs waiting until ``n`` have been added."""
+    queue = Queue(spec.queue, url=spec.url)
+    try:
+        added = 0
+        while added < spec.n:
+            waiting = (await queue.get_job_counts("waiting"))["waiting"]
+            if waiting > 10 * spec.batch:
+                await asyncio.sleep(0.05)
+                continue
+            count = min(spec.batch, spec.n - added)
+            await queue.add_bulk([_bulk_item(added + i) for i in range(count)])
+            added += count
+        return {"elapsed": 0.0}
+    finally:
+        await queue.close()
+
+
+async def memory_worker(spec: Spec) -> dict[str, Any]:
+    """Process ``n`` jobs (``concurrency`` at a time), sampling this process's RSS."""
+    done = asyncio.Event()
+    completed = 0
+    samples: list[tuple[int, int]] = []
+    every = max(1, spec.sample_every)
+
+    async def noop(job: Job) -> None:
+        job.data["i"]
+
+    def on_completed(job: Job, result: Any) -> None:
+        nonlocal completed
+        completed += 1
+        if completed % every == 0:
+            samples.append((completed, proto.read_status_kb("VmRSS")))
+        if completed >= spec.n:
+            done.set()
+
+    worker = Worker(spec.queue, noop, url=spec.url, concurrency=spec.concurrency)
+    worker.on("completed", on_completed)
+    samples.append((0, proto.read_status_kb("VmRSS")))
+    start = time.perf_counter()
+    running = asyncio.create_task(worker.run())
+    await done.wait()
+    elapsed = time.perf_counter() - start
+    await worker.close()
+    await running
+    return {"elapsed": elapsed, "samples": samples}
+
+
+if __name__ == "__main__":
+    proto.run(
+        {
+            "add-one": add_one,
+            "add-bulk": add_bulk,
+            "fill": fill,
+            "work": work,
+            "manual": manual,
+            "latency-worker": latency_worker,
+            "latency-producer": latency_producer,
+            "fetch-cost": fetch_cost,
+            "memory-producer": memory_producer,
+            "memory-worker": memory_worker,
+        }
+    )

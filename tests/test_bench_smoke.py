@@ -1,0 +1,48 @@
+"""Smoke test of the benchmark harness (``python -m bench``): it runs end to end on
+tiny N for corral's own two backends and prints a table with a row per workload.
+
+The benchmark itself is not part of the test suite and nothing here looks at a
+number: a corral-only run needs none of the ``bench`` extra's packages (the peers),
+only ``redis-server`` on PATH, like the rest of the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.harness import FIRST_COLUMN, WORKLOADS
+from tests.conftest import service_missing
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_corral_only_run_prints_a_row_per_workload(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        service_missing("redis-server is not on PATH (apt-get install -y redis-server)")
+    env = {k: v for k, v in os.environ.items() if k != "CORRAL_URL"}
+    raw = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "bench", "--quick", "--scale", "0.5", "--json", str(raw)]
+    done = subprocess.run(
+        [*command, "--only", "corral-redis,corral-sqlite"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    header = next(line for line in out.splitlines() if line.startswith("workload"))
+    assert "corral/Redis" in header
+    assert "corral/SQLite" in header
+    for workload in WORKLOADS:
+        rows = [line for line in out.splitlines() if line[:FIRST_COLUMN].rstrip() == workload.label]
+        # one row in the throughput/latency table, one in the RSS table
+        assert len(rows) == 2, (workload.label, out)
+        assert "failed" not in rows[0], rows[0]
+        assert "skipped" not in rows[0], rows[0]
+    assert raw.is_file()
