@@ -63,13 +63,25 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
 
-def start_redis_server(workdir: Path, *, appendonly: bool = False) -> RedisServer:
-    """Start a private redis-server; the caller stops it with ``stop_redis_server``."""
+def start_redis_server(
+    workdir: Path,
+    *,
+    appendonly: bool = False,
+    appendfsync: str = "everysec",
+    port: int | None = None,
+) -> RedisServer:
+    """Start a private redis-server; the caller stops it with ``stop_redis_server``.
+
+    ``port``: listen there (e.g. the port of a server being restarted on the same
+    ``workdir``); None picks a free one. ``appendfsync``: with ``appendonly``,
+    ``always`` makes every acknowledged write survive a ``kill -9`` of the server.
+    """
     exe = shutil.which("redis-server")
     if exe is None:
         service_missing("redis-server is not on PATH (apt-get install -y redis-server)")
         raise AssertionError("unreachable")
-    port = _free_port()
+    if port is None:
+        port = _free_port()
     args = [
         exe,
         "--port",
@@ -80,6 +92,8 @@ def start_redis_server(workdir: Path, *, appendonly: bool = False) -> RedisServe
         "",
         "--appendonly",
         "yes" if appendonly else "no",
+        "--appendfsync",
+        appendfsync,
         "--dir",
         str(workdir),
         "--daemonize",
