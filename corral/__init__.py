@@ -18,6 +18,8 @@ await job.move_to_completed("sent", "my-token", fetch_next=False)
 ```
 """
 
+import logging
+
 from corral._version import __version__
 from corral.backends.base import JobState
 from corral.errors import (
@@ -43,6 +45,9 @@ from corral.job import Job
 from corral.options import Backoff, JobOptions, RateLimiter, RemovePolicy
 from corral.queue import Queue
 from corral.worker import Worker
+
+# A library logs; the application decides where logs go (and the CLI configures it).
+logging.getLogger("corral").addHandler(logging.NullHandler())
 
 __all__ = [
     "BackendError",

@@ -105,6 +105,7 @@ async def run_demo(url: str | None = None, *, say: Say = print) -> dict[str, Any
         say(f"   alpha moved job {held.id} back to wait (attempts used: {held.attempts_made})")
 
         say("4. the stalled checker runs; alpha and beta work through the queue")
+        alpha.on("stalled", lambda job_id: say(f"  stalled checker: job {job_id} returned to wait"))
         await alpha.start_stalled_check_timer()
         done_a, done_b = await asyncio.gather(
             _work(alpha, "alpha-token", "alpha", say, results, stop_after=4),
