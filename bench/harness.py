@@ -563,7 +563,7 @@ def run_fetch_cost(contenders: Sequence[Contender], big: int, store: Store, quic
 
 def run_memory(contenders: Sequence[Contender], total: int, store: Store) -> str:
     """A corral worker's RSS while it processes ``total`` jobs (concurrency 16)."""
-    every = max(1, total // 20)
+    every = max(1, total // 10)
     lines = [f"Worker RSS over a run of {total:,} jobs (corral, concurrency 16; VmRSS in MB):", ""]
     for contender in corral_contenders(contenders):
         url = store.fresh(contender)
