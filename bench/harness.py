@@ -28,8 +28,7 @@ from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
-
-import redis
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NODE_DRIVER = REPO_ROOT / "bench" / "node" / "driver.mjs"
@@ -328,12 +327,24 @@ class Store:
             return f"sqlite:///{self.workdir}/case-{self.counter}.db"
         if self.redis_url is None:
             raise DriverError("skipped: no redis-server")
-        client = redis.Redis.from_url(self.redis_url)
-        try:
-            client.flushall()
-        finally:
-            client.close()
+        flushall(self.redis_url)
         return self.redis_url
+
+
+def flushall(url: str) -> None:
+    """``FLUSHALL`` on our own redis-server (a bare RESP call: the harness needs no
+    Redis client library of its own)."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 10) as s:
+        s.sendall(b"*1\r\n$8\r\nFLUSHALL\r\n")
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            chunk = s.recv(64)
+            if not chunk:
+                break
+            reply += chunk
+    if reply != b"+OK\r\n":
+        raise DriverError(f"FLUSHALL failed: {reply!r}")
 
 
 def run_case(
