@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from corral._client import QueueClient, now_ms
 from corral._policy import BackoffStrategy
 from corral.backends.base import Fetched, FetchRequest, Limiter
+from corral.errors import BackendError
 from corral.job import Job, take_fetched
 from corral.options import Duration, RateLimiter, to_ms
 
@@ -227,6 +228,12 @@ class Worker(QueueClient):
                 return
             try:
                 await self._report_stalled(await self.check_stalled_jobs())
+            except BackendError as error:
+                # The store is down or restarting: one clear line, no traceback.
+                logger.warning(
+                    "stalled check failed on queue %r: %s; will retry", self._name, error
+                )
+                await self._emit("error", error, None)
             except Exception:
                 logger.exception("stalled check failed on queue %r; will retry", self._name)
 
