@@ -40,8 +40,13 @@ __all__ = ["SQLiteBackend", "parse_url"]
 P = ParamSpec("P")
 T = TypeVar("T")
 
-POLL_INTERVAL = 0.015
-"""Seconds between checks for commits by other processes while waiting."""
+POLL_INTERVAL = 0.004
+"""Seconds between looks at the WAL file's size and time, to notice commits by
+other processes while waiting (a ``stat`` on the event loop: no thread hop)."""
+
+VERSION_INTERVAL = 0.05
+"""Seconds between ``PRAGMA data_version`` checks, the exact but costlier test
+that backs up the file check (two commits in one clock tick can look alike)."""
 
 _URL_FORMS = "'sqlite:///relative/path.db', 'sqlite:////absolute/path.db' or 'sqlite://:memory:'"
 
@@ -134,8 +139,30 @@ class SQLiteBackend:
     ) -> T:
         return await self._database().read(fn, *args, **kwargs)
 
-    async def _wait_for_change(self, waiter: wakeups.Waiter, until: float) -> None:
+    def _file_signature(self) -> tuple[int, int, int] | None:
+        """What changes whenever any connection commits: the WAL file's time and size."""
+        if self._memory:
+            return None
+        for path in (self._path + "-wal", self._path):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            return st.st_mtime_ns, st.st_size, st.st_ino
+        return None
+
+    async def _baseline(self) -> tuple[int, int, int] | None:
+        """Mark "now" for :meth:`_wait_for_change`; take it *before* looking for work."""
+        if self._memory:
+            return None
+        await self._database().changed_elsewhere()
+        return self._file_signature()
+
+    async def _wait_for_change(
+        self, waiter: wakeups.Waiter, until: float, since: tuple[int, int, int] | None
+    ) -> None:
         """Return when woken in-process, when another connection commits, or at ``until``."""
+        next_version_check = time.monotonic() + VERSION_INTERVAL
         while True:
             left = until - time.monotonic()
             if left <= 0:
@@ -145,8 +172,14 @@ class SQLiteBackend:
                 return
             except TimeoutError:
                 pass
-            if not self._memory and await self._database().changed_elsewhere():
+            if self._memory:
+                continue
+            if self._file_signature() != since:
                 return
+            if time.monotonic() >= next_version_check:
+                next_version_check = time.monotonic() + VERSION_INTERVAL
+                if await self._database().changed_elsewhere():
+                    return
 
     # -- adding ------------------------------------------------------------------
 
@@ -244,12 +277,11 @@ class SQLiteBackend:
         with wakeups.listening((self._key, name, "events")) as waiter:
             while True:
                 waiter.event.clear()
-                if block > 0 and not self._memory:
-                    await self._database().changed_elsewhere()
+                since = await self._baseline() if block > 0 else None
                 events, cursor = await self._read(ops.read_events, name, cursor, count)
                 if events or time.monotonic() >= deadline:
                     return events
-                await self._wait_for_change(waiter, deadline)
+                await self._wait_for_change(waiter, deadline, since)
 
     async def events_cursor(self, queue: str) -> str:
         return await self._read(ops.events_cursor, self._name(queue))
@@ -329,8 +361,7 @@ class SQLiteBackend:
         with wakeups.listening((self._key, name, "jobs")) as waiter:
             while True:
                 waiter.event.clear()
-                if not self._memory:
-                    await self._database().changed_elsewhere()  # the baseline for polling
+                since = await self._baseline()
                 ready, due = await self._read(ops.peek_work, name)
                 if ready:
                     return 0
@@ -342,7 +373,7 @@ class SQLiteBackend:
                     until = min(deadline, time.monotonic() + due_in)
                 if time.monotonic() >= deadline:
                     return None
-                await self._wait_for_change(waiter, until)
+                await self._wait_for_change(waiter, until, since)
 
     async def close(self) -> None:
         if self._closed:
