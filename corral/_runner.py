@@ -95,14 +95,14 @@ class Runner:
     async def _slot(self) -> None:
         job: Job | None = None
         failures = 0
+        task = asyncio.current_task()
+        assert task is not None
         while not self.stopping.is_set():
             try:
                 if job is None:
                     job = await self._fetch()
                     failures = 0
                     continue
-                task = asyncio.current_task()
-                assert task is not None
                 self.processing.add(task)
                 try:
                     job = await self._process(job)
@@ -193,7 +193,9 @@ class Runner:
         token = job.token
         assert token is not None
         self.active[job.id] = job
-        await worker._emit("active", job)
+        hooks = worker._hooks
+        if hooks:
+            await worker._emit("active", job)
         started = time.perf_counter()
         try:
             try:
@@ -209,20 +211,25 @@ class Runner:
                 if self._lock_lost(job):
                     return None
                 nxt = await job.move_to_failed(error, token, fetch_next=self._may_fetch())
-                logger.info(
-                    "job %s (%s) failed after %.0f ms: %s",
-                    job.id, job.name, (time.perf_counter() - started) * 1000, job.failed_reason,
-                )  # fmt: skip
-                await worker._emit("failed", job, error)
+                if logger.isEnabledFor(logging.INFO):
+                    logger.info(
+                        "job %s (%s) failed after %.0f ms: %s",
+                        job.id, job.name, (time.perf_counter() - started) * 1000,
+                        job.failed_reason,
+                    )  # fmt: skip
+                if hooks:
+                    await worker._emit("failed", job, error)
                 return nxt
             if self._lock_lost(job):
                 return None
             nxt = await job.move_to_completed(result, token, fetch_next=self._may_fetch())
-            logger.info(
-                "job %s (%s) completed in %.0f ms",
-                job.id, job.name, (time.perf_counter() - started) * 1000,
-            )  # fmt: skip
-            await worker._emit("completed", job, result)
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(
+                    "job %s (%s) completed in %.0f ms",
+                    job.id, job.name, (time.perf_counter() - started) * 1000,
+                )  # fmt: skip
+            if hooks:
+                await worker._emit("completed", job, result)
             return nxt
         except LockError as error:
             logger.error("job %s: %s", job.id, error)
@@ -233,7 +240,9 @@ class Runner:
             self.lost.discard(job.id)
 
     def _may_fetch(self) -> bool:
-        return not self.stopping.is_set() and self.worker.rate_limited_for <= 0
+        if self.stopping.is_set():
+            return False
+        return self.worker._limit_until == 0 or self.worker.rate_limited_for <= 0
 
     def _lock_lost(self, job: Job) -> bool:
         if job.id not in self.lost:

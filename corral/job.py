@@ -47,6 +47,7 @@ class Job:
 
     __slots__ = (
         "_data",
+        "_finished_on",
         "_opts",
         "_owner",
         "_progress",
@@ -56,11 +57,9 @@ class Job:
         "attempts_started",
         "deferred_failure",
         "failed_reason",
-        "finished_on",
         "id",
         "name",
         "processed_by",
-        "processed_on",
         "stalled_counter",
         "token",
     )
@@ -74,8 +73,7 @@ class Job:
         self.attempts_made: int = record.attempts_made
         self.attempts_started: int = record.attempts_started
         self.stalled_counter: int = record.stalled_counter
-        self.processed_on: datetime | None = ms_to_datetime(record.processed_on)
-        self.finished_on: datetime | None = ms_to_datetime(record.finished_on)
+        self._finished_on = record.finished_on
         self.failed_reason: str | None = record.failed_reason
         self.deferred_failure: str | None = record.deferred_failure
         self.processed_by: str | None = record.processed_by
@@ -127,6 +125,16 @@ class Job:
         stamp = ms_to_datetime(self._record.timestamp)
         assert stamp is not None
         return stamp
+
+    @property
+    def processed_on(self) -> datetime | None:
+        """When the job was last fetched (None if never)."""
+        return ms_to_datetime(self._record.processed_on)
+
+    @property
+    def finished_on(self) -> datetime | None:
+        """When the job completed or failed for good (None before)."""
+        return ms_to_datetime(self._finished_on)
 
     @property
     def delay(self) -> float:
@@ -308,7 +316,7 @@ class Job:
 
     def _finished(self) -> None:
         self.attempts_made += 1
-        self.finished_on = ms_to_datetime(now_ms())
+        self._finished_on = now_ms()
         self.token = None
 
     def __repr__(self) -> str:
