@@ -3,7 +3,8 @@ report of what each test did (printed in pytest's summary).
 
 The suite is sized to finish in about two minutes on a small machine. Set
 ``CORRAL_SOAK=1`` for the long runs (many more jobs and kills); without it they
-are skipped.
+are skipped. Every test here is marked ``chaos``: ``pytest -m "not chaos"`` leaves
+them out.
 """
 
 from __future__ import annotations
@@ -155,6 +156,19 @@ def report(request: pytest.FixtureRequest) -> Iterator[list[str]]:
     for line in lines:
         print(f"[chaos] {request.node.name}: {line}")
     _REPORT.extend(f"{request.node.name} ({took:.1f}s): {line}" for line in lines)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "chaos: kills, restarts and pauses real processes (deselect: -m 'not chaos')"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.chaos)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
