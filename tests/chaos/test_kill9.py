@@ -48,8 +48,8 @@ def spawn_worker(agents: Agents, kind: str, url: str, queue: str) -> Agent:
 @pytest.mark.parametrize(
     ("jobs", "chaos_seconds"),
     [
-        pytest.param(2000, 12.0, id="2000-jobs"),
-        pytest.param(20_000, 180.0, id="soak", marks=soak_only),
+        pytest.param(2000, 12.0, id="2000-jobs", marks=pytest.mark.timeout(300)),
+        pytest.param(20_000, 180.0, id="soak", marks=[soak_only, pytest.mark.timeout(900)]),
     ],
 )
 async def test_kill9_loses_nothing(

@@ -33,6 +33,8 @@ from tests.conftest import RedisServer, start_redis_server, stop_redis_server
 PER_PRODUCER = 500
 FINISH_WITHIN = 150.0
 
+pytestmark = pytest.mark.timeout(420)  # above the waits' own generous bounds
+
 
 class RestartingRedis:
     """A redis-server that can be crashed and started again on the same port and AOF."""

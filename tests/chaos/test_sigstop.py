@@ -25,6 +25,7 @@ LOCK = 1.0
 STALLED = 0.5
 HOLD_MS = 2000  # how long the job works: longer than the lock
 WITHIN = 60.0
+pytestmark = pytest.mark.timeout(300)  # above the waits' own generous bounds
 
 
 async def until(condition: Any, what: str, timeout: float = WITHIN) -> Any:
