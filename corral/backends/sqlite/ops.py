@@ -295,13 +295,14 @@ def retry_job(
 ) -> Fetched | None:
     tx = _existing(conn, queue, job_id, "retry_job")
     rowid, _, _, _, priority, lifo, _ = tx.locked(job_id, token, now, "retry_job")
-    _promote_due(tx, now)
     if retry.delay > 0:
         due = now + retry.delay
         place: tuple[str, int, int] = ("delayed", due, tx.back())
         delay: int | None = retry.delay
         tx.event("delayed", jobId=job_id, delay=str(due))
     else:
+        # As on Redis (BullMQ's retryJob): due delayed jobs go ahead of this one.
+        _promote_due(tx, now)
         if priority > 0:
             place = ("prioritized", priority, tx.back())
         else:
