@@ -252,9 +252,11 @@ async def _act(args: argparse.Namespace) -> None:
                 print(f"{job_id}: {exc}", file=sys.stderr)
                 failures += 1
                 continue
-            print(f"{job_id}: {args.command}d" if args.command != "retry" else f"{job_id}: retried")
+            print(f"{job_id}: {_DONE[args.command]}")
     if failures:
-        raise CorralError(f"{failures} of {len(args.ids)} job(s) could not be {args.command}d")
+        raise CorralError(
+            f"{failures} of {len(args.ids)} job(s) could not be {_DONE[args.command]}"
+        )
 
 
 async def _pause(args: argparse.Namespace) -> None:
@@ -266,6 +268,9 @@ async def _pause(args: argparse.Namespace) -> None:
         else:
             await queue.resume()
     print(f"{args.queue}: {args.command}d")
+
+
+_DONE = {"retry": "retried", "remove": "removed", "promote": "promoted"}
 
 
 def _print_table(rows: list[list[str]]) -> None:

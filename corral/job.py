@@ -27,7 +27,7 @@ from corral.backends.base import (
     JobState,
     Retry,
 )
-from corral.errors import LockError
+from corral.errors import JobStateError, LockError
 from corral.options import Duration, JobOptions, ms_to_datetime, parse_opts, to_ms
 
 if TYPE_CHECKING:
@@ -306,9 +306,18 @@ class Job:
         parsed = JobState(state)
         if parsed not in (JobState.COMPLETED, JobState.FAILED):
             raise ValueError(f"only completed or failed jobs can be retried, not {parsed.value!r}")
-        await self._owner.backend.reprocess_job(
-            self._owner.name, self.id, parsed, reset_attempts=reset_attempts, now=now_ms()
-        )
+        try:
+            await self._owner.backend.reprocess_job(
+                self._owner.name, self.id, parsed, reset_attempts=reset_attempts, now=now_ms()
+            )
+        except JobStateError:
+            current = await self.get_state()
+            raise JobStateError(
+                f"job {self.id!r} is {current.value}, not {parsed.value}, so it cannot be "
+                f"retried from {parsed.value} (retry)",
+                job_id=self.id,
+                operation="retry",
+            ) from None
 
     async def get_state(self) -> JobState:
         """The job's current state in its queue."""

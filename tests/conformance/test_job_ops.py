@@ -107,7 +107,7 @@ async def test_retry_a_failed_job(queue: Queue, make_worker: WorkerFactory) -> N
     await job.move_to_failed(RuntimeError("down"), "t")
     stored = await queue.get_job(job.id)
     assert stored is not None
-    with pytest.raises(JobStateError):
+    with pytest.raises(JobStateError, match="is failed, not completed"):
         await stored.retry("completed")
     await stored.retry()
     assert await queue.get_job_state(job.id) == JobState.PRIORITIZED
