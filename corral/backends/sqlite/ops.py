@@ -38,7 +38,7 @@ from corral.backends.base import (
 )
 from corral.backends.sqlite.connection import Conn
 from corral.backends.sqlite.sql import Q
-from corral.errors import ErrorCode, ObliterateError, error_from_code
+from corral.errors import CorruptJobError, ErrorCode, ObliterateError, error_from_code
 
 MAX_EVENTS = 10_000
 """Events kept per queue (about: the log is trimmed every TRIM_EVERY inserts)."""
@@ -48,7 +48,24 @@ TRIM_EVERY = 500
 _STATES_IN_TABLE = frozenset({"waiting", "prioritized", "delayed", "active", "completed", "failed"})
 
 
+# Integer columns of a job row (in _record's order) by their BullMQ field names.
+_INT_FIELDS = {
+    4: "timestamp", 5: "delay", 6: "priority", 8: "atm", 9: "ats", 10: "stc",
+    11: "processedOn", 12: "finishedOn",
+}  # fmt: skip
+_TEXT_FIELDS = {1: "name", 2: "data", 3: "opts"}
+
+
 def _record(row: Sequence[Any]) -> JobRecord:
+    """A job row as a record; a hand-edited column of the wrong type raises
+    CorruptJobError naming the job and the field."""
+    for index, field in _INT_FIELDS.items():
+        value = row[index]
+        if not isinstance(value, int) and (value is not None or index < 11):
+            raise CorruptJobError(str(row[0]), field, f"expected an integer, got {value!r}")
+    for index, field in _TEXT_FIELDS.items():
+        if not isinstance(row[index], str):
+            raise CorruptJobError(str(row[0]), field, f"expected text, got {row[index]!r}")
     return JobRecord(*row)
 
 
@@ -222,18 +239,23 @@ def _fetch(tx: _Tx, fetch: FetchRequest, now: int) -> tuple[Fetched, bool]:
             q.limiter_count += 1
         q.limiter_max = limiter.max
         tx.run("queue_set_limiter", q.limiter_count, q.limiter_expires_at, q.limiter_max, tx.qid)
-    job = _record(
-        tx.run(
-            "job_activate",
-            tx.back(),
-            fetch.token,
-            now + fetch.lock_duration,
-            now,
-            fetch.worker_name,
-            rowid,
-        ).fetchone()
-    )
-    tx.event("active", jobId=job.id, prev="waiting")
+    row = tx.run(
+        "job_activate",
+        tx.back(),
+        fetch.token,
+        now + fetch.lock_duration,
+        now,
+        fetch.worker_name,
+        rowid,
+    ).fetchone()
+    tx.event("active", jobId=row[0], prev="waiting")
+    try:
+        job = _record(row)
+    except CorruptJobError as exc:
+        # Unreadable: fail it now with the reason, and hand out the next job instead.
+        tx.run("job_fail", now, tx.back(), now, str(exc), "[]", rowid)
+        tx.event("failed", jobId=exc.job_id, failedReason=str(exc), prev="active")
+        return _fetch(tx, fetch, now)
     return Fetched(job), False
 
 
