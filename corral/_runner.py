@@ -130,9 +130,7 @@ class Runner:
             await self._sleep(min(wait, MAX_RATE_LIMIT_SLEEP))
             return None
         token = self.next_token()
-        fetched = await worker.backend.move_to_active(
-            worker.name, worker._fetch_request(token), now_ms()
-        )
+        fetched = await worker._move_to_active(worker._fetch_request(token))
         job = await take_fetched(worker, fetched, token)
         if job is not None:
             self.drained = False

@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from corral._client import QueueClient, now_ms
 from corral._policy import BackoffStrategy
-from corral.backends.base import Fetched, FetchRequest, Limiter
-from corral.errors import BackendError
+from corral.backends.base import Failed, Fetched, FetchRequest, KeepJobs, Limiter
+from corral.errors import BackendError, CorruptJobError
 from corral.job import Job, take_fetched
 from corral.options import Duration, RateLimiter, to_ms
 
@@ -173,12 +173,25 @@ class Worker(QueueClient):
         request = self._fetch_request(token)
         deadline = time.monotonic() + self.drain_delay_ms / 1000
         while True:
-            fetched = await self._backend.move_to_active(self._name, request, now_ms())
+            fetched = await self._move_to_active(request)
             job = await take_fetched(self, fetched, token)
             if job is not None or fetched.rate_limit_delay > 0 or not block:
                 return job
             if not await self._wait_for_work(deadline, fetched.next_delayed_at):
                 return None
+
+    async def _move_to_active(self, request: FetchRequest) -> Fetched:
+        """Fetch a job; one whose stored fields cannot be read (it is locked with our
+        token by then) is failed with the reason, and the next one is fetched."""
+        while True:
+            try:
+                return await self._backend.move_to_active(self._name, request, now_ms())
+            except CorruptJobError as exc:
+                logger.error("queue %r: failing unreadable job: %s", self._name, exc)
+                failed = Failed(str(exc), "[]", KeepJobs(), 0)
+                await self._backend.move_to_finished(
+                    self._name, exc.job_id, request.token, failed, now_ms()
+                )
 
     async def _wait_for_work(self, deadline: float, next_delayed_at: int) -> bool:
         """Sleep until work may be there (True) or the deadline passes (False)."""
