@@ -57,8 +57,25 @@ class Agent:
         self.proc.wait()
         self._log_file.close()
 
+    def handles_sigterm(self) -> bool:
+        """Whether the process has installed its SIGTERM handler (Linux: SigCgt)."""
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return True  # gone, or no /proc: nothing to wait for
+        for line in status.splitlines():
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+        return True
+
     def stop(self, timeout: float = 30) -> int:
-        """SIGTERM (a graceful stop), then SIGKILL if it does not end in time."""
+        """SIGTERM (a graceful stop), then SIGKILL if it does not end in time.
+
+        A process that is still starting up would die of the SIGTERM before it
+        could handle it, so wait (up to ``timeout``) until it handles SIGTERM."""
+        deadline = time.monotonic() + timeout
+        while self.alive() and not self.handles_sigterm() and time.monotonic() < deadline:
+            time.sleep(0.05)
         if self.alive():
             self.proc.send_signal(signal.SIGCONT)
             self.proc.send_signal(signal.SIGTERM)

@@ -1,8 +1,9 @@
 """kill -9: workers die at random moments while thousands of jobs run; nothing is lost.
 
-Processor workers (the real ``corral worker`` command line) and hand-driven
-workers (``get_next_job`` + ``move_to_completed(fetch_next=True)``) share one
-queue, with a short lock and stalled interval so a dead worker's jobs come back
+Processor workers (the real ``corral worker`` command line, and
+``Worker(queue, fn).run()`` in a script) and hand-driven workers
+(``get_next_job`` + ``move_to_completed(fetch_next=True)``) share one queue,
+with a short lock and stalled interval so a dead worker's jobs come back
 quickly. The test kills one at random every fraction of a second with SIGKILL and
 starts a fresh one, while more jobs arrive. Every execution is on disk (see
 :mod:`tests.chaos.agent`) before its work starts.
@@ -42,7 +43,10 @@ async def wait_for(condition: Any, timeout: float, what: str) -> None:
 def spawn_worker(agents: Agents, kind: str, url: str, queue: str) -> Agent:
     if kind == "cli":
         return agents.spawn_cli_worker(url, queue, concurrency=4, lock=LOCK, stalled=STALLED)
-    return agents.spawn("manual", url=url, queue=queue, lock=LOCK, stalled=STALLED)
+    concurrency = 4 if kind == "worker" else 1
+    return agents.spawn(
+        kind, url=url, queue=queue, lock=LOCK, stalled=STALLED, concurrency=concurrency
+    )
 
 
 @pytest.mark.parametrize(
@@ -72,7 +76,8 @@ async def test_kill9_loses_nothing(
         for start in range(0, first, 500):
             added += [j.id for j in await queue.add_bulk(specs[start : min(start + 500, first)])]
 
-        kinds = ["cli", "cli", "manual", "manual"]
+        # `corral worker`, Worker(queue, fn).run(), and two hand-driven loops.
+        kinds = ["cli", "worker", "manual", "manual"]
         running = [spawn_worker(agents, kind, url, queue_name) for kind in kinds]
         # The second half arrives in batches spread over the chaos (a turn is ~0.75 s).
         per_turn = max(1, round((jobs - first) * 0.75 / (chaos_seconds * 0.6)))
