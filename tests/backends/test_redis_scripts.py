@@ -47,3 +47,30 @@ async def test_scripts_are_reloaded_after_script_flush(raw, redis_url, queue_nam
         assert fetched.job is not None
     finally:
         await backend.close()
+
+
+async def test_a_corrupt_counter_never_strands_a_job(redis_url: str, queue_name: str) -> None:
+    """A non-integer counter must not make a script fail after it moved the job."""
+    from corral._client import now_ms
+    from corral.backends.base import Completed, FetchRequest, JobState, NewJob
+    from corral.backends.redis import RedisBackend
+    from corral.backends.redis.client import RedisClient
+
+    backend = RedisBackend(redis_url)
+    raw = RedisClient(redis_url)
+    try:
+        now = now_ms()
+        await backend.add_jobs(queue_name, [NewJob("j", "{}", "{}", now)])
+        await raw.execute("HSET", f"bull:{queue_name}:1", "ats", "x")
+        fetched = await backend.move_to_active(queue_name, FetchRequest("t", 30_000), now)
+        assert fetched.job is not None
+        assert fetched.job.attempts_started == 1
+        await raw.execute("HSET", f"bull:{queue_name}:1", "atm", "y")
+        await backend.move_to_finished(queue_name, "1", "t", Completed("1"), now)
+        assert await backend.get_state(queue_name, "1") == JobState.COMPLETED
+        record = await backend.get_job(queue_name, "1")
+        assert record is not None
+        assert record.attempts_made == 1
+    finally:
+        await raw.close()
+        await backend.close()

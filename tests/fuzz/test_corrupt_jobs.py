@@ -76,17 +76,6 @@ async def store(
     yield f"sqlite:///{path}", corrupt_sqlite
 
 
-REDIS_LUA_BUG = (
-    "known bug: on Redis a job hash with a non-integer atm/ats makes the Lua scripts "
-    "(HINCRBY) error half way, after the job left active: it ends up in no list"
-)
-
-
-def _xfail_on_redis(url: str) -> None:
-    if not url.startswith("sqlite"):
-        pytest.xfail(REDIS_LUA_BUG)
-
-
 CORRUPTIONS: list[tuple[dict[str, str | None], str]] = [
     ({"atm": "many"}, "atm"),
     ({"ats": "1.5e"}, "ats"),
@@ -168,7 +157,6 @@ async def test_a_worker_fails_a_corrupt_job_and_goes_on(
     store: tuple[str, Corrupt], queue_name: str, fields: dict[str, str | None], field: str
 ) -> None:
     url, corrupt = store
-    _xfail_on_redis(url)
     async with Queue(queue_name, url=url) as queue:
         bad = await queue.add("bad", {"n": 1})
         good = await queue.add("good", {"n": 2})
@@ -202,7 +190,6 @@ async def test_get_next_job_fails_a_corrupt_job_and_returns_the_next(
     store: tuple[str, Corrupt], queue_name: str
 ) -> None:
     url, corrupt = store
-    _xfail_on_redis(url)
     async with Queue(queue_name, url=url) as queue:
         bad = await queue.add("bad", {"n": 1})
         good = await queue.add("good", {"n": 2})

@@ -48,7 +48,7 @@ for _, id in ipairs(candidates) do
   elseif redis.call("EXISTS", job_key .. ":lock") == 0
       and redis.call("LREM", Q.active, 1, id) > 0 then
     if redis.call("EXISTS", job_key) == 1 then
-      local stalls = redis.call("HINCRBY", job_key, "stc", 1)
+      local stalls = bump(job_key, "stc")
       if stalls > max_stalled then
         -- The live iteration of a job scheduler is never failed for stalling.
         local scheduler = redis.call("HGET", job_key, "rjk")

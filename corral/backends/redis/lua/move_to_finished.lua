@@ -56,7 +56,7 @@ local M = read_meta(Q.meta)
 redis.call("XTRIM", Q.events, "MAXLEN", "~", M.max_events)
 
 local job_key = base .. id
-local attempts_made = redis.call("HINCRBY", job_key, "atm", 1)
+local attempts_made = bump(job_key, "atm")
 
 -- A deduplication key without expiry lasts while its job is unfinished.
 local dedup_id = redis.call("HGET", job_key, "deid")

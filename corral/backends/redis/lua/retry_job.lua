@@ -44,7 +44,7 @@ local now, delay = tonumber(ARGV[4]), tonumber(ARGV[7])
 local M = read_meta(Q.meta)
 local job_key = base .. id
 redis.call("HSET", job_key, "failedReason", ARGV[5], "stacktrace", ARGV[6])
-redis.call("HINCRBY", job_key, "atm", 1)
+bump(job_key, "atm")
 
 if delay > 0 then
   local due = now + delay

@@ -15,6 +15,19 @@ local RATE_LIMIT_SENTINEL = 9007199254740991
 
 -- The queue's settings in one read. Like Node, store the default events length
 -- the first time a script needs it.
+-- Add 1 to a job's counter field and return the new value. A value that is not
+-- an integer (a hand-edited or corrupt hash) is replaced by 1 instead of making
+-- HINCRBY raise: a script that errors half way keeps what it already wrote, and
+-- the job could be left in no list at all.
+local function bump(job_key, field)
+  local n = redis.pcall("HINCRBY", job_key, field, 1)
+  if type(n) == "table" and n.err then
+    redis.call("HSET", job_key, field, 1)
+    return 1
+  end
+  return n
+end
+
 local function read_meta(meta_key)
   local m = redis.call("HMGET", meta_key, "paused", "concurrency", "max", "duration",
     "opts.maxLenEvents")
@@ -205,7 +218,7 @@ local function fetch_next(Q, M, base, now, F)
   else
     redis.call("HSET", job_key, "processedOn", now)
   end
-  redis.call("HINCRBY", job_key, "ats", 1)
+  bump(job_key, "ats")
   -- Wake another idle worker: there may be more work.
   add_base_marker(Q)
   return {redis.call("HGETALL", job_key), id, 0, 0}
