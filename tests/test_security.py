@@ -106,3 +106,67 @@ def test_a_url_with_a_password_is_masked_in_a_configuration_error() -> None:
     with pytest.raises(CorralError) as caught:
         open_backend(f"mysql://u:{SECRET}@h/db")
     assert SECRET not in str(caught.value)
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """A redis-server speaking only TLS, with a throwaway CA; yields (port, CA file)."""
+    exe = shutil.which("redis-server")
+    if exe is None or shutil.which("openssl") is None:
+        service_missing("redis-server and openssl are needed for the TLS test")
+    assert exe is not None
+    certs = tmp_path_factory.mktemp("tls")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+             "-out", "ca.crt", "-days", "1", "-subj", "/CN=corral-test-ca", cwd=certs)  # fmt: skip
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
+             "-out", "server.csr", "-subj", "/CN=localhost", cwd=certs)  # fmt: skip
+    (certs / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext.cnf",
+             cwd=certs)  # fmt: skip
+    port = _free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--tls-cert-file", str(certs / "server.crt"), "--tls-key-file", str(certs / "server.key"),
+         "--tls-ca-cert-file", str(certs / "ca.crt"), "--tls-auth-clients", "no",
+         "--save", "", "--dir", str(certs)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        try:
+            _wait_for_port(port, proc, time.monotonic() + 10)
+        except RuntimeError:
+            output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            if "tls" in output.lower() and ("not" in output.lower() or "unknown" in output.lower()):
+                pytest.skip(f"this redis-server was built without TLS: {output.strip()[:200]}")
+            raise
+        yield port, certs / "ca.crt"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_rediss_urls_use_tls_and_verify_the_server(
+    tls_server: tuple[int, Path], queue_name: str
+) -> None:
+    port, ca = tls_server
+    url = f"rediss://localhost:{port}/0?ssl_ca_certs={ca}"
+    async with Queue(queue_name, url=url) as queue, Worker(queue_name, url=url) as worker:
+        added = await queue.add("over-tls", {"secret": "payload"})
+        job = await worker.get_next_job("tok")
+        assert job is not None
+        assert job.data == {"secret": "payload"}
+        await job.move_to_completed("ok", "tok", fetch_next=False)
+        assert await queue.get_job_state(added.id) == "completed"
+    # Without the CA the server's certificate is not trusted: no connection.
+    async with Queue(queue_name, url=f"rediss://localhost:{port}/0") as untrusted:
+        with pytest.raises(CorralError, match="CERTIFICATE_VERIFY_FAILED"):
+            await untrusted.add("x", {})
+    # Plain redis:// to a TLS-only port is refused too, never silently unencrypted.
+    async with Queue(queue_name, url=f"redis://localhost:{port}/0") as plain:
+        with pytest.raises(CorralError):
+            await plain.add("x", {})
