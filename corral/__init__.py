@@ -38,6 +38,7 @@ from corral.errors import (
     ProcessorError,
     QueueError,
     RateLimitError,
+    StoreUnavailableError,
     UnrecoverableError,
 )
 from corral.events import QueueEvent, QueueEvents
@@ -74,6 +75,7 @@ __all__ = [
     "RateLimitError",
     "RateLimiter",
     "RemovePolicy",
+    "StoreUnavailableError",
     "UnrecoverableError",
     "Worker",
     "__version__",

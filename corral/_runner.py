@@ -101,7 +101,9 @@ class Runner:
             try:
                 if job is None:
                     job = await self._fetch()
-                    failures = 0
+                    if failures:
+                        logger.info("worker on queue %r: the store answers again", self.worker.name)
+                        failures = 0
                     continue
                 self.processing.add(task)
                 try:

@@ -5,6 +5,7 @@ CorralError
 ├── ConfigurationError (also ValueError)   bad URL, unknown backend scheme
 ├── MissingDependency (also ImportError)   an optional package is not installed
 ├── BackendError                            the store failed or answered what we cannot read
+│   ├── StoreUnavailableError               the store could not be reached (outcome unknown)
 │   └── CorruptJobError                     a stored job has a field we cannot decode
 ├── JobError                                an operation on one job was refused
 │   ├── JobNotFoundError                    no such job (code -1)
@@ -48,6 +49,7 @@ __all__ = [
     "ObliterateError",
     "PendingDependenciesError",
     "ProcessorError",
+    "StoreUnavailableError",
     "QueueError",
     "RateLimitError",
     "UnrecoverableError",
@@ -83,6 +85,15 @@ class MissingDependency(CorralError, ImportError):
 
 class BackendError(CorralError):
     """The storage backend failed, or replied with something corral cannot read."""
+
+
+class StoreUnavailableError(BackendError):
+    """The store could not be reached, or the connection dropped during the operation.
+
+    The operation may or may not have taken effect. Retrying is safe for reads and
+    for adds with a custom ``job_id`` (a duplicate id adds nothing); a worker
+    retries by itself, with backoff.
+    """
 
 
 class CorruptJobError(BackendError):

@@ -141,3 +141,11 @@ def test_pack_command() -> None:
     )
     with pytest.raises(TypeError, match="cannot send dict"):
         pack_command(("SET", {}))
+
+
+async def test_an_unreachable_store_is_reported_as_unavailable(queue_name: str) -> None:
+    from corral import Queue, StoreUnavailableError
+
+    async with Queue(queue_name, url="redis://127.0.0.1:1/0?socket_connect_timeout=2") as queue:
+        with pytest.raises(StoreUnavailableError, match="cannot connect to Redis at 127"):
+            await queue.add("x", {})

@@ -41,13 +41,27 @@ from corral.backends.redis.records import (
     parse_jobs,
 )
 from corral.backends.redis.scripts import load_script, refusal
-from corral.errors import BackendError, JobStateError, ObliterateError, error_from_code
+from corral.errors import (
+    BackendError,
+    JobStateError,
+    ObliterateError,
+    StoreUnavailableError,
+    error_from_code,
+)
 
 __all__ = ["RedisBackend"]
 
 _OBLITERATE_BATCH = 1000
 
 RedisError = (RedisReplyError, RedisConnectionError)
+
+
+def _failure(message: str, exc: Exception) -> BackendError:
+    """The error for a failed Redis call: unreachable (outcome unknown) or refused."""
+    if isinstance(exc, RedisConnectionError):
+        return StoreUnavailableError(message)
+    return BackendError(message)
+
 
 # Backend states are BullMQ's names; their keys are the same but for `waiting`.
 _STATE_SUFFIX = {JobState.WAITING: "wait"}
@@ -118,13 +132,13 @@ class RedisBackend:
         try:
             return await script.run(self.redis, keys.script_head(script), args)
         except RedisError as exc:
-            raise BackendError(f"redis {name} on queue {queue!r} failed: {exc}") from exc
+            raise _failure(f"redis {name} on queue {queue!r} failed: {exc}", exc) from exc
 
     async def _command(self, queue: str, *args: Any) -> Any:
         try:
             return await self.redis.execute(*args)
         except RedisError as exc:
-            raise BackendError(f"redis {args[0]} on queue {queue!r} failed: {exc}") from exc
+            raise _failure(f"redis {args[0]} on queue {queue!r} failed: {exc}", exc) from exc
 
     # -- adding -----------------------------------------------------------------
 
@@ -260,7 +274,7 @@ class RedisBackend:
         try:
             reply = await client.execute(*args)
         except RedisError as exc:
-            raise BackendError(f"redis XREAD on queue {queue!r} failed: {exc}") from exc
+            raise _failure(f"redis XREAD on queue {queue!r} failed: {exc}", exc) from exc
         return parse_events(reply)
 
     async def events_cursor(self, queue: str) -> str:
@@ -290,7 +304,7 @@ class RedisBackend:
             )
             lines, count = replies[-1]
         except RedisError as exc:
-            raise BackendError(f"redis LRANGE on queue {queue!r} failed: {exc}") from exc
+            raise _failure(f"redis LRANGE on queue {queue!r} failed: {exc}", exc) from exc
         return list(lines), int(count)
 
     async def list_queues(self) -> list[str]:
@@ -311,7 +325,7 @@ class RedisBackend:
                 if cursor == "0":
                     break
         except RedisError as exc:
-            raise BackendError(f"redis SCAN for queues failed: {exc}") from exc
+            raise _failure(f"redis SCAN for queues failed: {exc}", exc) from exc
         return sorted(names)
 
     # -- changing one job ----------------------------------------------------------
@@ -420,7 +434,7 @@ class RedisBackend:
         try:
             reply = await client.execute("BZPOPMIN", self.keys(queue).key("marker"), seconds)
         except RedisError as exc:
-            raise BackendError(f"redis BZPOPMIN on queue {queue!r} failed: {exc}") from exc
+            raise _failure(f"redis BZPOPMIN on queue {queue!r} failed: {exc}", exc) from exc
         if not reply:
             return None
         _, member, score = reply
