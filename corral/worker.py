@@ -30,7 +30,6 @@ import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 from corral._client import QueueClient, now_ms
@@ -348,14 +347,6 @@ class Worker(QueueClient):
         if self.processor is not None and self._run_task is None:
             self._run_task = asyncio.create_task(self.run(), name=f"corral-worker-{self._name}")
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- lifecycle -----------------------------------------------------------------------
 
