@@ -227,3 +227,31 @@ async def test_an_unusable_store_url_is_one_cli_error_line(
     assert status == 1
     assert "Traceback" not in out + err
     assert err.startswith("corral status: error: ")
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"last_event_id": 5}, TypeError, "last_event_id must be a string"),
+        ({"block": 0}, ValueError, "block must be > 0"),
+        ({"block": float("nan")}, ValueError, "block must be a finite"),
+        ({"batch": 0}, ValueError, "batch must be a whole number >= 1"),
+        ({"batch": True}, ValueError, "batch must be a whole number >= 1"),
+        ({"prefix": ""}, ValueError, "prefix must be a non-empty string"),
+    ],
+)
+def test_bad_queue_events_arguments_are_refused(
+    sqlite_url: str, options: dict[str, object], error: type[Exception], message: str
+) -> None:
+    from corral import QueueEvents
+
+    with pytest.raises(error, match=message):
+        QueueEvents("q", url=sqlite_url, **options)  # type: ignore[arg-type]
+
+
+async def test_a_bad_event_cursor_is_refused(url: str, queue_name: str) -> None:
+    from corral import CorralError, QueueEvents
+
+    async with QueueEvents(queue_name, url=url, last_event_id="not-a-cursor") as events:
+        with pytest.raises((ValueError, CorralError)):
+            await events.read(block=0.01)
