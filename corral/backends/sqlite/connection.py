@@ -21,6 +21,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -321,7 +322,7 @@ def _open(path: str) -> sqlite3.Connection:
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if path != MEMORY:
-            conn.execute("PRAGMA journal_mode = WAL")
+            _ensure_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         migrate(conn)
@@ -329,3 +330,26 @@ def _open(path: str) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _ensure_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode. Switching needs a moment alone with the file,
+    and SQLite answers "database is locked" at once (without waiting out the busy
+    timeout) when other connections are opening it too; so look first, and retry."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            if mode == "wal":
+                return
+            # A file system without WAL support answers with the old mode: keep it.
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        if time.monotonic() >= deadline:
+            raise sqlite3.OperationalError("database is locked: could not switch it to WAL mode")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
