@@ -79,6 +79,33 @@ def record_from_fields(job_id: str, fields: Mapping[str, str]) -> JobRecord:
     missing ``delay`` / ``priority`` / ``data`` / ``opts``. An integer field that is
     not an integer raises :class:`CorruptJobError`.
     """
+    get = fields.get
+    try:
+        # The common case, every number a plain integer string: one pass, no checks.
+        processed_on = get("processedOn")
+        finished_on = get("finishedOn")
+        return JobRecord(
+            job_id,
+            get("name", ""),
+            get("data") or "{}",
+            get("opts") or "{}",
+            int(get("timestamp") or 0),
+            int(get("delay") or 0),
+            int(get("priority") or 0),
+            get("progress"),
+            int(get("atm") or get("attemptsMade") or 0),
+            int(get("ats") or 0),
+            int(get("stc") or get("stalledCounter") or 0),
+            int(processed_on) if processed_on else None,
+            int(finished_on) if finished_on else None,
+            get("returnvalue"),
+            get("failedReason"),
+            get("stacktrace"),
+            get("defa"),
+            get("pb"),
+        )
+    except (TypeError, ValueError):
+        pass  # something unusual: read it field by field, naming what is wrong
     return JobRecord(
         id=job_id,
         name=fields.get("name", ""),
