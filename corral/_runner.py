@@ -203,9 +203,8 @@ class Runner:
             except asyncio.CancelledError:
                 raise
             except RateLimitError:
-                await job.move_to_wait(token)
-                ttl = await worker.backend.get_rate_limit_ttl(worker.name, now_ms())
-                worker._limit_until = now_ms() + ttl
+                left = await job.move_to_wait(token)
+                worker._limit_until = now_ms() + round(left * 1000)
                 return None
             except Exception as error:
                 if self._lock_lost(job):

@@ -242,13 +242,18 @@ class Job:
         self.failed_reason = reason
         return await take_fetched(owner, fetched, token)
 
-    async def move_to_wait(self, token: str | None = None) -> None:
+    async def move_to_wait(self, token: str | None = None) -> float:
         """Put the job back at the front of the line without using an attempt
-        (e.g. after ``queue.rate_limit(...)``); its lock is released."""
+        (e.g. after ``queue.rate_limit(...)``); its lock is released.
+
+        Returns the seconds left on the queue's rate limit (0.0 when it is not
+        limited), so a caller knows how long to hold off.
+        """
         token = self._token_for(token, "move_to_wait")
         owner = self._owner
-        await owner.backend.move_to_wait(owner.name, self.id, token, now_ms())
+        left = await owner.backend.move_to_wait(owner.name, self.id, token, now_ms())
         self.token = None
+        return max(0, left) / 1000
 
     async def extend_lock(self, token: str | None, duration: Duration) -> None:
         """Make the lock expire ``duration`` seconds from now.

@@ -169,9 +169,10 @@ class Job:
         """Fail the attempt; see :meth:`corral.Job.move_to_failed`."""
         return _wrap(_call(self.async_job.move_to_failed(error, token, fetch_next=fetch_next)))
 
-    def move_to_wait(self, token: str | None = None) -> None:
-        """Put the job back at the front of the line; see :meth:`corral.Job.move_to_wait`."""
-        _call(self.async_job.move_to_wait(token))
+    def move_to_wait(self, token: str | None = None) -> float:
+        """Put the job back at the front of the line; returns the seconds left on the
+        queue's rate limit. See :meth:`corral.Job.move_to_wait`."""
+        return _call(self.async_job.move_to_wait(token))
 
     def extend_lock(self, token: str | None, duration: Duration) -> None:
         """Extend the job's lock; see :meth:`corral.Job.extend_lock`."""

@@ -75,3 +75,20 @@ async def test_rate_limit_then_move_to_wait_uses_no_attempt(
     assert again is not None
     assert again.attempts_made == 0
     await again.move_to_completed("ok", "t", fetch_next=False)
+
+
+async def test_move_to_wait_tells_how_long_the_queue_is_rate_limited(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    for i in range(3):
+        await queue.add("j", {"i": i})
+    # A worker limiter whose window is not full does not count as a rate limit.
+    worker = make_worker(limiter=RateLimiter(max=10, duration=30))
+    job = await worker.get_next_job("t", block=False)
+    assert job is not None
+    assert await job.move_to_wait("t") == 0.0
+    job = await worker.get_next_job("t", block=False)
+    assert job is not None
+    await queue.rate_limit(5)
+    left = await job.move_to_wait("t")
+    assert 0 < left <= 5

@@ -8,16 +8,7 @@
 
   Returns ms (0 when not limited).
 ]]
+--- @include "queue"
 
-local value = tonumber(redis.call("GET", KEYS[1]))
-if not value then
-  return 0
-end
 local max_jobs = tonumber(redis.call("HGET", KEYS[2], "max"))
-if value >= 9007199254740991 or (max_jobs and value >= max_jobs) then
-  local ttl = redis.call("PTTL", KEYS[1])
-  if ttl > 0 then
-    return ttl
-  end
-end
-return 0
+return rate_limit_ttl({limiter = KEYS[1]}, max_jobs)

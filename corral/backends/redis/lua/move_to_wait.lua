@@ -8,7 +8,7 @@
   KEYS[4]  marker       ZSET    wake-up marker
   KEYS[5]  meta         HASH    queue settings
   KEYS[6]  events       STREAM  event log
-  KEYS[7]  limiter      STRING  rate-limit counter (its TTL is returned)
+  KEYS[7]  limiter      STRING  rate-limit counter
   KEYS[8]  stalled      SET     stalled candidates (the job leaves it)
 
   ARGV[1]  base key "<prefix>:<queue>:"
@@ -16,7 +16,8 @@
   ARGV[3]  token that must hold the lock
 
   Returns -1/-2/-6/-3 like move_to_finished (nothing changed); else the ms left
-  on the limiter key (0 if none).
+  on the queue's rate limit (0 when it is not limited), by the same rule as
+  get_rate_limit_ttl.
   Events: waiting (jobId, prev active).
 ]]
 --- @include "queue"
@@ -44,8 +45,4 @@ else
 end
 emit(Q, M, "waiting", "jobId", id, "prev", "active")
 
-local ttl = redis.call("PTTL", Q.limiter)
-if ttl > 0 then
-  return ttl
-end
-return 0
+return rate_limit_ttl(Q, M.max)
