@@ -61,7 +61,7 @@ class QueueClient:
 
     # Hooks used by Job; a Worker overrides them with its own settings.
     def _fetch_request(self, token: str) -> FetchRequest:
-        return FetchRequest(token=token, lock_duration=DEFAULT_LOCK_DURATION_MS)
+        return FetchRequest(token=token, lock_duration_ms=DEFAULT_LOCK_DURATION_MS)
 
     def _note_fetch(self, fetched: Fetched | None) -> None:
         """Called with every fetch result, so a worker can track rate limits."""

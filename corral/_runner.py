@@ -137,7 +137,7 @@ class Runner:
         if job is not None:
             self.drained = False
             return job
-        if fetched.rate_limit_delay > 0:
+        if fetched.rate_limited_for_ms > 0:
             return None
         if not self.drained:
             self.drained = True
@@ -149,8 +149,8 @@ class Runner:
         """All idle slots share one blocking wait on the store."""
         worker = self.worker
         timeout = worker.drain_delay_ms
-        if fetched.next_delayed_at:
-            timeout = max(1, min(timeout, fetched.next_delayed_at - now_ms()))
+        if fetched.next_delayed_at_ms:
+            timeout = max(1, min(timeout, fetched.next_delayed_at_ms - now_ms()))
         if self.shared_wait is None or self.shared_wait.done():
             self.shared_wait = asyncio.ensure_future(
                 worker.backend.wait_for_job(worker.name, timeout)

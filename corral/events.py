@@ -130,7 +130,7 @@ class QueueEvents(QueueClient):
         """The events since the last read (waiting up to ``block`` seconds for one)."""
         cursor = await self._start()
         wait = self._block_ms if block is None else to_ms(block, name="block")
-        raw = await self._backend.read_events(self._name, cursor, count=self._batch, block=wait)
+        raw = await self._backend.read_events(self._name, cursor, count=self._batch, block_ms=wait)
         events = [QueueEvent(e.id, e.name, e.fields) for e in raw]
         if events:
             self._cursor = events[-1].id

@@ -73,7 +73,7 @@ class Job:
         self.attempts_made: int = record.attempts_made
         self.attempts_started: int = record.attempts_started
         self.stalled_counter: int = record.stalled_counter
-        self._finished_on = record.finished_on
+        self._finished_on = record.finished_on_ms
         self.failed_reason: str | None = record.failed_reason
         self.deferred_failure: str | None = record.deferred_failure
         self.processed_by: str | None = record.processed_by
@@ -122,14 +122,14 @@ class Job:
     @property
     def timestamp(self) -> datetime:
         """When the job was created."""
-        stamp = ms_to_datetime(self._record.timestamp)
+        stamp = ms_to_datetime(self._record.timestamp_ms)
         assert stamp is not None
         return stamp
 
     @property
     def processed_on(self) -> datetime | None:
         """When the job was last fetched (None if never)."""
-        return ms_to_datetime(self._record.processed_on)
+        return ms_to_datetime(self._record.processed_on_ms)
 
     @property
     def finished_on(self) -> datetime | None:
@@ -139,7 +139,7 @@ class Job:
     @property
     def delay(self) -> float:
         """The job's delay in seconds (0 once it has been promoted)."""
-        return self._record.delay / 1000
+        return self._record.delay_ms / 1000
 
     @property
     def priority(self) -> int:

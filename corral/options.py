@@ -223,7 +223,7 @@ def keep_from_wire(raw: object) -> KeepJobs:
         age = raw.get("age")
         return KeepJobs(
             count=int(count) if isinstance(count, int | float) and count >= 0 else -1,
-            age=int(age * 1000) if isinstance(age, int | float) and age >= 0 else None,
+            age_ms=int(age * 1000) if isinstance(age, int | float) and age >= 0 else None,
         )
     return KeepJobs()
 

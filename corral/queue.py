@@ -52,8 +52,8 @@ class Queue(QueueClient):
             name=name,
             data=dumps({} if data is None else data, what="job data"),
             opts=wire,
-            timestamp=timestamp,
-            delay=opts.delay_ms,
+            timestamp_ms=timestamp,
+            delay_ms=opts.delay_ms,
             priority=opts.priority,
             lifo=opts.lifo,
             job_id=opts.job_id,
@@ -145,8 +145,8 @@ class Queue(QueueClient):
             name=spec.name,
             data=spec.data,
             opts=spec.opts,
-            timestamp=spec.timestamp,
-            delay=spec.delay,
+            timestamp_ms=spec.timestamp_ms,
+            delay_ms=spec.delay_ms,
             priority=spec.priority,
         )
         return Job(self, record)

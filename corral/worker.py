@@ -141,8 +141,8 @@ class Worker(QueueClient):
         return FetchRequest(token, self.lock_duration_ms, self._limiter_wire, self.worker_name)
 
     def _note_fetch(self, fetched: Fetched | None) -> None:
-        if fetched is not None and fetched.job is None and fetched.rate_limit_delay > 0:
-            self._limit_until = now_ms() + fetched.rate_limit_delay
+        if fetched is not None and fetched.job is None and fetched.rate_limited_for_ms > 0:
+            self._limit_until = now_ms() + fetched.rate_limited_for_ms
 
     @property
     def _backoff_strategy(self) -> BackoffStrategy | None:
@@ -174,9 +174,9 @@ class Worker(QueueClient):
         while True:
             fetched = await self._move_to_active(request)
             job = await take_fetched(self, fetched, token)
-            if job is not None or fetched.rate_limit_delay > 0 or not block:
+            if job is not None or fetched.rate_limited_for_ms > 0 or not block:
                 return job
-            if not await self._wait_for_work(deadline, fetched.next_delayed_at):
+            if not await self._wait_for_work(deadline, fetched.next_delayed_at_ms):
                 return None
 
     async def _move_to_active(self, request: FetchRequest) -> Fetched:

@@ -95,10 +95,10 @@ class NewJob:
     """JSON text of the payload, stored verbatim."""
     opts: str
     """JSON text of the job's options in BullMQ's encoding, stored verbatim."""
-    timestamp: int
-    """Creation time (ms). A delayed job is due at ``timestamp + delay``."""
-    delay: int = 0
-    """ms; > 0 puts the job in ``delayed``."""
+    timestamp_ms: int
+    """Creation time (epoch ms). A delayed job is due at ``timestamp_ms + delay_ms``."""
+    delay_ms: int = 0
+    """> 0 puts the job in ``delayed``."""
     priority: int = 0
     """0 (none) … MAX_PRIORITY; > 0 puts the job in ``prioritized`` (once due)."""
     lifo: bool = False
@@ -115,15 +115,15 @@ class JobRecord:
     name: str
     data: str
     opts: str
-    timestamp: int
-    delay: int = 0
+    timestamp_ms: int
+    delay_ms: int = 0
     priority: int = 0
     progress: str | None = None
     attempts_made: int = 0
     attempts_started: int = 0
     stalled_counter: int = 0
-    processed_on: int | None = None
-    finished_on: int | None = None
+    processed_on_ms: int | None = None
+    finished_on_ms: int | None = None
     return_value: str | None = None
     failed_reason: str | None = None
     stacktrace: str | None = None
@@ -134,10 +134,10 @@ class JobRecord:
 
 @dataclass(frozen=True, slots=True)
 class Limiter:
-    """At most ``max`` jobs handed out per ``duration`` ms, across every worker of the queue."""
+    """At most ``max`` jobs handed out per ``duration_ms``, across every worker of the queue."""
 
     max: int
-    duration: int
+    duration_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +145,8 @@ class FetchRequest:
     """How a worker asks for a job: the token to lock it with, for how long."""
 
     token: str
-    lock_duration: int
-    """ms the lock lasts unless extended."""
+    lock_duration_ms: int
+    """How long the lock lasts unless extended."""
     limiter: Limiter | None = None
     worker_name: str | None = None
     """Recorded on the job as ``processed_by``."""
@@ -157,14 +157,14 @@ class Fetched:
     """What a fetch returned.
 
     ``job`` is the job now active and locked with the request's token, or None.
-    With no job, ``rate_limit_delay`` > 0 says the queue is rate limited for that
-    many more ms, and ``next_delayed_at`` > 0 is when (epoch ms) the earliest
+    With no job, ``rate_limited_for_ms`` > 0 says the queue is rate limited for that
+    many more ms, and ``next_delayed_at_ms`` > 0 is when (epoch ms) the earliest
     delayed job falls due.
     """
 
     job: JobRecord | None
-    rate_limit_delay: int = 0
-    next_delayed_at: int = 0
+    rate_limited_for_ms: int = 0
+    next_delayed_at_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +172,11 @@ class KeepJobs:
     """How many finished jobs to keep after this one finishes.
 
     ``count``: -1 keeps all, 0 removes this job at once, n keeps the newest n.
-    ``age``: if set, jobs that finished more than ``age`` ms ago are removed.
+    ``age_ms``: if set, jobs that finished more than ``age_ms`` ago are removed.
     """
 
     count: int = -1
-    age: int | None = None
+    age_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,11 +201,11 @@ class Failed:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """A failed attempt that will run again: at once (``delay`` 0) or after ``delay`` ms."""
+    """A failed attempt that will run again: at once (``delay_ms`` 0) or after ``delay_ms``."""
 
     reason: str
     stacktrace: str = "[]"
-    delay: int = 0
+    delay_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,24 +296,24 @@ class Backend(Protocol):
         ...
 
     async def extend_lock(
-        self, queue: str, job_id: str, token: str, duration: int, now: int
+        self, queue: str, job_id: str, token: str, duration_ms: int, now: int
     ) -> bool:
-        """Set the job's lock to expire ``duration`` ms from now, if ``token`` holds it
+        """Set the job's lock to expire ``duration_ms`` from now, if ``token`` holds it
         (and the lock has not expired). Also clears the job's stalled-candidate mark."""
         ...
 
     async def extend_locks(
-        self, queue: str, locks: Sequence[tuple[str, str]], duration: int, now: int
+        self, queue: str, locks: Sequence[tuple[str, str]], duration_ms: int, now: int
     ) -> list[str]:
         """Extend many ``(job_id, token)`` locks at once; return the ids that failed."""
         ...
 
     async def move_stalled_to_wait(
-        self, queue: str, max_stalled_count: int, stalled_interval: int, now: int
+        self, queue: str, max_stalled_count: int, stalled_interval_ms: int, now: int
     ) -> list[str]:
         """Return jobs whose lock expired to the front of wait; return their ids.
 
-        Runs at most once per ``stalled_interval`` across all workers of the
+        Runs at most once per ``stalled_interval_ms`` across all workers of the
         queue. A job is stalled when it was active at the previous check, its
         lock is gone and it is still active. Each stall increments
         ``stalled_counter``; past ``max_stalled_count`` the job gets
@@ -337,10 +337,10 @@ class Backend(Protocol):
         ...
 
     async def read_events(
-        self, queue: str, after: str | None, *, count: int = 100, block: int = 0
+        self, queue: str, after: str | None, *, count: int = 100, block_ms: int = 0
     ) -> list[Event]:
         """Events after cursor ``after`` (None: only new ones), waiting up to
-        ``block`` ms for one to arrive when there are none."""
+        ``block_ms`` for one to arrive when there are none."""
         ...
 
     async def events_cursor(self, queue: str) -> str:
@@ -405,8 +405,8 @@ class Backend(Protocol):
 
     # -- queue-wide --------------------------------------------------------------
 
-    async def rate_limit(self, queue: str, duration: int, now: int) -> None:
-        """Hand out no job to any worker of the queue for ``duration`` ms."""
+    async def rate_limit(self, queue: str, duration_ms: int, now: int) -> None:
+        """Hand out no job to any worker of the queue for ``duration_ms``."""
         ...
 
     async def get_rate_limit_ttl(self, queue: str, now: int) -> int:
@@ -432,8 +432,8 @@ class Backend(Protocol):
 
     # -- waiting for work ----------------------------------------------------------
 
-    async def wait_for_job(self, queue: str, timeout: int) -> int | None:
-        """Block up to ``timeout`` ms until work may be available, without busy polling.
+    async def wait_for_job(self, queue: str, timeout_ms: int) -> int | None:
+        """Block up to ``timeout_ms`` until work may be available, without busy polling.
 
         Returns 0 when a job may be ready now, a positive epoch-ms time when the
         next delayed job falls due, or None on timeout. A wake-up is a hint, not

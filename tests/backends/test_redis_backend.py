@@ -39,12 +39,12 @@ async def backend(redis_url: str) -> AsyncIterator[RedisBackend]:
 
 
 def job(name: str = "j", **kw: Any) -> NewJob:
-    kw.setdefault("timestamp", NOW)
+    kw.setdefault("timestamp_ms", NOW)
     return NewJob(name=name, data='{"n":1}', opts='{"attempts":0}', **kw)
 
 
 def req(token: str = "tok", **kw: Any) -> FetchRequest:
-    return FetchRequest(token=token, lock_duration=30_000, **kw)
+    return FetchRequest(token=token, lock_duration_ms=30_000, **kw)
 
 
 async def events(raw: Redis, k: QueueKeys) -> list[tuple[str, dict[str, str]]]:
@@ -125,7 +125,7 @@ async def test_prioritized_score_is_priority_times_2_32_plus_counter(backend, ra
 
 async def test_delayed_job_scores_and_delay_marker(backend, raw, k, queue_name):
     await backend.add_jobs(
-        queue_name, [job(delay=60_000), job(delay=60_000), job(delay=5_000, priority=3)]
+        queue_name, [job(delay_ms=60_000), job(delay_ms=60_000), job(delay_ms=5_000, priority=3)]
     )
     due = NOW + 60_000
     assert await raw.zrange(k.key("delayed"), 0, -1, withscores=True) == [
@@ -171,7 +171,7 @@ async def test_fetch_locks_the_job_and_records_the_activation(backend, raw, k, q
     await backend.add_jobs(queue_name, [job()])
     fetched = await backend.move_to_active(queue_name, req("tok-1", worker_name="w1"), NOW + 5)
     assert fetched.job is not None
-    assert (fetched.job.id, fetched.job.attempts_started, fetched.job.processed_on) == (
+    assert (fetched.job.id, fetched.job.attempts_started, fetched.job.processed_on_ms) == (
         "1",
         1,
         NOW + 5,
@@ -203,20 +203,20 @@ async def test_fetch_order_lifo_then_fifo_then_priority(backend, raw, k, queue_n
 
 
 async def test_due_delayed_jobs_are_promoted_before_fetching(backend, raw, k, queue_name):
-    await backend.add_jobs(queue_name, [job("late", delay=1000), job("later", delay=9000)])
+    await backend.add_jobs(queue_name, [job("late", delay_ms=1000), job("later", delay_ms=9000)])
     early = await backend.move_to_active(queue_name, req(), NOW + 999)
     assert early.job is None
-    assert early.next_delayed_at == NOW + 1000
+    assert early.next_delayed_at_ms == NOW + 1000
     fetched = await backend.move_to_active(queue_name, req(), NOW + 1000)
     assert fetched.job is not None
-    assert (fetched.job.name, fetched.job.delay) == ("late", 0)
+    assert (fetched.job.name, fetched.job.delay_ms) == ("late", 0)
     assert await raw.hget(k.job("1"), "delay") == "0"
     assert ("waiting", {"jobId": "1", "prev": "delayed"}) in await events(raw, k)
     assert await raw.zrange(k.key("delayed"), 0, -1) == ["2"]
 
 
 async def test_promoted_prioritized_job_gets_a_fresh_priority_score(backend, raw, k, queue_name):
-    await backend.add_jobs(queue_name, [job(delay=10, priority=4)])
+    await backend.add_jobs(queue_name, [job(delay_ms=10, priority=4)])
     await backend.pause(queue_name)
     assert (await backend.move_to_active(queue_name, req(), NOW + 10)).job is None
     assert await raw.zrange(k.key("prioritized"), 0, -1, withscores=True) == [("1", 4 * P32 + 1)]
@@ -238,21 +238,21 @@ async def test_rate_limit_stops_a_worker_without_its_own_limiter(backend, raw, k
     assert await raw.get(k.key("limiter")) == "9007199254740991"
     fetched = await backend.move_to_active(queue_name, req(), NOW)
     assert fetched.job is None
-    assert 4_000 < fetched.rate_limit_delay <= 5_000
+    assert 4_000 < fetched.rate_limited_for_ms <= 5_000
     assert 4_000 < await backend.get_rate_limit_ttl(queue_name, NOW) <= 5_000
     assert await raw.lrange(k.key("wait"), 0, -1) == ["1"]
 
 
 async def test_limiter_window_counts_fetches(backend, raw, k, queue_name):
     await backend.add_jobs(queue_name, [job(), job(), job()])
-    limited = req(limiter=Limiter(max=2, duration=10_000))
+    limited = req(limiter=Limiter(max=2, duration_ms=10_000))
     assert (await backend.move_to_active(queue_name, limited, NOW)).job is not None
     assert (await backend.move_to_active(queue_name, limited, NOW)).job is not None
     assert await raw.get(k.key("limiter")) == "2"
     assert 9_000 < await raw.pttl(k.key("limiter")) <= 10_000
     third = await backend.move_to_active(queue_name, limited, NOW)
     assert third.job is None
-    assert third.rate_limit_delay > 9_000
+    assert third.rate_limited_for_ms > 9_000
     # a counter below the sentinel does not stop a worker without a limiter
     assert (await backend.move_to_active(queue_name, req(), NOW)).job is not None
     assert await backend.get_rate_limit_ttl(queue_name, NOW) == 0
@@ -262,7 +262,7 @@ async def test_global_max_in_meta_limits_every_worker(backend, raw, k, queue_nam
     await raw.hset(k.key("meta"), mapping={"max": 1, "duration": 10_000})
     await backend.add_jobs(queue_name, [job(), job()])
     assert (await backend.move_to_active(queue_name, req(), NOW)).job is not None
-    assert (await backend.move_to_active(queue_name, req(), NOW)).rate_limit_delay > 9_000
+    assert (await backend.move_to_active(queue_name, req(), NOW)).rate_limited_for_ms > 9_000
     assert await backend.get_rate_limit_ttl(queue_name, NOW) > 9_000
 
 
@@ -270,7 +270,7 @@ async def test_deferred_failure_job_does_not_use_a_limiter_slot(backend, raw, k,
     await backend.add_jobs(queue_name, [job()])
     await raw.hset(k.job("1"), "defa", "job stalled more than allowable limit")
     fetched = await backend.move_to_active(
-        queue_name, req(limiter=Limiter(max=1, duration=10_000)), NOW
+        queue_name, req(limiter=Limiter(max=1, duration_ms=10_000)), NOW
     )
     assert fetched.job is not None
     assert fetched.job.deferred_failure == "job stalled more than allowable limit"
@@ -360,7 +360,7 @@ async def test_keep_age_removes_jobs_finished_longer_ago(backend, raw, k, queue_
     for at in (NOW, NOW + 500, NOW + 2_000):
         job_id = await active_job(backend, queue_name)
         await backend.move_to_finished(
-            queue_name, job_id, "tok", Failed("x", keep=KeepJobs(age=1_000)), at
+            queue_name, job_id, "tok", Failed("x", keep=KeepJobs(age_ms=1_000)), at
         )
     # finished at NOW is 2000 ms old, NOW+500 is 1500 ms old, both past the age
     assert await raw.zrange(k.key("failed"), 0, -1) == ["3"]
@@ -446,7 +446,7 @@ async def test_immediate_retry_respects_lifo_and_priority(backend, raw, k, queue
 
 async def test_delayed_retry_waits_until_now_plus_delay(backend, raw, k, queue_name):
     job_id = await active_job(backend, queue_name)
-    await backend.retry_job(queue_name, job_id, "tok", Retry("later", delay=1_000), NOW)
+    await backend.retry_job(queue_name, job_id, "tok", Retry("later", delay_ms=1_000), NOW)
     assert await raw.zrange(k.key("delayed"), 0, -1, withscores=True) == [
         (job_id, (NOW + 1_000) * 4096)
     ]

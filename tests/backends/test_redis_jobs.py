@@ -28,13 +28,13 @@ async def backend(redis_url: str) -> AsyncIterator[RedisBackend]:
 
 
 def job(name: str = "j", **kw: Any) -> NewJob:
-    kw.setdefault("timestamp", NOW)
+    kw.setdefault("timestamp_ms", NOW)
     kw.setdefault("opts", '{"attempts":0}')
     return NewJob(name=name, data="{}", **kw)
 
 
 def req(token: str = "tok") -> FetchRequest:
-    return FetchRequest(token=token, lock_duration=30_000)
+    return FetchRequest(token=token, lock_duration_ms=30_000)
 
 
 async def last_event(raw: Redis, k: QueueKeys) -> dict[str, str]:
@@ -63,7 +63,7 @@ async def test_logs_append_trim_and_read(backend, raw, k, queue_name):
 
 
 async def test_remove_job_deletes_everything_and_says_where_it_was(backend, raw, k, queue_name):
-    await backend.add_jobs(queue_name, [job(delay=100)])
+    await backend.add_jobs(queue_name, [job(delay_ms=100)])
     await backend.add_log(queue_name, "1", "x")
     assert await backend.remove_job(queue_name, "1", now_ms())
     assert await raw.exists(k.job("1"), k.job("1") + ":logs", k.key("delayed")) == 0
@@ -83,7 +83,7 @@ async def test_remove_refuses_a_locked_active_job(backend, raw, k, queue_name):
 
 
 async def test_promote_moves_a_delayed_job_now(backend, raw, k, queue_name):
-    await backend.add_jobs(queue_name, [job(delay=60_000), job(delay=60_000, priority=2)])
+    await backend.add_jobs(queue_name, [job(delay_ms=60_000), job(delay_ms=60_000, priority=2)])
     await backend.promote(queue_name, "1", NOW)
     await backend.promote(queue_name, "2", NOW)
     assert await raw.lrange(k.key("wait"), 0, -1) == ["1"]
@@ -117,7 +117,7 @@ async def test_get_jobs_orders_each_state_and_slices_across_states(backend, queu
         queue_name,
         [job("a"), job("b"), job("c", lifo=True), job("p2", priority=2), job("p1", priority=1)],
     )
-    await backend.add_jobs(queue_name, [job("d2", delay=200), job("d1", delay=100)])
+    await backend.add_jobs(queue_name, [job("d2", delay_ms=200), job("d1", delay_ms=100)])
     states = [JobState.WAITING, JobState.PRIORITIZED, JobState.DELAYED]
     listed = await backend.get_jobs(queue_name, states)
     assert [j.name for j in listed] == ["c", "a", "b", "p1", "p2", "d1", "d2"]

@@ -35,12 +35,12 @@ async def backend(redis_url: str) -> AsyncIterator[RedisBackend]:
 
 
 def job(name: str = "j", **kw: Any) -> NewJob:
-    kw.setdefault("timestamp", NOW)
+    kw.setdefault("timestamp_ms", NOW)
     return NewJob(name=name, data="{}", opts='{"attempts":0}', **kw)
 
 
 def req(token: str = "tok") -> FetchRequest:
-    return FetchRequest(token=token, lock_duration=30_000)
+    return FetchRequest(token=token, lock_duration_ms=30_000)
 
 
 async def names(raw: Redis, k: QueueKeys) -> list[str]:
@@ -100,7 +100,7 @@ async def test_job_stalling_too_often_gets_a_deferred_failure(backend, raw, k, q
 
 async def test_get_state_follows_the_job(backend, raw, k, queue_name):
     await backend.add_jobs(
-        queue_name, [job(), job(delay=10), job(priority=1), job(), job(job_id="kid")]
+        queue_name, [job(), job(delay_ms=10), job(priority=1), job(), job(job_id="kid")]
     )
     await raw.zadd(k.key("waiting-children"), {"kid": NOW})
     await raw.lrem(k.key("wait"), 0, "kid")
@@ -120,7 +120,7 @@ async def test_get_state_follows_the_job(backend, raw, k, queue_name):
 
 
 async def test_get_counts(backend, queue_name):
-    await backend.add_jobs(queue_name, [job(), job(), job(delay=5), job(priority=2)])
+    await backend.add_jobs(queue_name, [job(), job(), job(delay_ms=5), job(priority=2)])
     await backend.move_to_active(queue_name, req(), NOW)
     counts = await backend.get_counts(queue_name, list(JobState))
     assert counts == {
@@ -152,7 +152,7 @@ async def test_pause_and_resume_use_meta_only(backend, raw, k, queue_name):
 
 
 async def test_resume_with_only_delayed_jobs_sets_the_delay_marker(backend, raw, k, queue_name):
-    await backend.add_jobs(queue_name, [job(delay=100)])
+    await backend.add_jobs(queue_name, [job(delay_ms=100)])
     await backend.pause(queue_name)
     await backend.resume(queue_name)
     assert await raw.zrange(k.key("marker"), 0, -1, withscores=True) == [("1", NOW + 100)]
@@ -198,7 +198,7 @@ async def test_obliterate_refuses_active_jobs_without_force(backend, raw, k, que
 
 
 async def test_obliterate_with_force_removes_everything(backend, raw, k, queue_name):
-    jobs = [job() for _ in range(1_200)] + [job(delay=50), job(priority=3)]
+    jobs = [job() for _ in range(1_200)] + [job(delay_ms=50), job(priority=3)]
     await backend.add_jobs(queue_name, jobs)
     fetched = await backend.move_to_active(queue_name, req(), NOW)
     assert fetched.job is not None
@@ -233,10 +233,10 @@ async def test_read_events_blocks_for_new_events(backend, queue_name):
         await backend.add_jobs(queue_name, [job("late")])
 
     task = asyncio.create_task(add_later())
-    got = await backend.read_events(queue_name, None, block=2_000)
+    got = await backend.read_events(queue_name, None, block_ms=2_000)
     await task
     assert got[0].name == "added"
-    assert await backend.read_events(queue_name, None, block=10) == []
+    assert await backend.read_events(queue_name, None, block_ms=10) == []
 
 
 async def test_events_stream_is_trimmed_to_meta_max_len(backend, raw, k, queue_name):
@@ -258,7 +258,7 @@ async def test_wait_for_job_wakes_on_the_base_marker(backend, raw, k, queue_name
 
 
 async def test_wait_for_job_returns_the_next_due_time(backend, queue_name):
-    await backend.add_jobs(queue_name, [job(delay=3_000)])
+    await backend.add_jobs(queue_name, [job(delay_ms=3_000)])
     assert await backend.wait_for_job(queue_name, 1_000) == NOW + 3_000
 
 
@@ -297,7 +297,7 @@ async def test_reads_node_jobs_with_legacy_fields(backend, raw, k, queue_name):
     )
     record = await backend.get_job(queue_name, "7")
     assert record is not None
-    assert (record.data, record.delay, record.priority) == ("{}", 0, 0)
+    assert (record.data, record.delay_ms, record.priority) == ("{}", 0, 0)
     assert (record.attempts_made, record.stalled_counter, record.progress) == (2, 1, "50")
     assert await backend.get_job(queue_name, "missing") is None
 

@@ -42,11 +42,11 @@ async def backend(sqlite_url: str) -> AsyncIterator[SQLiteBackend]:
 
 
 def job(name: str = "j", **kw: object) -> NewJob:
-    return NewJob(name=name, data='{"n":1}', opts='{"attempts":0}', timestamp=T0, **kw)  # type: ignore[arg-type]
+    return NewJob(name=name, data='{"n":1}', opts='{"attempts":0}', timestamp_ms=T0, **kw)  # type: ignore[arg-type]
 
 
 def fetch(token: str = "t1", **kw: object) -> FetchRequest:
-    return FetchRequest(token=token, lock_duration=LOCK, **kw)  # type: ignore[arg-type]
+    return FetchRequest(token=token, lock_duration_ms=LOCK, **kw)  # type: ignore[arg-type]
 
 
 async def drain_order(b: SQLiteBackend, q: str, now: int = T0) -> list[str]:
@@ -111,18 +111,18 @@ async def test_fetch_order_lifo_then_fifo_then_priority(backend, queue_name) -> 
 
 async def test_due_delayed_jobs_are_promoted_first(backend, queue_name) -> None:
     await backend.add_jobs(
-        queue_name, [job("late", delay=100), job("now"), job("dp", delay=50, priority=3)]
+        queue_name, [job("late", delay_ms=100), job("now"), job("dp", delay_ms=50, priority=3)]
     )
     early = await backend.move_to_active(queue_name, fetch(), T0 + 10)
     assert early.job is not None
     assert early.job.name == "now"
     empty = await backend.move_to_active(queue_name, fetch(), T0 + 10)
     assert empty.job is None
-    assert empty.next_delayed_at == T0 + 50
+    assert empty.next_delayed_at_ms == T0 + 50
     assert await drain_order(backend, queue_name, T0 + 100) == ["late", "dp"]
     promoted = await backend.get_job(queue_name, "1")
     assert promoted is not None
-    assert promoted.delay == 0
+    assert promoted.delay_ms == 0
     names = [
         (e.name, dict(e.fields)) for e in await backend.read_events(queue_name, "0", count=100)
     ]
@@ -160,7 +160,7 @@ async def test_retry_goes_to_the_back_or_delayed(backend, queue_name) -> None:
     assert record.attempts_made == 1
     assert record.failed_reason == "boom"
     assert await drain_order(backend, queue_name) == ["b", "a"]
-    await backend.retry_job(queue_name, a.id, "t1", Retry("again", delay=500), T0 + 1)
+    await backend.retry_job(queue_name, a.id, "t1", Retry("again", delay_ms=500), T0 + 1)
     assert await backend.get_state(queue_name, a.id) is JobState.DELAYED
     got = await backend.move_to_active(queue_name, fetch(), T0 + 501)
     assert got.job is not None
@@ -180,7 +180,7 @@ async def test_complete_with_fetch_next_and_drained(backend, queue_name) -> None
     assert nxt.job.name == "b"
     done = await backend.get_job(queue_name, a.id)
     assert done is not None
-    assert (done.finished_on, done.return_value, done.attempts_made) == (T0 + 5, '"ok"', 1)
+    assert (done.finished_on_ms, done.return_value, done.attempts_made) == (T0 + 5, '"ok"', 1)
     assert (
         await backend.move_to_finished(queue_name, nxt.job.id, "t1", Completed("1"), T0 + 6) is None
     )
@@ -272,7 +272,7 @@ async def test_retention_by_age(backend, queue_name) -> None:
         assert got is not None
         assert got.id == str(i + 1)
         await backend.move_to_finished(
-            queue_name, got.id, "t1", Failed("x", keep=KeepJobs(age=2000)), at
+            queue_name, got.id, "t1", Failed("x", keep=KeepJobs(age_ms=2000)), at
         )
     assert [await backend.get_state(queue_name, i) for i in "123"] == [
         JobState.UNKNOWN,
@@ -340,12 +340,12 @@ async def test_stalling_too_often_sets_deferred_failure(backend, queue_name) -> 
 
 async def test_rate_limit_window(backend, queue_name) -> None:
     await backend.add_jobs(queue_name, [job() for _ in range(4)])
-    lim = fetch(limiter=Limiter(max=2, duration=1000))
+    lim = fetch(limiter=Limiter(max=2, duration_ms=1000))
     assert (await backend.move_to_active(queue_name, lim, T0)).job is not None
     assert (await backend.move_to_active(queue_name, lim, T0 + 100)).job is not None
     limited = await backend.move_to_active(queue_name, lim, T0 + 200)
     assert limited.job is None
-    assert limited.rate_limit_delay == 800
+    assert limited.rate_limited_for_ms == 800
     assert await backend.get_rate_limit_ttl(queue_name, T0 + 200) == 800
     # a new window starts once the old one has passed
     assert (await backend.move_to_active(queue_name, lim, T0 + 1000)).job is not None
@@ -361,13 +361,13 @@ async def test_manual_rate_limit_stops_every_worker(backend, queue_name) -> None
     assert await backend.move_to_wait(queue_name, a.id, "t1", T0 + 1000) == 4000
     got = await backend.move_to_active(queue_name, fetch(), T0 + 1000)
     assert got.job is None
-    assert got.rate_limit_delay == 4000
+    assert got.rate_limited_for_ms == 4000
     assert (await backend.move_to_active(queue_name, fetch(), T0 + 5000)).job is not None
     assert RATE_LIMIT_SENTINEL > 0
 
 
 async def test_pause_keeps_jobs_and_still_promotes_delayed(backend, queue_name) -> None:
-    await backend.add_jobs(queue_name, [job("a"), job("d", delay=10)])
+    await backend.add_jobs(queue_name, [job("a"), job("d", delay_ms=10)])
     await backend.pause(queue_name)
     assert await backend.is_paused(queue_name)
     got = await backend.move_to_active(queue_name, fetch(), T0 + 20)
@@ -406,13 +406,13 @@ async def test_events_cursor_and_blocking(backend, queue_name) -> None:
     assert [e.name for e in rest] == ["waiting"]
     import asyncio
 
-    reader = asyncio.create_task(backend.read_events(queue_name, None, block=5000))
+    reader = asyncio.create_task(backend.read_events(queue_name, None, block_ms=5000))
     await asyncio.sleep(0.05)
     await backend.pause(queue_name)
     got = await asyncio.wait_for(reader, 3)
     assert [e.name for e in got] == ["paused"]
     assert int(got[0].id) > int(rest[-1].id)
-    assert await backend.read_events(queue_name, got[0].id, block=30) == []
+    assert await backend.read_events(queue_name, got[0].id, block_ms=30) == []
 
 
 async def test_events_are_trimmed(backend, queue_name, monkeypatch) -> None:
@@ -428,7 +428,7 @@ async def test_events_are_trimmed(backend, queue_name, monkeypatch) -> None:
 
 
 async def test_obliterate(backend, queue_name) -> None:
-    await backend.add_jobs(queue_name, [job(), job(delay=5)])
+    await backend.add_jobs(queue_name, [job(), job(delay_ms=5)])
     with pytest.raises(ObliterateError, match="not paused"):
         await backend.obliterate(queue_name, force=False)
     await backend.move_to_active(queue_name, fetch(), T0)
@@ -472,7 +472,9 @@ async def test_wait_for_job(backend, queue_name, sqlite_url) -> None:
         await backend.move_to_active(queue_name, fetch(), T0)
         # a delayed job: wake when it falls due and report its due time
         due = int(time.time() * 1000) + 100
-        await other.add_jobs(queue_name, [NewJob("d", "{}", "{}", timestamp=due - 100, delay=100)])
+        await other.add_jobs(
+            queue_name, [NewJob("d", "{}", "{}", timestamp_ms=due - 100, delay_ms=100)]
+        )
         assert await backend.wait_for_job(queue_name, 10_000) == due
     finally:
         await other.close()
@@ -506,6 +508,6 @@ async def test_waiting_does_not_burn_a_core(backend, queue_name) -> None:
 
     cpu, wall = time.process_time(), time.monotonic()
     assert await backend.wait_for_job(queue_name, 1000) is None
-    assert await backend.read_events(queue_name, None, block=500) == []
+    assert await backend.read_events(queue_name, None, block_ms=500) == []
     assert time.monotonic() - wall >= 1.4
     assert time.process_time() - cpu < 0.75  # generous: polling is ~1% of a core

@@ -18,7 +18,7 @@ async def test_a_refusal_in_a_group_changes_nothing_and_spares_the_others(
     backend = SQLiteBackend(sqlite_url)
     try:
         now = now_ms()
-        jobs = [NewJob(name=f"j{i}", data="{}", opts="{}", timestamp=now) for i in range(40)]
+        jobs = [NewJob(name=f"j{i}", data="{}", opts="{}", timestamp_ms=now) for i in range(40)]
         await backend.add_jobs(queue_name, jobs)
         fetched = await asyncio.gather(
             *(
@@ -60,7 +60,7 @@ async def test_closing_finishes_queued_work_first(sqlite_url: str, queue_name: s
     now = now_ms()
     adds = [
         asyncio.ensure_future(
-            backend.add_jobs(queue_name, [NewJob(name="x", data="{}", opts="{}", timestamp=now)])
+            backend.add_jobs(queue_name, [NewJob(name="x", data="{}", opts="{}", timestamp_ms=now)])
         )
         for _ in range(10)
     ]

@@ -28,7 +28,7 @@ def job(name: str, **kw: int) -> NewJob:
 async def test_get_jobs_orders_each_state_and_slices_the_whole(backend, queue_name) -> None:
     await backend.add_jobs(
         queue_name,
-        [job("a"), job("b"), job("p", priority=1), job("d2", delay=20), job("d1", delay=10)],
+        [job("a"), job("b"), job("p", priority=1), job("d2", delay_ms=20), job("d1", delay_ms=10)],
     )
     got = await backend.get_jobs(
         queue_name, [JobState.WAITING, JobState.PRIORITIZED, JobState.DELAYED]
@@ -86,13 +86,13 @@ async def test_remove_job_refuses_a_locked_active_job(backend, queue_name) -> No
 
 
 async def test_promote_and_reprocess(backend, queue_name) -> None:
-    await backend.add_jobs(queue_name, [job("a"), job("d", delay=10_000, priority=2)])
+    await backend.add_jobs(queue_name, [job("a"), job("d", delay_ms=10_000, priority=2)])
     with pytest.raises(JobStateError):
         await backend.promote(queue_name, "1", T0)
     await backend.promote(queue_name, "2", T0)
     promoted = await backend.get_job(queue_name, "2")
     assert promoted is not None
-    assert promoted.delay == 0
+    assert promoted.delay_ms == 0
     assert await backend.get_state(queue_name, "2") is JobState.PRIORITIZED
     got = await backend.move_to_active(queue_name, FetchRequest("t", 1000), T0)
     assert got.job is not None
@@ -103,7 +103,7 @@ async def test_promote_and_reprocess(backend, queue_name) -> None:
     await backend.reprocess_job(queue_name, "1", JobState.COMPLETED, reset_attempts=True, now=T0)
     again = await backend.get_job(queue_name, "1")
     assert again is not None
-    assert (again.finished_on, again.return_value, again.attempts_made) == (None, None, 0)
+    assert (again.finished_on_ms, again.return_value, again.attempts_made) == (None, None, 0)
     assert await backend.get_state(queue_name, "1") is JobState.WAITING
 
 

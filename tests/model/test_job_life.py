@@ -368,8 +368,8 @@ class JobLife(RuleBasedStateMachine):
             name=kind,
             data=dumps({"kind": kind}),
             opts=dumps(opts.to_wire()),
-            timestamp=m.now,
-            delay=opts.delay_ms,
+            timestamp_ms=m.now,
+            delay_ms=opts.delay_ms,
             priority=opts.priority,
             lifo=opts.lifo,
             job_id=job_id,
@@ -392,22 +392,22 @@ class JobLife(RuleBasedStateMachine):
         m.promote_due()
         if m.limited_until > m.now:
             assert fetched.job is None
-            assert fetched.rate_limit_delay > 0
+            assert fetched.rate_limited_for_ms > 0
             return
-        assert fetched.rate_limit_delay == 0
+        assert fetched.rate_limited_for_ms == 0
         candidates = set() if m.paused else m.next_candidates()
         if not candidates:
             assert fetched.job is None, fetched
             if not m.paused:
                 dues = [j.due for j in m.jobs.values() if j.state is JobState.DELAYED]
-                assert fetched.next_delayed_at == (min(dues) if dues else 0)
+                assert fetched.next_delayed_at_ms == (min(dues) if dues else 0)
             return
         record = fetched.job
         assert record is not None, (candidates, fetched)
         assert record.id in candidates, (record.id, candidates)
         job = m.activate(record.id, token, lock_ms)
         assert record.attempts_started == job.attempts_started
-        assert record.processed_on == m.now
+        assert record.processed_on_ms == m.now
         assert bool(record.deferred_failure) == job.deferred
         opts = parse_opts(record.opts)
         assert (opts.priority, opts.lifo, opts.attempts) == (job.priority, job.lifo, job.attempts)
@@ -560,7 +560,7 @@ class JobLife(RuleBasedStateMachine):
                 assert bool(record.deferred_failure) == job.deferred
                 assert record.failed_reason == job.failed_reason
                 if state is JobState.DELAYED:
-                    assert record.delay == job.delay
+                    assert record.delay_ms == job.delay
         assert self.run(backend.is_paused(self.queue)) == m.paused
         ttl = self.run(backend.get_rate_limit_ttl(self.queue, m.now))
         assert (ttl > 0) == (m.limited_until > m.now)
@@ -593,7 +593,7 @@ async def test_a_retry_with_backoff_promotes_no_delayed_job(url: str, queue_name
     try:
         now = time.time_ns() // 1_000_000
         await backend.add_jobs(queue_name, [NewJob("a", "{}", '{"attempts":3}', now)])
-        await backend.add_jobs(queue_name, [NewJob("b", "{}", '{"delay":5}', now, delay=5)])
+        await backend.add_jobs(queue_name, [NewJob("b", "{}", '{"delay":5}', now, delay_ms=5)])
         await backend.move_to_active(queue_name, FetchRequest("t", 60_000), now)
         await backend.retry_job(queue_name, "1", "t", Retry("boom", "[]", 50_000), now + 10)
         counts = await backend.get_counts(queue_name, [JobState.WAITING, JobState.DELAYED])

@@ -51,7 +51,7 @@ def test_retention_from_wire() -> None:
     assert JobOptions.build().keep_on_complete() == KeepJobs(count=-1)
     assert JobOptions.build(remove_on_fail=7).keep_on_fail() == KeepJobs(count=7)
     policy = RemovePolicy(age=timedelta(minutes=1))
-    assert JobOptions.build(remove_on_fail=policy).keep_on_fail() == KeepJobs(age=60_000)
+    assert JobOptions.build(remove_on_fail=policy).keep_on_fail() == KeepJobs(age_ms=60_000)
 
 
 def test_durations() -> None:

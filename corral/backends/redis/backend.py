@@ -76,16 +76,16 @@ def _fetch_args(fetch: FetchRequest | None) -> list[Any]:
     return [
         "1",
         fetch.token,
-        fetch.lock_duration,
+        fetch.lock_duration_ms,
         limiter.max if limiter else "",
-        limiter.duration if limiter else "",
+        limiter.duration_ms if limiter else "",
         fetch.worker_name or "",
     ]
 
 
 def _outcome_args(outcome: Completed | Failed) -> list[Any]:
     keep = outcome.keep
-    age = "" if keep.age is None else keep.age
+    age = "" if keep.age_ms is None else keep.age_ms
     if isinstance(outcome, Completed):
         return ["completed", outcome.return_value, "", keep.count, age, 0]
     return ["failed", outcome.reason, outcome.stacktrace, keep.count, age, outcome.attempts]
@@ -157,8 +157,8 @@ class RedisBackend:
                 job.name,
                 job.data,
                 job.opts,
-                job.timestamp,
-                job.delay,
+                job.timestamp_ms,
+                job.delay_ms,
                 job.priority,
                 "1" if job.lifo else "0",
             )
@@ -201,7 +201,7 @@ class RedisBackend:
     ) -> Fetched | None:
         """Record a failed attempt and put the job back, now or after ``retry.delay``."""
         base = self.keys(queue).base
-        args = [base, job_id, token, now, retry.reason, retry.stacktrace, retry.delay]
+        args = [base, job_id, token, now, retry.reason, retry.stacktrace, retry.delay_ms]
         reply = await self._run("retry_job", queue, [*args, *_fetch_args(fetch)])
         refusal(reply, job_id=job_id, operation="retry_job")
         return None if fetch is None else parse_fetched(reply)
@@ -213,29 +213,29 @@ class RedisBackend:
         return int(reply)
 
     async def extend_lock(
-        self, queue: str, job_id: str, token: str, duration: int, now: int
+        self, queue: str, job_id: str, token: str, duration_ms: int, now: int
     ) -> bool:
-        """Extend the job's lock by ``duration`` ms if ``token`` holds it."""
-        args = [self.keys(queue).base, job_id, token, duration]
+        """Extend the job's lock by ``duration_ms`` ms if ``token`` holds it."""
+        args = [self.keys(queue).base, job_id, token, duration_ms]
         return bool(await self._run("extend_lock", queue, args))
 
     async def extend_locks(
-        self, queue: str, locks: Sequence[tuple[str, str]], duration: int, now: int
+        self, queue: str, locks: Sequence[tuple[str, str]], duration_ms: int, now: int
     ) -> list[str]:
         """Extend many locks in one step; return the ids whose lock was not ours."""
         if not locks:
             return []
-        args: list[Any] = [self.keys(queue).base, duration]
+        args: list[Any] = [self.keys(queue).base, duration_ms]
         for job_id, token in locks:
             args += (job_id, token)
         failed: list[str] = await self._run("extend_locks", queue, args)
         return failed
 
     async def move_stalled_to_wait(
-        self, queue: str, max_stalled_count: int, stalled_interval: int, now: int
+        self, queue: str, max_stalled_count: int, stalled_interval_ms: int, now: int
     ) -> list[str]:
         """Run the stalled checker (at most once per interval); return the requeued ids."""
-        args = [self.keys(queue).base, max_stalled_count, now, stalled_interval]
+        args = [self.keys(queue).base, max_stalled_count, now, stalled_interval_ms]
         requeued: list[str] = await self._run("move_stalled_to_wait", queue, args)
         return requeued
 
@@ -262,13 +262,13 @@ class RedisBackend:
         return counts
 
     async def read_events(
-        self, queue: str, after: str | None, *, count: int = 100, block: int = 0
+        self, queue: str, after: str | None, *, count: int = 100, block_ms: int = 0
     ) -> list[Event]:
-        """Events after cursor ``after`` (None: only new ones), blocking up to ``block`` ms."""
+        """Events after cursor ``after`` (None: only new ones), blocking up to ``block_ms`` ms."""
         args: list[Any] = ["XREAD", "COUNT", count]
         client = self.redis
-        if block > 0:
-            args += ["BLOCK", block]
+        if block_ms > 0:
+            args += ["BLOCK", block_ms]
             client = self._blocking_pool()
         args += ["STREAMS", self.keys(queue).key("events"), after or "$"]
         try:
@@ -375,10 +375,10 @@ class RedisBackend:
 
     # -- queue-wide --------------------------------------------------------------
 
-    async def rate_limit(self, queue: str, duration: int, now: int) -> None:
-        """Stop every worker of the queue from taking jobs for ``duration`` ms."""
+    async def rate_limit(self, queue: str, duration_ms: int, now: int) -> None:
+        """Stop every worker of the queue from taking jobs for ``duration_ms`` ms."""
         limiter = self.keys(queue).key("limiter")
-        await self._command(queue, "SET", limiter, "9007199254740991", "PX", duration)
+        await self._command(queue, "SET", limiter, "9007199254740991", "PX", duration_ms)
 
     async def get_rate_limit_ttl(self, queue: str, now: int) -> int:
         """ms left on the queue's rate limit (0 when not limited)."""
@@ -419,8 +419,8 @@ class RedisBackend:
 
     # -- waiting for work ----------------------------------------------------------
 
-    async def wait_for_job(self, queue: str, timeout: int) -> int | None:
-        """Block on the queue's marker for up to ``timeout`` ms (BZPOPMIN).
+    async def wait_for_job(self, queue: str, timeout_ms: int) -> int | None:
+        """Block on the queue's marker for up to ``timeout_ms`` ms (BZPOPMIN).
 
         One blocking connection per queue, like a Node worker's: concurrent waits
         on the same queue through one backend take turns on it.
@@ -430,7 +430,7 @@ class RedisBackend:
             name = f"{self.prefix}:{base64.b64encode(queue.encode()).decode()}"
             client = RedisClient(self._raw_url, name=name)
             self._marker_clients[queue] = client
-        seconds = max(timeout / 1000, 0.001)
+        seconds = max(timeout_ms / 1000, 0.001)
         try:
             reply = await client.execute("BZPOPMIN", self.keys(queue).key("marker"), seconds)
         except RedisError as exc:

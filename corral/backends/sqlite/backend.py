@@ -232,24 +232,24 @@ class SQLiteBackend:
         return ttl
 
     async def extend_lock(
-        self, queue: str, job_id: str, token: str, duration: int, now: int
+        self, queue: str, job_id: str, token: str, duration_ms: int, now: int
     ) -> bool:
         failed = await self._write(
-            ops.extend_locks, self._name(queue), [(job_id, token)], duration, now
+            ops.extend_locks, self._name(queue), [(job_id, token)], duration_ms, now
         )
         return not failed
 
     async def extend_locks(
-        self, queue: str, locks: Sequence[tuple[str, str]], duration: int, now: int
+        self, queue: str, locks: Sequence[tuple[str, str]], duration_ms: int, now: int
     ) -> list[str]:
-        return await self._write(ops.extend_locks, self._name(queue), list(locks), duration, now)
+        return await self._write(ops.extend_locks, self._name(queue), list(locks), duration_ms, now)
 
     async def move_stalled_to_wait(
-        self, queue: str, max_stalled_count: int, stalled_interval: int, now: int
+        self, queue: str, max_stalled_count: int, stalled_interval_ms: int, now: int
     ) -> list[str]:
         name = self._name(queue)
         stalled = await self._write(
-            ops.move_stalled_to_wait, name, max_stalled_count, stalled_interval, now
+            ops.move_stalled_to_wait, name, max_stalled_count, stalled_interval_ms, now
         )
         self._notify(name, jobs=bool(stalled))
         return stalled
@@ -266,18 +266,18 @@ class SQLiteBackend:
         return await self._read(ops.get_counts, self._name(queue), list(states))
 
     async def read_events(
-        self, queue: str, after: str | None, *, count: int = 100, block: int = 0
+        self, queue: str, after: str | None, *, count: int = 100, block_ms: int = 0
     ) -> list[Event]:
         name = self._name(queue)
         try:
             cursor = None if after is None else int(after)
         except ValueError:
             raise ValueError(f"after must be an event id from read_events, not {after!r}") from None
-        deadline = time.monotonic() + max(block, 0) / 1000
+        deadline = time.monotonic() + max(block_ms, 0) / 1000
         with wakeups.listening((self._key, name, "events")) as waiter:
             while True:
                 waiter.event.clear()
-                since = await self._baseline() if block > 0 else None
+                since = await self._baseline() if block_ms > 0 else None
                 events, cursor = await self._read(ops.read_events, name, cursor, count)
                 if events or time.monotonic() >= deadline:
                     return events
@@ -329,8 +329,8 @@ class SQLiteBackend:
 
     # -- queue-wide --------------------------------------------------------------
 
-    async def rate_limit(self, queue: str, duration: int, now: int) -> None:
-        await self._write(ops.rate_limit, self._name(queue), duration, now)
+    async def rate_limit(self, queue: str, duration_ms: int, now: int) -> None:
+        await self._write(ops.rate_limit, self._name(queue), duration_ms, now)
 
     async def get_rate_limit_ttl(self, queue: str, now: int) -> int:
         return await self._read(ops.get_rate_limit_ttl, self._name(queue), now)
@@ -355,9 +355,9 @@ class SQLiteBackend:
 
     # -- waiting for work ----------------------------------------------------------
 
-    async def wait_for_job(self, queue: str, timeout: int) -> int | None:
+    async def wait_for_job(self, queue: str, timeout_ms: int) -> int | None:
         name = self._name(queue)
-        deadline = time.monotonic() + max(timeout, 0) / 1000
+        deadline = time.monotonic() + max(timeout_ms, 0) / 1000
         with wakeups.listening((self._key, name, "jobs")) as waiter:
             while True:
                 waiter.event.clear()

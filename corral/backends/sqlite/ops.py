@@ -178,8 +178,8 @@ def add_jobs(conn: Conn, queue: str, jobs: Sequence[NewJob]) -> list[str]:
         taken.add(job_id)
         ids.append(job_id)
         tx.event("added", jobId=job_id, name=job.name)
-        if job.delay > 0:
-            due = job.timestamp + job.delay
+        if job.delay_ms > 0:
+            due = job.timestamp_ms + job.delay_ms
             place: tuple[str, int, int] = ("delayed", due, tx.back())
             tx.event("delayed", jobId=job_id, delay=str(due))
         else:
@@ -188,7 +188,7 @@ def add_jobs(conn: Conn, queue: str, jobs: Sequence[NewJob]) -> list[str]:
             else:
                 place = ("waiting", 0, tx.front() if job.lifo else tx.back())
             tx.event("waiting", jobId=job_id)
-        row = (tx.qid, job_id, job.name, job.data, job.opts, job.timestamp, job.delay)
+        row = (tx.qid, job_id, job.name, job.data, job.opts, job.timestamp_ms, job.delay_ms)
         rows.append((*row, job.priority, int(job.lifo), *place))
     tx.sql.executemany(Q["job_insert"], rows)
     tx.run("queue_set_id_counter", counter, tx.qid)
@@ -219,7 +219,7 @@ def _fetch(tx: _Tx, fetch: FetchRequest, now: int) -> tuple[Fetched, bool]:
     q = tx.q
     limited = tx.rate_limit_ttl(now, fetch.limiter.max if fetch.limiter else 0)
     if limited:
-        return Fetched(None, rate_limit_delay=limited), False
+        return Fetched(None, rate_limited_for_ms=limited), False
     if q.paused:
         return Fetched(None), False
     row = tx.run("job_next", tx.qid, "waiting").fetchone()
@@ -228,13 +228,13 @@ def _fetch(tx: _Tx, fetch: FetchRequest, now: int) -> tuple[Fetched, bool]:
     if row is None:
         due = tx.run("delayed_next", tx.qid).fetchone()
         if due is not None:
-            return Fetched(None, next_delayed_at=int(due[0])), False
+            return Fetched(None, next_delayed_at_ms=int(due[0])), False
         return Fetched(None), True
     rowid, deferred_failure = row
     limiter = fetch.limiter
     if limiter is not None and deferred_failure is None:
         if q.limiter_expires_at <= now:
-            q.limiter_count, q.limiter_expires_at = 1, now + limiter.duration
+            q.limiter_count, q.limiter_expires_at = 1, now + limiter.duration_ms
         else:
             q.limiter_count += 1
         q.limiter_max = limiter.max
@@ -243,7 +243,7 @@ def _fetch(tx: _Tx, fetch: FetchRequest, now: int) -> tuple[Fetched, bool]:
         "job_activate",
         tx.back(),
         fetch.token,
-        now + fetch.lock_duration,
+        now + fetch.lock_duration_ms,
         now,
         fetch.worker_name,
         rowid,
@@ -292,8 +292,8 @@ def move_to_finished(
     if keep.count == 0:
         tx.run("job_delete", rowid)
     else:
-        if keep.age is not None:
-            tx.run("finished_remove_older", tx.qid, target, now - keep.age)
+        if keep.age_ms is not None:
+            tx.run("finished_remove_older", tx.qid, target, now - keep.age_ms)
         if keep.count > 0:
             tx.run("finished_keep_newest", tx.qid, target, keep.count)
     result: Fetched | None = None
@@ -317,10 +317,10 @@ def retry_job(
 ) -> Fetched | None:
     tx = _existing(conn, queue, job_id, "retry_job")
     rowid, _, _, _, priority, lifo, _ = tx.locked(job_id, token, now, "retry_job")
-    if retry.delay > 0:
-        due = now + retry.delay
+    if retry.delay_ms > 0:
+        due = now + retry.delay_ms
         place: tuple[str, int, int] = ("delayed", due, tx.back())
-        delay: int | None = retry.delay
+        delay: int | None = retry.delay_ms
         tx.event("delayed", jobId=job_id, delay=str(due))
     else:
         # As on Redis (BullMQ's retryJob): due delayed jobs go ahead of this one.
