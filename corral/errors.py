@@ -24,9 +24,10 @@ CorralError
 Invalid arguments raise the standard ``ValueError`` / ``TypeError`` with the rule
 in the message, before anything is written.
 
-Backends report refusals as an :class:`ErrorCode` (the numbers BullMQ uses, so a
-code seen in Redis means the same in both languages). :func:`error_from_code` is
-the one place that turns a code into an exception.
+Backends report refusals as an :class:`ErrorCode`: the numbers BullMQ uses for
+the refusals it has (so a code seen in Redis means the same in both languages),
+and corral's own codes from -100 down for the ones it does not.
+:func:`error_from_code` is the one place that turns a code into an exception.
 """
 
 from __future__ import annotations
@@ -58,7 +59,11 @@ __all__ = [
 
 
 class ErrorCode(enum.IntEnum):
-    """Refusal codes shared by every backend (the values BullMQ's scripts return)."""
+    """Refusal codes shared by every backend.
+
+    -1 … -9 are the values BullMQ's scripts return; -100 and below are corral's own,
+    outside BullMQ's range so the two can never be confused.
+    """
 
     JOB_NOT_EXIST = -1
     JOB_LOCK_NOT_EXIST = -2
@@ -69,6 +74,12 @@ class ErrorCode(enum.IntEnum):
     PARENT_JOB_CANNOT_BE_REPLACED = -7
     JOB_BELONGS_TO_JOB_SCHEDULER = -8
     JOB_HAS_FAILED_CHILDREN = -9
+    QUEUE_NOT_PAUSED = -100
+    """obliterate: the queue must be paused first."""
+    QUEUE_HAS_ACTIVE_JOBS = -101
+    """obliterate: jobs are active and ``force`` was not given."""
+    JOB_LOCKED = -102
+    """remove: the job is active and its lock is live."""
 
 
 class CorralError(Exception):
@@ -174,62 +185,100 @@ class RateLimitError(ProcessorError):
         super().__init__(message)
 
 
-_STATE_FOR_CODE = {
+_EXPECTED_STATE = {
     "move_to_finished": "active",
     "retry_job": "active",
     "move_to_delayed": "active",
     "move_to_wait": "active",
+    "extend_lock": "active",
     "promote": "delayed",
 }
+"""The state each operation needs, to word a ``JOB_NOT_IN_STATE`` refusal."""
+
+_FINISHED = ("completed", "failed")
 
 
-def error_from_code(code: int, *, job_id: str, operation: str) -> JobError:
+def error_from_code(
+    code: int,
+    *,
+    operation: str,
+    job_id: str | None = None,
+    queue: str | None = None,
+    state: str | None = None,
+    expected: str | None = None,
+    count: int | None = None,
+) -> CorralError:
     """Turn a backend refusal code into the exception the caller sees.
 
-    The message names the job and the operation, so a log line alone says what
-    was refused and why.
+    The message names the job (or the queue) and the operation, so a log line
+    alone says what was refused and why. ``state`` is the job's current state
+    when the store reported it with the refusal; ``expected`` the state the
+    operation needed (default: the operation's usual one); ``count`` the number a
+    queue refusal is about (active jobs for ``QUEUE_HAS_ACTIVE_JOBS``).
     """
+    subject = f"job {job_id!r}" if job_id is not None else f"queue {queue!r}"
+    jid = job_id if job_id is not None else ""
     try:
         known = ErrorCode(code)
     except ValueError:
         return JobError(
-            f"job {job_id!r}: {operation} was refused with unknown code {code}",
-            job_id=job_id,
+            f"{subject}: {operation} was refused with unknown code {code}",
+            job_id=jid,
             operation=operation,
+        )
+    if known is ErrorCode.QUEUE_NOT_PAUSED:
+        return ObliterateError(f"cannot obliterate {subject}: it is not paused; pause it first")
+    if known is ErrorCode.QUEUE_HAS_ACTIVE_JOBS:
+        how_many = "" if count is None else f"{count} "
+        return ObliterateError(
+            f"cannot obliterate {subject}: it has {how_many}active job(s); "
+            "pass force=True to remove them too"
         )
     if known is ErrorCode.JOB_NOT_EXIST:
         return JobNotFoundError(
-            f"job {job_id!r} does not exist ({operation})", job_id=job_id, operation=operation
+            f"{subject} does not exist ({operation})", job_id=jid, operation=operation
         )
     if known is ErrorCode.JOB_LOCK_NOT_EXIST:
+        if state in _FINISHED:
+            return MissingLockError(
+                f"{subject} already {state}, so its lock is gone ({operation}): a job "
+                "finishes once",
+                job_id=jid,
+                operation=operation,
+            )
         return MissingLockError(
-            f"job {job_id!r} has no lock ({operation}): the lock expired or the job was "
+            f"{subject} has no lock ({operation}): the lock expired or the job was "
             "never fetched with a token; it may have been returned to wait as stalled",
-            job_id=job_id,
+            job_id=jid,
             operation=operation,
         )
     if known is ErrorCode.JOB_LOCK_MISMATCH:
         return LockMismatchError(
-            f"job {job_id!r} is locked by another token ({operation}): only the token "
+            f"{subject} is locked by another token ({operation}): only the token "
             "that fetched the job may move it",
-            job_id=job_id,
+            job_id=jid,
+            operation=operation,
+        )
+    if known is ErrorCode.JOB_LOCKED:
+        return JobStateError(
+            f"{subject} is locked by a worker, so it cannot be removed ({operation})",
+            job_id=jid,
             operation=operation,
         )
     if known is ErrorCode.JOB_NOT_IN_STATE:
-        state = _STATE_FOR_CODE.get(operation, "expected")
+        needed = expected or _EXPECTED_STATE.get(operation, "expected")
+        now_in = f"{state}, not {needed}" if state else f"not in the {needed} state"
         return JobStateError(
-            f"job {job_id!r} is not in the {state} state ({operation})",
-            job_id=job_id,
-            operation=operation,
+            f"{subject} is {now_in} ({operation})", job_id=jid, operation=operation
         )
     if known is ErrorCode.JOB_PENDING_DEPENDENCIES:
         return PendingDependenciesError(
-            f"job {job_id!r} has pending dependencies ({operation})",
-            job_id=job_id,
+            f"{subject} has pending dependencies ({operation})",
+            job_id=jid,
             operation=operation,
         )
     return JobError(
-        f"job {job_id!r}: {operation} was refused ({known.name}, code {code})",
-        job_id=job_id,
+        f"{subject}: {operation} was refused ({known.name}, code {code})",
+        job_id=jid,
         operation=operation,
     )

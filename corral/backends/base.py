@@ -6,16 +6,33 @@ SQLite), so two workers can never see a half-moved job.
 
 Rules every backend follows:
 
-* **Units.** Every time and duration here is an integer number of milliseconds;
-  timestamps are Unix epoch milliseconds. The public API converts from seconds.
-* **The caller passes ``now``.** Backends never decide policy and never read the
-  clock to make a decision (a Redis lock still expires by Redis's own clock).
+* **Units.** Every time and duration here is an integer number of milliseconds,
+  and every field or parameter that holds one ends in ``_ms``; timestamps are
+  Unix epoch milliseconds. The public API converts from seconds.
+* **Two clocks, named per operation.** ``now`` is the *caller's* clock (epoch ms).
+  It stamps what is recorded (``processed_on_ms``, ``finished_on_ms``), places
+  delayed jobs (``now + delay_ms``) and decides which delayed jobs are due. Lock
+  and limiter expiry follow the *store's* clock where the store has one: Redis
+  expires them with ``PX`` by its server clock and ignores ``now`` for them;
+  SQLite has no clock of its own and judges them by ``now``. Each operation's
+  docstring says which of its times are which (``now:`` lines); an operation that
+  needs no time takes no ``now``.
 * **Policy above, mechanism below.** Whether a failure is retried, after how long,
   and how many finished jobs to keep are decided by the caller and handed in
   (:class:`Retry`, :class:`KeepJobs`); backends only apply them.
 * **Refusals are codes.** An operation that is refused changes nothing and raises
-  the exception made by :func:`corral.errors.error_from_code` for its
-  :class:`~corral.errors.ErrorCode`, naming the job and the operation.
+  the exception :func:`corral.errors.error_from_code` makes for its
+  :class:`~corral.errors.ErrorCode` (BullMQ's codes for job refusals, corral's own
+  codes from -100 down for refusals BullMQ does not have), passing the job's
+  current state when the store knows it cheaply, so the message can say what the
+  job is instead of only what it is not. No backend builds a refusal exception
+  any other way.
+* **A fetched job is always readable.** Every operation that hands out a job
+  (``move_to_active``, and ``move_to_finished`` / ``retry_job`` with ``fetch``)
+  fails a fetched job whose stored fields cannot be read, at once, with the
+  :class:`~corral.errors.CorruptJobError` text as its reason (event ``failed``, its
+  ``stalled_counter`` untouched), and hands out the next job instead. It never
+  raises ``CorruptJobError`` for the job it fetched.
 * **Payloads are text.** ``data``, ``opts``, ``return_value``, ``progress`` and
   ``stacktrace`` travel as the JSON text that is stored; decoding (and reporting a
   corrupt field) is the API's job.
@@ -44,6 +61,8 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+
+from corral.errors import ErrorCode
 
 __all__ = [
     "MAX_PRIORITY",
@@ -246,7 +265,10 @@ class Backend(Protocol):
         Nothing is handed out while the queue is paused, or while it is rate
         limited (the limiter holds :data:`RATE_LIMIT_SENTINEL`, or
         ``fetch.limiter`` is set and its window is full).
-        Increments ``attempts_started``; sets ``processed_on = now``. Event ``active``.
+        Increments ``attempts_started``; sets ``processed_on_ms = now``. Event ``active``.
+
+        now: promotes delayed jobs due by it, stamps ``processed_on_ms`` and (SQLite)
+        times the lock and the limiter window; Redis times those by its own clock.
         """
         ...
 
@@ -262,11 +284,15 @@ class Backend(Protocol):
         """Complete or fail an active job whose lock ``token`` holds; then, if
         ``fetch`` is given, fetch the next job in the same step.
 
-        Refusals: -1 missing job, -2 no lock, -6 lock held by another token,
-        -3 not active. Increments ``attempts_made``; sets ``finished_on``.
+        Refusals: -1 missing job, -2 no lock (it expired, or the job already
+        finished: the refusal carries the job's state), -6 lock held by another
+        token, -3 not active. Increments ``attempts_made``; sets ``finished_on_ms``.
         Events ``completed`` / ``failed`` (+ ``retries-exhausted`` when
         ``attempts_made >= outcome.attempts``), ``drained`` when nothing is left.
         Returns the next fetch result when ``fetch`` was given, else None.
+
+        now: stamps ``finished_on_ms``, ages retention (``keep.age_ms``) and is the
+        fetch's ``now``; on SQLite it also judges whether the lock is still live.
         """
         ...
 
@@ -280,10 +306,14 @@ class Backend(Protocol):
         fetch: FetchRequest | None = None,
     ) -> Fetched | None:
         """Record a failed attempt and put the job back: to wait (back of the line,
-        or prioritized) when ``retry.delay`` is 0, else to delayed until ``now + delay``.
+        or prioritized) when ``retry.delay_ms`` is 0, else to delayed until
+        ``now + retry.delay_ms``.
 
         Same refusals as :meth:`move_to_finished`. Increments ``attempts_made``.
         Events ``waiting`` (prev ``active``) or ``delayed``.
+
+        now: places the delayed job and is the fetch's ``now``; on SQLite it also
+        judges the lock.
         """
         ...
 
@@ -292,20 +322,36 @@ class Backend(Protocol):
 
         Same refusals as :meth:`move_to_finished`. Returns the ms left on the
         queue's rate limit (0 if none).
+
+        now: SQLite judges the lock and the limiter window by it; Redis ignores it
+        (both follow the server clock there).
         """
         ...
 
     async def extend_lock(
         self, queue: str, job_id: str, token: str, duration_ms: int, now: int
-    ) -> bool:
+    ) -> None:
         """Set the job's lock to expire ``duration_ms`` from now, if ``token`` holds it
-        (and the lock has not expired). Also clears the job's stalled-candidate mark."""
+        (and the lock has not expired). Also clears the job's stalled-candidate mark.
+
+        Refusals: -1 missing job, -2 no lock (expired, or the job finished), -6 lock
+        held by another token.
+
+        now: SQLite sets the new expiry from it and judges the old one; Redis ignores
+        it (``PX`` from the server clock).
+        """
         ...
 
     async def extend_locks(
         self, queue: str, locks: Sequence[tuple[str, str]], duration_ms: int, now: int
-    ) -> list[str]:
-        """Extend many ``(job_id, token)`` locks at once; return the ids that failed."""
+    ) -> dict[str, ErrorCode]:
+        """Extend many ``(job_id, token)`` locks in one step.
+
+        Returns the locks that could not be extended, by job id, with the refusal
+        code :meth:`extend_lock` would have raised (the others are extended).
+
+        now: as for :meth:`extend_lock`.
+        """
         ...
 
     async def move_stalled_to_wait(
@@ -319,6 +365,10 @@ class Backend(Protocol):
         ``stalled_counter``; past ``max_stalled_count`` the job gets
         ``deferred_failure = STALLED_LIMIT_REASON`` (the next fetch fails it).
         Events ``waiting`` (prev ``active``) and ``stalled``.
+
+        now: SQLite gates the interval and judges lock expiry by it; Redis gates the
+        interval with a ``PX`` key and judges locks by its own clock (it stores
+        ``now`` in the gate key only as a record of when the check ran).
         """
         ...
 
@@ -384,33 +434,44 @@ class Backend(Protocol):
 
     async def remove_job(self, queue: str, job_id: str, now: int) -> bool:
         """Remove the job and everything stored with it (logs, lock); event ``removed``
-        (jobId, prev state). Returns False when there is no such job. An active job
-        whose lock is live is refused with a :class:`~corral.errors.JobStateError`."""
+        (jobId, prev state). Returns False when there is no such job.
+
+        Refusal: -102 (``JOB_LOCKED``) for an active job whose lock is live.
+
+        now: SQLite judges the lock by it; Redis ignores it (the server clock).
+        """
         ...
 
-    async def promote(self, queue: str, job_id: str, now: int) -> None:
-        """Move a delayed job to wait now (or to prioritized); its ``delay`` becomes 0.
-        Event ``waiting`` (prev ``delayed``). Refusals: -1 missing, -3 not delayed."""
+    async def promote(self, queue: str, job_id: str) -> None:
+        """Move a delayed job to wait now (or to prioritized); its ``delay_ms`` becomes 0.
+        Event ``waiting`` (prev ``delayed``). Refusals: -1 missing, -3 not delayed
+        (with the job's state)."""
         ...
 
     async def reprocess_job(
-        self, queue: str, job_id: str, state: JobState, *, reset_attempts: bool, now: int
+        self, queue: str, job_id: str, state: JobState, *, reset_attempts: bool
     ) -> None:
         """Run a finished job again: take it out of ``state`` (completed or failed),
-        clear ``finished_on``, ``processed_on`` and its return value or failed reason
-        (and ``attempts_made``/``attempts_started`` when ``reset_attempts``), and put
-        it in wait (or prioritized). Event ``waiting`` (prev ``state``).
-        Refusals: -1 missing, -3 not in ``state``."""
+        clear ``finished_on_ms``, ``processed_on_ms`` and its return value or failed
+        reason (and ``attempts_made``/``attempts_started`` when ``reset_attempts``),
+        and put it in wait (or prioritized). Event ``waiting`` (prev ``state``).
+        Refusals: -1 missing, -3 not in ``state`` (with the job's state)."""
         ...
 
     # -- queue-wide --------------------------------------------------------------
 
     async def rate_limit(self, queue: str, duration_ms: int, now: int) -> None:
-        """Hand out no job to any worker of the queue for ``duration_ms``."""
+        """Hand out no job to any worker of the queue for ``duration_ms``.
+
+        now: SQLite sets the window's end from it; Redis ignores it (``PX``).
+        """
         ...
 
     async def get_rate_limit_ttl(self, queue: str, now: int) -> int:
-        """ms left on the queue's rate limit; 0 if it is not limited."""
+        """ms left on the queue's rate limit; 0 if it is not limited.
+
+        now: SQLite measures from it; Redis ignores it (``PTTL``).
+        """
         ...
 
     async def pause(self, queue: str) -> None:
@@ -426,8 +487,12 @@ class Backend(Protocol):
         ...
 
     async def obliterate(self, queue: str, *, force: bool) -> None:
-        """Remove the queue and all its jobs. The queue must be paused; with
-        active jobs it is refused unless ``force`` (raises ObliterateError)."""
+        """Remove the queue and all its jobs.
+
+        Refusals: -100 (``QUEUE_NOT_PAUSED``) when the queue is not paused; -101
+        (``QUEUE_HAS_ACTIVE_JOBS``, with the count of active jobs) when jobs are
+        active and not ``force``. Both raise :class:`~corral.errors.ObliterateError`.
+        """
         ...
 
     # -- waiting for work ----------------------------------------------------------
@@ -438,6 +503,15 @@ class Backend(Protocol):
         Returns 0 when a job may be ready now, a positive epoch-ms time when the
         next delayed job falls due, or None on timeout. A wake-up is a hint, not
         a promise: the caller always fetches with :meth:`move_to_active`.
+        """
+        ...
+
+    def share(self, prefix: str) -> Backend:
+        """A backend for queues under ``prefix`` on this backend's connections.
+
+        No I/O happens. Its :meth:`close` releases nothing: the connections belong
+        to this backend, whose own :meth:`close` releases them for both. This is how
+        many queues (and prefixes) share one connection.
         """
         ...
 
