@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from corral._client import now_ms
 from corral.backends.base import Fetched
-from corral.errors import LockError, RateLimitError
+from corral.errors import LockError, RateLimitError, error_from_code
 from corral.job import Job, take_fetched
 
 if TYPE_CHECKING:
@@ -276,14 +276,10 @@ class Runner:
                 logger.warning("could not renew locks on queue %r: %s", worker.name, error)
                 await worker._emit("error", error, None)
                 continue
-            for job_id in failed:
+            for job_id, code in failed.items():
                 if job_id in self.active:
                     self.lost.add(job_id)
-                    lost = LockError(
-                        f"could not renew lock for job {job_id}",
-                        job_id=job_id,
-                        operation="extend_locks",
-                    )
+                    lost = error_from_code(code, job_id=job_id, operation="extend_locks")
                     await worker._emit("error", lost, self.active.get(job_id))
 
     async def _check_stalled(self) -> None:

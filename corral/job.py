@@ -27,7 +27,6 @@ from corral.backends.base import (
     JobState,
     Retry,
 )
-from corral.errors import JobStateError, LockError
 from corral.options import Duration, JobOptions, ms_to_datetime, parse_opts, to_ms
 
 if TYPE_CHECKING:
@@ -264,13 +263,7 @@ class Job:
         token = self._token_for(token, "extend_lock")
         ms = to_ms(duration, name="duration", allow_zero=False)
         owner = self._owner
-        if not await owner.backend.extend_lock(owner.name, self.id, token, ms, now_ms()):
-            raise LockError(
-                f"could not extend the lock of job {self.id!r} (extend_lock): the token does "
-                "not hold it (the lock expired, or another token holds it)",
-                job_id=self.id,
-                operation="extend_lock",
-            )
+        await owner.backend.extend_lock(owner.name, self.id, token, ms, now_ms())
 
     async def update_progress(self, progress: Any) -> None:
         """Report progress (a number or any JSON value); stored on the job and sent
@@ -300,7 +293,7 @@ class Job:
 
     async def promote(self) -> None:
         """Run a delayed job now. Raises JobStateError if it is not delayed."""
-        await self._owner.backend.promote(self._owner.name, self.id, now_ms())
+        await self._owner.backend.promote(self._owner.name, self.id)
 
     async def retry(
         self, state: JobState | str = JobState.FAILED, *, reset_attempts: bool = False
@@ -311,18 +304,9 @@ class Job:
         parsed = JobState(state)
         if parsed not in (JobState.COMPLETED, JobState.FAILED):
             raise ValueError(f"only completed or failed jobs can be retried, not {parsed.value!r}")
-        try:
-            await self._owner.backend.reprocess_job(
-                self._owner.name, self.id, parsed, reset_attempts=reset_attempts, now=now_ms()
-            )
-        except JobStateError:
-            current = await self.get_state()
-            raise JobStateError(
-                f"job {self.id!r} is {current.value}, not {parsed.value}, so it cannot be "
-                f"retried from {parsed.value} (retry)",
-                job_id=self.id,
-                operation="retry",
-            ) from None
+        await self._owner.backend.reprocess_job(
+            self._owner.name, self.id, parsed, reset_attempts=reset_attempts
+        )
 
     async def get_state(self) -> JobState:
         """The job's current state in its queue."""
