@@ -21,6 +21,7 @@ await job.move_to_completed("sent", "my-token", fetch_next=False)
 import logging
 
 from corral._version import __version__
+from corral.connection import Connection
 from corral.backends.base import JobState
 from corral.errors import (
     BackendError,
@@ -54,6 +55,7 @@ __all__ = [
     "BackendError",
     "Backoff",
     "ConfigurationError",
+    "Connection",
     "CorralError",
     "CorruptJobError",
     "Job",

@@ -1,41 +1,55 @@
-"""What Queue and Worker share: a queue name, a backend, and a clean close."""
+"""What Queue, Worker and QueueEvents share: a queue name, a backend, and a clean close.
+
+A client either opens its own backend from a URL (and closes it with itself) or
+borrows one from a :class:`~corral.Connection` shared with other clients (and
+leaves it open: the connection's owner closes it).
+"""
 
 from __future__ import annotations
 
-import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 from corral.backends import open_backend
-from corral.backends.base import Backend, Fetched, FetchRequest
+from corral.backends.base import Backend
+from corral.connection import Connection
+from corral.job import JobMover
 from corral.options import validate_queue_name
 
-if TYPE_CHECKING:
-    from corral._policy import BackoffStrategy
-
-__all__ = ["DEFAULT_LOCK_DURATION_MS", "QueueClient", "now_ms"]
-
-DEFAULT_LOCK_DURATION_MS = 30_000
-
-
-def now_ms() -> int:
-    """The wall clock in epoch milliseconds: the ``now`` handed to backends."""
-    return time.time_ns() // 1_000_000
+__all__ = ["QueueClient"]
 
 
 class QueueClient:
-    """Base of :class:`~corral.Queue` and :class:`~corral.Worker`: one queue on one store."""
+    """Base of :class:`~corral.Queue`, :class:`~corral.Worker` and
+    :class:`~corral.QueueEvents`: one queue on one store."""
 
-    def __init__(self, name: str, *, url: str | None, prefix: str) -> None:
+    def __init__(
+        self, name: str, *, url: str | None, prefix: str, connection: Connection | None
+    ) -> None:
         self._name = validate_queue_name(name)
         if not isinstance(prefix, str) or not prefix:
             raise ValueError("prefix must be a non-empty string such as 'bull'")
+        if connection is not None:
+            if url is not None:
+                raise ValueError("give either url= or connection=, not both")
+            if not isinstance(connection, Connection):
+                raise TypeError(
+                    f"connection must be a corral.Connection, not {type(connection).__name__}"
+                )
+            self._backend = connection.backend(prefix)
+        else:
+            self._backend = open_backend(url, prefix=prefix)
         self._prefix = prefix
-        self._backend: Backend = open_backend(url, prefix=prefix)
         self._closed = False
+        self._mover = JobMover(self._backend, self._name)
 
     @property
     def name(self) -> str:
+        """The queue's name (BullMQ's spelling; see also :attr:`queue_name`)."""
+        return self._name
+
+    @property
+    def queue_name(self) -> str:
         """The queue's name."""
         return self._name
 
@@ -59,19 +73,15 @@ class QueueClient:
         """Whether :meth:`close` has been called."""
         return self._closed
 
-    # Hooks used by Job; a Worker overrides them with its own settings.
-    def _fetch_request(self, token: str) -> FetchRequest:
-        return FetchRequest(token=token, lock_duration_ms=DEFAULT_LOCK_DURATION_MS)
-
-    def _note_fetch(self, fetched: Fetched | None) -> None:
-        """Called with every fetch result, so a worker can track rate limits."""
-
     @property
-    def _backoff_strategy(self) -> BackoffStrategy | None:
-        return None
+    def job_mover(self) -> JobMover:
+        """How jobs read through this client move (see :class:`corral.job.JobMover`);
+        :meth:`corral.Job.from_json` uses it."""
+        return self._mover
 
     async def close(self) -> None:
-        """Close the connection to the store. Safe to call more than once."""
+        """Close the connection to the store (a borrowed :class:`~corral.Connection`
+        stays open). Safe to call more than once."""
         if self._closed:
             return
         self._closed = True

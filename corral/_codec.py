@@ -15,26 +15,31 @@ from typing import Any
 from corral.backends.base import JobRecord
 from corral.errors import CorruptJobError
 
-__all__ = ["dumps", "loads", "loads_field", "record_from_fields"]
+__all__ = ["UnencodableError", "dumps", "loads", "loads_field", "record_from_fields"]
 
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+class UnencodableError(TypeError):
+    """A value has no JSON form; the message names what it was and why."""
+
+
 def dumps(value: Any, *, what: str = "value") -> str:
-    """Encode ``value`` as compact JSON text; TypeError names what could not be encoded."""
+    """Encode ``value`` as compact JSON text; UnencodableError (a TypeError) names what
+    could not be encoded and why."""
     try:
         return _encoder.encode(value)
     except TypeError as exc:
-        raise TypeError(
+        raise UnencodableError(
             f"{what} must be JSON-encodable (dict, list, str, int, float, bool, None): {exc}"
         ) from None
     except ValueError as exc:
         # allow_nan=False: NaN and infinities have no JSON form.
-        raise TypeError(
+        raise UnencodableError(
             f"{what} must be JSON-encodable: {exc} (NaN and Infinity are not JSON)"
         ) from None
     except RecursionError:
-        raise TypeError(
+        raise UnencodableError(
             f"{what} is nested too deeply (or refers to itself) to encode as JSON"
         ) from None
 

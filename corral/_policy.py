@@ -1,21 +1,32 @@
 """Decisions, as pure functions: should a failed attempt run again, and after how long.
 
-Backends never decide; they apply what these functions return. Keeping the
-decisions here means they are tested without a store and are the same on
-every backend.
+:func:`decide_failure` returns the whole decision as a value, :class:`Failed`
+(for good) or :class:`Retry` (with its delay), that a backend applies in one
+step. Keeping the decisions here means they are tested without a store and are
+the same on every backend.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import traceback
 from collections.abc import Callable
 
 from corral._codec import dumps, loads
+from corral.backends.base import Failed, Retry
 from corral.errors import UnrecoverableError
 from corral.options import Backoff, JobOptions
 
-__all__ = ["BackoffStrategy", "backoff_delay", "failure_stacktrace", "retry_delay"]
+__all__ = [
+    "MAX_RETRY_DELAY_MS",
+    "STACKTRACE_LIMIT",
+    "BackoffStrategy",
+    "backoff_delay",
+    "decide_failure",
+    "failure_reason",
+    "failure_stacktrace",
+]
 
 BackoffStrategy = Callable[[int, str, BaseException], float | int | None]
 """A custom backoff: ``(attempts_made, backoff_type, error) -> seconds``; None or a
@@ -23,6 +34,14 @@ negative number means "do not retry"."""
 
 STACKTRACE_LIMIT = 10
 """How many attempts' stack traces a job keeps (BullMQ's default ``stackTraceLimit``)."""
+
+MAX_RETRY_DELAY_MS = 2**52
+"""The longest wait before a retry (about 142,000 years): a due time past it could not
+be stored exactly (Redis scores and SQLite integers hold 2**53 exactly)."""
+
+
+class BackoffProblem(ValueError):
+    """A backoff that cannot give a usable wait; the attempt fails for good with the reason."""
 
 
 def backoff_delay(
@@ -36,6 +55,7 @@ def backoff_delay(
     """ms to wait before the next attempt, after ``attempts_made`` attempts (≥ 1).
 
     Returns 0 for an immediate retry and None when the strategy says not to retry.
+    Raises :class:`BackoffProblem` for a backoff that cannot give a usable wait.
     """
     if backoff is None:
         return 0
@@ -43,41 +63,66 @@ def backoff_delay(
     if backoff.type == "fixed":
         wait = float(base)
     elif backoff.type == "exponential":
-        wait = float(2 ** (attempts_made - 1) * base)
+        doublings = attempts_made - 1
+        if base == 0:
+            wait = 0.0
+        else:
+            wait = math.inf if doublings > 64 else float(base * 2**doublings)
     elif custom is not None:
         seconds = custom(attempts_made, backoff.type, error)
-        if seconds is None or seconds < 0:
+        if seconds is None:
             return None
-        return round(seconds * 1000)
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise BackoffProblem(
+                f"the backoff strategy returned {seconds!r}, not a number of seconds"
+            )
+        if math.isnan(seconds):
+            raise BackoffProblem("the backoff strategy returned NaN, not a number of seconds")
+        if seconds < 0:
+            return None
+        wait = seconds * 1000.0
     else:
-        raise ValueError(
+        raise BackoffProblem(
             f"backoff type {backoff.type!r} needs a custom backoff strategy on the worker "
             "(Worker(..., backoff_strategy=fn))"
         )
-    if backoff.jitter:
+    if backoff.jitter and backoff.type in ("fixed", "exponential"):
         wait = wait * (1 - backoff.jitter) + rand() * wait * backoff.jitter
+    if not math.isfinite(wait) or wait > MAX_RETRY_DELAY_MS:
+        raise BackoffProblem(
+            f"the backoff asks to wait {wait / 1000:g} seconds, more than the "
+            f"{MAX_RETRY_DELAY_MS // 1000:,} seconds a due time can hold"
+        )
     return round(wait)
 
 
-def retry_delay(
+def decide_failure(
     opts: JobOptions,
     attempts_made: int,
     error: BaseException,
     *,
+    previous_stacktrace: str | None,
     custom: BackoffStrategy | None = None,
-) -> int | None:
-    """Decide a failure: None to fail for good, else the ms before the next attempt.
+) -> Failed | Retry:
+    """Decide a failed attempt: :class:`Retry` (with its delay) or :class:`Failed`.
 
     ``attempts_made`` counts the attempts *before* this failure. A job retries
     while ``attempts_made + 1 < attempts``, unless the error is an
-    :class:`UnrecoverableError`.
+    :class:`UnrecoverableError` or the backoff says not to (or cannot say how long:
+    then it fails for good, the problem added to its reason).
     """
-    if isinstance(error, UnrecoverableError):
-        return None
+    reason = failure_reason(error)
+    stack = failure_stacktrace(previous_stacktrace, error)
     made = attempts_made + 1
-    if made >= opts.attempts:
-        return None
-    return backoff_delay(opts.backoff, made, error, custom=custom)
+    if not isinstance(error, UnrecoverableError) and made < opts.attempts:
+        try:
+            delay = backoff_delay(opts.backoff, made, error, custom=custom)
+        except BackoffProblem as problem:
+            reason = f"{reason} (not retried: {problem})"
+        else:
+            if delay is not None:
+                return Retry(reason, stack, delay)
+    return Failed(reason, stack, opts.keep_on_fail(), opts.attempts)
 
 
 def failure_stacktrace(previous: str | None, error: BaseException) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 from corral._client import QueueClient
 from corral._codec import loads
+from corral.connection import Connection
 from corral.options import Duration, to_ms
 
 __all__ = ["QueueEvent", "QueueEvents"]
@@ -96,6 +97,7 @@ class QueueEvents(QueueClient):
         *,
         url: str | None = None,
         prefix: str = "bull",
+        connection: Connection | None = None,
         last_event_id: str | None = None,
         block: Duration = 5,
         batch: int = 100,
@@ -105,7 +107,7 @@ class QueueEvents(QueueClient):
         block_ms = to_ms(block, name="block", allow_zero=False)
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be a whole number >= 1, got {batch!r}")
-        super().__init__(queue_name, url=url, prefix=prefix)
+        super().__init__(queue_name, url=url, prefix=prefix, connection=connection)
         self._cursor = last_event_id
         self._block_ms = block_ms
         self._batch = batch

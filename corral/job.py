@@ -5,6 +5,11 @@ may complete it, fail it, extend its lock or put it back in wait; any other
 token, or an expired lock, raises a :class:`~corral.LockError` and changes
 nothing.
 
+A job moves through a :class:`JobMover`: its backend and queue, the backoff
+strategy that decides its retries and, for a job a worker fetched, that worker's
+fetcher, which ``fetch_next`` uses. What a move does therefore depends only on
+the mover the job was read through, never on private state of whoever read it.
+
 Payload fields (``data``, ``return_value``, ``progress``) are decoded from JSON
 when first read, so a job with a corrupt payload can still be fetched, failed
 and reported (reading the bad field raises :class:`~corral.CorruptJobError`).
@@ -12,29 +17,73 @@ and reported (reading the bad field raises :class:`~corral.CorruptJobError`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from corral import _policy
-from corral._client import QueueClient, now_ms
+from corral import _clock
 from corral._codec import dumps, loads, loads_field, record_from_fields
+from corral._policy import BackoffStrategy, decide_failure
 from corral.backends.base import (
+    Backend,
     Completed,
-    Failed,
     Fetched,
+    FetchRequest,
     JobRecord,
     JobState,
     Retry,
 )
 from corral.options import Duration, JobOptions, ms_to_datetime, parse_opts, to_ms
 
-if TYPE_CHECKING:
-    from corral.queue import Queue
-
-__all__ = ["Job", "JobState"]
+__all__ = ["Job", "JobMover", "JobState"]
 
 _UNSET: Any = object()
+
+
+class NextJobs(Protocol):
+    """What ``fetch_next`` needs: a worker's fetch request, and turning a result into a Job."""
+
+    def request(self, token: str) -> FetchRequest:
+        """The fetch request for ``token``."""
+        ...
+
+    async def take(self, fetched: Fetched | None, token: str) -> Job | None:
+        """The job a fetch result hands out, locked with ``token``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobMover:
+    """The narrow interface a job's moves go through.
+
+    ``fetcher`` is the fetcher of the worker that handed the job out (None for a
+    job read with ``Queue.get_job``: its ``fetch_next`` fetches nothing);
+    ``backoff_strategy`` decides custom backoff types.
+    """
+
+    backend: Backend
+    queue: str
+    fetcher: NextJobs | None = None
+    backoff_strategy: BackoffStrategy | None = None
+
+
+class JobSource(Protocol):
+    """Anything jobs are read through: a Queue or a Worker (``job_mover``)."""
+
+    @property
+    def job_mover(self) -> JobMover:
+        """How jobs read through this client move."""
+        ...
+
+
+class Adds(Protocol):
+    """What :meth:`Job.create` needs: a queue's ``add``."""
+
+    @property
+    def add(self) -> Callable[..., Awaitable[Job]]:
+        """Add a job."""
+        ...
 
 
 class Job:
@@ -47,8 +96,8 @@ class Job:
     __slots__ = (
         "_data",
         "_finished_on",
+        "_mover",
         "_opts",
-        "_owner",
         "_progress",
         "_record",
         "_return_value",
@@ -63,8 +112,8 @@ class Job:
         "token",
     )
 
-    def __init__(self, owner: QueueClient, record: JobRecord, token: str | None = None) -> None:
-        self._owner = owner
+    def __init__(self, mover: JobMover, record: JobRecord, token: str | None = None) -> None:
+        self._mover = mover
         self._record = record
         self.id: str = record.id
         self.name: str = record.name
@@ -85,16 +134,17 @@ class Job:
 
     @classmethod
     def from_json(
-        cls, owner: QueueClient, raw: Mapping[str, str], job_id: str, token: str | None = None
+        cls, owner: JobSource, raw: Mapping[str, str], job_id: str, token: str | None = None
     ) -> Job:
         """Build a Job from its stored fields (BullMQ's hash field names), e.g. a raw
         ``HGETALL`` of a job written by Node. ``owner`` is the Queue or Worker that
         the job's moves will go through."""
-        return cls(owner, record_from_fields(job_id, raw), token)
+        return cls(owner.job_mover, record_from_fields(job_id, raw), token)
 
     @classmethod
-    async def create(cls, queue: Queue, name: str, data: Any = None, **options: Any) -> Job:
-        """Add a job to ``queue``; the same as ``queue.add(name, data, **options)``."""
+    async def create(cls, queue: Adds, name: str, data: Any = None, **options: Any) -> Job:
+        """Add a job to ``queue``; the same as ``queue.add(name, data, **options)``
+        (BullMQ's ``Job.create``)."""
         return await queue.add(name, data, **options)
 
     # -- decoded fields -------------------------------------------------------------
@@ -102,7 +152,7 @@ class Job:
     @property
     def queue_name(self) -> str:
         """The name of the job's queue."""
-        return self._owner.name
+        return self._mover.queue
 
     @property
     def data(self) -> Any:
@@ -186,25 +236,27 @@ class Job:
     ) -> Job | None:
         """Complete the job with ``return_value`` (JSON-encodable).
 
-        With ``fetch_next`` (the default) the next job is fetched and locked with
-        the same token in the same step, and returned (None if there is none).
-        Raises a LockError if ``token`` does not hold the job's lock.
+        With ``fetch_next`` (the default) on a job a worker handed out, the next job
+        is fetched and locked with the same token in the same step, with that
+        worker's settings, and returned (None if there is none). A job read with
+        ``Queue.get_job`` fetches nothing. Raises a LockError if ``token`` does not
+        hold the job's lock.
         """
         token = self._token_for(token, "move_to_completed")
         encoded = dumps(return_value, what="return value")
-        owner = self._owner
-        fetch = owner._fetch_request(token) if fetch_next else None
-        fetched = await owner.backend.move_to_finished(
-            owner.name,
+        mover = self._mover
+        fetcher = mover.fetcher if fetch_next else None
+        fetched = await mover.backend.move_to_finished(
+            mover.queue,
             self.id,
             token,
             Completed(encoded, self.opts.keep_on_complete()),
-            now_ms(),
-            fetch,
+            _clock.now_ms(),
+            None if fetcher is None else fetcher.request(token),
         )
         self._finished()
         self._return_value = return_value
-        return await take_fetched(owner, fetched, token)
+        return None if fetcher is None else await fetcher.take(fetched, token)
 
     async def move_to_failed(
         self, error: BaseException, token: str | None = None, *, fetch_next: bool = False
@@ -213,33 +265,37 @@ class Job:
 
         While attempts remain (``attempts`` option) the job goes back to wait, or to
         delayed for its ``backoff``; otherwise it fails for good. An
-        :class:`~corral.UnrecoverableError` fails it at once. With ``fetch_next``
-        the next job is fetched with the same token and returned.
+        :class:`~corral.UnrecoverableError` fails it at once. With ``fetch_next`` on a
+        job a worker handed out, the next job is fetched with the same token and
+        returned.
         """
         token = self._token_for(token, "move_to_failed")
         if not isinstance(error, BaseException):
             raise TypeError(f"error must be an exception, not {type(error).__name__}")
-        owner = self._owner
-        opts = self.opts
-        reason = _policy.failure_reason(error)
-        stack = _policy.failure_stacktrace(self._record.stacktrace, error)
-        delay = _policy.retry_delay(opts, self.attempts_made, error, custom=owner._backoff_strategy)
-        fetch = owner._fetch_request(token) if fetch_next else None
+        mover = self._mover
+        decision = decide_failure(
+            self.opts,
+            self.attempts_made,
+            error,
+            previous_stacktrace=self._record.stacktrace,
+            custom=mover.backoff_strategy,
+        )
+        fetcher = mover.fetcher if fetch_next else None
+        fetch = None if fetcher is None else fetcher.request(token)
         fetched: Fetched | None
-        if delay is None:
-            outcome = Failed(reason, stack, opts.keep_on_fail(), opts.attempts)
-            fetched = await owner.backend.move_to_finished(
-                owner.name, self.id, token, outcome, now_ms(), fetch
-            )
-            self._finished()
-        else:
-            fetched = await owner.backend.retry_job(
-                owner.name, self.id, token, Retry(reason, stack, delay), now_ms(), fetch
+        if isinstance(decision, Retry):
+            fetched = await mover.backend.retry_job(
+                mover.queue, self.id, token, decision, _clock.now_ms(), fetch
             )
             self.attempts_made += 1
             self.token = None
-        self.failed_reason = reason
-        return await take_fetched(owner, fetched, token)
+        else:
+            fetched = await mover.backend.move_to_finished(
+                mover.queue, self.id, token, decision, _clock.now_ms(), fetch
+            )
+            self._finished()
+        self.failed_reason = decision.reason
+        return None if fetcher is None else await fetcher.take(fetched, token)
 
     async def move_to_wait(self, token: str | None = None) -> float:
         """Put the job back at the front of the line without using an attempt
@@ -249,27 +305,27 @@ class Job:
         limited), so a caller knows how long to hold off.
         """
         token = self._token_for(token, "move_to_wait")
-        owner = self._owner
-        left = await owner.backend.move_to_wait(owner.name, self.id, token, now_ms())
+        mover = self._mover
+        left = await mover.backend.move_to_wait(mover.queue, self.id, token, _clock.now_ms())
         self.token = None
         return max(0, left) / 1000
 
     async def extend_lock(self, token: str | None, duration: Duration) -> None:
         """Make the lock expire ``duration`` seconds from now.
 
-        Raises :class:`~corral.LockError` if ``token`` no longer holds the lock (it
-        expired, or another worker has the job).
+        Raises :class:`~corral.MissingLockError` if the lock expired (or the job
+        finished) and :class:`~corral.LockMismatchError` if another token holds it.
         """
         token = self._token_for(token, "extend_lock")
         ms = to_ms(duration, name="duration", allow_zero=False)
-        owner = self._owner
-        await owner.backend.extend_lock(owner.name, self.id, token, ms, now_ms())
+        mover = self._mover
+        await mover.backend.extend_lock(mover.queue, self.id, token, ms, _clock.now_ms())
 
     async def update_progress(self, progress: Any) -> None:
         """Report progress (a number or any JSON value); stored on the job and sent
         to ``QueueEvents`` listeners as a ``progress`` event."""
         encoded = dumps(progress, what="progress")
-        await self._owner.backend.update_progress(self._owner.name, self.id, encoded)
+        await self._mover.backend.update_progress(self._mover.queue, self.id, encoded)
         self._progress = progress
 
     async def log(self, line: str, *, keep: int | None = None) -> int:
@@ -279,68 +335,45 @@ class Job:
             raise TypeError(f"log line must be a string, not {type(line).__name__}")
         if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
             raise ValueError(f"keep must be a whole number >= 1, got {keep!r}")
-        return await self._owner.backend.add_log(self._owner.name, self.id, line, keep)
+        return await self._mover.backend.add_log(self._mover.queue, self.id, line, keep)
 
     async def get_logs(self, start: int = 0, end: int = -1) -> list[str]:
         """The job's log lines ``[start, end]``, oldest first."""
-        lines, _count = await self._owner.backend.get_logs(self._owner.name, self.id, start, end)
+        mover = self._mover
+        lines, _count = await mover.backend.get_logs(mover.queue, self.id, start, end)
         return lines
 
     async def remove(self) -> bool:
         """Remove the job and its logs. Returns False if it was already gone; an
         active job whose lock is live cannot be removed (JobStateError)."""
-        return await self._owner.backend.remove_job(self._owner.name, self.id, now_ms())
+        mover = self._mover
+        return await mover.backend.remove_job(mover.queue, self.id, _clock.now_ms())
 
     async def promote(self) -> None:
         """Run a delayed job now. Raises JobStateError if it is not delayed."""
-        await self._owner.backend.promote(self._owner.name, self.id)
+        await self._mover.backend.promote(self._mover.queue, self.id)
 
     async def retry(
         self, state: JobState | str = JobState.FAILED, *, reset_attempts: bool = False
     ) -> None:
         """Run a completed or failed job again (back to wait). With ``reset_attempts``
-        its attempt counters start from zero. Raises JobStateError if it is not in
-        ``state``."""
+        its attempt counters start from zero. Raises JobStateError (saying which
+        state it is in) if it is not in ``state``."""
         parsed = JobState(state)
         if parsed not in (JobState.COMPLETED, JobState.FAILED):
             raise ValueError(f"only completed or failed jobs can be retried, not {parsed.value!r}")
-        await self._owner.backend.reprocess_job(
-            self._owner.name, self.id, parsed, reset_attempts=reset_attempts
+        await self._mover.backend.reprocess_job(
+            self._mover.queue, self.id, parsed, reset_attempts=reset_attempts
         )
 
     async def get_state(self) -> JobState:
         """The job's current state in its queue."""
-        return await self._owner.backend.get_state(self._owner.name, self.id)
+        return await self._mover.backend.get_state(self._mover.queue, self.id)
 
     def _finished(self) -> None:
         self.attempts_made += 1
-        self._finished_on = now_ms()
+        self._finished_on = _clock.now_ms()
         self.token = None
 
     def __repr__(self) -> str:
         return f"Job(id={self.id!r}, name={self.name!r}, queue={self.queue_name!r})"
-
-
-async def take_fetched(owner: QueueClient, fetched: Fetched | None, token: str) -> Job | None:
-    """Turn a fetch result into a Job for ``owner``.
-
-    A fetched job marked with a deferred failure (it stalled too often) is never
-    handed out: it is failed at once and the next job is fetched instead.
-    """
-    backend = owner.backend
-    while fetched is not None and fetched.job is not None and fetched.job.deferred_failure:
-        stale = Job(owner, fetched.job, token)
-        opts = stale.opts
-        outcome = Failed(
-            fetched.job.deferred_failure,
-            fetched.job.stacktrace or "[]",
-            opts.keep_on_fail(),
-            opts.attempts,
-        )
-        fetched = await backend.move_to_finished(
-            owner.name, stale.id, token, outcome, now_ms(), owner._fetch_request(token)
-        )
-    owner._note_fetch(fetched)
-    if fetched is None or fetched.job is None:
-        return None
-    return Job(owner, fetched.job, token)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from corral._client import QueueClient, now_ms
+from corral import _clock
+from corral._client import QueueClient
 from corral._codec import dumps
 from corral.backends.base import JobRecord, JobState, NewJob
+from corral.connection import Connection
 from corral.job import Job
 from corral.options import Duration, JobOptions, to_ms
 
@@ -37,17 +39,25 @@ class Queue(QueueClient):
 
     ``url``: ``sqlite:///path.db`` (embedded, the default), ``redis://host:port/db``;
     None reads ``CORRAL_URL``, else uses ``sqlite:///corral.db``. ``prefix`` keeps
-    groups of queues apart (BullMQ's default ``bull``).
+    groups of queues apart (BullMQ's default ``bull``). ``connection``: a
+    :class:`~corral.Connection` to share with other queues instead of ``url``.
     """
 
-    def __init__(self, name: str, *, url: str | None = None, prefix: str = "bull") -> None:
-        super().__init__(name, url=url, prefix=prefix)
+    def __init__(
+        self,
+        name: str,
+        *,
+        url: str | None = None,
+        prefix: str = "bull",
+        connection: Connection | None = None,
+    ) -> None:
+        super().__init__(name, url=url, prefix=prefix, connection=connection)
 
     def _new_job(self, name: object, data: Any, options: Mapping[str, Any]) -> NewJob:
         if not isinstance(name, str):
             raise TypeError(f"job name must be a string, not {type(name).__name__}")
         opts, wire = _options(options)
-        timestamp = opts.timestamp if opts.timestamp is not None else now_ms()
+        timestamp = opts.timestamp if opts.timestamp is not None else _clock.now_ms()
         return NewJob(
             name=name,
             data=dumps({} if data is None else data, what="job data"),
@@ -149,14 +159,14 @@ class Queue(QueueClient):
             delay_ms=spec.delay_ms,
             priority=spec.priority,
         )
-        return Job(self, record)
+        return Job(self._mover, record)
 
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id, or None."""
         if not isinstance(job_id, str):
             raise TypeError(f"job_id must be a string, not {type(job_id).__name__}")
         record = await self._backend.get_job(self._name, job_id)
-        return None if record is None else Job(self, record)
+        return None if record is None else Job(self._mover, record)
 
     async def get_job_state(self, job_id: str) -> JobState:
         """The job's state: waiting, active, delayed, prioritized, completed, failed,
@@ -178,7 +188,7 @@ class Queue(QueueClient):
         wanted = _parse_states(states)
         _check_range(start, end)
         records = await self._backend.get_jobs(self._name, wanted, start, end)
-        return [Job(self, record) for record in records]
+        return [Job(self._mover, record) for record in records]
 
     async def get_job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
         """A job's log lines ``[start, end]``, oldest first."""
@@ -188,16 +198,16 @@ class Queue(QueueClient):
 
     async def remove(self, job_id: str) -> bool:
         """Remove a job; False if there was none. See :meth:`corral.Job.remove`."""
-        return await self._backend.remove_job(self._name, job_id, now_ms())
+        return await self._backend.remove_job(self._name, job_id, _clock.now_ms())
 
     async def rate_limit(self, duration: Duration) -> None:
         """Hand out no job to any worker of this queue for ``duration`` seconds."""
         ms = to_ms(duration, name="duration", allow_zero=False)
-        await self._backend.rate_limit(self._name, ms, now_ms())
+        await self._backend.rate_limit(self._name, ms, _clock.now_ms())
 
     async def get_rate_limit_ttl(self) -> float:
         """Seconds left on the queue's rate limit (0.0 when it is not limited)."""
-        return await self._backend.get_rate_limit_ttl(self._name, now_ms()) / 1000
+        return await self._backend.get_rate_limit_ttl(self._name, _clock.now_ms()) / 1000
 
     async def pause(self) -> None:
         """Stop workers from getting jobs; jobs keep arriving and wait."""

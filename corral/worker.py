@@ -24,38 +24,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import signal
-import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Self, overload
 
-from corral._client import QueueClient, now_ms
+from corral._client import QueueClient
+from corral._engine.fetcher import Fetcher
+from corral._engine.hooks import Hooks, WorkerEvent
+from corral._engine.locks import LockRenewer
+from corral._engine.runner import ProcessorCall, Runner
+from corral._engine.stalled import StalledChecker
 from corral._policy import BackoffStrategy
-from corral.backends.base import Failed, Fetched, FetchRequest, KeepJobs, Limiter
-from corral.errors import BackendError, CorruptJobError
-from corral.job import Job, take_fetched
+from corral.backends.base import Limiter
+from corral.connection import Connection
+from corral.job import Job, JobMover
 from corral.options import Duration, RateLimiter, to_ms
 
-if TYPE_CHECKING:
-    from corral._runner import Runner
-
 __all__ = ["Processor", "Worker", "WorkerEvent"]
-
-WorkerEvent = Literal["active", "completed", "failed", "stalled", "drained", "error"]
-"""The names :meth:`Worker.on` accepts."""
-
-_EVENTS: frozenset[str] = frozenset(
-    {"active", "completed", "failed", "stalled", "drained", "error"}
-)
 
 logger = logging.getLogger("corral.worker")
 
 Processor = Callable[[Job], Awaitable[Any]] | Callable[[Job], Any]
 """A function that does a job's work: ``async def`` or plain ``def``; its return
 value becomes the job's return value, an exception fails the attempt."""
+
+Hook = Callable[..., Any]
 
 
 class Worker(QueueClient):
@@ -68,10 +63,12 @@ class Worker(QueueClient):
     - ``drain_delay`` (seconds): how long a blocking ``get_next_job`` waits for work.
     - ``limiter``: at most ``limiter.max`` jobs per ``limiter.duration`` seconds,
       shared by every worker of the queue.
-    - ``name``: recorded on each job this worker takes (``job.processed_by``).
+    - ``name``: this worker's name, recorded on each job it takes
+      (``job.processed_by``); read it back as :attr:`worker_name`.
     - ``concurrency``: how many jobs ``run()`` processes at once.
     - ``backoff_strategy``: ``fn(attempts_made, backoff_type, error) -> seconds``
       for jobs whose backoff type is neither ``fixed`` nor ``exponential``.
+    - ``connection``: a :class:`~corral.Connection` to share instead of ``url``.
     """
 
     def __init__(
@@ -81,6 +78,7 @@ class Worker(QueueClient):
         *,
         url: str | None = None,
         prefix: str = "bull",
+        connection: Connection | None = None,
         lock_duration: Duration = 30,
         stalled_interval: Duration = 30,
         max_stalled_count: int = 1,
@@ -107,24 +105,53 @@ class Worker(QueueClient):
             raise TypeError("name must be a string")
         if processor is not None and not callable(processor):
             raise TypeError("processor must be a function taking a Job")
-        super().__init__(queue_name, url=url, prefix=prefix)
+        if backoff_strategy is not None and not callable(backoff_strategy):
+            raise TypeError(
+                "backoff_strategy must be a function (attempts, type, error) -> seconds"
+            )
+        super().__init__(queue_name, url=url, prefix=prefix, connection=connection)
         self.processor = processor
+        """The function :meth:`run` calls for each job (None: driven by hand)."""
         self.lock_duration_ms = lock_ms
+        """How long a fetched job's lock lasts unless extended (ms)."""
         self.stalled_interval_ms = stalled_ms
+        """How often the stalled check runs (ms)."""
         self.max_stalled_count = max_stalled_count
+        """How many times a job may stall before it fails."""
         self.drain_delay_ms = drain_ms
+        """How long a blocking fetch waits for work (ms)."""
         self.limiter = limiter
+        """The rate limit this worker takes part in, if any."""
         self.worker_name = name
-        self._custom_backoff = backoff_strategy
-        self._limiter_wire = (
+        """This worker's name (``job.processed_by`` of the jobs it takes), if given."""
+        self.concurrency = concurrency
+        """How many jobs :meth:`run` processes at once."""
+        self.backoff_strategy = backoff_strategy
+        """The custom backoff, if any (see the class docstring)."""
+        self._hooks = Hooks()
+        limiter_wire = (
             None
             if limiter is None
             else Limiter(limiter.max, to_ms(limiter.duration, name="limiter duration"))
         )
-        self.concurrency = concurrency
-        self._limit_until = 0
+        self._fetcher = Fetcher(
+            backend=self._backend,
+            queue=self._name,
+            lock_duration_ms=lock_ms,
+            drain_delay_ms=drain_ms,
+            limiter=limiter_wire,
+            worker_name=name,
+            backoff_strategy=backoff_strategy,
+        )
+        self._stalled = StalledChecker(
+            backend=self._backend,
+            queue=self._name,
+            max_stalled_count=max_stalled_count,
+            stalled_interval_ms=stalled_ms,
+            hooks=self._hooks,
+        )
+        self._closing = asyncio.Event()
         self._stalled_task: asyncio.Task[None] | None = None
-        self._hooks: dict[str, list[Callable[..., Any]]] = {}
         self._runner: Runner | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._run_done = asyncio.Event()
@@ -135,25 +162,18 @@ class Worker(QueueClient):
         signal: jobs it held were abandoned (they stall back), and threads running a
         plain-function processor may still be busy."""
 
-    # -- hooks used by Job ---------------------------------------------------------
-
-    def _fetch_request(self, token: str) -> FetchRequest:
-        return FetchRequest(token, self.lock_duration_ms, self._limiter_wire, self.worker_name)
-
-    def _note_fetch(self, fetched: Fetched | None) -> None:
-        if fetched is not None and fetched.job is None and fetched.rate_limited_for_ms > 0:
-            self._limit_until = now_ms() + fetched.rate_limited_for_ms
-
     @property
-    def _backoff_strategy(self) -> BackoffStrategy | None:
-        return self._custom_backoff
+    def job_mover(self) -> JobMover:
+        """How the jobs this worker hands out move: through its fetcher (so
+        ``fetch_next`` uses this worker's settings) and its backoff strategy."""
+        return self._fetcher.mover
 
     # -- manual fetching -----------------------------------------------------------
 
     @property
     def rate_limited_for(self) -> float:
         """Seconds until the rate limit this worker last saw ends (0.0 if none)."""
-        return max(0, self._limit_until - now_ms()) / 1000
+        return self._fetcher.rate_limited_for_ms() / 1000
 
     async def get_next_job(self, token: str | None = None, *, block: bool = True) -> Job | None:
         """Fetch the next job and lock it with ``token`` for ``lock_duration``.
@@ -169,112 +189,45 @@ class Worker(QueueClient):
             token = str(uuid.uuid4())
         elif not isinstance(token, str) or not token:
             raise TypeError("token must be a non-empty string")
-        request = self._fetch_request(token)
-        deadline = time.monotonic() + self.drain_delay_ms / 1000
-        while True:
-            fetched = await self._move_to_active(request)
-            job = await take_fetched(self, fetched, token)
-            if job is not None or fetched.rate_limited_for_ms > 0 or not block:
-                return job
-            if not await self._wait_for_work(deadline, fetched.next_delayed_at_ms):
-                return None
-
-    async def _move_to_active(self, request: FetchRequest) -> Fetched:
-        """Fetch a job; one whose stored fields cannot be read (it is locked with our
-        token by then) is failed with the reason, and the next one is fetched."""
-        while True:
-            try:
-                return await self._backend.move_to_active(self._name, request, now_ms())
-            except CorruptJobError as exc:
-                logger.error("queue %r: failing unreadable job: %s", self._name, exc)
-                failed = Failed(str(exc), "[]", KeepJobs(), 0)
-                await self._backend.move_to_finished(
-                    self._name, exc.job_id, request.token, failed, now_ms()
-                )
-
-    async def _wait_for_work(self, deadline: float, next_delayed_at: int) -> bool:
-        """Sleep until work may be there (True) or the deadline passes (False)."""
-        due = next_delayed_at
-        while not self._closed:
-            remaining = round((deadline - time.monotonic()) * 1000)
-            if remaining <= 0:
-                return False
-            timeout = remaining
-            if due > 0:
-                until_due = due - now_ms()
-                if until_due <= 0:
-                    return True
-                timeout = min(timeout, until_due)
-            woke = await self._backend.wait_for_job(self._name, max(1, timeout))
-            if woke is None:
-                # Timed out: either the deadline or a delayed job's due time.
-                if due > 0 and due <= now_ms():
-                    return True
-                continue
-            if woke == 0 or woke <= now_ms() + 1:
-                return True
-            due = woke if due <= 0 else min(due, woke)
-        return False
+        return await self._fetcher.next_job(token, block=block, stop=self._closing)
 
     # -- stalled jobs ------------------------------------------------------------------
 
     async def check_stalled_jobs(self) -> list[str]:
         """Run the stalled check once; return the ids of jobs returned to wait."""
-        return await self._backend.move_stalled_to_wait(
-            self._name, self.max_stalled_count, self.stalled_interval_ms, now_ms()
-        )
+        return await self._stalled.check()
 
     async def start_stalled_check_timer(self) -> None:
         """Check for stalled jobs now, then every ``stalled_interval`` until :meth:`close`."""
         if self._stalled_task is not None and not self._stalled_task.done():
             return
-        await self._report_stalled(await self.check_stalled_jobs())
+        await self._stalled.check()
         self._stalled_task = asyncio.create_task(
-            self._stalled_loop(), name=f"corral-stalled-{self._name}"
+            self._stalled.run(self._closing, first_now=False), name=f"corral-stalled-{self._name}"
         )
-
-    async def _stalled_loop(self) -> None:
-        while not self._closed:
-            await asyncio.sleep(self.stalled_interval_ms / 1000)
-            if self._closed:
-                return
-            try:
-                await self._report_stalled(await self.check_stalled_jobs())
-            except BackendError as error:
-                # The store is down or restarting: one clear line, no traceback.
-                logger.warning(
-                    "stalled check failed on queue %r: %s; will retry", self._name, error
-                )
-                await self._emit("error", error, None)
-            except Exception:
-                logger.exception("stalled check failed on queue %r; will retry", self._name)
-
-    async def _report_stalled(self, ids: list[str]) -> None:
-        for job_id in ids:
-            logger.warning(
-                "job %s on queue %r stalled and was returned to wait", job_id, self._name
-            )
-            await self._emit("stalled", job_id)
 
     # -- hooks ------------------------------------------------------------------------------
 
-    def on(self, event: WorkerEvent, callback: Callable[..., Any]) -> Callable[..., Any]:
-        """Call ``callback`` on ``event`` (see the module docstring); returns it."""
-        if event not in _EVENTS:
-            raise ValueError(f"unknown worker event {event!r}; known: {sorted(_EVENTS)}")
-        if not callable(callback):
-            raise TypeError("callback must be callable")
-        self._hooks.setdefault(event, []).append(callback)
-        return callback
+    @overload
+    def on(self, event: WorkerEvent, callback: Hook) -> Hook: ...
 
-    async def _emit(self, event: str, *args: Any) -> None:
-        for callback in self._hooks.get(event, ()):
-            try:
-                result = callback(*args)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                logger.exception("worker %r hook raised; ignored", event)
+    @overload
+    def on(self, event: WorkerEvent, callback: None = None) -> Callable[[Hook], Hook]: ...
+
+    def on(self, event: WorkerEvent, callback: Hook | None = None) -> Hook | Callable[[Hook], Hook]:
+        """Call ``callback`` on ``event`` (see the module docstring); returns it.
+
+        Without ``callback`` it is a decorator: ``@worker.on("completed")``.
+        """
+        if callback is None:
+            self._hooks.check(event)
+            return lambda fn: self._hooks.on(event, fn)
+        return self._hooks.on(event, callback)
+
+    def off(self, event: WorkerEvent, callback: Hook | None = None) -> bool:
+        """Stop calling ``callback`` on ``event`` (every callback of it when None);
+        returns whether one was removed."""
+        return self._hooks.off(event, callback)
 
     # -- processing ---------------------------------------------------------------------------
 
@@ -301,9 +254,22 @@ class Worker(QueueClient):
             raise RuntimeError("this worker is already running")
         if self._closed:
             raise RuntimeError("this worker is closed")
-        from corral._runner import Runner
-
-        runner = self._runner = Runner(self, self.processor)
+        active: dict[str, Job] = {}
+        runner = self._runner = Runner(
+            fetcher=self._fetcher,
+            call=ProcessorCall(self.processor, concurrency=self.concurrency, name=self._name),
+            hooks=self._hooks,
+            renewer=LockRenewer(
+                backend=self._backend,
+                queue=self._name,
+                lock_duration_ms=self.lock_duration_ms,
+                held=active,
+                hooks=self._hooks,
+            ),
+            stalled=self._stalled,
+            active=active,
+            concurrency=self.concurrency,
+        )
         self._run_done.clear()
         remove_signals = self._install_signals(grace) if handle_signals else None
         try:
@@ -357,7 +323,8 @@ class Worker(QueueClient):
         as long as they take), then returns the unfinished ones to wait without
         counting an attempt; ``grace=0`` stops at once and leaves them to stall
         back when their locks expire. Jobs fetched by hand keep their locks until
-        they expire.
+        they expire. Closing always finishes, even while the store is unreachable
+        (what cannot be handed back stalls back later).
         """
         if self._close_task is not None:
             # Already closing: a second, immediate close escalates (e.g. a second signal).
@@ -371,6 +338,8 @@ class Worker(QueueClient):
         await asyncio.shield(self._close_task)
 
     async def _shutdown(self, grace: float | None) -> None:
+        self._closing.set()
+        self._fetcher.cancel_wait()
         runner = self._runner
         if runner is not None:
             await runner.shutdown(grace)
@@ -386,4 +355,9 @@ class Worker(QueueClient):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._backend.close()
+        try:
+            await self._backend.close()
+        except Exception as error:
+            logger.warning(
+                "worker on queue %r: closing the store connection: %s", self._name, error
+            )

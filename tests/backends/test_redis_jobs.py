@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from corral._client import now_ms
+from corral._clock import now_ms
 from corral.backends.base import Completed, Failed, FetchRequest, JobState, NewJob
 from corral.backends.redis import RedisBackend
 from corral.backends.redis.keys import QueueKeys

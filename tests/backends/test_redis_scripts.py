@@ -51,7 +51,7 @@ async def test_scripts_are_reloaded_after_script_flush(raw, redis_url, queue_nam
 
 async def test_a_corrupt_counter_never_strands_a_job(redis_url: str, queue_name: str) -> None:
     """A non-integer counter must not make a script fail after it moved the job."""
-    from corral._client import now_ms
+    from corral._clock import now_ms
     from corral.backends.base import Completed, FetchRequest, JobState, NewJob
     from corral.backends.redis import RedisBackend
     from corral.backends.redis.client import RedisClient

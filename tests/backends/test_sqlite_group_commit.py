@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from corral._client import now_ms
+from corral._clock import now_ms
 from corral.backends.base import Completed, FetchRequest, JobState, NewJob
 from corral.backends.sqlite import SQLiteBackend
 from corral.errors import BackendError, LockMismatchError

@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from corral import Job, Queue, Worker
-from corral._client import now_ms
+from corral._clock import now_ms
 from corral.backends.base import Completed, FetchRequest
 
 SKEW = {"honest": 0.0, "ahead": 5 * 60.0, "behind": -5 * 60.0}  # seconds

@@ -221,7 +221,7 @@ async def test_hooks_see_completed_failed_and_drained(
     assert ("completed", "1") in events
     assert ("failed", "2") in events
     with pytest.raises(ValueError, match="unknown worker event"):
-        worker.on("finished", print)  # type: ignore[arg-type]
+        worker.on("finished", print)  # type: ignore[call-overload]
 
 
 def _has(events: list[tuple[str, str]], name: str) -> Any:

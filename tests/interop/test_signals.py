@@ -9,7 +9,7 @@ import time
 import pytest
 
 from corral import JobState, Queue
-from corral._client import now_ms
+from corral._clock import now_ms
 from tests.interop.conftest import NodeBullMQ, WorkerFactory
 
 pytestmark = pytest.mark.interop

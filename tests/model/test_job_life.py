@@ -48,7 +48,7 @@ from hypothesis.stateful import (
 )
 
 from corral._codec import dumps
-from corral._policy import retry_delay
+from corral._policy import decide_failure
 from corral.backends import open_backend
 from corral.backends.base import (
     STALLED_LIMIT_REASON,
@@ -446,7 +446,10 @@ class JobLife(RuleBasedStateMachine):
         if job is not None:
             record = self.run(self.backend.get_job(self.queue, job_id))
             assert record is not None
-            delay = retry_delay(parse_opts(record.opts), record.attempts_made, error)
+            decision = decide_failure(
+                parse_opts(record.opts), record.attempts_made, error, previous_stacktrace=None
+            )
+            delay = decision.delay_ms if isinstance(decision, Retry) else None
             # The policy decides from the stored options exactly as the model does.
             retries = job.attempts_made + 1 < job.attempts
             assert (delay is not None) == retries

@@ -7,12 +7,26 @@ import json
 import pytest
 
 from corral import Backoff, UnrecoverableError
-from corral._policy import backoff_delay, failure_reason, failure_stacktrace, retry_delay
+from corral._policy import (
+    MAX_RETRY_DELAY_MS,
+    BackoffProblem,
+    backoff_delay,
+    decide_failure,
+    failure_reason,
+    failure_stacktrace,
+)
+from corral.backends.base import Failed, Retry
 from corral.options import JobOptions
 
 
 def opts(**kw: object) -> JobOptions:
     return JobOptions.build(**kw)
+
+
+def retry_delay(o: JobOptions, attempts_made: int, error: BaseException) -> int | None:
+    """The decision's delay: None when the attempt fails for good."""
+    decision = decide_failure(o, attempts_made, error, previous_stacktrace=None)
+    return decision.delay_ms if isinstance(decision, Retry) else None
 
 
 def test_no_attempts_means_no_retry() -> None:
@@ -57,7 +71,7 @@ def test_custom_backoff_strategy() -> None:
     assert backoff_delay(custom, 2, RuntimeError(), custom=strategy) == 3000
     assert backoff_delay(custom, 3, RuntimeError(), custom=strategy) is None
     assert seen == [(2, "linear"), (3, "linear")]
-    with pytest.raises(ValueError, match="needs a custom backoff strategy"):
+    with pytest.raises(BackoffProblem, match="needs a custom backoff strategy"):
         backoff_delay(custom, 1, RuntimeError())
 
 
@@ -75,3 +89,70 @@ def test_stacktrace_keeps_the_newest_ten() -> None:
     assert "boom 2" in traces[0]
     assert failure_reason(RuntimeError()) == "RuntimeError"
     assert failure_reason(RuntimeError("why")) == "why"
+
+
+def test_a_decision_is_a_value_the_backend_applies() -> None:
+    three = opts(attempts=3, backoff=Backoff("fixed", 2), remove_on_fail=5)
+    retry = decide_failure(three, 0, RuntimeError("boom"), previous_stacktrace=None)
+    assert isinstance(retry, Retry)
+    assert (retry.reason, retry.delay_ms) == ("boom", 2000)
+    assert "RuntimeError: boom" in json.loads(retry.stacktrace)[0]
+    final = decide_failure(three, 2, RuntimeError("last"), previous_stacktrace=retry.stacktrace)
+    assert isinstance(final, Failed)
+    assert (final.reason, final.attempts, final.keep.count) == ("last", 3, 5)
+    assert len(json.loads(final.stacktrace)) == 2
+
+
+@pytest.mark.parametrize(
+    ("returned", "problem"),
+    [
+        (float("inf"), "more than"),
+        (float("nan"), "NaN"),
+        (1e18, "more than"),
+        ("soon", "not a number"),
+        (True, "not a number"),
+    ],
+)
+def test_a_custom_backoff_that_gives_no_usable_wait_fails_the_job_with_why(
+    returned: object, problem: str
+) -> None:
+    def strategy(attempts: int, kind: str, error: BaseException) -> float:
+        return returned  # type: ignore[return-value]
+
+    decision = decide_failure(
+        opts(attempts=5, backoff={"type": "custom"}),
+        0,
+        RuntimeError("boom"),
+        previous_stacktrace=None,
+        custom=strategy,
+    )
+    assert isinstance(decision, Failed)
+    assert decision.reason.startswith("boom (not retried: ")
+    assert problem in decision.reason
+
+
+def test_a_negative_custom_backoff_means_do_not_retry() -> None:
+    decision = decide_failure(
+        opts(attempts=5, backoff={"type": "custom"}),
+        0,
+        RuntimeError("boom"),
+        previous_stacktrace=None,
+        custom=lambda attempts, kind, error: -1,
+    )
+    assert isinstance(decision, Failed)
+    assert decision.reason == "boom"
+
+
+def test_an_unknown_backoff_type_without_a_strategy_fails_with_the_fix() -> None:
+    decision = decide_failure(
+        opts(attempts=5, backoff={"type": "linear"}), 0, RuntimeError("x"), previous_stacktrace=None
+    )
+    assert isinstance(decision, Failed)
+    assert "Worker(..., backoff_strategy=fn)" in decision.reason
+
+
+def test_exponential_backoff_that_outgrows_the_store_fails_instead_of_overflowing() -> None:
+    huge = opts(attempts=2000, backoff=Backoff("exponential", 1))
+    decision = decide_failure(huge, 1500, RuntimeError("x"), previous_stacktrace=None)
+    assert isinstance(decision, Failed)
+    assert str(MAX_RETRY_DELAY_MS // 1000)[:3] in decision.reason.replace(",", "")

@@ -1,0 +1,189 @@
+"""The fetcher: the one place a worker takes jobs from its queue.
+
+It owns everything a fetch depends on, for ``Worker.get_next_job``, the slots of
+``Worker.run()`` and ``job.move_to_*(fetch_next=True)`` alike:
+
+- the fetch request (lock duration, limiter, worker name) for a token;
+- the queue's rate-limit window as this worker last saw it (the only copy), and
+  any hold-off the worker decides on itself (a bare ``RateLimitError``);
+- deferred failures: a fetched job marked to fail on its next fetch (it stalled
+  too often) is failed at once with its reason and the next job is fetched;
+- turning a fetched record into a :class:`~corral.Job` that moves through this
+  fetcher, so its ``fetch_next`` uses the same settings;
+- waiting for work without busy polling: concurrent waiters of one worker share
+  a single blocking wait on the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from corral import _clock
+from corral._policy import BackoffStrategy
+from corral.backends.base import Backend, Failed, Fetched, FetchRequest, Limiter
+from corral.job import Job, JobMover
+from corral.options import parse_opts
+
+__all__ = ["Fetcher"]
+
+
+class Fetcher:
+    """Fetches jobs of ``queue`` from ``backend`` with one worker's settings."""
+
+    def __init__(
+        self,
+        *,
+        backend: Backend,
+        queue: str,
+        lock_duration_ms: int,
+        drain_delay_ms: int,
+        limiter: Limiter | None = None,
+        worker_name: str | None = None,
+        backoff_strategy: BackoffStrategy | None = None,
+    ) -> None:
+        self.backend = backend
+        self.queue = queue
+        self.lock_duration_ms = lock_duration_ms
+        self.drain_delay_ms = drain_delay_ms
+        self.limiter = limiter
+        self.worker_name = worker_name
+        self.mover = JobMover(backend, queue, self, backoff_strategy)
+        """What the jobs this fetcher hands out move through."""
+        self.limited_until_ms = 0
+        """Epoch ms until which no job will be handed out (rate limit or hold-off)."""
+        self._shared_wait: asyncio.Future[int | None] | None = None
+
+    # -- the request and the window ----------------------------------------------
+
+    def request(self, token: str) -> FetchRequest:
+        """The fetch request for ``token``: this worker's lock duration, limiter and name."""
+        return FetchRequest(token, self.lock_duration_ms, self.limiter, self.worker_name)
+
+    def rate_limited_for_ms(self) -> int:
+        """ms until the rate limit (or hold-off) this worker knows of ends; 0 if none."""
+        if self.limited_until_ms == 0:
+            return 0
+        return max(0, self.limited_until_ms - _clock.now_ms())
+
+    def hold_off(self, ms: int) -> None:
+        """Hand out no job for ``ms`` from now (a window that is already longer stands)."""
+        if ms > 0:
+            self.limited_until_ms = max(self.limited_until_ms, _clock.now_ms() + ms)
+
+    # -- fetching --------------------------------------------------------------------
+
+    async def settle(self, fetched: Fetched | None, token: str) -> Fetched | None:
+        """What a fetch result comes to once deferred failures are failed.
+
+        A fetched job marked to fail on its next fetch (``deferred_failure``) is never
+        handed out: it is failed with its reason and the next job is fetched in the
+        same call. A result with no job because of a rate limit records the window.
+        """
+        while fetched is not None and fetched.job is not None and fetched.job.deferred_failure:
+            record = fetched.job
+            opts = parse_opts(record.opts)
+            outcome = Failed(
+                fetched.job.deferred_failure,
+                record.stacktrace or "[]",
+                opts.keep_on_fail(),
+                opts.attempts,
+            )
+            fetched = await self.backend.move_to_finished(
+                self.queue, record.id, token, outcome, _clock.now_ms(), self.request(token)
+            )
+        if fetched is not None and fetched.job is None and fetched.rate_limited_for_ms > 0:
+            self.limited_until_ms = _clock.now_ms() + fetched.rate_limited_for_ms
+        return fetched
+
+    async def take(self, fetched: Fetched | None, token: str) -> Job | None:
+        """The job a fetch result hands out (see :meth:`settle`), locked with ``token``."""
+        fetched = await self.settle(fetched, token)
+        if fetched is None or fetched.job is None:
+            return None
+        return Job(self.mover, fetched.job, token)
+
+    async def fetch(self, token: str) -> tuple[Job | None, Fetched]:
+        """Try once: the job fetched and locked with ``token`` (or None), and the result."""
+        fetched = await self.backend.move_to_active(
+            self.queue, self.request(token), _clock.now_ms()
+        )
+        settled = await self.settle(fetched, token)
+        if settled is None:  # pragma: no cover - a fetch always answers
+            return None, fetched
+        if settled.job is None:
+            return None, settled
+        return Job(self.mover, settled.job, token), settled
+
+    async def next_job(self, token: str, *, block: bool, stop: asyncio.Event) -> Job | None:
+        """``Worker.get_next_job``: fetch, and with ``block`` wait up to ``drain_delay``
+        for a job to arrive. None when there is none, the queue is paused or limited."""
+        deadline = time.monotonic() + self.drain_delay_ms / 1000
+        while not stop.is_set():
+            job, fetched = await self.fetch(token)
+            if job is not None or fetched.rate_limited_for_ms > 0 or not block:
+                return job
+            if not await self.wait_for_work(deadline, fetched.next_delayed_at_ms, stop):
+                return None
+        return None
+
+    # -- waiting for work ---------------------------------------------------------------
+
+    async def wait_for_work(self, deadline: float, due_ms: int, stop: asyncio.Event) -> bool:
+        """Sleep until work may be there (True), or until the monotonic ``deadline``
+        passes or ``stop`` is set (False). ``due_ms``: when the next delayed job falls
+        due (epoch ms, 0 for none), so a wait never outlasts it."""
+        while not stop.is_set():
+            remaining = round((deadline - time.monotonic()) * 1000)
+            if remaining <= 0:
+                return False
+            timeout = remaining
+            if due_ms > 0:
+                until_due = due_ms - _clock.now_ms()
+                if until_due <= 0:
+                    return True
+                timeout = min(timeout, until_due)
+            woke = await self._wait_shared(max(1, timeout), stop)
+            if woke is None:
+                # Timed out (or stopped): the deadline, or a delayed job's due time.
+                if due_ms > 0 and due_ms <= _clock.now_ms():
+                    return True
+                continue
+            if woke == 0 or woke <= _clock.now_ms() + 1:
+                return True
+            due_ms = woke if due_ms <= 0 else min(due_ms, woke)
+        return False
+
+    async def _wait_shared(self, timeout_ms: int, stop: asyncio.Event) -> int | None:
+        """One blocking wait on the store, shared by every concurrent waiter of this
+        fetcher; each waiter gives up at its own timeout. Errors are raised to every
+        waiter."""
+        shared = self._shared_wait
+        if shared is None or shared.done():
+            shared = self._shared_wait = asyncio.ensure_future(
+                self.backend.wait_for_job(self.queue, timeout_ms)
+            )
+            # A waiter that gave up never reads the outcome: mark it read, so a
+            # late error is not reported as never retrieved.
+            shared.add_done_callback(_mark_read)
+        stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        waits: list[asyncio.Future[Any]] = [shared, stopped]
+        try:
+            await asyncio.wait(waits, timeout=timeout_ms / 1000, return_when="FIRST_COMPLETED")
+        finally:
+            stopped.cancel()
+        if not shared.done() or shared.cancelled():
+            return None
+        return shared.result()
+
+    def cancel_wait(self) -> None:
+        """Abandon the shared wait on the store (the worker is stopping)."""
+        shared, self._shared_wait = self._shared_wait, None
+        if shared is not None and not shared.done():
+            shared.cancel()
+
+
+def _mark_read(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -1,0 +1,306 @@
+"""The runner behind ``Worker.run()``: slots that fetch and process jobs.
+
+Each of ``concurrency`` slots loops: take a job, run the processor, finish the
+job *and fetch the next one in the same call*, so a busy worker costs one round
+trip per job. Idle slots share a single blocking wait for work (the fetcher's),
+so a quiet worker costs nothing. The lock renewer and the stalled checker run
+beside the slots under one ``asyncio.TaskGroup``.
+
+The runner is given its collaborators (fetcher, processor call, hooks, renewer,
+stalled checker) and never sees the Worker that assembled it.
+
+Shutdown (``Worker.close()``): stop fetching, let running jobs finish for up to
+``grace`` seconds, then return the unfinished ones to wait without counting an
+attempt. :meth:`Runner.force` (``close(grace=0)`` or a second signal) ends at
+once: those jobs keep their locks until they expire and then stall back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
+
+from corral._codec import UnencodableError
+from corral._engine.fetcher import Fetcher
+from corral._engine.hooks import Hooks
+from corral._engine.locks import LockRenewer
+from corral._engine.stalled import StalledChecker
+from corral.errors import BackendError, LockError, RateLimitError
+from corral.job import Job
+
+__all__ = ["MAX_RATE_LIMIT_SLEEP", "MIN_RATE_LIMIT_HOLD_OFF_MS", "ProcessorCall", "Runner"]
+
+logger = logging.getLogger("corral.worker")
+
+MAX_RATE_LIMIT_SLEEP = 30.0
+"""The longest a slot sleeps on a rate limit before looking again (seconds)."""
+
+MIN_RATE_LIMIT_HOLD_OFF_MS = 1000
+"""How long a worker holds off after a ``RateLimitError`` when the queue has no limit
+set (ms): without it the job would run again at once, thousands of times a second."""
+
+
+class ProcessorCall:
+    """Calls a processor: awaited when it is a coroutine function, else in a thread pool
+    of ``concurrency`` threads (plain functions must not block the event loop)."""
+
+    def __init__(self, processor: Callable[[Job], Any], *, concurrency: int, name: str) -> None:
+        self.processor = processor
+        self.is_async = inspect.iscoroutinefunction(processor) or inspect.iscoroutinefunction(
+            getattr(processor, "__call__", None)  # noqa: B004 - an object with async __call__
+        )
+        self.executor: ThreadPoolExecutor | None = None
+        if not self.is_async:
+            self.executor = ThreadPoolExecutor(
+                max_workers=concurrency, thread_name_prefix=f"corral-{name}"
+            )
+
+    async def __call__(self, job: Job) -> Any:
+        if self.is_async:
+            return await cast(Callable[[Job], Awaitable[Any]], self.processor)(job)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self.processor, job)
+
+    def shutdown(self) -> None:
+        """Stop the thread pool without waiting for threads still running."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class Runner:
+    """One run of a processor worker: ``concurrency`` slots plus their helpers."""
+
+    def __init__(
+        self,
+        *,
+        fetcher: Fetcher,
+        call: ProcessorCall,
+        hooks: Hooks,
+        renewer: LockRenewer,
+        stalled: StalledChecker,
+        active: dict[str, Job],
+        concurrency: int,
+    ) -> None:
+        self.fetcher = fetcher
+        self.call = call
+        self.hooks = hooks
+        self.renewer = renewer
+        self.stalled = stalled
+        self.concurrency = concurrency
+        self.queue = fetcher.queue
+        self.stopping = asyncio.Event()
+        self.active = active
+        """Jobs in hand, by id (the renewer's ``held``: it extends their locks)."""
+        self.processing: set[asyncio.Task[Any]] = set()
+        self.drained = False
+        self.forced = False
+        self._worker_id = uuid.uuid4().hex
+        self._token_counter = 0
+
+    # -- the task group ----------------------------------------------------------
+
+    async def run(self) -> None:
+        """Process jobs until :meth:`shutdown` or :meth:`force`."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.renewer.run(self.stopping), name="corral-lock-renewer")
+                group.create_task(self.stalled.run(self.stopping), name="corral-stalled-checker")
+                slots = [
+                    group.create_task(self._slot(), name=f"corral-slot-{i}")
+                    for i in range(self.concurrency)
+                ]
+                await asyncio.wait(slots)
+                # Slots are done: stop the helpers.
+                self.stopping.set()
+        finally:
+            self.call.shutdown()
+
+    def _next_token(self) -> str:
+        self._token_counter += 1
+        return f"{self._worker_id}:{self._token_counter}"
+
+    # -- slots ----------------------------------------------------------------------
+
+    async def _slot(self) -> None:
+        job: Job | None = None
+        failures = 0
+        task = asyncio.current_task()
+        assert task is not None
+        while not self.stopping.is_set():
+            try:
+                if job is None:
+                    job = await self._fetch()
+                    if failures:
+                        logger.info("worker on queue %r: the store answers again", self.queue)
+                        failures = 0
+                    continue
+                self.processing.add(task)
+                try:
+                    job = await self._process(job)
+                finally:
+                    self.processing.discard(task)
+            except Exception as error:
+                # The store is unreachable or failed: report, back off, try again.
+                # A job in hand keeps its lock until it expires, then stalls back.
+                job = None
+                failures += 1
+                delay = min(0.1 * 2**failures, 5.0)
+                logger.warning(
+                    "worker on queue %r: %s; retrying in %.1fs", self.queue, error, delay
+                )
+                await self.hooks.emit("error", error, None)
+                await self._sleep(delay)
+        if job is not None:
+            # Fetched as we were stopping: give it straight back.
+            await self._give_back(job)
+
+    async def _fetch(self) -> Job | None:
+        fetcher = self.fetcher
+        wait_ms = fetcher.rate_limited_for_ms()
+        if wait_ms > 0:
+            await self._sleep(min(wait_ms / 1000, MAX_RATE_LIMIT_SLEEP))
+            return None
+        job, fetched = await fetcher.fetch(self._next_token())
+        if job is not None:
+            self.drained = False
+            return job
+        if fetched.rate_limited_for_ms > 0:
+            return None
+        if not self.drained:
+            self.drained = True
+            await self.hooks.emit("drained")
+        deadline = time.monotonic() + fetcher.drain_delay_ms / 1000
+        await fetcher.wait_for_work(deadline, fetched.next_delayed_at_ms, self.stopping)
+        return None
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+
+    # -- processing -------------------------------------------------------------------
+
+    async def _process(self, job: Job) -> Job | None:
+        """Run one job and finish it; returns the next job fetched in the same call."""
+        token = job.token
+        assert token is not None
+        hooks = self.hooks
+        self.active[job.id] = job
+        if "active" in hooks:
+            await hooks.emit("active", job)
+        started = time.perf_counter()
+        try:
+            try:
+                result = await self.call(job)
+            except asyncio.CancelledError:
+                raise
+            except RateLimitError:
+                left_ms = round(await job.move_to_wait(token) * 1000)
+                if left_ms <= 0:
+                    logger.warning(
+                        "job %s raised RateLimitError but queue %r has no rate limit set: "
+                        "holding off %d ms; call queue.rate_limit(seconds) before raising it",
+                        job.id, self.queue, MIN_RATE_LIMIT_HOLD_OFF_MS,
+                    )  # fmt: skip
+                    left_ms = MIN_RATE_LIMIT_HOLD_OFF_MS
+                self.fetcher.hold_off(left_ms)
+                return None
+            except Exception as error:
+                nxt = await job.move_to_failed(error, token, fetch_next=self._may_fetch())
+                if logger.isEnabledFor(logging.INFO):
+                    logger.info(
+                        "job %s (%s) failed after %.0f ms: %s",
+                        job.id, job.name, (time.perf_counter() - started) * 1000,
+                        job.failed_reason,
+                    )  # fmt: skip
+                if "failed" in hooks:
+                    await hooks.emit("failed", job, error)
+                return nxt
+            try:
+                nxt = await job.move_to_completed(result, token, fetch_next=self._may_fetch())
+            except UnencodableError as unstorable:
+                # Refused before anything was written: the attempt fails with why.
+                failure = ValueError(
+                    f"the processor's return value could not be stored: {unstorable}"
+                )
+                nxt = await job.move_to_failed(failure, token, fetch_next=self._may_fetch())
+                logger.error("job %s (%s) failed: %s", job.id, job.name, failure)
+                if "failed" in hooks:
+                    await hooks.emit("failed", job, failure)
+                return nxt
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(
+                    "job %s (%s) completed in %.0f ms",
+                    job.id, job.name, (time.perf_counter() - started) * 1000,
+                )  # fmt: skip
+            if "completed" in hooks:
+                await hooks.emit("completed", job, result)
+            return nxt
+        except LockError as error:
+            logger.error("job %s: %s", job.id, error)
+            await hooks.emit("error", error, job)
+            return None
+        finally:
+            self.active.pop(job.id, None)
+
+    def _may_fetch(self) -> bool:
+        return not self.stopping.is_set() and self.fetcher.rate_limited_for_ms() <= 0
+
+    async def _give_back(self, job: Job) -> None:
+        """Return an unfinished job to wait. One that already stalled back or was taken
+        over has nothing to return; one the store cannot take back now keeps its lock
+        and stalls back when it expires."""
+        try:
+            await job.move_to_wait(job.token)
+        except LockError:
+            pass
+        except BackendError as error:
+            logger.warning(
+                "job %s on queue %r could not be returned to wait (%s); it will stall back "
+                "when its lock expires",
+                job.id, self.queue, error,
+            )  # fmt: skip
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    def force(self) -> None:
+        """Stop now: cancel running jobs and leave their locks to expire."""
+        self.forced = True
+        self.stopping.set()
+        self.fetcher.cancel_wait()
+        for task in self.processing:
+            task.cancel()
+
+    async def shutdown(self, grace: float | None) -> None:
+        """Stop fetching; wait up to ``grace`` seconds (None: forever) for running
+        jobs, then return the unfinished ones to wait."""
+        self.stopping.set()
+        self.fetcher.cancel_wait()
+        if grace == 0:
+            self.forced = True
+        running = set(self.processing)
+        if running and not self.forced:
+            await asyncio.wait(running, timeout=grace)
+        pending = {task for task in running if not task.done()}
+        if not pending:
+            return
+        unfinished = list(self.active.values())
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if self.forced:
+            return  # leave the locks to expire; the jobs stall back
+        started = time.monotonic()
+        for job in unfinished:
+            await self._give_back(job)
+        logger.info(
+            "returned %d unfinished job(s) to wait in %.2fs",
+            len(unfinished),
+            time.monotonic() - started,
+        )
