@@ -21,8 +21,8 @@ await job.move_to_completed("sent", "my-token", fetch_next=False)
 import logging
 
 from corral._version import __version__
-from corral.connection import Connection
 from corral.backends.base import JobState
+from corral.connection import Connection
 from corral.errors import (
     BackendError,
     ConfigurationError,

@@ -64,10 +64,8 @@ def backoff_delay(
         wait = float(base)
     elif backoff.type == "exponential":
         doublings = attempts_made - 1
-        if base == 0:
-            wait = 0.0
-        else:
-            wait = math.inf if doublings > 64 else float(base * 2**doublings)
+        # Past 64 doublings any base exceeds what a due time can hold.
+        wait = float(base * 2**doublings) if base == 0 or doublings <= 64 else math.inf
     elif custom is not None:
         seconds = custom(attempts_made, backoff.type, error)
         if seconds is None:
