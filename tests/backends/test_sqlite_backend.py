@@ -23,6 +23,7 @@ from corral.backends.base import (
 from corral.backends.sqlite import SQLiteBackend
 from corral.errors import (
     ConfigurationError,
+    ErrorCode,
     JobNotFoundError,
     JobStateError,
     LockMismatchError,
@@ -223,9 +224,12 @@ async def test_refusals_use_codes_in_order_and_change_nothing(backend, queue_nam
         await backend.move_to_wait(queue_name, "2", "mine", T0)
     assert await backend.get_job(queue_name, a.id) == before
     assert await backend.get_state(queue_name, a.id) is JobState.ACTIVE
-    assert not await backend.extend_lock(queue_name, a.id, "theirs", LOCK, T0)
-    assert await backend.extend_lock(queue_name, a.id, "mine", LOCK, T0 + 1)
-    assert await backend.extend_locks(queue_name, [(a.id, "mine"), ("2", "x")], LOCK, T0) == ["2"]
+    with pytest.raises(LockMismatchError):
+        await backend.extend_lock(queue_name, a.id, "theirs", LOCK, T0)
+    await backend.extend_lock(queue_name, a.id, "mine", LOCK, T0 + 1)
+    assert await backend.extend_locks(queue_name, [(a.id, "mine"), ("2", "x")], LOCK, T0) == {
+        "2": ErrorCode.JOB_LOCK_NOT_EXIST
+    }
     await backend.move_to_finished(queue_name, a.id, "mine", Completed("1"), T0 + 2)
     with pytest.raises(MissingLockError):
         await backend.move_to_finished(queue_name, a.id, "mine", Completed("1"), T0 + 3)
@@ -290,7 +294,7 @@ async def test_stalled_check_is_two_phase_and_throttled(backend, queue_name) -> 
     # First check only marks the active jobs.
     assert await backend.move_stalled_to_wait(queue_name, 1, 5000, T0) == []
     # b's lock is extended (clears its mark); a's expires.
-    assert await backend.extend_lock(queue_name, b.id, "tb", 10 * LOCK, T0 + 1)
+    await backend.extend_lock(queue_name, b.id, "tb", 10 * LOCK, T0 + 1)
     later = T0 + LOCK + 10_000
     assert await backend.move_stalled_to_wait(queue_name, 1, 5000, later) == [a.id]
     record = await backend.get_job(queue_name, a.id)
@@ -416,10 +420,10 @@ async def test_events_cursor_and_blocking(backend, queue_name) -> None:
 
 
 async def test_events_are_trimmed(backend, queue_name, monkeypatch) -> None:
-    from corral.backends.sqlite import ops
+    from corral.backends.sqlite import _tx
 
-    monkeypatch.setattr(ops, "MAX_EVENTS", 50)
-    monkeypatch.setattr(ops, "TRIM_EVERY", 20)
+    monkeypatch.setattr(_tx, "MAX_EVENTS", 50)
+    monkeypatch.setattr(_tx, "TRIM_EVERY", 20)
     for _ in range(10):
         await backend.add_jobs(queue_name, [job() for _ in range(20)])
     events = await backend.read_events(queue_name, "0", count=1000)

@@ -88,8 +88,8 @@ async def test_remove_job_refuses_a_locked_active_job(backend, queue_name) -> No
 async def test_promote_and_reprocess(backend, queue_name) -> None:
     await backend.add_jobs(queue_name, [job("a"), job("d", delay_ms=10_000, priority=2)])
     with pytest.raises(JobStateError):
-        await backend.promote(queue_name, "1", T0)
-    await backend.promote(queue_name, "2", T0)
+        await backend.promote(queue_name, "1")
+    await backend.promote(queue_name, "2")
     promoted = await backend.get_job(queue_name, "2")
     assert promoted is not None
     assert promoted.delay_ms == 0
@@ -99,8 +99,8 @@ async def test_promote_and_reprocess(backend, queue_name) -> None:
     assert got.job.id == "1"
     await backend.move_to_finished(queue_name, "1", "t", Completed('"r"'), T0)
     with pytest.raises(JobStateError):
-        await backend.reprocess_job(queue_name, "1", JobState.FAILED, reset_attempts=False, now=T0)
-    await backend.reprocess_job(queue_name, "1", JobState.COMPLETED, reset_attempts=True, now=T0)
+        await backend.reprocess_job(queue_name, "1", JobState.FAILED, reset_attempts=False)
+    await backend.reprocess_job(queue_name, "1", JobState.COMPLETED, reset_attempts=True)
     again = await backend.get_job(queue_name, "1")
     assert again is not None
     assert (again.finished_on_ms, again.return_value, again.attempts_made) == (None, None, 0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from corral.backends.sqlite import ops
+import corral.backends.sqlite
 from corral.backends.sqlite.sql import Q, parse_queries, split_statements
 
 
@@ -56,13 +56,30 @@ def test_every_query_compiles_against_the_schema(schema_db: sqlite3.Connection, 
     bind(schema_db, f"EXPLAIN {Q[name]}")
 
 
-def test_every_query_is_used() -> None:
-    here = Path(ops.__file__).parent
-    source = "".join((here / f).read_text() for f in ("ops.py", "ops_jobs.py", "connection.py"))
-    named = set(re.findall(r'Q\["(\w+)"\]', source)) | set(re.findall(r'\.run\(\s*"(\w+)"', source))
-    assert named - set(Q) == set(), "queries used but not defined"
+def package_source() -> str:
+    """Every Python module of the SQLite backend, concatenated."""
+    here = Path(corral.backends.sqlite.__file__).parent
+    return "".join(path.read_text() for path in sorted(here.glob("*.py")))
+
+
+def undefined_and_unused(queries: dict[str, str], source: str) -> tuple[set[str], set[str]]:
+    """Names ``source`` runs (``Q["x"]``, ``.run("x"``) that ``queries`` lacks, and
+    names of ``queries`` that ``source`` never quotes."""
+    run = set(re.findall(r'Q\["(\w+)"\]', source)) | set(re.findall(r'\.run\(\s*"(\w+)"', source))
     mentioned = set(re.findall(r'"(\w+)"', source))
-    assert set(Q) - mentioned == set(), "named queries nobody uses"
+    return run - set(queries), set(queries) - mentioned
+
+
+def test_every_query_is_used() -> None:
+    undefined, unused = undefined_and_unused(Q, package_source())
+    assert undefined == set(), "queries used but not defined"
+    assert unused == set(), "named queries nobody uses"
+
+
+def test_the_usage_check_catches_an_orphan_and_a_typo() -> None:
+    source = package_source() + 'tx.run("job_gett", 1)\n'
+    undefined, unused = undefined_and_unused({**Q, "orphan": "SELECT 1"}, source)
+    assert (undefined, unused) == ({"job_gett"}, {"orphan"})
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,18 @@
 """``SQLiteBackend``: the embedded, zero-setup backend.
 
-Each async method runs one ``ops`` function on the database thread (one thread
-hop, one transaction), then wakes in-process waiters of the queue. Queues are
-stored as ``<prefix>:<name>``, so backends opened with different prefixes
-never see each other's queues.
+Each async method forwards to one function of :mod:`.ops` (fetch / finish),
+:mod:`.ops_read` (reads) or :mod:`.ops_admin` (changes by hand), run on the
+database thread (one thread hop, one transaction), then nudges in-process
+waiters of the queue (:mod:`.wakeups`). Queues are stored as
+``<prefix>:<name>``, so backends opened with different prefixes never see each
+other's queues; :meth:`SQLiteBackend.share` opens another prefix on the same
+connection.
+
+Clocks: every ``now`` an operation takes is the caller's, and SQLite judges
+locks, limiter windows and due times by it alone. The wall clock is read only
+to *sleep*: ``wait_for_job`` sleeps until the next delayed job's due time by
+it, and the blocking calls time their waits with ``time.monotonic``; what is
+fetched is always decided by the caller's next ``move_to_active(now)``.
 
 URLs: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` and
 ``sqlite://:memory:``, an in-process database shared by every ``:memory:``
@@ -13,7 +22,6 @@ test see the same jobs) until the last of them is closed.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import time
@@ -31,22 +39,14 @@ from corral.backends.base import (
     NewJob,
     Retry,
 )
-from corral.backends.sqlite import ops, ops_jobs, wakeups
+from corral.backends.sqlite import ops, ops_admin, ops_read, wakeups
 from corral.backends.sqlite.connection import MEMORY, Conn, Database
-from corral.errors import ConfigurationError
+from corral.errors import BackendError, ConfigurationError, ErrorCode
 
 __all__ = ["SQLiteBackend", "parse_url"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-POLL_INTERVAL = 0.004
-"""Seconds between looks at the WAL file's size and time, to notice commits by
-other processes while waiting (a ``stat`` on the event loop: no thread hop)."""
-
-VERSION_INTERVAL = 0.05
-"""Seconds between ``PRAGMA data_version`` checks, the exact but costlier test
-that backs up the file check (two commits in one clock tick can look alike)."""
 
 _URL_FORMS = "'sqlite:///relative/path.db', 'sqlite:////absolute/path.db' or 'sqlite://:memory:'"
 
@@ -102,6 +102,7 @@ class SQLiteBackend:
         self._db: Database | None = None
         self._key = "" if self._memory else os.path.realpath(self._path)
         self._closed = False
+        self._owns_db = True
 
     def __repr__(self) -> str:
         return f"SQLiteBackend({self.url!r}, prefix={self.prefix!r})"
@@ -111,8 +112,6 @@ class SQLiteBackend:
     def _database(self) -> Database:
         if self._db is None:
             if self._closed:
-                from corral.errors import BackendError
-
                 raise BackendError(f"{self!r} is closed")
             if self._memory:
                 self._db = _SharedMemory.acquire()
@@ -139,47 +138,8 @@ class SQLiteBackend:
     ) -> T:
         return await self._database().read(fn, *args, **kwargs)
 
-    def _file_signature(self) -> tuple[int, int, int] | None:
-        """What changes whenever any connection commits: the WAL file's time and size."""
-        if self._memory:
-            return None
-        for path in (self._path + "-wal", self._path):
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            return st.st_mtime_ns, st.st_size, st.st_ino
-        return None
-
-    async def _baseline(self) -> tuple[int, int, int] | None:
-        """Mark "now" for :meth:`_wait_for_change`; take it *before* looking for work."""
-        if self._memory:
-            return None
-        await self._database().changed_elsewhere()
-        return self._file_signature()
-
-    async def _wait_for_change(
-        self, waiter: wakeups.Waiter, until: float, since: tuple[int, int, int] | None
-    ) -> None:
-        """Return when woken in-process, when another connection commits, or at ``until``."""
-        next_version_check = time.monotonic() + VERSION_INTERVAL
-        while True:
-            left = until - time.monotonic()
-            if left <= 0:
-                return
-            try:
-                await asyncio.wait_for(waiter.event.wait(), min(left, POLL_INTERVAL))
-                return
-            except TimeoutError:
-                pass
-            if self._memory:
-                continue
-            if self._file_signature() != since:
-                return
-            if time.monotonic() >= next_version_check:
-                next_version_check = time.monotonic() + VERSION_INTERVAL
-                if await self._database().changed_elsewhere():
-                    return
+    def _watch(self) -> wakeups.CommitWatch:
+        return wakeups.CommitWatch(self._database(), None if self._memory else self._path)
 
     # -- adding ------------------------------------------------------------------
 
@@ -233,15 +193,12 @@ class SQLiteBackend:
 
     async def extend_lock(
         self, queue: str, job_id: str, token: str, duration_ms: int, now: int
-    ) -> bool:
-        failed = await self._write(
-            ops.extend_locks, self._name(queue), [(job_id, token)], duration_ms, now
-        )
-        return not failed
+    ) -> None:
+        await self._write(ops.extend_lock, self._name(queue), job_id, token, duration_ms, now)
 
     async def extend_locks(
         self, queue: str, locks: Sequence[tuple[str, str]], duration_ms: int, now: int
-    ) -> list[str]:
+    ) -> dict[str, ErrorCode]:
         return await self._write(ops.extend_locks, self._name(queue), list(locks), duration_ms, now)
 
     async def move_stalled_to_wait(
@@ -257,13 +214,13 @@ class SQLiteBackend:
     # -- reading -----------------------------------------------------------------
 
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
-        return await self._read(ops.get_job, self._name(queue), job_id)
+        return await self._read(ops_read.get_job, self._name(queue), job_id)
 
     async def get_state(self, queue: str, job_id: str) -> JobState:
-        return await self._read(ops.get_state, self._name(queue), job_id)
+        return await self._read(ops_read.get_state, self._name(queue), job_id)
 
     async def get_counts(self, queue: str, states: Sequence[JobState]) -> dict[JobState, int]:
-        return await self._read(ops.get_counts, self._name(queue), list(states))
+        return await self._read(ops_read.get_counts, self._name(queue), list(states))
 
     async def read_events(
         self, queue: str, after: str | None, *, count: int = 100, block_ms: int = 0
@@ -274,83 +231,84 @@ class SQLiteBackend:
         except ValueError:
             raise ValueError(f"after must be an event id from read_events, not {after!r}") from None
         deadline = time.monotonic() + max(block_ms, 0) / 1000
+        watch = self._watch()
         with wakeups.listening((self._key, name, "events")) as waiter:
             while True:
                 waiter.event.clear()
-                since = await self._baseline() if block_ms > 0 else None
-                events, cursor = await self._read(ops.read_events, name, cursor, count)
+                since = await watch.baseline() if block_ms > 0 else None
+                events, cursor = await self._read(ops_read.read_events, name, cursor, count)
                 if events or time.monotonic() >= deadline:
                     return events
-                await self._wait_for_change(waiter, deadline, since)
+                await watch.wait(waiter, deadline, since)
 
     async def events_cursor(self, queue: str) -> str:
-        return await self._read(ops.events_cursor, self._name(queue))
+        return await self._read(ops_read.events_cursor, self._name(queue))
 
     async def get_jobs(
         self, queue: str, states: Sequence[JobState], start: int = 0, end: int = -1
     ) -> list[JobRecord]:
-        return await self._read(ops_jobs.get_jobs, self._name(queue), list(states), start, end)
+        return await self._read(ops_read.get_jobs, self._name(queue), list(states), start, end)
 
     async def get_logs(
         self, queue: str, job_id: str, start: int = 0, end: int = -1
     ) -> tuple[list[str], int]:
-        return await self._read(ops_jobs.get_logs, self._name(queue), job_id, start, end)
+        return await self._read(ops_read.get_logs, self._name(queue), job_id, start, end)
 
     async def list_queues(self) -> list[str]:
-        return await self._read(ops_jobs.list_queues, self.prefix)
+        return await self._read(ops_read.list_queues, self.prefix)
 
     # -- changing one job ----------------------------------------------------------
 
     async def update_progress(self, queue: str, job_id: str, progress: str) -> None:
         name = self._name(queue)
-        await self._write(ops_jobs.update_progress, name, job_id, progress)
+        await self._write(ops_admin.update_progress, name, job_id, progress)
         self._notify(name, jobs=False)
 
     async def add_log(self, queue: str, job_id: str, line: str, keep: int | None = None) -> int:
-        return await self._write(ops_jobs.add_log, self._name(queue), job_id, line, keep)
+        return await self._write(ops_admin.add_log, self._name(queue), job_id, line, keep)
 
     async def remove_job(self, queue: str, job_id: str, now: int) -> bool:
         name = self._name(queue)
-        removed = await self._write(ops_jobs.remove_job, name, job_id, now)
+        removed = await self._write(ops_admin.remove_job, name, job_id, now)
         self._notify(name, jobs=False)
         return removed
 
-    async def promote(self, queue: str, job_id: str, now: int) -> None:
+    async def promote(self, queue: str, job_id: str) -> None:
         name = self._name(queue)
-        await self._write(ops_jobs.promote, name, job_id, now)
+        await self._write(ops_admin.promote, name, job_id)
         self._notify(name, jobs=True)
 
     async def reprocess_job(
-        self, queue: str, job_id: str, state: JobState, *, reset_attempts: bool, now: int
+        self, queue: str, job_id: str, state: JobState, *, reset_attempts: bool
     ) -> None:
         name = self._name(queue)
-        await self._write(ops_jobs.reprocess_job, name, job_id, state, reset_attempts, now)
+        await self._write(ops_admin.reprocess_job, name, job_id, state, reset_attempts)
         self._notify(name, jobs=True)
 
     # -- queue-wide --------------------------------------------------------------
 
     async def rate_limit(self, queue: str, duration_ms: int, now: int) -> None:
-        await self._write(ops.rate_limit, self._name(queue), duration_ms, now)
+        await self._write(ops_admin.rate_limit, self._name(queue), duration_ms, now)
 
     async def get_rate_limit_ttl(self, queue: str, now: int) -> int:
-        return await self._read(ops.get_rate_limit_ttl, self._name(queue), now)
+        return await self._read(ops_read.get_rate_limit_ttl, self._name(queue), now)
 
     async def pause(self, queue: str) -> None:
         name = self._name(queue)
-        await self._write(ops.pause, name)
+        await self._write(ops_admin.pause, name)
         self._notify(name, jobs=False)
 
     async def resume(self, queue: str) -> None:
         name = self._name(queue)
-        await self._write(ops.resume, name)
+        await self._write(ops_admin.resume, name)
         self._notify(name, jobs=True)
 
     async def is_paused(self, queue: str) -> bool:
-        return await self._read(ops.is_paused, self._name(queue))
+        return await self._read(ops_read.is_paused, self._name(queue))
 
     async def obliterate(self, queue: str, *, force: bool) -> None:
         name = self._name(queue)
-        await self._write(ops.obliterate, name, force)
+        await self._write(ops_admin.obliterate, name, force, shown_as=queue)
         self._notify(name, jobs=False)
 
     # -- waiting for work ----------------------------------------------------------
@@ -358,29 +316,44 @@ class SQLiteBackend:
     async def wait_for_job(self, queue: str, timeout_ms: int) -> int | None:
         name = self._name(queue)
         deadline = time.monotonic() + max(timeout_ms, 0) / 1000
+        watch = self._watch()
         with wakeups.listening((self._key, name, "jobs")) as waiter:
             while True:
                 waiter.event.clear()
-                since = await self._baseline()
-                ready, due = await self._read(ops.peek_work, name)
+                since = await watch.baseline()
+                ready, due = await self._read(ops_read.peek_work, name)
                 if ready:
                     return 0
                 until = deadline
                 if due is not None:
+                    # The wall clock only sets how long to sleep; whether the job
+                    # is due is for the caller's move_to_active(now) to decide.
                     due_in = due / 1000 - time.time()
                     if due_in <= 0:
                         return due
                     until = min(deadline, time.monotonic() + due_in)
                 if time.monotonic() >= deadline:
                     return None
-                await self._wait_for_change(waiter, until, since)
+                await watch.wait(waiter, until, since)
+
+    # -- connections ---------------------------------------------------------------
+
+    def share(self, prefix: str) -> SQLiteBackend:
+        """A backend for queues under ``prefix`` on this backend's database: the same
+        thread and connection (for ``sqlite://:memory:``, the same in-process
+        database). No I/O happens; its :meth:`close` releases nothing, while this
+        backend's :meth:`close` closes the database for both."""
+        db = self._database()
+        shared = SQLiteBackend(self.url, prefix=prefix)
+        shared._db, shared._key, shared._owns_db = db, self._key, False
+        return shared
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         db, self._db = self._db, None
-        if db is None:
+        if db is None or not self._owns_db:
             return
         if self._memory:
             last = _SharedMemory.release()

@@ -2,7 +2,8 @@
 --   -- name: <name>
 --   -- <what it does>
 --   <statement>
--- Loaded by corral.backends.sqlite.sql.load_queries; ops.py uses them as Q["<name>"].
+-- Parsed by corral.backends.sqlite.sql into Q; the ops*, _tx and connection modules
+-- run them as Q["<name>"] or tx.run("<name>", ...).
 -- The job columns read into a JobRecord are always, in order: id, name, data,
 -- opts, timestamp, delay, priority, progress, attempts_made, attempts_started,
 -- stalled_counter, processed_on, finished_on, return_value, failed_reason,
