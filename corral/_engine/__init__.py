@@ -1,0 +1,1 @@
+"""The worker engine: fetching, running, renewing locks, stalled checks, hooks and signals."""
