@@ -93,7 +93,7 @@ class Job:
         return cls(owner, record_from_fields(job_id, raw), token)
 
     @classmethod
-    async def create(cls, queue: Queue, name: str, data: Any = None, **options: Any) -> Job:
+    async def create(cls, queue: Queue, /, name: str, data: Any = None, **options: Any) -> Job:
         """Add a job to ``queue``; the same as ``queue.add(name, data, **options)``."""
         return await queue.add(name, data, **options)
 
