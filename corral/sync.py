@@ -24,8 +24,11 @@ until they are done; those that return jobs return these blocking Jobs.
 ``async with`` becomes ``with`` and ``async for`` becomes ``for``, with the same
 meaning (``with Worker(name, processor)`` processes jobs in the background until
 the block ends). The calls run on one background event loop shared by the
-process (:mod:`corral._portal`), where processors and ``Worker.on`` hooks run
-too; Ctrl-C interrupts a blocked call and cancels what it was waiting for.
+process (:mod:`corral._portal`); Ctrl-C interrupts a blocked call and cancels
+what it was waiting for. Processors and ``Worker.on`` hooks are the async
+worker's: they are handed a :class:`corral.Job`, and async ones run on that
+loop. A plain-def processor runs in a thread pool, where ``corral.sync.Job(job)``
+gives it the blocking moves (``update_progress``, ``log``, ...).
 
 How the facade is built: each class lists its async twin's public names, one
 line per name, through a few typed helpers. ``_blocking(method)`` turns a
@@ -160,10 +163,11 @@ def _blocking_iter(
     method: Callable[[A], AsyncIterator[T]],
 ) -> Callable[[_Facade[A]], Iterator[T]]:
     """``__iter__`` from ``__aiter__``: each item is awaited on the portal's loop."""
+    name = method.__name__
 
     @functools.wraps(method)
     def iterate(self: _Facade[A], /) -> Iterator[T]:
-        items = method(self._wrapped)
+        items: AsyncIterator[T] = getattr(self._wrapped, name)()
 
         async def next_item() -> T:
             return await anext(items)
