@@ -12,7 +12,7 @@ from typing import Self
 
 from corral.backends import open_backend
 from corral.backends.base import Backend
-from corral.connection import Connection
+from corral.connection import SharedConnection
 from corral.job import JobMover
 from corral.options import validate_queue_name
 
@@ -24,7 +24,7 @@ class QueueClient:
     :class:`~corral.QueueEvents`: one queue on one store."""
 
     def __init__(
-        self, name: str, *, url: str | None, prefix: str, connection: Connection | None
+        self, name: str, *, url: str | None, prefix: str, connection: SharedConnection | None
     ) -> None:
         self._name = validate_queue_name(name)
         if not isinstance(prefix, str) or not prefix:
@@ -32,7 +32,7 @@ class QueueClient:
         if connection is not None:
             if url is not None:
                 raise ValueError("give either url= or connection=, not both")
-            if not isinstance(connection, Connection):
+            if not isinstance(connection, SharedConnection):
                 raise TypeError(
                     f"connection must be a corral.Connection, not {type(connection).__name__}"
                 )

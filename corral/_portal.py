@@ -5,12 +5,18 @@ with a coroutine; it runs on the portal's loop and the caller waits for its
 result. One portal serves the whole process, so every sync object shares one
 loop and one thread. Calling it from inside that loop would deadlock, so that
 is refused with a clear error instead.
+
+A caller waits in short slices rather than in one uninterruptible wait, so
+Ctrl-C (``KeyboardInterrupt``) lands while a call is blocked, e.g. in a
+``get_next_job(block=True)``; the interrupted call's coroutine is then cancelled
+on the loop, given a moment to unwind, and the interrupt is re-raised.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -18,6 +24,12 @@ from typing import Any, TypeVar
 __all__ = ["Portal", "get_portal"]
 
 T = TypeVar("T")
+
+WAIT_SLICE = 0.1
+"""How long (seconds) a blocked caller waits at a time before it lets an interrupt land."""
+
+UNWIND_WAIT = 5.0
+"""How long (seconds) an interrupted caller waits for its cancelled coroutine to unwind."""
 
 
 class Portal:
@@ -41,7 +53,11 @@ class Portal:
         return self._loop
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the portal's loop and block until it returns (or raises)."""
+        """Run ``coro`` on the portal's loop and block until it returns (or raises).
+
+        An exception raised in the waiting thread meanwhile (``KeyboardInterrupt``
+        from Ctrl-C) cancels ``coro`` on the loop and is re-raised.
+        """
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -52,7 +68,25 @@ class Portal:
                 "a corral.sync method was called from inside corral's own event loop; "
                 "use the async API (corral.Queue, corral.Worker) in async code"
             )
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
+        # Our own task rather than run_coroutine_threadsafe's: an interrupted caller
+        # waits for the task itself to finish unwinding, not just for a cancelled flag.
+        started: list[asyncio.Task[T]] = []
+
+        def start() -> None:
+            task = self._loop.create_task(coro)
+            started.append(task)
+            task.add_done_callback(lambda done: _settle(outcome, done))
+
+        self._loop.call_soon_threadsafe(start)
+        try:
+            return _wait(outcome)
+        except BaseException:
+            if not outcome.done():
+                # Callbacks run in order, so start() has run when this one does.
+                self._loop.call_soon_threadsafe(lambda: started[0].cancel())
+                concurrent.futures.wait((outcome,), timeout=UNWIND_WAIT)
+            raise
 
     def stop(self) -> None:
         """Stop the loop and join the thread (at interpreter exit)."""
@@ -62,6 +96,25 @@ class Portal:
         self._thread.join(timeout=5)
         if not self._loop.is_running():
             self._loop.close()
+
+
+def _wait(outcome: concurrent.futures.Future[T]) -> T:
+    while True:
+        try:
+            return outcome.result(timeout=WAIT_SLICE)
+        except TimeoutError:
+            if outcome.done():  # the coroutine's own TimeoutError
+                return outcome.result()
+
+
+def _settle(outcome: concurrent.futures.Future[T], task: asyncio.Task[T]) -> None:
+    """Hand a finished task's result, error or cancellation to the waiting thread."""
+    if task.cancelled():
+        outcome.cancel()
+    elif (error := task.exception()) is not None:
+        outcome.set_exception(error)
+    else:
+        outcome.set_result(task.result())
 
 
 _portal: Portal | None = None

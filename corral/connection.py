@@ -20,12 +20,21 @@ event loop (the sync API's loop, or your own).
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self, runtime_checkable
 
 from corral.backends import open_backend, resolve_url
 from corral.backends.base import Backend
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "SharedConnection"]
+
+
+@runtime_checkable
+class SharedConnection(Protocol):
+    """What ``connection=`` takes: :class:`Connection`, or ``corral.sync.Connection``."""
+
+    def backend(self, prefix: str) -> Backend:
+        """A backend for ``prefix`` on the shared connection; closing it closes nothing."""
+        ...
 
 
 class Connection:

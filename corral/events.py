@@ -23,7 +23,7 @@ from typing import Any
 
 from corral._client import QueueClient
 from corral._codec import loads
-from corral.connection import Connection
+from corral.connection import SharedConnection
 from corral.options import Duration, to_ms
 
 __all__ = ["QueueEvent", "QueueEvents"]
@@ -97,7 +97,7 @@ class QueueEvents(QueueClient):
         *,
         url: str | None = None,
         prefix: str = "bull",
-        connection: Connection | None = None,
+        connection: SharedConnection | None = None,
         last_event_id: str | None = None,
         block: Duration = 5,
         batch: int = 100,

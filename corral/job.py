@@ -142,9 +142,11 @@ class Job:
         return cls(owner.job_mover, record_from_fields(job_id, raw), token)
 
     @classmethod
-    async def create(cls, queue: Adds, name: str, data: Any = None, **options: Any) -> Job:
+    async def create(cls, queue: Adds, /, name: str, data: Any = None, **options: Any) -> Job:
         """Add a job to ``queue``; the same as ``queue.add(name, data, **options)``
         (BullMQ's ``Job.create``)."""
+        if not callable(getattr(queue, "add", None)):
+            raise TypeError(f"Job.create needs a Queue to add to, not {type(queue).__name__}")
         return await queue.add(name, data, **options)
 
     # -- decoded fields -------------------------------------------------------------

@@ -9,7 +9,7 @@ from corral import _clock
 from corral._client import QueueClient
 from corral._codec import dumps
 from corral.backends.base import JobRecord, JobState, NewJob
-from corral.connection import Connection
+from corral.connection import SharedConnection
 from corral.job import Job
 from corral.options import Duration, JobOptions, to_ms
 
@@ -49,7 +49,7 @@ class Queue(QueueClient):
         *,
         url: str | None = None,
         prefix: str = "bull",
-        connection: Connection | None = None,
+        connection: SharedConnection | None = None,
     ) -> None:
         super().__init__(name, url=url, prefix=prefix, connection=connection)
 

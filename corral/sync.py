@@ -1,472 +1,497 @@
-"""The blocking API: the same Queue, Worker and Job, for code without an event loop.
+"""The blocking API: the same Queue, Worker, Job and QueueEvents, for code without an event loop.
 
 ```python
 from corral.sync import Queue, Worker
 
-Queue("emails").add("send", {"to": "a@example.com"})
-worker = Worker("emails")
-job = worker.get_next_job("tok")
-job.move_to_completed("sent", "tok", fetch_next=False)
+with Queue("emails") as queue:
+    queue.add("send", {"to": "a@example.com"})
+
+with Worker("emails") as worker:          # driven by hand
+    job = worker.get_next_job("tok")
+    if job is not None:
+        job.move_to_completed("sent", "tok", fetch_next=False)
+
+def send(job):                              # a plain def
+    return f"sent to {job.data['to']}"
+
+Worker("emails", send).run(handle_signals=True)   # until Ctrl-C or SIGTERM
 ```
 
-Every method has the name and parameters of its async twin (a test keeps them
-in step) and blocks until it is done. The calls run on one background event
-loop shared by the process (:mod:`corral._portal`).
+Every public method, property and attribute of :class:`corral.Queue`,
+:class:`corral.Worker`, :class:`corral.Job` and :class:`corral.QueueEvents` is
+here under the same name and with the same signature. Coroutine methods block
+until they are done; those that return jobs return these blocking Jobs.
+``async with`` becomes ``with`` and ``async for`` becomes ``for``, with the same
+meaning (``with Worker(name, processor)`` processes jobs in the background until
+the block ends). The calls run on one background event loop shared by the
+process (:mod:`corral._portal`); Ctrl-C interrupts a blocked call and cancels
+what it was waiting for. Processors and ``Worker.on`` hooks are the async
+worker's: they are handed a :class:`corral.Job`, and async ones run on that
+loop. A plain-def processor runs in a thread pool, where ``corral.sync.Job(job)``
+gives it the blocking moves (``update_progress``, ``log``, ...).
+
+How the facade is built: each class lists its async twin's public names, one
+line per name, through a few typed helpers. ``_blocking(method)`` turns a
+coroutine method into a blocking one; ``_blocking_job`` (and its
+``_or_none`` and list variants ``_blocking_jobs``) does the same and wraps the
+returned ``corral.Job``\\s; ``_direct`` forwards a plain method;
+``_attr(cls, lambda x: x.name)`` forwards a property or attribute, and
+``_built_from(cls)`` gives a constructor the async constructor's parameters.
+Each helper takes the async callable's parameters as a ``ParamSpec``, so a type
+checker (and an IDE) sees the real parameter types, and wraps it with
+:func:`functools.wraps`, so :func:`inspect.signature` shows the async signature;
+no parameter list is written here. Members generated in a loop would be
+invisible to type checkers, hence the one line per name; the parity test in
+``tests/test_sync.py`` compares every public name and signature of each pair,
+so a name added to an async class without its line here fails the suite.
 """
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import threading
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
-from datetime import datetime
-from types import TracebackType
-from typing import Any, Self, TypeVar
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
+from corral import connection as _connection
 from corral import events as _events
 from corral import job as _job
 from corral import queue as _queue
 from corral import worker as _worker
-from corral._policy import BackoffStrategy
+from corral._client import QueueClient
+from corral._engine.signals import ShutdownSignals
 from corral._portal import get_portal
-from corral.backends.base import JobState
-from corral.options import Duration, JobOptions, RateLimiter
 
-__all__ = ["Job", "Queue", "QueueEvents", "Worker"]
+__all__ = ["Connection", "Job", "Queue", "QueueEvents", "Worker"]
 
+P = ParamSpec("P")
 T = TypeVar("T")
+A = TypeVar("A")
+A_co = TypeVar("A_co", covariant=True)
+C = TypeVar("C", bound=QueueClient)
+C_co = TypeVar("C_co", bound=QueueClient, covariant=True)
+S = TypeVar("S")
 
 
 def _call(coro: Coroutine[Any, Any, T]) -> T:
     return get_portal().call(coro)
 
 
-def _wrap(job: _job.Job | None) -> Job | None:
-    return None if job is None else Job(job)
-
-
-class Job:
-    """A job, with blocking moves. Wraps a :class:`corral.Job` (``.async_job``)."""
-
-    def __init__(self, job: _job.Job) -> None:
-        self.async_job = job
-
-    @classmethod
-    def from_json(
-        cls, owner: Queue | Worker, raw: Mapping[str, str], job_id: str, token: str | None = None
-    ) -> Job:
-        """Build a Job from its stored fields; see :meth:`corral.Job.from_json`."""
-        return cls(_job.Job.from_json(owner._client, raw, job_id, token))
-
-    @classmethod
-    def create(cls, queue: Queue, name: str, data: Any = None, **options: Any) -> Job:
-        """Add a job to ``queue``; the same as ``queue.add(name, data, **options)``."""
-        return queue.add(name, data, **options)
-
-    # Plain attributes are read from the async job.
-    @property
-    def id(self) -> str:
-        """The job's id."""
-        return self.async_job.id
-
-    @property
-    def name(self) -> str:
-        """The job's name."""
-        return self.async_job.name
-
-    @property
-    def token(self) -> str | None:
-        """The lock token the job was fetched with."""
-        return self.async_job.token
-
-    @property
-    def data(self) -> Any:
-        """The job's payload."""
-        return self.async_job.data
-
-    @property
-    def opts(self) -> JobOptions:
-        """The job's options."""
-        return self.async_job.opts
-
-    @property
-    def return_value(self) -> Any:
-        """What the job completed with."""
-        return self.async_job.return_value
-
-    @property
-    def failed_reason(self) -> str | None:
-        """Why the job's last attempt failed."""
-        return self.async_job.failed_reason
-
-    @property
-    def attempts_made(self) -> int:
-        """Attempts that finished (completed or failed)."""
-        return self.async_job.attempts_made
-
-    @property
-    def attempts_started(self) -> int:
-        """Times the job was fetched."""
-        return self.async_job.attempts_started
-
-    @property
-    def stalled_counter(self) -> int:
-        """Times the job stalled."""
-        return self.async_job.stalled_counter
-
-    @property
-    def timestamp(self) -> datetime:
-        """When the job was created."""
-        return self.async_job.timestamp
-
-    @property
-    def processed_on(self) -> datetime | None:
-        """When the job was last fetched."""
-        return self.async_job.processed_on
-
-    @property
-    def finished_on(self) -> datetime | None:
-        """When the job finished."""
-        return self.async_job.finished_on
-
-    @property
-    def delay(self) -> float:
-        """The job's delay in seconds."""
-        return self.async_job.delay
-
-    @property
-    def priority(self) -> int:
-        """The job's priority (0: none)."""
-        return self.async_job.priority
-
-    @property
-    def progress(self) -> Any:
-        """The job's last reported progress."""
-        return self.async_job.progress
-
-    @property
-    def stacktrace(self) -> list[str]:
-        """Stack traces of failed attempts."""
-        return self.async_job.stacktrace
-
-    @property
-    def queue_name(self) -> str:
-        """The name of the job's queue."""
-        return self.async_job.queue_name
-
-    def move_to_completed(
-        self, return_value: Any = None, token: str | None = None, *, fetch_next: bool = True
-    ) -> Job | None:
-        """Complete the job; see :meth:`corral.Job.move_to_completed`."""
-        return _wrap(
-            _call(self.async_job.move_to_completed(return_value, token, fetch_next=fetch_next))
-        )
-
-    def move_to_failed(
-        self, error: BaseException, token: str | None = None, *, fetch_next: bool = False
-    ) -> Job | None:
-        """Fail the attempt; see :meth:`corral.Job.move_to_failed`."""
-        return _wrap(_call(self.async_job.move_to_failed(error, token, fetch_next=fetch_next)))
-
-    def move_to_wait(self, token: str | None = None) -> float:
-        """Put the job back at the front of the line; returns the seconds left on the
-        queue's rate limit. See :meth:`corral.Job.move_to_wait`."""
-        return _call(self.async_job.move_to_wait(token))
-
-    def extend_lock(self, token: str | None, duration: Duration) -> None:
-        """Extend the job's lock; see :meth:`corral.Job.extend_lock`."""
-        _call(self.async_job.extend_lock(token, duration))
-
-    def get_state(self) -> JobState:
-        """The job's current state."""
-        return _call(self.async_job.get_state())
-
-    def update_progress(self, progress: Any) -> None:
-        """Report progress; see :meth:`corral.Job.update_progress`."""
-        _call(self.async_job.update_progress(progress))
-
-    def log(self, line: str, *, keep: int | None = None) -> int:
-        """Append a log line; see :meth:`corral.Job.log`."""
-        return _call(self.async_job.log(line, keep=keep))
-
-    def get_logs(self, start: int = 0, end: int = -1) -> list[str]:
-        """The job's log lines."""
-        return _call(self.async_job.get_logs(start, end))
-
-    def remove(self) -> bool:
-        """Remove the job; see :meth:`corral.Job.remove`."""
-        return _call(self.async_job.remove())
-
-    def promote(self) -> None:
-        """Run a delayed job now."""
-        _call(self.async_job.promote())
-
-    def retry(
-        self, state: JobState | str = JobState.FAILED, *, reset_attempts: bool = False
-    ) -> None:
-        """Run a finished job again; see :meth:`corral.Job.retry`."""
-        _call(self.async_job.retry(state, reset_attempts=reset_attempts))
-
-    def __repr__(self) -> str:
-        return repr(self.async_job)
-
-
-class _Client:
-    _client: _queue.Queue | _worker.Worker | _events.QueueEvents
-
-    @property
-    def name(self) -> str:
-        """The queue's name."""
-        return self._client.name
-
-    @property
-    def url(self) -> str:
-        """The store's URL, password masked."""
-        return self._client.url
-
-    def close(self) -> None:
-        """Close the connection to the store."""
-        _call(self._client.close())
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"corral.sync.{self._client!r}"
-
-
-class Queue(_Client):
-    """A queue, with blocking methods; see :class:`corral.Queue`."""
-
-    def __init__(self, name: str, *, url: str | None = None, prefix: str = "bull") -> None:
-        self._client = self._queue = _queue.Queue(name, url=url, prefix=prefix)
-
-    def add(
-        self,
-        name: str,
-        data: Any = None,
-        *,
-        job_id: str | None = None,
-        delay: Duration = 0,
-        priority: int = 0,
-        lifo: bool = False,
-        attempts: int = 0,
-        backoff: Any = None,
-        remove_on_complete: Any = None,
-        remove_on_fail: Any = None,
-        timestamp: Any = None,
-    ) -> Job:
-        """Add a job; see :meth:`corral.Queue.add`."""
-        job = _call(
-            self._queue.add(
-                name,
-                data,
-                job_id=job_id,
-                delay=delay,
-                priority=priority,
-                lifo=lifo,
-                attempts=attempts,
-                backoff=backoff,
-                remove_on_complete=remove_on_complete,
-                remove_on_fail=remove_on_fail,
-                timestamp=timestamp,
-            )
-        )
-        return Job(job)
-
-    def add_bulk(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
-        """Add many jobs atomically; see :meth:`corral.Queue.add_bulk`."""
-        return [Job(j) for j in _call(self._queue.add_bulk(list(jobs)))]
-
-    def get_job(self, job_id: str) -> Job | None:
-        """The job with this id, or None."""
-        return _wrap(_call(self._queue.get_job(job_id)))
-
-    def get_job_state(self, job_id: str) -> JobState:
-        """The job's state."""
-        return _call(self._queue.get_job_state(job_id))
-
-    def get_job_counts(self, *states: str) -> dict[str, int]:
-        """How many jobs are in each state."""
-        return _call(self._queue.get_job_counts(*states))
-
-    def get_jobs(self, *states: str, start: int = 0, end: int = -1) -> list[Job]:
-        """Jobs in ``states``; see :meth:`corral.Queue.get_jobs`."""
-        return [Job(j) for j in _call(self._queue.get_jobs(*states, start=start, end=end))]
-
-    def get_job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
-        """A job's log lines."""
-        return _call(self._queue.get_job_logs(job_id, start, end))
-
-    def remove(self, job_id: str) -> bool:
-        """Remove a job; False if there was none."""
-        return _call(self._queue.remove(job_id))
-
-    def rate_limit(self, duration: Duration) -> None:
-        """Hand out no job for ``duration`` seconds."""
-        _call(self._queue.rate_limit(duration))
-
-    def get_rate_limit_ttl(self) -> float:
-        """Seconds left on the rate limit."""
-        return _call(self._queue.get_rate_limit_ttl())
-
-    def pause(self) -> None:
-        """Stop workers from getting jobs."""
-        _call(self._queue.pause())
-
-    def resume(self) -> None:
-        """Let workers get jobs again."""
-        _call(self._queue.resume())
-
-    def is_paused(self) -> bool:
-        """Whether the queue is paused."""
-        return _call(self._queue.is_paused())
-
-    def obliterate(self, *, force: bool = False) -> None:
-        """Remove the queue and all its jobs; see :meth:`corral.Queue.obliterate`."""
-        _call(self._queue.obliterate(force=force))
-
-
-class Worker(_Client):
-    """A worker, with blocking methods; see :class:`corral.Worker`."""
-
-    def __init__(
-        self,
-        queue_name: str,
-        processor: _worker.Processor | None = None,
-        *,
-        url: str | None = None,
-        prefix: str = "bull",
-        lock_duration: Duration = 30,
-        stalled_interval: Duration = 30,
-        max_stalled_count: int = 1,
-        drain_delay: Duration = 5,
-        limiter: RateLimiter | None = None,
-        name: str | None = None,
-        backoff_strategy: BackoffStrategy | None = None,
-        concurrency: int = 1,
-    ) -> None:
-        self._client = self._worker = _worker.Worker(
-            queue_name,
-            processor,
-            url=url,
-            prefix=prefix,
-            lock_duration=lock_duration,
-            stalled_interval=stalled_interval,
-            max_stalled_count=max_stalled_count,
-            drain_delay=drain_delay,
-            limiter=limiter,
-            name=name,
-            backoff_strategy=backoff_strategy,
-            concurrency=concurrency,
-        )
-
-    @property
-    def rate_limited_for(self) -> float:
-        """Seconds until the rate limit this worker last saw ends."""
-        return self._worker.rate_limited_for
-
-    def get_next_job(self, token: str | None = None, *, block: bool = True) -> Job | None:
-        """Fetch the next job and lock it; see :meth:`corral.Worker.get_next_job`."""
-        return _wrap(_call(self._worker.get_next_job(token, block=block)))
-
-    def check_stalled_jobs(self) -> list[str]:
-        """Run the stalled check once."""
-        return _call(self._worker.check_stalled_jobs())
-
-    def start_stalled_check_timer(self) -> None:
-        """Check for stalled jobs now and every ``stalled_interval`` until close."""
-        _call(self._worker.start_stalled_check_timer())
-
-    def on(self, event: _worker.WorkerEvent, callback: Callable[..., Any]) -> Callable[..., Any]:
-        """Call ``callback`` on ``event``; see :meth:`corral.Worker.on`. Callbacks run
-        on corral's background loop thread."""
-        return self._worker.on(event, callback)
-
-    def run(self, *, handle_signals: bool = False, grace: float | None = 30.0) -> None:
-        """Process jobs until :meth:`close` (from another thread) or, with
-        ``handle_signals``, until SIGINT/SIGTERM (a second signal stops at once)."""
-        restore = _install_sync_signals(self._worker, grace) if handle_signals else None
+class _Facade(Generic[A_co]):
+    """A blocking object in front of its async twin (``_wrapped``)."""
+
+    __slots__ = ("_wrapped",)
+
+    def __init__(self, wrapped: A_co) -> None:
+        self._wrapped = wrapped
+
+
+# -- the helpers every forwarded name goes through ------------------------------------
+
+
+def _blocking(
+    method: Callable[Concatenate[A, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[_Facade[A], P], T]:
+    """The blocking twin of the coroutine method ``method``."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def blocking(self: _Facade[A], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        bound: Callable[P, Coroutine[Any, Any, T]] = getattr(self._wrapped, name)
+        return _call(bound(*args, **kwargs))
+
+    return blocking
+
+
+def _blocking_job(
+    method: Callable[Concatenate[A, P], Coroutine[Any, Any, _job.Job]],
+) -> Callable[Concatenate[_Facade[A], P], Job]:
+    """:func:`_blocking` for a method that returns a ``corral.Job``: the twin returns
+    a blocking Job."""
+    return _blocking_returning_jobs(method)
+
+
+def _blocking_job_or_none(
+    method: Callable[Concatenate[A, P], Coroutine[Any, Any, _job.Job | None]],
+) -> Callable[Concatenate[_Facade[A], P], Job | None]:
+    """:func:`_blocking_job` for a method that may return None instead."""
+    return _blocking_returning_jobs(method)
+
+
+def _blocking_jobs(
+    method: Callable[Concatenate[A, P], Coroutine[Any, Any, list[_job.Job]]],
+) -> Callable[Concatenate[_Facade[A], P], list[Job]]:
+    """:func:`_blocking_job` for a method that returns a list of jobs."""
+    return _blocking_returning_jobs(method)
+
+
+# Three typed doors to one implementation: overloads would make a type checker give
+# up (infer Any) on any method with an ``Any`` parameter, such as ``Queue.add``.
+def _blocking_returning_jobs(
+    method: Callable[Concatenate[A, P], Coroutine[Any, Any, Any]],
+) -> Callable[Concatenate[_Facade[A], P], Any]:
+    name = method.__name__
+
+    @functools.wraps(method)
+    def blocking(self: _Facade[A], /, *args: P.args, **kwargs: P.kwargs) -> Any:
+        bound: Callable[P, Coroutine[Any, Any, Any]] = getattr(self._wrapped, name)
+        return _sync_jobs(_call(bound(*args, **kwargs)))
+
+    return blocking
+
+
+def _sync_jobs(result: _job.Job | list[_job.Job] | None) -> Job | list[Job] | None:
+    if result is None:
+        return None
+    if isinstance(result, list):
+        return [Job(job) for job in result]
+    return Job(result)
+
+
+def _direct(method: Callable[Concatenate[A, P], T]) -> Callable[Concatenate[_Facade[A], P], T]:
+    """A plain (not async) method, called on the async twin in the caller's thread."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def direct(self: _Facade[A], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        bound: Callable[P, T] = getattr(self._wrapped, name)
+        return bound(*args, **kwargs)
+
+    return direct
+
+
+def _blocking_iter(
+    method: Callable[[A], AsyncIterator[T]],
+) -> Callable[[_Facade[A]], Iterator[T]]:
+    """``__iter__`` from ``__aiter__``: each item is awaited on the portal's loop."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def iterate(self: _Facade[A], /) -> Iterator[T]:
+        items: AsyncIterator[T] = getattr(self._wrapped, name)()
+
+        async def next_item() -> T:
+            return await anext(items)
+
         try:
-            _call(self._worker.run())
+            while True:
+                try:
+                    item = _call(next_item())
+                except StopAsyncIteration:
+                    return
+                yield item
         finally:
-            if restore is not None:
-                restore()
+            aclose = getattr(items, "aclose", None)
+            if aclose is not None:
+                _call(aclose())
 
-    def close(self, *, grace: float | None = 30.0) -> None:
-        """Stop; see :meth:`corral.Worker.close`. Safe to call from another thread."""
-        _call(self._worker.close(grace=grace))
-
-
-def _install_sync_signals(worker: _worker.Worker, grace: float | None) -> Callable[[], None]:
-    """SIGINT/SIGTERM in the main thread close ``worker`` on the portal's loop."""
-    if threading.current_thread() is not threading.main_thread():
-        raise RuntimeError("handle_signals=True needs run() to be called from the main thread")
-    loop = get_portal().loop
-    seen = 0
-
-    def handler(signum: int, frame: object) -> None:
-        nonlocal seen
-        seen += 1
-        closing = worker.close(grace=grace) if seen == 1 else worker.close(grace=0)
-        asyncio.run_coroutine_threadsafe(closing, loop)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-    return restore
+    return iterate
 
 
-class QueueEvents(_Client):
-    """A queue's events, read with blocking calls; see :class:`corral.QueueEvents`.
+@overload
+def _job_factory(
+    method: Callable[Concatenate[Any, P], Coroutine[Any, Any, _job.Job]],
+) -> Callable[Concatenate[_Client[Any], P], Job]: ...
+@overload
+def _job_factory(
+    method: Callable[Concatenate[Any, P], _job.Job],
+) -> Callable[Concatenate[_Client[Any], P], Job]: ...
+def _job_factory(
+    method: Callable[Concatenate[Any, P], Any],
+) -> Callable[Concatenate[_Client[Any], P], Job]:
+    """A classmethod of ``corral.Job`` whose first argument is the Queue or Worker the
+    job belongs to: the twin takes the blocking Queue or Worker instead."""
 
-    ``for event in events: ...`` blocks between events until :meth:`close`.
+    @functools.wraps(method)
+    def factory(owner: _Client[Any], /, *args: P.args, **kwargs: P.kwargs) -> Job:
+        if not isinstance(owner, _Client):
+            raise TypeError(
+                f"{method.__name__}() takes a corral.sync Queue or Worker, not "
+                f"{type(owner).__name__}; with an async one use corral.Job.{method.__name__}"
+            )
+        result = method(owner._wrapped, *args, **kwargs)
+        return Job(_call(result) if inspect.iscoroutine(result) else result)
+
+    return factory
+
+
+class _Attr(Generic[T]):
+    """A property or attribute of the async twin, read (and set) through.
+
+    ``get`` reads it; it is a lambda so that a type checker infers the type from
+    the async class instead of this module restating it.
     """
 
-    def __init__(
-        self,
-        queue_name: str,
-        *,
-        url: str | None = None,
-        prefix: str = "bull",
-        last_event_id: str | None = None,
-        block: Duration = 5,
-        batch: int = 100,
-    ) -> None:
-        self._client = self._events = _events.QueueEvents(
-            queue_name,
-            url=url,
-            prefix=prefix,
-            last_event_id=last_event_id,
-            block=block,
-            batch=batch,
+    def __init__(self, source: type, get: Callable[[Any], T]) -> None:
+        self._source = source
+        self._get = get
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+        found = inspect.getattr_static(self._source, name, None)
+        self.__doc__ = (
+            found.__doc__
+            if isinstance(found, property)
+            else f"The :class:`corral.{self._source.__name__}`'s ``{name}``."
         )
 
-    def __enter__(self) -> Self:
-        _call(self._events.__aenter__())
-        return self
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+    @overload
+    def __get__(self, obj: _Facade[Any], owner: type | None = None) -> T: ...
+    def __get__(self, obj: _Facade[Any] | None, owner: type | None = None) -> T | Self:
+        if obj is None:
+            return self
+        return self._get(obj._wrapped)
+
+    def __set__(self, obj: _Facade[Any], value: T) -> None:
+        # The async twin decides: a plain attribute takes it, a property refuses.
+        setattr(obj._wrapped, self._name, value)
+
+
+def _attr(source: type[A], get: Callable[[A], T]) -> _Attr[T]:
+    """Forward the property or attribute that ``get`` reads from a ``source``."""
+    return _Attr(source, get)
+
+
+def _built_from(
+    source: Callable[P, A],
+) -> Callable[[Callable[[S, A], None]], Callable[Concatenate[S, P], None]]:
+    """Decorate ``__init__(self, wrapped)``: the constructor then takes ``source``'s
+    parameters, builds the async twin from them, and hands it to the function."""
+
+    def decorate(init: Callable[[S, A], None]) -> Callable[Concatenate[S, P], None]:
+        @functools.wraps(source.__init__)  # the class's own __init__, for inspect.signature
+        def __init__(self: S, /, *args: P.args, **kwargs: P.kwargs) -> None:
+            init(self, source(*args, **kwargs))
+
+        __init__.__doc__ = init.__doc__
+        return __init__
+
+    return decorate
+
+
+# -- the facade -------------------------------------------------------------------------
+
+
+class Job(_Facade[_job.Job]):
+    """A job, with blocking moves; wraps a :class:`corral.Job` (``async_job``).
+
+    Every attribute reads through to the async job, so it is always current.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, job: _job.Job) -> None:
+        """Wrap the async job ``job``."""
+        super().__init__(job)
 
     @property
-    def last_event_id(self) -> str | None:
-        """The id of the last event handed out."""
-        return self._events.last_event_id
+    def async_job(self) -> _job.Job:
+        """The :class:`corral.Job` behind this one."""
+        return self._wrapped
 
-    def read(self, *, block: Duration | None = None) -> list[_events.QueueEvent]:
-        """The events since the last read, waiting up to ``block`` seconds for one."""
-        return _call(self._events.read(block=block))
+    from_json = staticmethod(_job_factory(_job.Job.from_json))
+    create = staticmethod(_job_factory(_job.Job.create))
 
-    def __iter__(self) -> Iterator[_events.QueueEvent]:
-        while not self._events.closed:
-            yield from self.read()
+    id = _attr(_job.Job, lambda j: j.id)
+    name = _attr(_job.Job, lambda j: j.name)
+    token = _attr(_job.Job, lambda j: j.token)
+    queue_name = _attr(_job.Job, lambda j: j.queue_name)
+    data = _attr(_job.Job, lambda j: j.data)
+    opts = _attr(_job.Job, lambda j: j.opts)
+    return_value = _attr(_job.Job, lambda j: j.return_value)
+    progress = _attr(_job.Job, lambda j: j.progress)
+    failed_reason = _attr(_job.Job, lambda j: j.failed_reason)
+    deferred_failure = _attr(_job.Job, lambda j: j.deferred_failure)
+    stacktrace = _attr(_job.Job, lambda j: j.stacktrace)
+    processed_by = _attr(_job.Job, lambda j: j.processed_by)
+    attempts_made = _attr(_job.Job, lambda j: j.attempts_made)
+    attempts_started = _attr(_job.Job, lambda j: j.attempts_started)
+    stalled_counter = _attr(_job.Job, lambda j: j.stalled_counter)
+    timestamp = _attr(_job.Job, lambda j: j.timestamp)
+    processed_on = _attr(_job.Job, lambda j: j.processed_on)
+    finished_on = _attr(_job.Job, lambda j: j.finished_on)
+    delay = _attr(_job.Job, lambda j: j.delay)
+    priority = _attr(_job.Job, lambda j: j.priority)
+
+    move_to_completed = _blocking_job_or_none(_job.Job.move_to_completed)
+    move_to_failed = _blocking_job_or_none(_job.Job.move_to_failed)
+    move_to_wait = _blocking(_job.Job.move_to_wait)
+    extend_lock = _blocking(_job.Job.extend_lock)
+    update_progress = _blocking(_job.Job.update_progress)
+    log = _blocking(_job.Job.log)
+    get_logs = _blocking(_job.Job.get_logs)
+    remove = _blocking(_job.Job.remove)
+    promote = _blocking(_job.Job.promote)
+    retry = _blocking(_job.Job.retry)
+    get_state = _blocking(_job.Job.get_state)
+
+    def __repr__(self) -> str:
+        return repr(self._wrapped)
+
+
+class _Client(_Facade[C_co]):
+    """What the blocking Queue, Worker and QueueEvents share, as their async twins do."""
+
+    __slots__ = ()
+
+    name = _attr(QueueClient, lambda c: c.name)
+    queue_name = _attr(QueueClient, lambda c: c.queue_name)
+    job_mover = _attr(QueueClient, lambda c: c.job_mover)
+    prefix = _attr(QueueClient, lambda c: c.prefix)
+    url = _attr(QueueClient, lambda c: c.url)
+    backend = _attr(QueueClient, lambda c: c.backend)
+    closed = _attr(QueueClient, lambda c: c.closed)
+
+    def __enter__(self) -> Self:
+        """What ``async with`` does on the async twin; returns this object."""
+        _call(self._wrapped.__aenter__())
+        return self
+
+    __exit__ = _blocking(QueueClient.__aexit__)
+
+    def __repr__(self) -> str:
+        return f"corral.sync.{self._wrapped!r}"
+
+
+class Queue(_Client[_queue.Queue]):
+    """A queue, with blocking methods; takes the parameters of :class:`corral.Queue`."""
+
+    __slots__ = ()
+
+    @_built_from(_queue.Queue)
+    def __init__(self, queue: _queue.Queue) -> None:
+        """Open the queue; the parameters are :class:`corral.Queue`'s."""
+        super().__init__(queue)
+
+    add = _blocking_job(_queue.Queue.add)
+    add_bulk = _blocking_jobs(_queue.Queue.add_bulk)
+    get_job = _blocking_job_or_none(_queue.Queue.get_job)
+    get_jobs = _blocking_jobs(_queue.Queue.get_jobs)
+    get_job_state = _blocking(_queue.Queue.get_job_state)
+    get_job_counts = _blocking(_queue.Queue.get_job_counts)
+    get_job_logs = _blocking(_queue.Queue.get_job_logs)
+    remove = _blocking(_queue.Queue.remove)
+    rate_limit = _blocking(_queue.Queue.rate_limit)
+    get_rate_limit_ttl = _blocking(_queue.Queue.get_rate_limit_ttl)
+    pause = _blocking(_queue.Queue.pause)
+    resume = _blocking(_queue.Queue.resume)
+    is_paused = _blocking(_queue.Queue.is_paused)
+    obliterate = _blocking(_queue.Queue.obliterate)
+    close = _blocking(_queue.Queue.close)
+
+
+def _blocking_run(
+    method: Callable[Concatenate[_worker.Worker, P], Coroutine[Any, Any, None]],
+) -> Callable[Concatenate[Worker, P], None]:
+    """``Worker.run`` for blocking code. The portal's loop thread cannot receive
+    signals, so with ``handle_signals`` they are taken in the main thread and
+    handed to the loop (:meth:`ShutdownSignals.install_in_main_thread`)."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def run(self: Worker, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        worker = self._wrapped
+        given = signature.bind(worker, *args, **kwargs)
+        given.apply_defaults()
+        if not given.arguments["handle_signals"]:
+            _call(method(*given.args, **given.kwargs))
+            return
+        given.arguments["handle_signals"] = False  # taken here, not on the loop thread
+        signals = ShutdownSignals(lambda grace: worker.close(grace=grace), given.arguments["grace"])
+        restore = signals.install_in_main_thread(get_portal().loop)
+        try:
+            _call(method(*given.args, **given.kwargs))
+        finally:
+            restore()
+        # run() ends before the close a signal started has closed the connection.
+        _call(signals.wait_closed())
+
+    return run
+
+
+class Worker(_Client[_worker.Worker]):
+    """A worker, with blocking methods; takes the parameters of :class:`corral.Worker`.
+
+    :meth:`run` blocks until :meth:`close` is called from another thread, or, with
+    ``handle_signals`` (from the main thread), until SIGINT/SIGTERM: the first
+    finishes running jobs within ``grace``, a second stops at once.
+    """
+
+    __slots__ = ()
+
+    @_built_from(_worker.Worker)
+    def __init__(self, worker: _worker.Worker) -> None:
+        """Make the worker; the parameters are :class:`corral.Worker`'s."""
+        super().__init__(worker)
+
+    processor = _attr(_worker.Worker, lambda w: w.processor)
+    concurrency = _attr(_worker.Worker, lambda w: w.concurrency)
+    lock_duration_ms = _attr(_worker.Worker, lambda w: w.lock_duration_ms)
+    stalled_interval_ms = _attr(_worker.Worker, lambda w: w.stalled_interval_ms)
+    max_stalled_count = _attr(_worker.Worker, lambda w: w.max_stalled_count)
+    drain_delay_ms = _attr(_worker.Worker, lambda w: w.drain_delay_ms)
+    limiter = _attr(_worker.Worker, lambda w: w.limiter)
+    worker_name = _attr(_worker.Worker, lambda w: w.worker_name)
+    rate_limited_for = _attr(_worker.Worker, lambda w: w.rate_limited_for)
+    running = _attr(_worker.Worker, lambda w: w.running)
+    stopped_at_once = _attr(_worker.Worker, lambda w: w.stopped_at_once)
+    backoff_strategy = _attr(_worker.Worker, lambda w: w.backoff_strategy)
+
+    get_next_job = _blocking_job_or_none(_worker.Worker.get_next_job)
+    check_stalled_jobs = _blocking(_worker.Worker.check_stalled_jobs)
+    start_stalled_check_timer = _blocking(_worker.Worker.start_stalled_check_timer)
+    on = _direct(_worker.Worker.on)
+    off = _direct(_worker.Worker.off)
+    run = _blocking_run(_worker.Worker.run)
+    close = _blocking(_worker.Worker.close)
+
+
+class QueueEvents(_Client[_events.QueueEvents]):
+    """A queue's events, read with blocking calls; takes the parameters of
+    :class:`corral.QueueEvents`.
+
+    ``for event in events: ...`` blocks between events until :meth:`close` (from
+    another thread); ``with QueueEvents(...)`` fixes the starting point on entry.
+    """
+
+    __slots__ = ()
+
+    @_built_from(_events.QueueEvents)
+    def __init__(self, events: _events.QueueEvents) -> None:
+        """Follow the queue's events; the parameters are :class:`corral.QueueEvents`'s."""
+        super().__init__(events)
+
+    last_event_id = _attr(_events.QueueEvents, lambda e: e.last_event_id)
+
+    read = _blocking(_events.QueueEvents.read)
+    close = _blocking(_events.QueueEvents.close)
+    __iter__ = _blocking_iter(_events.QueueEvents.__aiter__)
+
+
+class Connection(_Facade[_connection.Connection]):
+    """A store connection shared by blocking queues, workers and event readers; takes
+    the parameters of :class:`corral.Connection`. Pass it as ``connection=``."""
+
+    __slots__ = ()
+
+    @_built_from(_connection.Connection)
+    def __init__(self, connection: _connection.Connection) -> None:
+        """Open (lazily) the connection; the parameters are :class:`corral.Connection`'s."""
+        super().__init__(connection)
+
+    url = _attr(_connection.Connection, lambda c: c.url)
+    closed = _attr(_connection.Connection, lambda c: c.closed)
+    backend = _direct(_connection.Connection.backend)
+    close = _blocking(_connection.Connection.close)
+
+    def __enter__(self) -> Self:
+        """Returns this connection; :meth:`close` on exit."""
+        return self
+
+    __exit__ = _blocking(_connection.Connection.__aexit__)
+
+    def __repr__(self) -> str:
+        return f"corral.sync.{self._wrapped!r}"

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Self, overload
@@ -35,10 +34,11 @@ from corral._engine.fetcher import Fetcher
 from corral._engine.hooks import Hooks, WorkerEvent
 from corral._engine.locks import LockRenewer
 from corral._engine.runner import ProcessorCall, Runner
+from corral._engine.signals import ShutdownSignals
 from corral._engine.stalled import StalledChecker
 from corral._policy import BackoffStrategy
 from corral.backends.base import Limiter
-from corral.connection import Connection
+from corral.connection import SharedConnection
 from corral.job import Job, JobMover
 from corral.options import Duration, RateLimiter, to_ms
 
@@ -78,7 +78,7 @@ class Worker(QueueClient):
         *,
         url: str | None = None,
         prefix: str = "bull",
-        connection: Connection | None = None,
+        connection: SharedConnection | None = None,
         lock_duration: Duration = 30,
         stalled_interval: Duration = 30,
         max_stalled_count: int = 1,
@@ -155,7 +155,6 @@ class Worker(QueueClient):
         self._runner: Runner | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._run_done = asyncio.Event()
-        self._signal_tasks: set[asyncio.Task[None]] = set()
         self._close_task: asyncio.Future[None] | None = None
         self.stopped_at_once = False
         """True when the last :meth:`run` ended with ``close(grace=0)`` or a second
@@ -271,7 +270,10 @@ class Worker(QueueClient):
             concurrency=self.concurrency,
         )
         self._run_done.clear()
-        remove_signals = self._install_signals(grace) if handle_signals else None
+        remove_signals = None
+        if handle_signals:
+            signals = ShutdownSignals(lambda wait: self.close(grace=wait), grace)
+            remove_signals = signals.install_on_loop(asyncio.get_running_loop())
         try:
             await runner.run()
         finally:
@@ -280,33 +282,6 @@ class Worker(QueueClient):
             self.stopped_at_once = runner.forced
             self._runner = None
             self._run_done.set()
-
-    def _install_signals(self, grace: float | None) -> Callable[[], None]:
-        loop = asyncio.get_running_loop()
-        signals = (signal.SIGINT, signal.SIGTERM)
-        seen = 0
-
-        def handler(signum: int) -> None:
-            nonlocal seen
-            seen += 1
-            if seen == 1:
-                logger.info(
-                    "%s received: finishing running jobs (send it again to stop now)",
-                    signal.Signals(signum).name,
-                )
-                self._signal_tasks.add(loop.create_task(self.close(grace=grace)))
-            else:
-                logger.warning("second signal: stopping now; unfinished jobs will stall back")
-                self._signal_tasks.add(loop.create_task(self.close(grace=0)))
-
-        for sig in signals:
-            loop.add_signal_handler(sig, handler, sig)
-
-        def remove() -> None:
-            for sig in signals:
-                loop.remove_signal_handler(sig)
-
-        return remove
 
     async def __aenter__(self) -> Self:
         """With a processor, start :meth:`run` in the background; :meth:`close` on exit."""
