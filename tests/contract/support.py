@@ -31,6 +31,7 @@ from corral.backends.base import Backend, FetchRequest, JobRecord, JobState, New
 from corral.backends.redis.keys import QueueKeys
 
 __all__ = [
+    "ALL_STATES",
     "LOCK_MS",
     "PREFIX",
     "Clock",
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 LOCK_MS = 30_000
-"""The lock duration of every fetch in the suite: far longer than a test runs."""
+"""The lock duration of a fetch unless a test says otherwise: far longer than a test runs."""
 
 PREFIX = "bull"
 """The prefix :func:`corral.backends.open_backend` uses by default."""
@@ -129,8 +130,10 @@ def job(name: str = "j", *, at: int, lifo: bool = False, **kw: Any) -> NewJob:
 
 
 def req(token: str = "t1", **kw: Any) -> FetchRequest:
-    """A fetch locking with ``token`` for :data:`LOCK_MS`; ``kw`` as :class:`FetchRequest`."""
-    return FetchRequest(token=token, lock_duration_ms=LOCK_MS, **kw)
+    """A fetch locking with ``token`` (for :data:`LOCK_MS` unless ``lock_duration_ms``
+    says otherwise); ``kw`` as :class:`FetchRequest`."""
+    kw.setdefault("lock_duration_ms", LOCK_MS)
+    return FetchRequest(token=token, **kw)
 
 
 async def fetch_one(
@@ -167,6 +170,7 @@ ALL_STATES = (
     JobState.FAILED,
     JobState.WAITING_CHILDREN,
 )
+"""Every state a job can be listed or counted in."""
 
 
 async def snapshot(backend: Backend, queue: str, *job_ids: str) -> Mapping[str, object]:

@@ -127,6 +127,19 @@ async def test_the_check_runs_at_most_once_per_interval(
     assert sorted(await check(backend, queue, clock)) == sorted([a.id, b.id])
 
 
+async def test_a_check_too_soon_after_the_last_requeues_nothing(
+    backend: Backend, queue: str, clock: Clock
+) -> None:
+    await backend.add_jobs(queue, [job(at=clock.now)])
+    got = await fetch_one(backend, queue, clock, lock_duration_ms=1_000)
+    assert await check(backend, queue, clock) == []  # marks it
+    await clock.advance(2_000)  # marked and its lock gone, but the interval has not passed
+    assert await check(backend, queue, clock) == []
+    assert await backend.get_state(queue, got.id) is JobState.ACTIVE
+    await clock.advance(INTERVAL_MS - 2_000)
+    assert await check(backend, queue, clock) == [got.id]
+
+
 async def test_stalling_more_than_max_stalled_count_defers_a_failure(
     backend: Backend, queue: str, clock: Clock
 ) -> None:
