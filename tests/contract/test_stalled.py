@@ -19,7 +19,8 @@ from corral.backends.base import (
 from corral.errors import LockMismatchError
 from tests.contract.support import LOCK_MS, Clock, events_after, fetch_one, job
 
-INTERVAL_MS = 5_000
+INTERVAL_MS = 20_000
+"""The stalled-check interval: shorter than a lock, so one lock outlives a check."""
 
 
 async def check(backend: Backend, queue: str, clock: Clock, max_stalled: int = 1) -> list[str]:
@@ -115,14 +116,15 @@ async def test_the_check_runs_at_most_once_per_interval(
     a = await fetch_one(backend, queue, clock, "ta")
     assert await check(backend, queue, clock) == []  # marks a
     b = await fetch_one(backend, queue, clock, "tb")
-    await clock.advance(INTERVAL_MS - 1_000)
-    await backend.extend_lock(queue, a.id, "ta", 1_000, clock.now)
-    await backend.extend_lock(queue, b.id, "tb", 1_000, clock.now)
-    await clock.advance(500)
+    await clock.advance(INTERVAL_MS - 10_000)
+    # both locks now end with the interval; a's extension clears its mark
+    await backend.extend_lock(queue, a.id, "ta", 10_000, clock.now)
+    await backend.extend_lock(queue, b.id, "tb", 10_000, clock.now)
+    await clock.advance(5_000)
     # Too soon: this call neither judges nor marks (b stays unmarked).
     assert await check(backend, queue, clock) == []
-    await clock.advance(500)
-    assert await check(backend, queue, clock) == []  # a was unmarked by its extension
+    await clock.advance(5_000)
+    assert await check(backend, queue, clock) == []  # neither was marked: marks both
     await clock.advance(INTERVAL_MS)
     assert sorted(await check(backend, queue, clock)) == sorted([a.id, b.id])
 
