@@ -60,10 +60,11 @@ async def locked_but_waiting(backend: Backend, queue: str, clock: Clock, store: 
     return job_id
 
 
-# -- operations, with the token "t1" unless the case is about another token -------------
+# -- operations ------------------------------------------------------------------------
 
 
-def mover(name: str, token: str = "t1") -> tuple[str, Call]:
+def lock_move(name: str, token: str) -> Call:
+    """The operation ``name`` that needs the job's lock, called with ``token``."""
     calls: dict[str, Call] = {
         "move_to_finished": lambda b, q, i, c: b.move_to_finished(
             q, i, token, Completed("1"), c.now
@@ -72,7 +73,7 @@ def mover(name: str, token: str = "t1") -> tuple[str, Call]:
         "move_to_wait": lambda b, q, i, c: b.move_to_wait(q, i, token, c.now),
         "extend_lock": lambda b, q, i, c: b.extend_lock(q, i, token, LOCK_MS, c.now),
     }
-    return name, calls[name]
+    return calls[name]
 
 
 OTHER_CALLS: dict[str, Call] = {
@@ -118,9 +119,8 @@ C = ErrorCode
 
 def _cases() -> list[Case]:
     cases: list[Case] = []
-    for name in LOCK_MOVES:
-        op, call = mover(name)
-        _, theirs = mover(name, "theirs")
+    for op in LOCK_MOVES:
+        call, theirs = lock_move(op, "t1"), lock_move(op, "theirs")
         cases += [
             Case(f"{op}-missing-job", missing, op, call, C.JOB_NOT_EXIST),
             Case(f"{op}-expired-lock", expired, op, call, C.JOB_LOCK_NOT_EXIST, "active"),
@@ -129,7 +129,7 @@ def _cases() -> list[Case]:
             Case(f"{op}-completed", completed, op, call, C.JOB_LOCK_NOT_EXIST, "completed"),
             Case(f"{op}-failed", failed, op, call, C.JOB_LOCK_NOT_EXIST, "failed"),
         ]
-        if op != "extend_lock":
+        if op != "extend_lock":  # its refusals are -1, -2 and -6 only
             cases.append(
                 Case(
                     f"{op}-not-active", locked_but_waiting, op, call, C.JOB_NOT_IN_STATE, "waiting"
