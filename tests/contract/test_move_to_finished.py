@@ -197,3 +197,22 @@ async def test_retention_by_age_keeps_a_job_finished_exactly_that_long_ago(
     await backend.move_to_finished(queue, second.id, "t1", Completed("2", keep), clock.now)
     # "more than age_ms ago": the first finished exactly 1000 ms ago and stays
     assert await backend.get_state(queue, first.id) is JobState.COMPLETED
+
+
+async def test_drained_is_reported_when_only_delayed_jobs_are_left_with_or_without_a_fetch(
+    backend: Backend, queue: str, clock: Clock
+) -> None:
+    # As BullMQ's moveToFinished: nothing waiting, prioritized or active is drained,
+    # whatever is delayed, and whether or not the finish also fetched.
+    await backend.add_jobs(queue, [job("later", at=clock.now, delay_ms=60_000)])
+    for fetch_next in (True, False):
+        await backend.add_jobs(queue, [job("now", at=clock.now)])
+        held = await fetch_one(backend, queue, clock)
+        cursor = await backend.events_cursor(queue)
+        fetch = req() if fetch_next else None
+        got = await backend.move_to_finished(
+            queue, held.id, "t1", Completed('"ok"'), clock.now, fetch
+        )
+        assert got is None or got.job is None
+        names = [name for name, _ in await events_after(backend, queue, cursor)]
+        assert "drained" in names, (fetch_next, names)

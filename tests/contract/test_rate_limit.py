@@ -80,3 +80,18 @@ async def test_a_queue_never_limited_has_no_rate_limit(
     assert await backend.get_rate_limit_ttl(queue, clock.now) == 0
     await backend.add_jobs(queue, [job(at=clock.now)])
     assert await backend.get_rate_limit_ttl(queue, clock.now) == 0
+
+
+async def test_a_full_worker_limiter_window_is_not_a_queue_rate_limit(
+    backend: Backend, queue: str, clock: Clock
+) -> None:
+    # The window a fetch's limiter fills belongs to the fetching workers: the queue
+    # itself reports no rate limit, and a job put back says there is none (as
+    # Node's getRateLimitTtl and moveJobFromActiveToWait do without a global max).
+    await backend.add_jobs(queue, [job(at=clock.now) for _ in range(2)])
+    one = req(limiter=Limiter(max=1, duration_ms=WINDOW_MS))
+    taken = (await backend.move_to_active(queue, one, clock.now)).job
+    assert taken is not None
+    assert (await backend.move_to_active(queue, one, clock.now)).rate_limited_for_ms > 0
+    assert await backend.get_rate_limit_ttl(queue, clock.now) == 0
+    assert await backend.move_to_wait(queue, taken.id, "t1", clock.now) == 0

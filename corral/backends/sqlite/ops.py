@@ -100,27 +100,23 @@ def _promote_due(tx: Tx, now: int) -> int:
     return len(due)
 
 
-def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> tuple[Fetched, bool]:
-    """The fetch step shared by every operation that hands out a job.
-
-    Returns the result and whether the queue simply had nothing (not paused,
-    not limited, nothing delayed): the case where a finish reports ``drained``.
-    """
+def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
+    """The fetch step shared by every operation that hands out a job."""
     _promote_due(tx, now)
     q = tx.q
     limited = tx.rate_limit_ttl(now, fetch.limiter.max if fetch.limiter else 0)
     if limited:
-        return Fetched(None, rate_limited_for_ms=limited), False
+        return Fetched(None, rate_limited_for_ms=limited)
     if q.paused:
-        return Fetched(None), False
+        return Fetched(None)
     row = tx.run("job_next", tx.qid, "waiting").fetchone()
     if row is None:
         row = tx.run("job_next", tx.qid, "prioritized").fetchone()
     if row is None:
         due = tx.run("delayed_next", tx.qid).fetchone()
         if due is not None:
-            return Fetched(None, next_delayed_at_ms=int(due[0])), False
-        return Fetched(None), True
+            return Fetched(None, next_delayed_at_ms=int(due[0]))
+        return Fetched(None)
     rowid, deferred_failure = row
     limiter = fetch.limiter
     if limiter is not None and deferred_failure is None:
@@ -147,12 +143,12 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> tuple[Fetched, bool]:
         tx.run("job_fail", now, tx.back(), now, str(exc), "[]", rowid)
         tx.event("failed", jobId=exc.job_id, failedReason=str(exc), prev="active")
         return _fetch(tx, fetch, now)
-    return Fetched(job), False
+    return Fetched(job)
 
 
 def move_to_active(conn: Conn, queue: str, fetch: FetchRequest, now: int) -> Fetched:
     tx = Tx(conn, conn.qid(queue))
-    fetched, _ = _fetch(tx, fetch, now)
+    fetched = _fetch(tx, fetch, now)
     tx.flush()
     return fetched
 
@@ -187,11 +183,11 @@ def move_to_finished(
             tx.run("finished_remove_older", tx.qid, target, now - keep.age_ms)
         if keep.count > 0:
             tx.run("finished_keep_newest", tx.qid, target, keep.count)
-    result: Fetched | None = None
-    idle = True
-    if fetch is not None:
-        result, idle = _fetch(tx, fetch, now)
-    if idle and tx.run("jobs_unfinished_exist", tx.qid).fetchone() is None:
+    result = None if fetch is None else _fetch(tx, fetch, now)
+    # As on Redis (BullMQ's moveToFinished): drained when nothing is waiting,
+    # prioritized or active any more, whatever is delayed.
+    handed_out = result is not None and result.job is not None
+    if not handed_out and tx.run("jobs_unfinished_exist", tx.qid).fetchone() is None:
         tx.event("drained")
     tx.flush()
     return result
@@ -223,7 +219,7 @@ def retry_job(
         delay = None
         tx.event("waiting", jobId=job_id, prev="active")
     tx.run("job_retry", *place, delay, retry.reason, retry.stacktrace, rowid)
-    result = _fetch(tx, fetch, now)[0] if fetch is not None else None
+    result = _fetch(tx, fetch, now) if fetch is not None else None
     tx.flush()
     return result
 
@@ -237,7 +233,9 @@ def move_to_wait(conn: Conn, queue: str, job_id: str, token: str, now: int) -> i
         tx.run("job_requeue", "waiting", 0, tx.front(), rowid)
     tx.event("waiting", jobId=job_id, prev="active")
     tx.flush()
-    return tx.rate_limit_ttl(now, tx.q.limiter_max)
+    # As on Redis: a worker limiter's window is the fetching worker's business; only
+    # the queue's own limit (rate_limit's sentinel) counts here.
+    return tx.rate_limit_ttl(now)
 
 
 # -- locks and stalled jobs ------------------------------------------------------------

@@ -157,7 +157,9 @@ def get_rate_limit_ttl(conn: Conn, queue: str, now: int) -> int:
     if qid is None:
         return 0
     tx = Tx(conn, qid)
-    return tx.rate_limit_ttl(now, tx.q.limiter_max)
+    # As on Redis: a worker limiter's window is the fetching worker's business; only
+    # the queue's own limit (rate_limit's sentinel) counts here.
+    return tx.rate_limit_ttl(now)
 
 
 def is_paused(conn: Conn, queue: str) -> bool:

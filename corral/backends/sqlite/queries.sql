@@ -122,9 +122,9 @@ WHERE rowid = ?;
 DELETE FROM jobs WHERE rowid = ?;
 
 -- name: finished_remove_older
--- Retention by age: remove up to 1000 jobs of a finished state that finished at or before a time.
+-- Retention by age: remove up to 1000 jobs of a finished state that finished before a time.
 DELETE FROM jobs WHERE rowid IN (
-    SELECT rowid FROM jobs WHERE qid = ? AND state = ? AND lane <= ? ORDER BY lane, seq LIMIT 1000
+    SELECT rowid FROM jobs WHERE qid = ? AND state = ? AND lane < ? ORDER BY lane, seq LIMIT 1000
 );
 
 -- name: finished_keep_newest
