@@ -433,6 +433,7 @@ class Cli:
     switch that sets the option to True."""
     what: str = ""
     """What the text must be, for the error message (e.g. "a number of seconds")."""
+    metavar: str = ""
     help: str = ""
 
 
@@ -470,24 +471,24 @@ class Option(Generic[T]):
 
 OPTIONS: tuple[Option[Any], ...] = (
     Option("job_id", "jobId", "job_id", None, _check_job_id, _wire.TEXT,
-           Cli(str, "an id", "a custom job id (adding an existing id adds nothing)")),
+           Cli(str, "an id", "ID", "a custom job id (adding an existing id adds nothing)")),
     Option("delay", "delay", "delay_ms", 0, _check_delay, _wire.MS,
-           Cli(float, "a number of seconds", "run no earlier than this many seconds")),
+           Cli(float, "a number of seconds", "SECONDS", "run no earlier than this many seconds")),
     Option("priority", "priority", "priority", 0, _check_priority, _wire.INTEGER,
-           Cli(int, "an integer", f"1 (first) ... {MAX_PRIORITY}; 0: none")),
+           Cli(int, "an integer", "N", f"1 (first) ... {MAX_PRIORITY}; 0: none")),
     Option("lifo", "lifo", "lifo", False, _check_lifo, _wire.FLAG,
            Cli(None, help="run before the jobs already waiting")),
     Option("attempts", "attempts", "attempts", 0, _check_attempts, _wire.COUNT,
-           Cli(int, "an integer", "retry a failure until this many attempts are made"),
+           Cli(int, "an integer", "N", "retry a failure until this many attempts are made"),
            always=True),
     Option("backoff", "backoff", "backoff", None, _check_backoff, _BACKOFF,
-           Cli(float, "a number of seconds", "seconds to wait before each retry")),
+           Cli(float, "a number of seconds", "SECONDS", "seconds to wait before each retry")),
     Option("remove_on_complete", "removeOnComplete", "keep_on_complete", None,
            _retention("remove_on_complete"), _KEEP,
-           Cli(int, "a count", "keep only the newest N completed jobs (0: remove at once)")),
+           Cli(int, "a count", "N", "keep only the newest N completed jobs (0: remove at once)")),
     Option("remove_on_fail", "removeOnFail", "keep_on_fail", None,
            _retention("remove_on_fail"), _KEEP,
-           Cli(int, "a count", "keep only the newest N failed jobs (0: remove at once)")),
+           Cli(int, "a count", "N", "keep only the newest N failed jobs (0: remove at once)")),
     Option("timestamp", "timestamp", "timestamp_ms", None, _check_timestamp, _wire.EPOCH_MS),
 )  # fmt: skip
 """Every job option, in the order ``Queue.add`` lists them."""
