@@ -354,16 +354,8 @@ def _check_backoff(value: object) -> Backoff | None:
         unknown = set(value) - {"type", "delay", "jitter"}
         if unknown:
             raise ValueError(f"backoff has unknown keys {sorted(unknown)}: use type, delay, jitter")
-        kind = value.get("type", "fixed")
-        delay = value.get("delay", 0)
-        jitter = value.get("jitter", 0.0)
-        if not isinstance(kind, str):
-            raise ValueError("backoff type must be 'fixed', 'exponential' or a custom name")
-        if not isinstance(delay, int | float | timedelta):
-            raise TypeError("backoff delay must be a number of seconds or a timedelta")
-        if not isinstance(jitter, int | float):
-            raise TypeError("backoff jitter must be a number between 0 and 1")
-        return Backoff(kind, delay, jitter)
+        given: Mapping[str, Any] = value  # Backoff checks each field's type itself
+        return Backoff(**given)
     raise TypeError(
         "backoff must be a number of seconds, a Backoff(type, delay, jitter) or a dict with "
         f"those keys, not {type(value).__name__}"
