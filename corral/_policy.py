@@ -120,7 +120,7 @@ def decide_failure(
         else:
             if delay is not None:
                 return Retry(reason, stack, delay)
-    return Failed(reason, stack, opts.keep_on_fail(), opts.attempts)
+    return Failed(reason, stack, opts.keep_on_fail, opts.attempts)
 
 
 def failure_stacktrace(previous: str | None, error: BaseException) -> str:

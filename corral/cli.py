@@ -5,7 +5,7 @@ corral demo [--url URL]                         the manual-fetching demo (tempor
 corral worker pkg.module:function --queue Q     run a processor worker until SIGINT/SIGTERM
 corral status [--queue Q]                       job counts per state, per queue
 corral jobs Q [--state failed] [--limit N]      list jobs with their reasons
-corral add Q NAME '{"json": "data"}' [--delay S --priority N --attempts N --job-id ID]
+corral add Q NAME '{"json": "data"}' [--delay S --priority N --attempts N ...]
 corral retry|remove|promote Q ID [ID ...]       act on jobs
 corral pause|resume Q                           stop or restart handing out jobs
 ```
@@ -29,6 +29,7 @@ from typing import Any
 
 from corral._version import __version__
 from corral.errors import CorralError
+from corral.options import OPTIONS, JobOptions
 
 __all__ = ["main"]
 
@@ -88,11 +89,21 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("queue")
     add.add_argument("name")
     add.add_argument("data", nargs="?", default="{}", help="JSON payload ({})")
-    add.add_argument("--delay", type=float, default=0, help="seconds")
-    add.add_argument("--priority", type=int, default=0)
-    add.add_argument("--attempts", type=int, default=0)
-    add.add_argument("--backoff", type=float, help="seconds between attempts")
-    add.add_argument("--job-id")
+    # One flag per job option the option table puts on the command line; values stay
+    # text here so that a bad one is reported in one line by _add.
+    for option in OPTIONS:
+        if option.cli is None:
+            continue
+        if option.cli.parse is None:
+            add.add_argument(
+                option.flag, dest=option.name, action="store_true",
+                default=argparse.SUPPRESS, help=option.cli.help,
+            )  # fmt: skip
+        else:
+            add.add_argument(
+                option.flag, dest=option.name, metavar=option.cli.metavar,
+                default=argparse.SUPPRESS, help=option.cli.help,
+            )  # fmt: skip
 
     for verb, text in (
         ("retry", "run failed jobs again"),
@@ -215,6 +226,25 @@ async def _jobs(args: argparse.Namespace) -> None:
     _print_table(rows)
 
 
+def _job_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The job options given as ``corral add`` flags, parsed and checked."""
+    options: dict[str, Any] = {}
+    for option in OPTIONS:
+        if option.cli is None or option.name not in args:
+            continue
+        given = getattr(args, option.name)
+        if option.cli.parse is None:
+            options[option.name] = given
+            continue
+        try:
+            options[option.name] = option.cli.parse(given)
+        except ValueError:
+            raise UsageError(f"{option.flag} must be {option.cli.what}, got {given!r}") from None
+    # Checked before the store is opened: bad input writes nothing, not even a file.
+    JobOptions.build(**options)
+    return options
+
+
 async def _add(args: argparse.Namespace) -> None:
     from corral.queue import Queue
 
@@ -222,11 +252,9 @@ async def _add(args: argparse.Namespace) -> None:
         data = json.loads(args.data)
     except ValueError as exc:
         raise UsageError(f'data must be JSON, e.g. \'{{"to": "a@example.com"}}\': {exc}') from None
+    options = _job_options(args)
     async with Queue(args.queue, url=args.url, prefix=args.prefix) as queue:
-        job = await queue.add(
-            args.name, data, delay=args.delay, priority=args.priority,
-            attempts=args.attempts, backoff=args.backoff, job_id=args.job_id,
-        )  # fmt: skip
+        job = await queue.add(args.name, data, **options)
     print(job.id)
 
 

@@ -23,8 +23,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from corral import _clock
-from corral._codec import dumps, loads, loads_field, record_from_fields
+from corral._codec import dumps, loads, loads_field
 from corral._policy import BackoffStrategy, decide_failure
+from corral._wire import record_from_fields
 from corral.backends.base import (
     Backend,
     Completed,
@@ -252,7 +253,7 @@ class Job:
             mover.queue,
             self.id,
             token,
-            Completed(encoded, self.opts.keep_on_complete()),
+            Completed(encoded, self.opts.keep_on_complete),
             _clock.now_ms(),
             None if fetcher is None else fetcher.request(token),
         )

@@ -1,10 +1,21 @@
-"""Job options: validation, and their encoding in BullMQ's ``opts`` JSON.
+"""Job options: the one table that names them, the checks that normalise them once.
 
-Everything a user passes is checked here, before anything is written; a bad
-value raises ``ValueError`` or ``TypeError`` with the rule in the message.
-Durations are seconds (``int | float | timedelta``); on the wire they are
-milliseconds, exactly as Node BullMQ stores them, so a Node worker reads a job
-added by corral and the other way round.
+Every option of ``Queue.add`` is one row of :data:`OPTIONS`: its parameter name,
+its key in BullMQ's ``opts`` JSON, the check that turns what a user passes into
+its normalised value, its default, and how ``corral add`` takes it on the command
+line. The unknown-option check, the ``opts`` encoding and decoding and the CLI
+flags all read the table, so a new option is one row plus its check (and a
+:class:`~corral._wire.Form` when it is stored in a form not yet known).
+
+A user's value is checked before anything is written; a bad one raises
+``ValueError`` or ``TypeError`` naming the option and the rule. What passes is
+normalised once into :class:`JobOptions`: durations and times become whole
+milliseconds, retention a :class:`~corral.backends.base.KeepJobs`. At the door
+durations are seconds (``int | float | timedelta``), as everywhere in corral's API.
+
+:func:`new_job` is the path of ``Queue.add``: it checks a job and encodes it for
+the store, and checks and encodes each distinct set of options only once.
+:func:`parse_opts` reads a stored ``opts`` JSON (written by corral or by Node).
 """
 
 from __future__ import annotations
@@ -13,27 +24,45 @@ import functools
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
-from corral.backends.base import MAX_PRIORITY, KeepJobs
+from corral import _wire
+from corral._codec import dumps
+from corral._wire import Form
+from corral.backends.base import MAX_PRIORITY, KeepJobs, NewJob
 
 __all__ = [
+    "OPTIONS",
     "Backoff",
+    "BackoffOption",
+    "Cli",
     "Duration",
     "JobOptions",
     "KeepPolicy",
-    "RemovePolicy",
+    "Option",
     "RateLimiter",
+    "RemovePolicy",
+    "TimestampOption",
+    "ms_to_datetime",
+    "new_job",
+    "parse_opts",
+    "prepare_options",
     "to_ms",
+    "validate_job_id",
     "validate_queue_name",
 ]
 
+T = TypeVar("T")
+
 Duration = int | float | timedelta
 """A duration in seconds, or a ``timedelta``."""
+
+TimestampOption = datetime | int | float | None
+"""A job's creation time: an aware datetime or Unix epoch seconds; None means now."""
 
 _INTEGER_ID = re.compile(r"-?(0|[1-9][0-9]*)")
 
@@ -101,145 +130,63 @@ def _int_in(value: object, *, name: str, low: int, high: int | None = None) -> i
     return value
 
 
+# -- the public option types ------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class Backoff:
     """How long to wait before retrying a failed attempt.
 
     ``fixed``: ``delay`` every time. ``exponential``: ``delay * 2**(n-1)`` before
-    attempt n+1. ``jitter`` (0..1) spreads each wait randomly over
-    ``[wait * (1 - jitter), wait]``.
+    attempt n+1. Any other ``type`` is run by the worker's ``backoff_strategy``.
+    ``jitter`` (0..1) spreads each wait randomly over ``[wait * (1 - jitter), wait]``.
+    ``delay`` is in seconds (or a timedelta); ``delay_ms`` is the same in whole
+    milliseconds, and two backoffs are equal when their type, ms and jitter are.
     """
 
     type: Literal["fixed", "exponential"] | str = "fixed"
-    delay: Duration = 0
+    delay: Duration = field(default=0, compare=False)
     jitter: float = 0.0
+    delay_ms: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, str) or not self.type:
             raise ValueError("backoff type must be 'fixed', 'exponential' or a custom name")
-        to_ms(self.delay, name="backoff delay")
         if isinstance(self.jitter, bool) or not isinstance(self.jitter, int | float):
             raise TypeError("backoff jitter must be a number between 0 and 1")
         if not 0 <= self.jitter <= 1:
             raise ValueError(f"backoff jitter must be between 0 and 1, got {self.jitter!r}")
-
-    @property
-    def delay_ms(self) -> int:
-        """The base delay in milliseconds."""
-        return to_ms(self.delay, name="backoff delay")
-
-    def to_wire(self) -> dict[str, Any]:
-        """BullMQ's stored form: ``{"type": ..., "delay": ms[, "jitter": j]}``."""
-        out: dict[str, Any] = {"type": self.type, "delay": self.delay_ms}
-        if self.jitter:
-            out["jitter"] = self.jitter
-        return out
-
-    @classmethod
-    def from_wire(cls, raw: object) -> Backoff | None:
-        """Read a stored backoff (a number of ms, or an object); None if absent or unreadable."""
-        if isinstance(raw, bool):
-            return None
-        if isinstance(raw, int | float):
-            return cls("fixed", raw / 1000)
-        if isinstance(raw, Mapping):
-            kind = raw.get("type", "fixed")
-            delay = raw.get("delay", 0)
-            jitter = raw.get("jitter", 0) or 0
-            if not isinstance(kind, str) or isinstance(delay, bool):
-                return None
-            if not isinstance(delay, int | float) or not isinstance(jitter, int | float):
-                return None
-            try:
-                return cls(kind, max(0, delay) / 1000, float(jitter))
-            except (TypeError, ValueError):
-                return None
-        return None
+        object.__setattr__(self, "delay_ms", to_ms(self.delay, name="backoff delay"))
 
 
-def _backoff_from_user(value: object) -> Backoff | None:
-    if value is None or isinstance(value, Backoff):
-        return value
-    if isinstance(value, int | float | timedelta) and not isinstance(value, bool):
-        return Backoff("fixed", value)
-    if isinstance(value, Mapping):
-        unknown = set(value) - {"type", "delay", "jitter"}
-        if unknown:
-            raise ValueError(f"backoff has unknown keys {sorted(unknown)}: use type, delay, jitter")
-        return Backoff(**value)
-    raise TypeError(
-        "backoff must be a number of seconds, a Backoff(type, delay, jitter) or a dict with "
-        f"those keys, not {type(value).__name__}"
-    )
+BackoffOption = Backoff | Duration | Mapping[str, object] | None
+"""What ``backoff=`` takes: seconds (a fixed delay), a :class:`Backoff`, or a mapping
+with its keys (``{"type": "exponential", "delay": 2}``); None for no backoff."""
 
 
 @dataclass(frozen=True, slots=True)
 class RemovePolicy:
-    """Which finished jobs to keep: at most ``count`` of the newest, none older than ``age``."""
+    """Which finished jobs to keep: at most ``count`` of the newest, none older than ``age``.
 
-    age: Duration | None = None
+    ``age`` is in seconds (or a timedelta); ``age_ms`` is the same in milliseconds.
+    """
+
+    age: Duration | None = field(default=None, compare=False)
     count: int | None = None
+    age_ms: int | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.age is not None:
-            to_ms(self.age, name="remove policy age")
+        age_ms = None if self.age is None else to_ms(self.age, name="remove policy age")
         if self.count is not None:
             _int_in(self.count, name="remove policy count", low=0)
         if self.age is None and self.count is None:
             raise ValueError("RemovePolicy needs an age, a count, or both")
+        object.__setattr__(self, "age_ms", age_ms)
 
 
 KeepPolicy = bool | int | RemovePolicy
 """``True`` removes a finished job at once, ``False`` keeps all, ``n`` keeps the newest
 n, a :class:`RemovePolicy` keeps by age and/or count."""
-
-
-def _keep_to_wire(value: object, *, name: str) -> bool | int | dict[str, Any]:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return _int_in(value, name=name, low=0)
-    if isinstance(value, RemovePolicy):
-        out: dict[str, Any] = {}
-        if value.age is not None:
-            # BullMQ keeps this age in seconds.
-            out["age"] = to_ms(value.age, name=f"{name} age") / 1000
-        if value.count is not None:
-            out["count"] = value.count
-        return out
-    raise TypeError(f"{name} must be True, False, a count of jobs to keep or a RemovePolicy")
-
-
-def keep_from_wire(raw: object) -> KeepJobs:
-    """The retention a stored ``removeOnComplete`` / ``removeOnFail`` asks for."""
-    if raw is True:
-        return KeepJobs(count=0)
-    if raw is None or raw is False:
-        return KeepJobs()
-    if isinstance(raw, int | float):
-        return KeepJobs(count=max(0, int(raw)))
-    if isinstance(raw, Mapping):
-        count = raw.get("count")
-        age = raw.get("age")
-        return KeepJobs(
-            count=int(count) if isinstance(count, int | float) and count >= 0 else -1,
-            age_ms=int(age * 1000) if isinstance(age, int | float) and age >= 0 else None,
-        )
-    return KeepJobs()
-
-
-def _timestamp_ms(value: object) -> int:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("timestamp must be timezone-aware (e.g. datetime.now(UTC))")
-        return round(value.timestamp() * 1000)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(
-                f"timestamp must be a finite number of epoch seconds >= 0, got {value}"
-            )
-        return round(value * 1000)
-    raise TypeError("timestamp must be an aware datetime or epoch seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,154 +202,322 @@ class RateLimiter:
         to_ms(self.duration, name="limiter duration", allow_zero=False)
 
 
+_KEEP_ALL = KeepJobs()
+_NO_EXTRA: Mapping[str, object] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class JobOptions:
-    """A job's options, as given to ``Queue.add`` (durations in seconds).
+    """A job's options, checked and normalised: times in ms, retention as KeepJobs.
 
-    ``extra`` keeps options that corral does not interpret (e.g. set by a Node
-    producer), so they survive a round trip.
+    ``job.opts`` is one of these. Besides the fields, ``delay`` reads the delay in
+    seconds and ``remove_on_complete`` / ``remove_on_fail`` the retention as it is
+    given to ``Queue.add`` (True, a count, a :class:`RemovePolicy`, or None when
+    every finished job is kept). ``keep_on_complete`` / ``keep_on_fail`` are what
+    the store applies when the job finishes.
+
+    ``extra`` holds the ``opts`` entries corral does not interpret (e.g. set by a
+    Node producer); they are written back unchanged.
     """
 
     job_id: str | None = None
-    delay: float = 0.0
+    delay_ms: int = 0
     priority: int = 0
     lifo: bool = False
     attempts: int = 0
     backoff: Backoff | None = None
-    remove_on_complete: KeepPolicy | None = None
-    remove_on_fail: KeepPolicy | None = None
-    timestamp: int | None = None
+    keep_on_complete: KeepJobs = _KEEP_ALL
+    """How many finished jobs to keep when this one completes (KeepJobs(): all)."""
+    keep_on_fail: KeepJobs = _KEEP_ALL
+    """How many finished jobs to keep when this one fails for good."""
+    timestamp_ms: int | None = None
     """Creation time in epoch ms, if it was given explicitly."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, object] = field(default_factory=lambda: _NO_EXTRA)
 
     @property
-    def delay_ms(self) -> int:
-        """The delay in milliseconds."""
-        return round(self.delay * 1000)
+    def delay(self) -> float:
+        """The delay in seconds."""
+        return self.delay_ms / 1000
+
+    @property
+    def remove_on_complete(self) -> KeepPolicy | None:
+        """Retention on completion as ``Queue.add`` takes it (None: keep every job)."""
+        return _policy_of(self.keep_on_complete)
+
+    @property
+    def remove_on_fail(self) -> KeepPolicy | None:
+        """Retention on failure as ``Queue.add`` takes it (None: keep every job)."""
+        return _policy_of(self.keep_on_fail)
 
     @classmethod
-    def build(
-        cls,
-        *,
-        job_id: object = None,
-        delay: object = 0,
-        priority: object = 0,
-        lifo: object = False,
-        attempts: object = 0,
-        backoff: object = None,
-        remove_on_complete: object = None,
-        remove_on_fail: object = None,
-        timestamp: object = None,
-    ) -> JobOptions:
-        """Validate user options; raises ValueError/TypeError naming the bad one."""
-        if job_id is not None:
-            validate_job_id(job_id)
-        delay_ms = to_ms(delay, name="delay")  # type: ignore[arg-type]
-        _int_in(priority, name="priority", low=0, high=MAX_PRIORITY)
-        if not isinstance(lifo, bool):
-            raise TypeError("lifo must be True or False")
-        _int_in(attempts, name="attempts", low=0)
-        parsed_backoff = _backoff_from_user(backoff)
-        for name, value in (
-            ("remove_on_complete", remove_on_complete),
-            ("remove_on_fail", remove_on_fail),
-        ):
-            if value is not None:
-                _keep_to_wire(value, name=name)
-        ts = None if timestamp is None else _timestamp_ms(timestamp)
-        return cls(
-            job_id=job_id,  # type: ignore[arg-type]
-            delay=delay_ms / 1000,
-            priority=priority,  # type: ignore[arg-type]
-            lifo=lifo,
-            attempts=attempts,  # type: ignore[arg-type]
-            backoff=parsed_backoff,
-            remove_on_complete=remove_on_complete,  # type: ignore[arg-type]
-            remove_on_fail=remove_on_fail,  # type: ignore[arg-type]
-            timestamp=ts,
-        )
+    def build(cls, **options: object) -> JobOptions:
+        """Check options given by their ``Queue.add`` names; raises ValueError or
+        TypeError naming the bad one (or the unknown names)."""
+        return _build(options)
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> dict[str, object]:
         """The ``opts`` object as Node BullMQ stores it (ms, camelCase, ``attempts`` always)."""
-        out: dict[str, Any] = dict(self.extra)
-        if self.job_id is not None:
-            out["jobId"] = self.job_id
-        if self.delay_ms:
-            out["delay"] = self.delay_ms
-        if self.priority:
-            out["priority"] = self.priority
-        if self.lifo:
-            out["lifo"] = True
-        if self.timestamp is not None:
-            out["timestamp"] = self.timestamp
-        if self.backoff is not None:
-            out["backoff"] = self.backoff.to_wire()
-        if self.remove_on_complete is not None:
-            out["removeOnComplete"] = _keep_to_wire(
-                self.remove_on_complete, name="remove_on_complete"
-            )
-        if self.remove_on_fail is not None:
-            out["removeOnFail"] = _keep_to_wire(self.remove_on_fail, name="remove_on_fail")
-        out["attempts"] = self.attempts
+        out: dict[str, object] = dict(self.extra)
+        for row in OPTIONS:
+            value = getattr(self, row.attr)
+            if row.always or value != row.unset:
+                out[row.wire] = row.form.write(value)
         return out
 
     @classmethod
     def from_wire(cls, raw: object) -> JobOptions:
-        """Read stored opts leniently: what corral understands becomes a field, the
-        rest stays in ``extra``; a value of the wrong type is treated as absent."""
+        """Read stored opts leniently: what corral understands becomes a field, unknown
+        keys stay in ``extra``, a known key whose value it cannot read counts as unset."""
         if not isinstance(raw, Mapping):
             return cls()
-        known = {
-            "jobId", "delay", "priority", "lifo", "attempts", "backoff",
-            "removeOnComplete", "removeOnFail", "timestamp",
-        }  # fmt: skip
-        extra = MappingProxyType({k: v for k, v in raw.items() if k not in known})
-
-        def number(key: str) -> float:
-            value = raw.get(key, 0)
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            return float(value) if ok and math.isfinite(value) else 0.0
-
-        job_id = raw.get("jobId")
-        return cls(
-            job_id=job_id if isinstance(job_id, str) else None,
-            delay=max(0.0, number("delay")) / 1000,
-            priority=int(number("priority")),
-            lifo=raw.get("lifo") is True,
-            attempts=max(0, int(number("attempts"))),
-            backoff=Backoff.from_wire(raw.get("backoff")),
-            remove_on_complete=_keep_from_wire_user(raw.get("removeOnComplete")),
-            remove_on_fail=_keep_from_wire_user(raw.get("removeOnFail")),
-            timestamp=int(number("timestamp")) if "timestamp" in raw else None,
-            extra=extra,
-        )
-
-    def keep_on_complete(self) -> KeepJobs:
-        """The retention to apply when the job completes."""
-        return keep_from_wire(_wire_or_none(self.remove_on_complete, "remove_on_complete"))
-
-    def keep_on_fail(self) -> KeepJobs:
-        """The retention to apply when the job fails for good."""
-        return keep_from_wire(_wire_or_none(self.remove_on_fail, "remove_on_fail"))
+        values: dict[str, Any] = {}
+        for row in OPTIONS:
+            if row.wire in raw:
+                value = row.form.read(raw[row.wire])
+                if value is not None:
+                    values[row.attr] = value
+        extra = {k: v for k, v in raw.items() if k not in _WIRE_NAMES}
+        return cls(**values, extra=MappingProxyType(extra) if extra else _NO_EXTRA)
 
 
-def _wire_or_none(value: KeepPolicy | None, name: str) -> object:
-    return None if value is None else _keep_to_wire(value, name=name)
+def _policy_of(keep: KeepJobs) -> KeepPolicy | None:
+    if keep.age_ms is None:
+        if keep.count < 0:
+            return None
+        return True if keep.count == 0 else keep.count
+    return RemovePolicy(age=keep.age_ms / 1000, count=None if keep.count < 0 else keep.count)
 
 
-def _keep_from_wire_user(raw: object) -> KeepPolicy | None:
-    if isinstance(raw, bool):
-        return raw
-    if isinstance(raw, int) and raw >= 0:
-        return raw
-    if isinstance(raw, Mapping):
-        age = raw.get("age")
-        count = raw.get("count")
-        age_ok = isinstance(age, int | float) and not isinstance(age, bool) and age >= 0
-        count_ok = isinstance(count, int) and not isinstance(count, bool) and count >= 0
-        if age_ok or count_ok:
-            return RemovePolicy(age=age if age_ok else None, count=count if count_ok else None)
-    return None
+# -- the checks, one per option ------------------------------------------------------------
+
+
+def _check_job_id(value: object) -> str | None:
+    return None if value is None else validate_job_id(value)
+
+
+def _check_delay(value: object) -> int:
+    if isinstance(value, int | float | timedelta):
+        return to_ms(value, name="delay")
+    raise TypeError(f"delay must be a number of seconds or a timedelta, not {type(value).__name__}")
+
+
+def _check_priority(value: object) -> int:
+    return _int_in(value, name="priority", low=0, high=MAX_PRIORITY)
+
+
+def _check_lifo(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("lifo must be True or False")
+    return value
+
+
+def _check_attempts(value: object) -> int:
+    return _int_in(value, name="attempts", low=0)
+
+
+def _check_backoff(value: object) -> Backoff | None:
+    if value is None or isinstance(value, Backoff):
+        return value
+    if isinstance(value, int | float | timedelta) and not isinstance(value, bool):
+        return Backoff("fixed", value)
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"type", "delay", "jitter"}
+        if unknown:
+            raise ValueError(f"backoff has unknown keys {sorted(unknown)}: use type, delay, jitter")
+        given: Mapping[str, Any] = value  # Backoff checks each field's type itself
+        return Backoff(**given)
+    raise TypeError(
+        "backoff must be a number of seconds, a Backoff(type, delay, jitter) or a dict with "
+        f"those keys, not {type(value).__name__}"
+    )
+
+
+def _retention(name: str) -> Callable[[object], KeepJobs]:
+    def check(value: object) -> KeepJobs:
+        if value is None or value is False:
+            return _KEEP_ALL
+        if value is True:
+            return KeepJobs(count=0)
+        if isinstance(value, int):
+            return KeepJobs(count=_int_in(value, name=name, low=0))
+        if isinstance(value, RemovePolicy):
+            count = -1 if value.count is None else value.count
+            return KeepJobs(count=count, age_ms=value.age_ms)
+        raise TypeError(f"{name} must be True, False, a count of jobs to keep or a RemovePolicy")
+
+    return check
+
+
+def _check_timestamp(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("timestamp must be timezone-aware (e.g. datetime.now(UTC))")
+        return round(value.timestamp() * 1000)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(
+                f"timestamp must be a finite number of epoch seconds >= 0, got {value}"
+            )
+        return round(value * 1000)
+    raise TypeError("timestamp must be an aware datetime or epoch seconds")
+
+
+def _read_backoff(raw: object) -> Backoff | None:
+    read = _wire.backoff_read(raw)
+    if read is None:
+        return None
+    kind, delay_ms, jitter = read
+    return Backoff(kind, delay_ms / 1000, jitter)
+
+
+_BACKOFF: Form[Backoff] = Form(
+    lambda b: _wire.backoff_write(b.type, b.delay_ms, b.jitter), _read_backoff
+)
+
+
+# -- the table -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cli:
+    """How ``corral add`` takes an option: ``--option-name VALUE``, or a bare switch."""
+
+    parse: Callable[[str], object] | None
+    """Turns the flag's text into the option's value (raising ValueError); None: a
+    switch that sets the option to True."""
+    what: str = ""
+    """What the text must be, for the error message (e.g. "a number of seconds")."""
+    metavar: str = ""
+    help: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Option(Generic[T]):
+    """One job option: its names, its check, its default and its stored form."""
+
+    name: str
+    """The ``Queue.add`` parameter (and, dashed, the ``corral add`` flag)."""
+    wire: str
+    """Its key in BullMQ's ``opts`` JSON."""
+    attr: str
+    """The :class:`JobOptions` field that holds the normalised value."""
+    default: object
+    """The ``Queue.add`` default; passing it is the same as not passing the option."""
+    check: Callable[[object], T | None]
+    """Normalises a user's value; raises ValueError / TypeError naming the option."""
+    form: Form[T]
+    """How the normalised value is stored in ``opts``."""
+    cli: Cli | None = None
+    """How ``corral add`` takes it; None: not on the command line."""
+    always: bool = False
+    """Written even when unset (Node always writes ``attempts``)."""
+    unset: object = field(init=False, repr=False)
+    """The normalised value of ``default``: not written to ``opts``."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "unset", self.check(self.default))
+
+    @property
+    def flag(self) -> str:
+        """The ``corral add`` flag, e.g. ``--remove-on-complete``."""
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS: tuple[Option[Any], ...] = (
+    Option("job_id", "jobId", "job_id", None, _check_job_id, _wire.TEXT,
+           Cli(str, "an id", "ID", "a custom job id (adding an existing id adds nothing)")),
+    Option("delay", "delay", "delay_ms", 0, _check_delay, _wire.MS,
+           Cli(float, "a number of seconds", "SECONDS", "run no earlier than this many seconds")),
+    Option("priority", "priority", "priority", 0, _check_priority, _wire.INTEGER,
+           Cli(int, "an integer", "N", f"1 (first) ... {MAX_PRIORITY}; 0: none")),
+    Option("lifo", "lifo", "lifo", False, _check_lifo, _wire.FLAG,
+           Cli(None, help="run before the jobs already waiting")),
+    Option("attempts", "attempts", "attempts", 0, _check_attempts, _wire.COUNT,
+           Cli(int, "an integer", "N", "retry a failure until this many attempts are made"),
+           always=True),
+    Option("backoff", "backoff", "backoff", None, _check_backoff, _BACKOFF,
+           Cli(float, "a number of seconds", "SECONDS", "seconds to wait before each retry")),
+    Option("remove_on_complete", "removeOnComplete", "keep_on_complete", None,
+           _retention("remove_on_complete"), _wire.KEEP,
+           Cli(int, "a count", "N", "keep only the newest N completed jobs (0: remove at once)")),
+    Option("remove_on_fail", "removeOnFail", "keep_on_fail", None,
+           _retention("remove_on_fail"), _wire.KEEP,
+           Cli(int, "a count", "N", "keep only the newest N failed jobs (0: remove at once)")),
+    Option("timestamp", "timestamp", "timestamp_ms", None, _check_timestamp, _wire.EPOCH_MS),
+)  # fmt: skip
+"""Every job option, in the order ``Queue.add`` lists them."""
+
+_BY_NAME: dict[str, Option[Any]] = {row.name: row for row in OPTIONS}
+_WIRE_NAMES = frozenset(row.wire for row in OPTIONS)
+_KNOWN = ", ".join(_BY_NAME)
+
+
+def _build(options: Mapping[str, object]) -> JobOptions:
+    values: dict[str, Any] = {}
+    for name, value in options.items():
+        row = _BY_NAME.get(name)
+        if row is None:
+            unknown = sorted(set(options) - _BY_NAME.keys())
+            raise TypeError(f"unknown job option(s) {unknown}; known: {_KNOWN}")
+        values[row.attr] = row.check(value)
+    return JobOptions(**values)
+
+
+# -- the path of Queue.add -----------------------------------------------------------------
+
+_PREPARED: dict[object, tuple[JobOptions, str]] = {}
+_PREPARED_MAX = 512
+
+
+def prepare_options(options: Mapping[str, object]) -> tuple[JobOptions, str]:
+    """Check ``options`` (by their ``Queue.add`` names) and encode them as ``opts`` JSON.
+
+    The same options, common in bulk adds, are checked and encoded once. Options
+    with a custom ``job_id`` or ``timestamp`` are never cached (each is different).
+    """
+    key: object = None
+    if options.get("job_id") is None and options.get("timestamp") is None:
+        # The types are part of the key: 1 == True == 1.0, but only 1 is a valid priority.
+        key = (tuple(options.items()), tuple(map(type, options.values())))
+        try:
+            hit = _PREPARED.get(key)
+        except TypeError:  # an unhashable value (e.g. a dict backoff): no caching
+            key = hit = None
+        if hit is not None:
+            return hit
+    opts = _build(options)
+    prepared = opts, dumps(opts.to_wire(), what="job options")
+    if key is not None:
+        if len(_PREPARED) >= _PREPARED_MAX:
+            _PREPARED.clear()
+        _PREPARED[key] = prepared
+    return prepared
+
+
+def new_job(name: object, data: object, options: Mapping[str, object], *, now_ms: int) -> NewJob:
+    """A job to add, checked and encoded for the store.
+
+    ``name`` must be a string, ``data`` JSON-encodable (None is stored as ``{}``),
+    ``options`` any of ``Queue.add``'s options by name. The job's timestamp is the
+    ``timestamp`` option if given, else ``now_ms``. Raises TypeError / ValueError
+    naming what is wrong, before anything is written.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"job name must be a string, not {type(name).__name__}")
+    opts, wire = prepare_options(options)
+    stamp = opts.timestamp_ms
+    return NewJob(
+        name,
+        dumps({} if data is None else data, what="job data"),
+        wire,
+        now_ms if stamp is None else stamp,
+        opts.delay_ms,
+        opts.priority,
+        opts.lifo,
+        opts.job_id,
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -415,7 +530,7 @@ def parse_opts(text: str) -> JobOptions:
     try:
         raw = json.loads(text)
     except (ValueError, RecursionError):
-        raw = {}
+        raw = None
     return JobOptions.from_wire(raw)
 
 

@@ -7,11 +7,17 @@ from typing import Any
 
 from corral import _clock
 from corral._client import QueueClient
-from corral._codec import dumps
 from corral.backends.base import JobRecord, JobState, NewJob
 from corral.connection import SharedConnection
 from corral.job import Job
-from corral.options import Duration, JobOptions, to_ms
+from corral.options import (
+    BackoffOption,
+    Duration,
+    KeepPolicy,
+    TimestampOption,
+    new_job,
+    to_ms,
+)
 
 __all__ = ["DEFAULT_COUNT_STATES", "Queue"]
 
@@ -25,13 +31,6 @@ DEFAULT_COUNT_STATES: tuple[JobState, ...] = (
     JobState.WAITING_CHILDREN,
 )
 """The states ``get_job_counts()`` reports when none are named (as BullMQ 6)."""
-
-_OPTION_NAMES = frozenset(
-    {
-        "job_id", "delay", "priority", "lifo", "attempts", "backoff",
-        "remove_on_complete", "remove_on_fail", "timestamp",
-    }
-)  # fmt: skip
 
 
 class Queue(QueueClient):
@@ -53,36 +52,20 @@ class Queue(QueueClient):
     ) -> None:
         super().__init__(name, url=url, prefix=prefix, connection=connection)
 
-    def _new_job(self, name: object, data: Any, options: Mapping[str, Any]) -> NewJob:
-        if not isinstance(name, str):
-            raise TypeError(f"job name must be a string, not {type(name).__name__}")
-        opts, wire = _options(options)
-        timestamp = opts.timestamp if opts.timestamp is not None else _clock.now_ms()
-        return NewJob(
-            name=name,
-            data=dumps({} if data is None else data, what="job data"),
-            opts=wire,
-            timestamp_ms=timestamp,
-            delay_ms=opts.delay_ms,
-            priority=opts.priority,
-            lifo=opts.lifo,
-            job_id=opts.job_id,
-        )
-
     async def add(
         self,
         name: str,
-        data: Any = None,
+        data: object = None,
         *,
         job_id: str | None = None,
         delay: Duration = 0,
         priority: int = 0,
         lifo: bool = False,
         attempts: int = 0,
-        backoff: Any = None,
-        remove_on_complete: Any = None,
-        remove_on_fail: Any = None,
-        timestamp: Any = None,
+        backoff: BackoffOption = None,
+        remove_on_complete: KeepPolicy | None = None,
+        remove_on_fail: KeepPolicy | None = None,
+        timestamp: TimestampOption = None,
     ) -> Job:
         """Add a job and return it.
 
@@ -97,8 +80,11 @@ class Queue(QueueClient):
         - ``remove_on_complete`` / ``remove_on_fail``: True, a count to keep, or a
           :class:`~corral.RemovePolicy`.
         - ``timestamp``: creation time (aware datetime or epoch seconds); default now.
+
+        The options are those of :data:`corral.options.OPTIONS`; bad input raises
+        before anything is written.
         """
-        spec = self._new_job(
+        spec = new_job(
             name,
             data,
             {
@@ -112,6 +98,7 @@ class Queue(QueueClient):
                 "remove_on_fail": remove_on_fail,
                 "timestamp": timestamp,
             },
+            now_ms=_clock.now_ms(),
         )
         (added_id,) = await self._backend.add_jobs(self._name, [spec])
         if spec.job_id is not None:
@@ -126,6 +113,7 @@ class Queue(QueueClient):
         Every item is validated before anything is written.
         """
         specs: list[NewJob] = []
+        now = _clock.now_ms()
         for index, item in enumerate(jobs):
             if not isinstance(item, Mapping):
                 raise TypeError(f"add_bulk item {index} must be a mapping with 'name' and 'data'")
@@ -133,7 +121,7 @@ class Queue(QueueClient):
                 raise ValueError(f"add_bulk item {index} has no 'name'")
             options = {k: v for k, v in item.items() if k not in ("name", "data")}
             try:
-                specs.append(self._new_job(item["name"], item.get("data"), options))
+                specs.append(new_job(item["name"], item.get("data"), options, now_ms=now))
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"add_bulk item {index}: {exc}") from None
         if not specs:
@@ -251,31 +239,3 @@ def _check_range(start: int, end: int) -> None:
             raise TypeError(f"{name} must be an integer")
     if start < 0 or end < -1:
         raise ValueError("start must be >= 0 and end >= -1 (-1: to the last)")
-
-
-_OPTIONS_CACHE: dict[tuple[tuple[str, type, Any], ...], tuple[JobOptions, str]] = {}
-
-
-def _options(options: Mapping[str, Any]) -> tuple[JobOptions, str]:
-    """Validate ``options`` and encode them; the same options (common in bulk adds)
-    are validated and encoded once."""
-    key: tuple[tuple[str, type, Any], ...] | None = None
-    if options.get("job_id") is None and options.get("timestamp") is None:
-        # The type is part of the key: 1 == True == 1.0, but only 1 is a valid priority.
-        key = tuple((k, type(v), v) for k, v in options.items())
-        try:
-            cached = _OPTIONS_CACHE.get(key)
-        except TypeError:  # an unhashable value (e.g. a dict backoff): no caching
-            key, cached = None, None
-        if cached is not None:
-            return cached
-    unknown = set(options) - _OPTION_NAMES
-    if unknown:
-        raise TypeError(f"unknown job option(s) {sorted(unknown)}; known: {sorted(_OPTION_NAMES)}")
-    opts = JobOptions.build(**options)
-    result = opts, dumps(opts.to_wire(), what="job options")
-    if key is not None:
-        if len(_OPTIONS_CACHE) >= 512:
-            _OPTIONS_CACHE.clear()
-        _OPTIONS_CACHE[key] = result
-    return result

@@ -87,7 +87,7 @@ class Fetcher:
             outcome = Failed(
                 fetched.job.deferred_failure,
                 record.stacktrace or "[]",
-                opts.keep_on_fail(),
+                opts.keep_on_fail,
                 opts.attempts,
             )
             fetched = await self.backend.move_to_finished(

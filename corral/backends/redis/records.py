@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from corral._codec import record_from_fields
+from corral._wire import record_from_fields
 from corral.backends.base import Event, Fetched, JobRecord
 from corral.errors import BackendError
 
