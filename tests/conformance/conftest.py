@@ -1,4 +1,10 @@
-"""Fixtures for the conformance suite: every test here runs on every backend."""
+"""Fixtures for the conformance suite: every test here runs on every backend.
+
+``clock`` drives time instead of sleeping: ``await clock.advance(seconds)`` moves
+corral's clock (``corral._clock.now_ms``, the ``now`` every operation hands its
+store) and, on Redis, ages the queue's keys that expire by the server's clock
+(locks, the limiter window, the stalled-check gate), as that much time would.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
-from corral import Queue, Worker
+from corral import Queue, Worker, _clock
+from tests.contract.support import Clock
 
 WorkerFactory = Callable[..., Worker]
 
@@ -37,3 +45,36 @@ async def make_worker(url: str, queue_name: str) -> AsyncIterator[WorkerFactory]
     finally:
         for worker in made:
             await worker.close()
+
+
+class ApiClock:
+    """corral's clock, driven: real time plus what :meth:`advance` added."""
+
+    def __init__(self, raw: Redis | None, queue: str) -> None:
+        self._store = Clock(raw, queue)
+        self._offset_ms = 0
+        self._real = _clock.now_ms
+
+    def now_ms(self) -> int:
+        """What corral reads as the time."""
+        return self._real() + self._offset_ms
+
+    async def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass for corral and for the store."""
+        ms = round(seconds * 1000)
+        self._offset_ms += ms
+        await self._store.advance(ms)
+
+
+@pytest.fixture
+async def clock(
+    url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[ApiClock]:
+    raw = Redis.from_url(url, decode_responses=True) if url.startswith("redis") else None
+    driven = ApiClock(raw, queue_name)
+    monkeypatch.setattr(_clock, "now_ms", driven.now_ms)
+    try:
+        yield driven
+    finally:
+        if raw is not None:
+            await raw.aclose()

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 
 from corral import JobState, Queue, Worker
-from tests.conformance.conftest import WorkerFactory
+from tests.conformance.conftest import ApiClock, WorkerFactory
 
 
 async def fetch_all_names(worker: Worker, token: str) -> list[str]:
@@ -93,11 +93,11 @@ async def test_due_delayed_job_is_promoted_and_fetched(
 
 
 async def test_delayed_prioritized_job_keeps_its_priority_once_due(
-    queue: Queue, make_worker: WorkerFactory
+    queue: Queue, make_worker: WorkerFactory, clock: ApiClock
 ) -> None:
     await queue.add("prio-2", {}, priority=2)
-    await queue.add("delayed-prio-1", {}, priority=1, delay=0.2)
-    await asyncio.sleep(0.3)
+    await queue.add("delayed-prio-1", {}, priority=1, delay=60)
+    await clock.advance(61)
     names = await fetch_all_names(make_worker(), "t")
     assert names == ["delayed-prio-1", "prio-2"]
 

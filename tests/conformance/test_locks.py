@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from corral import (
@@ -14,7 +12,7 @@ from corral import (
     Queue,
 )
 from corral.job import Job
-from tests.conformance.conftest import WorkerFactory
+from tests.conformance.conftest import ApiClock, WorkerFactory
 
 
 async def fetched(
@@ -56,9 +54,11 @@ async def test_wrong_token_cannot_fail_or_requeue(
     assert (await queue.get_job(job.id)).attempts_made == 0  # type: ignore[union-attr]
 
 
-async def test_expired_lock_cannot_complete(queue: Queue, make_worker: WorkerFactory) -> None:
-    job = await fetched(queue, make_worker, lock_duration=0.1)
-    await asyncio.sleep(0.3)
+async def test_expired_lock_cannot_complete(
+    queue: Queue, make_worker: WorkerFactory, clock: ApiClock
+) -> None:
+    job = await fetched(queue, make_worker, lock_duration=10)
+    await clock.advance(11)
     with pytest.raises(MissingLockError, match="has no lock"):
         await job.move_to_completed("late", fetch_next=False)
     assert await queue.get_job_state(job.id) == JobState.ACTIVE
@@ -86,23 +86,25 @@ async def test_job_read_without_token_needs_one(queue: Queue) -> None:
         await job.move_to_completed("x", fetch_next=False)
 
 
-async def test_extend_lock_keeps_the_job_ours(queue: Queue, make_worker: WorkerFactory) -> None:
-    job = await fetched(queue, make_worker, lock_duration=0.3)
+async def test_extend_lock_keeps_the_job_ours(
+    queue: Queue, make_worker: WorkerFactory, clock: ApiClock
+) -> None:
+    job = await fetched(queue, make_worker, lock_duration=10)
     for _ in range(3):
-        await asyncio.sleep(0.15)
-        await job.extend_lock("owner", 0.3)
-    # 0.45 s after the fetch: without the extensions the 0.3 s lock would be gone.
+        await clock.advance(6)
+        await job.extend_lock("owner", 10)
+    # 18 s after the fetch: without the extensions the 10 s lock would be gone.
     await job.move_to_completed("kept", "owner", fetch_next=False)
     assert await queue.get_job_state(job.id) == JobState.COMPLETED
 
 
 async def test_extend_lock_with_wrong_token_or_after_expiry_raises(
-    queue: Queue, make_worker: WorkerFactory
+    queue: Queue, make_worker: WorkerFactory, clock: ApiClock
 ) -> None:
-    job = await fetched(queue, make_worker, lock_duration=0.2)
+    job = await fetched(queue, make_worker, lock_duration=10)
     with pytest.raises(LockMismatchError, match="job '1' is locked by another token"):
         await job.extend_lock("intruder", 30)
-    await asyncio.sleep(0.35)
+    await clock.advance(11)
     with pytest.raises(MissingLockError, match="job '1' has no lock"):
         await job.extend_lock("owner", 30)
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from corral import Job, JobState, Queue, Worker
+from tests.conformance.conftest import ApiClock
 
 
-async def test_manual_fetching_guide(url: str, queue_name: str) -> None:
+async def test_manual_fetching_guide(url: str, queue_name: str, clock: ApiClock) -> None:
     queue = Queue(queue_name, url=url)
     await queue.add("test", {"foo": "bar"})
     await Job.create(queue, "test", {"foo": "bar"})
@@ -43,9 +42,9 @@ async def test_manual_fetching_guide(url: str, queue_name: str) -> None:
     assert results == [0, 10, 20]
 
     await queue.add("limited", {})
-    await queue.rate_limit(0.3)  # the guide uses 60 s; a test cannot wait that long
+    await queue.rate_limit(60)
     assert await worker.get_next_job(token, block=False) is None
-    await asyncio.sleep(0.4)
+    await clock.advance(61)
     job = await worker.get_next_job(token)
     assert job is not None
     await job.move_to_wait(token)

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from corral import JobState, Queue, RateLimiter
-from tests.conformance.conftest import WorkerFactory
+from tests.conformance.conftest import ApiClock, WorkerFactory
 
 
 async def test_rate_limit_stops_every_worker_until_the_window_passes(
-    queue: Queue, make_worker: WorkerFactory
+    queue: Queue, make_worker: WorkerFactory, clock: ApiClock
 ) -> None:
     await queue.add("a", {})
-    await queue.rate_limit(0.5)
-    assert 0 < await queue.get_rate_limit_ttl() <= 0.5
+    await queue.rate_limit(60)
+    assert 0 < await queue.get_rate_limit_ttl() <= 60
     plain = make_worker()
     limited = make_worker(limiter=RateLimiter(max=100, duration=1))
     assert await plain.get_next_job("t", block=False) is None
     assert await limited.get_next_job("t", block=False) is None
     assert plain.rate_limited_for > 0
-    await asyncio.sleep(0.6)
+    await clock.advance(61)
     assert await queue.get_rate_limit_ttl() == 0
     job = await plain.get_next_job("t", block=False)
     assert job is not None
@@ -38,18 +36,20 @@ async def test_rate_limited_fetch_does_not_block_for_drain_delay(
     assert await queue.get_job_state("1") == JobState.WAITING
 
 
-async def test_limiter_allows_max_jobs_per_window(queue: Queue, make_worker: WorkerFactory) -> None:
+async def test_limiter_allows_max_jobs_per_window(
+    queue: Queue, make_worker: WorkerFactory, clock: ApiClock
+) -> None:
     for i in range(5):
         await queue.add("j", {"i": i})
-    worker = make_worker(limiter=RateLimiter(max=2, duration=0.5))
-    other = make_worker(limiter=RateLimiter(max=2, duration=0.5))
+    worker = make_worker(limiter=RateLimiter(max=2, duration=30))
+    other = make_worker(limiter=RateLimiter(max=2, duration=30))
     a = await worker.get_next_job("t", block=False)
     b = await other.get_next_job("t", block=False)
     assert a is not None
     assert b is not None
     assert await worker.get_next_job("t", block=False) is None
     assert worker.rate_limited_for > 0
-    await asyncio.sleep(0.6)
+    await clock.advance(31)
     assert await worker.get_next_job("t", block=False) is not None
 
 
@@ -61,16 +61,16 @@ async def test_rate_limit_duration_is_validated(queue: Queue) -> None:
 
 
 async def test_rate_limit_then_move_to_wait_uses_no_attempt(
-    queue: Queue, make_worker: WorkerFactory
+    queue: Queue, make_worker: WorkerFactory, clock: ApiClock
 ) -> None:
     await queue.add("throttled", {}, attempts=1)
     worker = make_worker()
     job = await worker.get_next_job("t")
     assert job is not None
-    await queue.rate_limit(0.3)
+    await queue.rate_limit(60)
     await job.move_to_wait("t")
     assert await worker.get_next_job("t", block=False) is None
-    await asyncio.sleep(0.4)
+    await clock.advance(61)
     again = await worker.get_next_job("t", block=False)
     assert again is not None
     assert again.attempts_made == 0

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from corral import JobState, Queue, RemovePolicy, UnrecoverableError
-from tests.conformance.conftest import WorkerFactory
+from tests.conformance.conftest import ApiClock, WorkerFactory
 
 
 async def test_failure_without_attempts_is_final(queue: Queue, make_worker: WorkerFactory) -> None:
@@ -99,7 +97,7 @@ async def test_remove_on_finish_true_removes_the_job(
 
 
 async def test_remove_on_complete_count_keeps_the_newest(
-    queue: Queue, make_worker: WorkerFactory
+    queue: Queue, make_worker: WorkerFactory, clock: ApiClock
 ) -> None:
     for i in range(5):
         await queue.add("j", {"i": i}, remove_on_complete=2)
@@ -107,23 +105,23 @@ async def test_remove_on_complete_count_keeps_the_newest(
     job = await worker.get_next_job("t")
     while job:
         job = await job.move_to_completed(job.data["i"], "t")
-        await asyncio.sleep(0.002)  # distinct finish times
+        await clock.advance(0.01)  # distinct finish times
     assert (await queue.get_job_counts("completed"))["completed"] == 2
     assert await queue.get_job("5") is not None
     assert await queue.get_job("1") is None
 
 
 async def test_remove_on_complete_age_drops_old_jobs(
-    queue: Queue, make_worker: WorkerFactory
+    queue: Queue, make_worker: WorkerFactory, clock: ApiClock
 ) -> None:
-    policy = RemovePolicy(age=0.2)
+    policy = RemovePolicy(age=60)
     await queue.add("old", {}, remove_on_complete=policy)
     await queue.add("new", {}, remove_on_complete=policy)
-    worker = make_worker()
+    worker = make_worker(lock_duration=600)
     old = await worker.get_next_job("t")
     assert old is not None
     new = await old.move_to_completed("x", "t")
-    await asyncio.sleep(0.5)
+    await clock.advance(61)
     assert new is not None
     await new.move_to_completed("y", "t", fetch_next=False)
     assert await queue.get_job(old.id) is None

@@ -6,20 +6,20 @@ import asyncio
 
 from corral import JobState, Queue
 from corral.backends.base import STALLED_LIMIT_REASON
-from tests.conformance.conftest import WorkerFactory
+from tests.conformance.conftest import ApiClock, WorkerFactory
 
 
 async def test_job_with_expired_lock_returns_to_front_of_wait(
-    queue: Queue, make_worker: WorkerFactory
+    queue: Queue, make_worker: WorkerFactory, clock: ApiClock
 ) -> None:
     await queue.add("first", {})
-    dead = make_worker(lock_duration=0.2)
+    dead = make_worker(lock_duration=10)
     job = await dead.get_next_job("dead-token")
     assert job is not None
     await queue.add("second", {})
-    checker = make_worker(stalled_interval=0.05)
+    checker = make_worker(stalled_interval=5)
     assert await checker.check_stalled_jobs() == []  # first pass only marks candidates
-    await asyncio.sleep(0.35)
+    await clock.advance(11)
     assert await checker.check_stalled_jobs() == [job.id]
     assert await queue.get_job_state(job.id) == JobState.WAITING
     stored = await queue.get_job(job.id)
@@ -31,30 +31,32 @@ async def test_job_with_expired_lock_returns_to_front_of_wait(
     await again.move_to_completed("done", "new-token", fetch_next=False)
 
 
-async def test_a_live_lock_is_not_stalled(queue: Queue, make_worker: WorkerFactory) -> None:
+async def test_a_live_lock_is_not_stalled(
+    queue: Queue, make_worker: WorkerFactory, clock: ApiClock
+) -> None:
     await queue.add("busy", {})
-    worker = make_worker(lock_duration=0.3, stalled_interval=0.05)
+    worker = make_worker(lock_duration=10, stalled_interval=5)
     job = await worker.get_next_job("t")
     assert job is not None
     await worker.check_stalled_jobs()
     for _ in range(4):
-        await asyncio.sleep(0.1)
-        await job.extend_lock("t", 0.3)
+        await clock.advance(6)
+        await job.extend_lock("t", 10)
         assert await worker.check_stalled_jobs() == []
     assert await queue.get_job_state(job.id) == JobState.ACTIVE
 
 
 async def test_job_stalled_too_often_is_failed_not_handed_out(
-    queue: Queue, make_worker: WorkerFactory
+    queue: Queue, make_worker: WorkerFactory, clock: ApiClock
 ) -> None:
     await queue.add("cursed", {})
     await queue.add("healthy", {})
-    worker = make_worker(lock_duration=0.15, stalled_interval=0.05, max_stalled_count=0)
+    worker = make_worker(lock_duration=10, stalled_interval=5, max_stalled_count=0)
     job = await worker.get_next_job("t1")
     assert job is not None
     assert job.name == "cursed"
     await worker.check_stalled_jobs()
-    await asyncio.sleep(0.3)
+    await clock.advance(11)
     assert await worker.check_stalled_jobs() == [job.id]
     nxt = await worker.get_next_job("t2", block=False)
     assert nxt is not None
