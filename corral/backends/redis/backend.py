@@ -41,13 +41,7 @@ from corral.backends.redis.records import (
     parse_jobs,
 )
 from corral.backends.redis.scripts import load_script, refusal
-from corral.errors import (
-    BackendError,
-    JobStateError,
-    ObliterateError,
-    StoreUnavailableError,
-    error_from_code,
-)
+from corral.errors import BackendError, ErrorCode, StoreUnavailableError
 
 __all__ = ["RedisBackend"]
 
@@ -62,6 +56,8 @@ def _failure(message: str, exc: Exception) -> BackendError:
         return StoreUnavailableError(message)
     return BackendError(message)
 
+
+_FINISHED = (JobState.COMPLETED, JobState.FAILED)
 
 # Backend states are BullMQ's names; their keys are the same but for `waiting`.
 _STATE_SUFFIX = {JobState.WAITING: "wait"}
@@ -214,22 +210,25 @@ class RedisBackend:
 
     async def extend_lock(
         self, queue: str, job_id: str, token: str, duration_ms: int, now: int
-    ) -> bool:
-        """Extend the job's lock by ``duration_ms`` ms if ``token`` holds it."""
+    ) -> None:
+        """Make the job's lock expire ``duration_ms`` ms from now (server clock) if
+        ``token`` holds it."""
         args = [self.keys(queue).base, job_id, token, duration_ms]
-        return bool(await self._run("extend_lock", queue, args))
+        reply = await self._run("extend_lock", queue, args)
+        refusal(reply, job_id=job_id, operation="extend_lock")
 
     async def extend_locks(
         self, queue: str, locks: Sequence[tuple[str, str]], duration_ms: int, now: int
-    ) -> list[str]:
-        """Extend many locks in one step; return the ids whose lock was not ours."""
+    ) -> dict[str, ErrorCode]:
+        """Extend many locks in one step; return the refused ones with their codes."""
         if not locks:
-            return []
+            return {}
         args: list[Any] = [self.keys(queue).base, duration_ms]
         for job_id, token in locks:
             args += (job_id, token)
-        failed: list[str] = await self._run("extend_locks", queue, args)
-        return failed
+        flat = await self._run("extend_locks", queue, args)
+        it = iter(flat)
+        return {job_id: ErrorCode(code) for job_id, code in zip(it, it, strict=True)}
 
     async def move_stalled_to_wait(
         self, queue: str, max_stalled_count: int, stalled_interval_ms: int, now: int
@@ -345,28 +344,22 @@ class RedisBackend:
     async def remove_job(self, queue: str, job_id: str, now: int) -> bool:
         """Remove the job and its keys; False when there is no such job."""
         reply = await self._run("remove_job", queue, [self.keys(queue).base, job_id])
-        if reply == -3:
-            raise JobStateError(
-                f"job {job_id!r} is locked by a worker, so it cannot be removed (remove_job)",
-                job_id=job_id,
-                operation="remove_job",
-            )
+        refusal(reply, job_id=job_id, operation="remove_job")
         return bool(reply)
 
-    async def promote(self, queue: str, job_id: str, now: int) -> None:
+    async def promote(self, queue: str, job_id: str) -> None:
         """Move a delayed job into its line now."""
         reply = await self._run("promote", queue, [self.keys(queue).base, job_id])
         refusal(reply, job_id=job_id, operation="promote")
 
     async def reprocess_job(
-        self, queue: str, job_id: str, state: JobState, *, reset_attempts: bool, now: int
+        self, queue: str, job_id: str, state: JobState, *, reset_attempts: bool
     ) -> None:
-        """Run a completed or failed job again."""
-        if state not in (JobState.COMPLETED, JobState.FAILED):
-            raise error_from_code(-3, job_id=job_id, operation="reprocess_job")
+        """Run a completed or failed job again (the script refuses any other ``state``)."""
         args = [self.keys(queue).base, job_id, state.value, "1" if reset_attempts else "0"]
         reply = await self._run("reprocess_job", queue, args)
-        refusal(reply, job_id=job_id, operation="reprocess_job")
+        expected = state.value if state in _FINISHED else "completed or failed"
+        refusal(reply, job_id=job_id, operation="reprocess_job", expected=expected)
 
     def _blocking_pool(self) -> RedisClient:
         if self._events_client is None:
@@ -404,18 +397,9 @@ class RedisBackend:
         args = [self.keys(queue).base, _OBLITERATE_BATCH, "force" if force else ""]
         while True:
             reply = await self._run("obliterate", queue, args)
+            refusal(reply, queue=queue, operation="obliterate")
             if reply == 0:
                 return
-            if reply == -1:
-                raise ObliterateError(
-                    f"cannot obliterate queue {queue}: it is not paused; pause it first"
-                )
-            if reply == -2:
-                active = await self._command(queue, "LLEN", self.keys(queue).key("active"))
-                raise ObliterateError(
-                    f"cannot obliterate queue {queue}: it has {active} active job(s); "
-                    "pass force=True to remove them too"
-                )
 
     # -- waiting for work ----------------------------------------------------------
 
