@@ -41,7 +41,7 @@ from corral.backends.redis.records import (
     parse_jobs,
 )
 from corral.backends.redis.scripts import load_script, refusal
-from corral.errors import BackendError, ErrorCode, StoreUnavailableError
+from corral.errors import BackendError, CorruptJobError, ErrorCode, StoreUnavailableError
 
 __all__ = ["RedisBackend"]
 
@@ -166,7 +166,36 @@ class RedisBackend:
     async def move_to_active(self, queue: str, fetch: FetchRequest, now: int) -> Fetched:
         """Promote due delayed jobs, then take and lock the next job."""
         args = [self.keys(queue).base, now, *_fetch_args(fetch)[1:]]
-        return parse_fetched(await self._run("move_to_active", queue, args))
+        return await self._fetched(
+            queue, await self._run("move_to_active", queue, args), fetch, now
+        )
+
+    async def _fetched(self, queue: str, reply: Any, fetch: FetchRequest, now: int) -> Fetched:
+        """The fetch result in a script's ``reply``.
+
+        A fetched job whose fields cannot be read (it is active and locked with
+        ``fetch.token`` by now) is failed at once with the reason, and the next
+        job is fetched in the same script call, until a readable job or none.
+        """
+        while True:
+            try:
+                return parse_fetched(reply)
+            except CorruptJobError as exc:
+                reply = await self._fail_unreadable(queue, exc, fetch, now)
+
+    async def _fail_unreadable(
+        self, queue: str, exc: CorruptJobError, fetch: FetchRequest, now: int
+    ) -> Any:
+        """Fail the unreadable job of ``exc`` and fetch the next; return the fetch reply."""
+        base = self.keys(queue).base
+        # keep all, no retries-exhausted (attempts ""): the job's options are unread.
+        outcome = ["failed", str(exc), "[]", -1, "", ""]
+        args = [base, exc.job_id, fetch.token, now, *outcome, *_fetch_args(fetch)]
+        reply = await self._run("move_to_finished", queue, args)
+        if type(reply) is list and len(reply) == 4:
+            return reply
+        # Refused: the lock expired meanwhile and the job is the stalled checker's.
+        return await self._run("move_to_active", queue, [base, now, *_fetch_args(fetch)[1:]])
 
     async def move_to_finished(
         self,
@@ -184,7 +213,7 @@ class RedisBackend:
         refusal(reply, job_id=job_id, operation="move_to_finished")
         if fetch is None:
             return None
-        return parse_fetched(reply) if reply else Fetched(None)
+        return await self._fetched(queue, reply, fetch, now)
 
     async def retry_job(
         self,
@@ -200,7 +229,7 @@ class RedisBackend:
         args = [base, job_id, token, now, retry.reason, retry.stacktrace, retry.delay_ms]
         reply = await self._run("retry_job", queue, [*args, *_fetch_args(fetch)])
         refusal(reply, job_id=job_id, operation="retry_job")
-        return None if fetch is None else parse_fetched(reply)
+        return None if fetch is None else await self._fetched(queue, reply, fetch, now)
 
     async def move_to_wait(self, queue: str, job_id: str, token: str, now: int) -> int:
         """Put an active job back at the front of its line; return the limiter's ms left."""
