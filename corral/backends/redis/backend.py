@@ -5,16 +5,18 @@ anything that must be atomic, or one plain command for a single read. The data
 layout is Node BullMQ 6's (see :mod:`.keys`), so Node and Python workers and
 producers share queues.
 
-Connections (:mod:`.client`) are opened lazily on first use: one pipelined
-connection for ordinary commands, shared by every coroutine; per queue, one
-dedicated connection for the blocking ``BZPOPMIN`` on the marker, named
-``<prefix>:<base64(queue)>`` like a Node worker's so ``queue.getWorkers()``
-lists it; and one for ``XREAD BLOCK``.
+Connections are managed by :mod:`.connections` (one pipelined connection shared
+by every coroutine, dedicated ones for blocking commands) behind the small
+:class:`~corral.backends.redis.connection.RedisConnection` protocol; corral's
+own client (:mod:`.client`) is the default.
+
+Clocks: lock, limiter and stalled-check expiry follow the Redis server's clock
+(``PX``); the ``now`` an operation receives stamps what is recorded and places
+and promotes delayed jobs, as :mod:`corral.backends.base` says per operation.
 """
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -31,7 +33,12 @@ from corral.backends.base import (
     NewJob,
     Retry,
 )
-from corral.backends.redis.client import RedisClient, RedisConnectionError, RedisReplyError
+from corral.backends.redis.connection import (
+    RedisConnection,
+    RedisConnectionError,
+    RedisReplyError,
+)
+from corral.backends.redis.connections import Connections
 from corral.backends.redis.keys import QueueKeys
 from corral.backends.redis.records import (
     pairs,
@@ -90,18 +97,37 @@ def _outcome_args(outcome: Completed | Failed) -> list[Any]:
 class RedisBackend:
     """Queues stored in Redis under ``prefix`` (default ``bull``, as Node BullMQ).
 
-    ``url`` is a redis-py URL (``redis://``, ``rediss://``, ``unix://``). Nothing is
-    connected until the first operation; :meth:`close` releases every connection.
+    ``url``: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://…`` (TLS)
+    or ``unix:///path/redis.sock``, with the query parameters listed in
+    :mod:`corral.backends.redis.settings` (``socket_timeout``,
+    ``socket_connect_timeout``, ``db``, the ``ssl_*`` ones); corral reads it
+    itself, and a URL it cannot read fails here. ``connection``: a
+    :class:`~corral.backends.redis.connection.RedisConnection` to use instead of
+    opening one from ``url`` (which then only names the store in messages);
+    blocking commands go to its ``dedicated()`` connections, and corral never
+    closes it. Nothing is connected until the first operation; :meth:`close`
+    releases every connection corral opened.
     """
 
-    def __init__(self, url: str, *, prefix: str = "bull") -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "bull", connection: RedisConnection | None = None
+    ) -> None:
+        self._setup(url, prefix, Connections(url, connection), owner=True)
+
+    def _setup(self, url: str, prefix: str, connections: Connections, *, owner: bool) -> None:
         self.url = mask_url(url)
         self.prefix = prefix
         self._raw_url = url
-        self._client: RedisClient | None = None
-        self._events_client: RedisClient | None = None
-        self._marker_clients: dict[str, RedisClient] = {}
+        self._connections = connections
+        self._owner = owner
         self._keys: dict[str, QueueKeys] = {}
+
+    def share(self, prefix: str) -> RedisBackend:
+        """A backend for queues under ``prefix`` on this backend's connections; its
+        :meth:`close` releases nothing (this backend's own close does)."""
+        shared = RedisBackend.__new__(RedisBackend)
+        shared._setup(self._raw_url, prefix, self._connections, owner=False)
+        return shared
 
     def __repr__(self) -> str:
         return f"RedisBackend({self.url!r}, prefix={self.prefix!r})"
@@ -109,11 +135,9 @@ class RedisBackend:
     # -- plumbing ---------------------------------------------------------------
 
     @property
-    def redis(self) -> RedisClient:
-        """The shared, pipelined client, created on first use."""
-        if self._client is None:
-            self._client = RedisClient(self._raw_url)
-        return self._client
+    def redis(self) -> RedisConnection:
+        """The shared, pipelined connection, opened on first use."""
+        return self._connections.shared
 
     def keys(self, queue: str) -> QueueKeys:
         """The key names of ``queue`` (cached)."""
@@ -297,7 +321,7 @@ class RedisBackend:
         client = self.redis
         if block_ms > 0:
             args += ["BLOCK", block_ms]
-            client = self._blocking_pool()
+            client = self._connections.events(self.prefix, queue)
         args += ["STREAMS", self.keys(queue).key("events"), after or "$"]
         try:
             reply = await client.execute(*args)
@@ -390,11 +414,6 @@ class RedisBackend:
         expected = state.value if state in _FINISHED else "completed or failed"
         refusal(reply, job_id=job_id, operation="reprocess_job", expected=expected)
 
-    def _blocking_pool(self) -> RedisClient:
-        if self._events_client is None:
-            self._events_client = RedisClient(self._raw_url)
-        return self._events_client
-
     # -- queue-wide --------------------------------------------------------------
 
     async def rate_limit(self, queue: str, duration_ms: int, now: int) -> None:
@@ -438,11 +457,7 @@ class RedisBackend:
         One blocking connection per queue, like a Node worker's: concurrent waits
         on the same queue through one backend take turns on it.
         """
-        client = self._marker_clients.get(queue)
-        if client is None:
-            name = f"{self.prefix}:{base64.b64encode(queue.encode()).decode()}"
-            client = RedisClient(self._raw_url, name=name)
-            self._marker_clients[queue] = client
+        client = self._connections.marker(self.prefix, queue)
         seconds = max(timeout_ms / 1000, 0.001)
         try:
             reply = await client.execute("BZPOPMIN", self.keys(queue).key("marker"), seconds)
@@ -454,10 +469,7 @@ class RedisBackend:
         return 0 if member == "0" else int(float(score))
 
     async def close(self) -> None:
-        """Close every connection; safe to call more than once."""
-        clients = [self._client, self._events_client, *self._marker_clients.values()]
-        self._client = self._events_client = None
-        self._marker_clients = {}
-        for client in clients:
-            if client is not None:
-                await client.close()
+        """Close every connection corral opened (none for a backend made by
+        :meth:`share`); safe to call more than once."""
+        if self._owner:
+            await self._connections.close()

@@ -23,7 +23,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from corral.backends.redis.client import RedisClient, RedisReplyError, pack_args
+from corral.backends.redis.client import pack_args
+from corral.backends.redis.connection import CommandHead, RedisConnection, RedisReplyError
 from corral.errors import error_from_code
 
 __all__ = ["Script", "expand_includes", "load_script", "refusal", "script_names"]
@@ -69,12 +70,12 @@ class Script:
         self.keys = _header_keys(name, source)
         """Key suffixes in ``KEYS`` order, as the header declares them."""
 
-    def head(self, keys: Sequence[str]) -> tuple[int, bytes]:
+    def head(self, keys: Sequence[str]) -> CommandHead:
         """``EVALSHA sha numkeys keys…`` packed once, for :meth:`run`."""
-        parts = ["EVALSHA", self.sha, len(keys), *keys]
-        return len(parts), pack_args(parts)
+        parts = ("EVALSHA", self.sha, len(keys), *keys)
+        return CommandHead(len(parts), pack_args(parts), parts)
 
-    async def run(self, client: RedisClient, head: tuple[int, bytes], args: Sequence[Any]) -> Any:
+    async def run(self, client: RedisConnection, head: CommandHead, args: Sequence[Any]) -> Any:
         """EVALSHA the script (``head`` from :meth:`head`), loading it first if the
         server does not know it."""
         try:
