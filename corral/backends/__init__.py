@@ -81,8 +81,7 @@ def open_backend(
     else:
         what = f"URL {shown!r} (no scheme://)"
     raise ConfigurationError(
-        f"unsupported queue {what}: use 'sqlite:///path.db' (embedded) or "
-        "'redis://host:port/db'"
+        f"unsupported queue {what}: use 'sqlite:///path.db' (embedded) or 'redis://host:port/db'"
     )
 
 

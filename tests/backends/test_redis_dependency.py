@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_without_hiredis_sqlite_works_and_redis_names_the_install_command(
+def test_without_hiredis_the_embedded_store_works_and_redis_names_the_install(
     tmp_path: Path,
 ) -> None:
     done = subprocess.run(

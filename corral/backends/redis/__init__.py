@@ -4,7 +4,10 @@ Talks to Redis through its own pipelining client (:mod:`.client`), which parses
 replies with the ``hiredis`` package: the ``redis`` extra
 (``pip install 'corral[redis]'``), so that the embedded SQLite backend needs no C
 extension. The key layout is documented in :mod:`corral.backends.redis.keys`;
-each operation is one Lua script in ``lua/``.
+each operation is one Lua script in ``lua/``. The backend speaks through the
+:class:`RedisConnection` protocol, so a connection can be handed in
+(``RedisBackend(url, connection=...)``) and shared by many backends
+(``backend.share(prefix)``).
 """
 
 from __future__ import annotations
@@ -20,5 +23,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from corral.backends.redis.backend import RedisBackend
+from corral.backends.redis.connection import RedisConnection
 
-__all__ = ["RedisBackend"]
+__all__ = ["RedisBackend", "RedisConnection"]

@@ -117,7 +117,6 @@ class RedisBackend:
     def _setup(self, url: str, prefix: str, connections: Connections, *, owner: bool) -> None:
         self.url = mask_url(url)
         self.prefix = prefix
-        self._raw_url = url
         self._connections = connections
         self._owner = owner
         self._keys: dict[str, QueueKeys] = {}
@@ -126,7 +125,7 @@ class RedisBackend:
         """A backend for queues under ``prefix`` on this backend's connections; its
         :meth:`close` releases nothing (this backend's own close does)."""
         shared = RedisBackend.__new__(RedisBackend)
-        shared._setup(self._raw_url, prefix, self._connections, owner=False)
+        shared._setup(self.url, prefix, self._connections, owner=False)
         return shared
 
     def __repr__(self) -> str:

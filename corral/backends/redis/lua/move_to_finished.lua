@@ -18,7 +18,7 @@
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  job id
   ARGV[3]  token that must hold the lock
-  ARGV[4]  now (epoch ms)
+  ARGV[4]  now (epoch ms, the caller's): finishedOn, retention age, the fetch's now
   ARGV[5]  "completed" | "failed"
   ARGV[6]  return value (JSON text) | failure reason
   ARGV[7]  stacktrace (JSON array text; failed only)
@@ -30,8 +30,9 @@
   ARGV[12..16] fetch: token, lock ms, limiter max, limiter window ms, worker name
 
   Returns a refusal, having changed nothing: -1 no job, {-2, state} no lock,
-  -6 lock held by another token, {-3, state} not active; else 0 when not fetching, or the fetch reply
-  {job fields | 0, id | 0, rate limit ms, next delayed due ms}.
+  -6 lock held by another token, {-3, state} not active; else 0 when not
+  fetching, or the fetch reply {job fields | 0, id | 0, rate limit ms, next
+  delayed due ms}.
   Events: completed (jobId, returnvalue, prev active) | failed (jobId,
   failedReason, prev active) [+ retries-exhausted (jobId, attemptsMade)];
   drained when no job is left; the fetch's events.

@@ -17,7 +17,8 @@
   ARGV[2]  job id
 
   Returns 1 removed, 0 no such job, -102 (JOB_LOCKED) the job is locked (its
-  lock is live, by the server's clock; nothing changed). Event: removed (jobId, prev state).
+  lock is live, by the server's clock; nothing changed).
+  Event: removed (jobId, prev state).
 ]]
 --- @include "queue"
 

@@ -17,7 +17,7 @@
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  job id
   ARGV[3]  token that must hold the lock
-  ARGV[4]  now (epoch ms)
+  ARGV[4]  now (epoch ms, the caller's): places the delayed job, the fetch's now
   ARGV[5]  failure reason
   ARGV[6]  stacktrace (JSON array text)
   ARGV[7]  delay (ms); 0 = run again at once
