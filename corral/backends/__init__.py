@@ -77,9 +77,9 @@ def open_backend(
     shown = mask_url(resolved)
     scheme, sep, _ = shown.partition("://")
     if sep and _SCHEME.fullmatch(scheme):
-        what = f"scheme {scheme!r} in {shown!r}"
+        what = f"URL scheme {scheme!r} in {shown!r}"
     else:
-        what = f"URL {shown!r} (no scheme://)"
+        what = f"URL {shown!r} (it has no scheme://)"
     raise ConfigurationError(
         f"unsupported queue {what}: use 'sqlite:///path.db' (embedded) or 'redis://host:port/db'"
     )

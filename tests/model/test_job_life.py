@@ -477,11 +477,14 @@ class JobLife(RuleBasedStateMachine):
         m = self.model
         on_active = on_active and bool(m.in_state(JobState.ACTIVE))
         job_id, token = self.pick(data, only_active=on_active)
-        ok = self.run(self.backend.extend_lock(self.queue, job_id, token, duration, m.now))
-        assert ok == (m.refusal(job_id, token) is None)
-        if ok:
-            job = m.jobs[job_id]
-            job.lock_until, job.candidate = m.now + duration, False
+        call = self.backend.extend_lock(self.queue, job_id, token, duration, m.now)
+        expected = m.refusal(job_id, token)
+        if expected is not None:
+            self.refused(expected, call, job_id)
+            return
+        assert self.run(call) is None
+        job = m.jobs[job_id]
+        job.lock_until, job.candidate = m.now + duration, False
 
     @rule(data=st.data(), on_active=st.booleans())
     def move_to_wait(self, data: st.DataObject, on_active: bool) -> None:
