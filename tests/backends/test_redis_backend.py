@@ -21,6 +21,7 @@ from corral.backends.base import (
 from corral.backends.redis import RedisBackend
 from corral.backends.redis.keys import QueueKeys
 from corral.errors import (
+    ErrorCode,
     JobNotFoundError,
     JobStateError,
     LockMismatchError,
@@ -492,20 +493,69 @@ async def test_move_to_wait_returns_the_rate_limit_left(backend, raw, k, queue_n
 async def test_extend_lock_needs_the_token(backend, raw, k, queue_name):
     job_id = await active_job(backend, queue_name)
     await raw.sadd(k.key("stalled"), job_id)
-    assert await backend.extend_lock(queue_name, job_id, "tok", 60_000, NOW)
+    assert await backend.extend_lock(queue_name, job_id, "tok", 60_000, NOW) is None
     assert 59_000 < await raw.pttl(k.lock(job_id)) <= 60_000
     assert await raw.sismember(k.key("stalled"), job_id) == 0
-    assert not await backend.extend_lock(queue_name, job_id, "other", 90_000, NOW)
+    with pytest.raises(LockMismatchError) as refused:
+        await backend.extend_lock(queue_name, job_id, "other", 90_000, NOW)
+    assert (refused.value.job_id, refused.value.operation) == (job_id, "extend_lock")
     assert await raw.get(k.lock(job_id)) == "tok"
     assert await raw.pttl(k.lock(job_id)) <= 60_000
 
 
-async def test_extend_locks_reports_the_failures(backend, raw, k, queue_name):
+async def test_extend_lock_tells_an_expired_lock_from_a_finished_or_missing_job(
+    backend, raw, k, queue_name
+):
+    job_id = await active_job(backend, queue_name)
+    await raw.delete(k.lock(job_id))
+    with pytest.raises(MissingLockError, match="lock expired"):
+        await backend.extend_lock(queue_name, job_id, "tok", 60_000, NOW)
+    assert await raw.exists(k.lock(job_id)) == 0
+    done = await active_job(backend, queue_name, token="t2")
+    await backend.move_to_finished(queue_name, done, "t2", Completed("1"), NOW)
+    with pytest.raises(MissingLockError, match="already completed"):
+        await backend.extend_lock(queue_name, done, "t2", 60_000, NOW)
+    with pytest.raises(JobNotFoundError):
+        await backend.extend_lock(queue_name, "ghost", "tok", 60_000, NOW)
+
+
+async def test_extend_locks_reports_each_refusal_with_its_code(backend, raw, k, queue_name):
     first = await active_job(backend, queue_name, token="a")
     second = await active_job(backend, queue_name, token="b")
+    third = await active_job(backend, queue_name, token="c")
     await raw.delete(k.lock(second))
-    failed = await backend.extend_locks(
-        queue_name, [(first, "a"), (second, "b"), ("ghost", "c")], 60_000, NOW
+    refused = await backend.extend_locks(
+        queue_name, [(first, "a"), (second, "b"), (third, "x"), ("ghost", "d")], 60_000, NOW
     )
-    assert failed == [second, "ghost"]
+    assert refused == {
+        second: ErrorCode.JOB_LOCK_NOT_EXIST,
+        third: ErrorCode.JOB_LOCK_MISMATCH,
+        "ghost": ErrorCode.JOB_NOT_EXIST,
+    }
     assert await raw.pttl(k.lock(first)) > 59_000
+    assert await raw.get(k.lock(third)) == "c"
+    assert await backend.extend_locks(queue_name, [], 60_000, NOW) == {}
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+@pytest.mark.parametrize("outcome", [Completed("1"), Failed("boom")])
+async def test_moving_a_finished_job_says_it_already_finished(
+    backend, raw, k, queue_name, operation, outcome
+):
+    job_id = await active_job(backend, queue_name)
+    await backend.move_to_finished(queue_name, job_id, "tok", outcome, NOW)
+    state = "completed" if isinstance(outcome, Completed) else "failed"
+    before = await snapshot(raw, k)
+    with pytest.raises(MissingLockError, match=f"job '{job_id}' already {state}"):
+        await OPERATIONS[operation](backend, queue_name, job_id, "tok")
+    assert await snapshot(raw, k) == before
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+async def test_a_locked_job_that_is_not_active_is_refused_with_its_state(
+    backend, raw, k, queue_name, operation
+):
+    (job_id,) = await backend.add_jobs(queue_name, [job(delay_ms=60_000)])
+    await raw.set(k.lock(job_id), "tok", px=30_000)
+    with pytest.raises(JobStateError, match=f"job '{job_id}' is delayed, not active"):
+        await OPERATIONS[operation](backend, queue_name, job_id, "tok")

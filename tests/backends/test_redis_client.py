@@ -1,19 +1,29 @@
-"""corral's own Redis client: pipelining, errors, reconnects, URLs."""
+"""corral's own Redis client: pipelining, errors, reconnects, the command
+timeout against a silent peer, keepalive, URLs."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from corral.backends.redis import RedisBackend
 from corral.backends.redis.client import (
     RedisClient,
     RedisConnectionError,
     RedisReplyError,
+    block_seconds,
+    enable_keepalive,
     pack_command,
     parse_redis_url,
 )
-from corral.errors import ConfigurationError
+from corral.errors import ConfigurationError, StoreUnavailableError
+from tests.conftest import start_redis_server, stop_redis_server
 
 
 async def test_concurrent_commands_share_one_connection_in_order(redis_url: str) -> None:
@@ -133,6 +143,123 @@ def test_urls() -> None:
         parse_redis_url("redis://localhost/zero")
     with pytest.raises(ConfigurationError, match="ssl_cert_reqs"):
         parse_redis_url("rediss://localhost?ssl_cert_reqs=maybe")
+
+
+def test_the_command_timeout_is_read_from_the_url() -> None:
+    assert parse_redis_url("redis://localhost/0").timeout == 5.0
+    assert parse_redis_url("redis://localhost/0?socket_timeout=2.5").timeout == 2.5
+    settings = parse_redis_url("unix:///run/redis.sock?socket_timeout=1&socket_connect_timeout=3")
+    assert (settings.timeout, settings.connect_timeout) == (1.0, 3.0)
+    for bad in ("0", "-1", "soon", "nan", "inf", ""):
+        with pytest.raises(ConfigurationError, match="socket_timeout is a number of seconds > 0"):
+            parse_redis_url(f"redis://localhost/0?socket_timeout={bad}")
+
+
+def test_blocking_commands_are_allowed_their_block_time() -> None:
+    assert block_seconds(("BZPOPMIN", "k", 2.5)) == 2.5
+    assert block_seconds(("blpop", "a", "b", "3")) == 3.0
+    assert block_seconds(("XREAD", "COUNT", 10, "BLOCK", 1500, "STREAMS", "s", "$")) == 1.5
+    assert block_seconds(("BZPOPMIN", "k", 0)) == float("inf")  # 0 blocks for ever
+    assert block_seconds(("XREAD", "COUNT", 10, "STREAMS", "s", "$")) is None
+    assert block_seconds(("GET", "k")) is None
+
+
+def test_keepalive_is_switched_on_with_the_platform_tuning() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        enable_keepalive(sock)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        if hasattr(socket, "TCP_KEEPIDLE"):
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 10
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+
+
+@contextlib.asynccontextmanager
+async def silent_peer(port: int = 0) -> AsyncIterator[int]:
+    """A TCP server on loopback that accepts connections and never answers; yields its port."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # keep the connection open, read nothing, say nothing
+
+    server = await asyncio.start_server(accept, "127.0.0.1", port)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+        await server.wait_closed()
+
+
+async def test_a_silent_peer_fails_every_command_in_flight_within_the_timeout() -> None:
+    async with silent_peer() as port:
+        client = RedisClient(f"redis://127.0.0.1:{port}/0?socket_timeout=0.5")
+        try:
+            # The bound only keeps a broken client from hanging the test.
+            async with asyncio.timeout(10):
+                replies = await asyncio.gather(
+                    client.execute("PING"),
+                    client.execute("SET", "k", "v"),
+                    client.execute_many([("MULTI",), ("INCR", "n"), ("EXEC",)]),
+                    return_exceptions=True,
+                )
+            for reply in replies:
+                assert isinstance(reply, RedisConnectionError)
+                assert "did not answer within 0.5s" in str(reply)
+                assert "outcome" in str(reply)
+        finally:
+            await client.close()
+
+
+async def test_a_silent_store_is_reported_as_unavailable_by_the_backend(queue_name: str) -> None:
+    async with silent_peer() as port:
+        backend = RedisBackend(f"redis://127.0.0.1:{port}/0?socket_timeout=0.5")
+        try:
+            async with asyncio.timeout(10):
+                with pytest.raises(StoreUnavailableError, match="did not answer"):
+                    await backend.is_paused(queue_name)
+                with pytest.raises(StoreUnavailableError, match="did not answer"):
+                    await backend.wait_for_job(queue_name, 200)
+        finally:
+            await backend.close()
+
+
+async def test_a_blocking_command_longer_than_the_timeout_is_not_cut_short(redis_url: str) -> None:
+    client = RedisClient(redis_url + "?socket_timeout=0.3")
+    try:
+        await client.execute("DEL", "never-filled")
+        assert await client.execute("BZPOPMIN", "never-filled", 1.2) is None
+        assert (
+            await client.execute("XREAD", "COUNT", 1, "BLOCK", 1200, "STREAMS", "nil", "$") is None
+        )
+        # Two blocking waits queued on one connection: the second is timed from
+        # when the first answered, not from when it was sent.
+        first, second = await asyncio.gather(
+            client.execute("BLPOP", "never-filled-2", 0.8),
+            client.execute("BLPOP", "never-filled-2", 0.8),
+        )
+        assert (first, second) == (None, None)
+        assert await client.execute("PING") == "PONG"
+    finally:
+        await client.close()
+
+
+async def test_after_a_silent_peer_heals_the_client_reconnects(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not on PATH")
+    async with silent_peer() as port:
+        client = RedisClient(f"redis://127.0.0.1:{port}/0?socket_timeout=0.5", name="healed")
+        async with asyncio.timeout(10):
+            with pytest.raises(RedisConnectionError, match="did not answer"):
+                await client.execute("PING")
+    server = await asyncio.to_thread(start_redis_server, tmp_path, port=port)
+    try:
+        assert await client.execute("PING") == "PONG"
+        assert await client.execute("CLIENT", "GETNAME") == "healed"
+    finally:
+        await client.close()
+        await asyncio.to_thread(stop_redis_server, server)
 
 
 def test_pack_command() -> None:

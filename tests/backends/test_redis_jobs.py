@@ -74,8 +74,9 @@ async def test_remove_job_deletes_everything_and_says_where_it_was(backend, raw,
 async def test_remove_refuses_a_locked_active_job(backend, raw, k, queue_name):
     await backend.add_jobs(queue_name, [job()])
     await backend.move_to_active(queue_name, req(), NOW)
-    with pytest.raises(JobStateError, match="locked"):
+    with pytest.raises(JobStateError, match="locked") as refused:
         await backend.remove_job(queue_name, "1", now_ms())
+    assert (refused.value.job_id, refused.value.operation) == ("1", "remove_job")
     assert await raw.lrange(k.key("active"), 0, -1) == ["1"]
     await raw.delete(k.lock("1"))
     assert await backend.remove_job(queue_name, "1", now_ms())
@@ -84,32 +85,40 @@ async def test_remove_refuses_a_locked_active_job(backend, raw, k, queue_name):
 
 async def test_promote_moves_a_delayed_job_now(backend, raw, k, queue_name):
     await backend.add_jobs(queue_name, [job(delay_ms=60_000), job(delay_ms=60_000, priority=2)])
-    await backend.promote(queue_name, "1", NOW)
-    await backend.promote(queue_name, "2", NOW)
+    await backend.promote(queue_name, "1")
+    await backend.promote(queue_name, "2")
     assert await raw.lrange(k.key("wait"), 0, -1) == ["1"]
     assert await raw.zrange(k.key("prioritized"), 0, -1, withscores=True) == [("2", 2 * P32 + 1)]
     assert await raw.hget(k.job("1"), "delay") == "0"
     assert await last_event(raw, k) == {"event": "waiting", "jobId": "2", "prev": "delayed"}
-    with pytest.raises(JobStateError):
-        await backend.promote(queue_name, "1", NOW)
+    # The refusal says where the job is, not only where it is not.
+    with pytest.raises(JobStateError, match=r"job '1' is waiting, not delayed \(promote\)"):
+        await backend.promote(queue_name, "1")
     with pytest.raises(JobNotFoundError):
-        await backend.promote(queue_name, "nope", NOW)
+        await backend.promote(queue_name, "nope")
 
 
 async def test_reprocess_runs_a_finished_job_again(backend, raw, k, queue_name):
     await backend.add_jobs(queue_name, [job()])
     await backend.move_to_active(queue_name, req(), NOW)
     await backend.move_to_finished(queue_name, "1", "tok", Failed("boom"), NOW)
-    with pytest.raises(JobStateError):
-        await backend.reprocess_job(
-            queue_name, "1", JobState.COMPLETED, reset_attempts=False, now=NOW
-        )
-    await backend.reprocess_job(queue_name, "1", JobState.FAILED, reset_attempts=True, now=NOW)
+    with pytest.raises(JobStateError, match=r"job '1' is failed, not completed"):
+        await backend.reprocess_job(queue_name, "1", JobState.COMPLETED, reset_attempts=False)
+    await backend.reprocess_job(queue_name, "1", JobState.FAILED, reset_attempts=True)
     fields = await raw.hgetall(k.job("1"))
     assert not {"failedReason", "finishedOn", "processedOn", "atm", "ats"} & set(fields)
     assert await raw.lrange(k.key("wait"), 0, -1) == ["1"]
     assert await raw.exists(k.key("failed")) == 0
     assert await last_event(raw, k) == {"event": "waiting", "jobId": "1", "prev": "failed"}
+
+
+@pytest.mark.parametrize("state", [JobState.ACTIVE, JobState.WAITING, JobState.DELAYED])
+async def test_reprocess_refuses_a_state_that_is_not_finished(backend, raw, k, queue_name, state):
+    await backend.add_jobs(queue_name, [job()])
+    before = await raw.lrange(k.key("wait"), 0, -1)
+    with pytest.raises(JobStateError, match=r"job '1' is waiting, not completed or failed"):
+        await backend.reprocess_job(queue_name, "1", state, reset_attempts=False)
+    assert await raw.lrange(k.key("wait"), 0, -1) == before
 
 
 async def test_get_jobs_orders_each_state_and_slices_across_states(backend, queue_name):

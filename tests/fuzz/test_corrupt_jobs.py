@@ -1,8 +1,10 @@
 """Corrupt stored jobs: a hand-edited Redis hash or SQLite row never crashes a reader.
 
 Reading reports the bad field with :class:`corral.CorruptJobError` (naming the job
-and the field); a fetched job whose fields cannot be read is failed with that
-reason, so a processor worker moves on instead of dying or looping on it.
+and the field). A fetched job whose fields cannot be read is failed with that
+reason by the backend itself, on every path that fetches (``move_to_active``,
+``move_to_finished`` / ``retry_job`` with ``fetch``), and the next job is handed
+out: a worker moves on at once instead of dying, looping or waiting for a stall.
 """
 
 from __future__ import annotations
@@ -17,6 +19,17 @@ import pytest
 from redis.asyncio import Redis
 
 from corral import CorruptJobError, Job, Queue, Worker
+from corral._clock import now_ms
+from corral.backends import open_backend
+from corral.backends.base import (
+    Backend,
+    Completed,
+    Fetched,
+    FetchRequest,
+    JobState,
+    NewJob,
+    Retry,
+)
 from corral.backends.redis.keys import QueueKeys
 from corral.cli import main
 
@@ -186,6 +199,41 @@ async def test_a_worker_fails_a_corrupt_job_and_goes_on(
         assert bad.id in failed.failed_reason
 
 
+async def test_a_worker_fails_a_corrupt_job_it_fetches_next_without_a_stall(
+    store: tuple[str, Corrupt], queue_name: str
+) -> None:
+    url, corrupt = store
+    async with Queue(queue_name, url=url) as queue:
+        first = await queue.add("first", {"n": 1})
+        bad = await queue.add("bad", {"n": 2})
+        last = await queue.add("last", {"n": 3})
+        await corrupt(bad.id, {"atm": "many"})
+        done: list[Any] = []
+        errors: list[BaseException] = []
+
+        async def processor(job: Job) -> Any:
+            done.append(job.data["n"])
+            return "ok"
+
+        # One slot: the bad job is reached by the fetch that completes the first.
+        worker = Worker(queue_name, processor, url=url, concurrency=1, drain_delay=0.2)
+        worker.on("error", lambda error, job: errors.append(error))
+        async with worker:
+            for _ in range(100):
+                if await queue.get_job_state(last.id) == "completed":
+                    break
+                await asyncio.sleep(0.05)
+        assert done == [1, 3]
+        assert errors == []
+        assert await queue.get_job_state(first.id) == "completed"
+        failed = await queue.get_job(bad.id)
+        assert failed is not None
+        assert await failed.get_state() == "failed"
+        assert failed.stalled_counter == 0
+        assert failed.failed_reason is not None
+        assert "atm" in failed.failed_reason
+
+
 async def test_get_next_job_fails_a_corrupt_job_and_returns_the_next(
     store: tuple[str, Corrupt], queue_name: str
 ) -> None:
@@ -201,6 +249,91 @@ async def test_get_next_job_fails_a_corrupt_job_and_returns_the_next(
         assert await job.get_state() == "active"
     async with Queue(queue_name, url=url) as queue:
         assert await queue.get_job_state(bad.id) == "failed"
+
+
+FETCH_PATHS = ["move_to_active", "move_to_finished", "retry_job"]
+
+
+async def _fetch_through(backend: Backend, path: str, queue: str, first: str) -> Fetched | None:
+    """Fetch with ``token`` "tok" through ``path``; the finishing paths first move
+    job ``first`` (active with token "t0") out of the way."""
+    request = FetchRequest("tok", 30_000)
+    now = now_ms()
+    if path == "move_to_active":
+        return await backend.move_to_active(queue, request, now)
+    if path == "move_to_finished":
+        return await backend.move_to_finished(queue, first, "t0", Completed("1"), now, request)
+    return await backend.retry_job(queue, first, "t0", Retry("x", delay_ms=60_000), now, request)
+
+
+@pytest.mark.parametrize("path", FETCH_PATHS)
+async def test_every_fetch_fails_a_corrupt_job_at_once_and_hands_out_the_next(
+    store: tuple[str, Corrupt], queue_name: str, path: str
+) -> None:
+    url, corrupt = store
+    backend = open_backend(url)
+    try:
+        new = [NewJob(name, '{"n":1}', "{}", now_ms()) for name in ("first", "bad", "good")]
+        first, bad, good = await backend.add_jobs(queue_name, new)
+        if path != "move_to_active":
+            taken = await backend.move_to_active(queue_name, FetchRequest("t0", 30_000), now_ms())
+            assert taken.job is not None
+            assert taken.job.id == first
+        else:
+            await backend.remove_job(queue_name, first, now_ms())
+        await corrupt(bad, {"atm": "many"})
+        cursor = await backend.events_cursor(queue_name)
+
+        fetched = await _fetch_through(backend, path, queue_name, first)
+
+        assert fetched is not None
+        assert fetched.job is not None
+        assert fetched.job.id == good
+        assert await backend.get_state(queue_name, good) == JobState.ACTIVE
+        assert await backend.get_state(queue_name, bad) == JobState.FAILED
+        record = await backend.get_job(queue_name, bad)
+        assert record is not None
+        assert record.failed_reason is not None
+        assert "atm" in record.failed_reason
+        assert repr(bad) in record.failed_reason
+        assert record.stalled_counter == 0
+        events = await backend.read_events(queue_name, cursor, count=1000)
+        failed = [e for e in events if e.name == "failed"]
+        assert [dict(e.fields) for e in failed] == [
+            {"jobId": bad, "failedReason": record.failed_reason, "prev": "active"}
+        ]
+        # The bad job is finished, so it never stalls (only the good one may).
+        assert bad not in await backend.move_stalled_to_wait(queue_name, 1, 1, now_ms())
+        later = now_ms() + 60_000
+        assert bad not in await backend.move_stalled_to_wait(queue_name, 1, 1, later)
+    finally:
+        await backend.close()
+
+
+@pytest.mark.parametrize("path", FETCH_PATHS)
+async def test_a_run_of_corrupt_jobs_is_failed_and_the_fetch_finds_nothing(
+    store: tuple[str, Corrupt], queue_name: str, path: str
+) -> None:
+    url, corrupt = store
+    backend = open_backend(url)
+    try:
+        new = [NewJob(f"j{i}", "{}", "{}", now_ms()) for i in range(4)]
+        first, *bad = await backend.add_jobs(queue_name, new)
+        if path != "move_to_active":
+            await backend.move_to_active(queue_name, FetchRequest("t0", 30_000), now_ms())
+        else:
+            await backend.remove_job(queue_name, first, now_ms())
+        for job_id in bad:
+            await corrupt(job_id, {"atm": "x"})
+
+        fetched = await _fetch_through(backend, path, queue_name, first)
+
+        assert fetched is not None
+        assert fetched.job is None
+        counts = await backend.get_counts(queue_name, [JobState.ACTIVE, JobState.FAILED])
+        assert counts == {JobState.ACTIVE: 0, JobState.FAILED: 3}
+    finally:
+        await backend.close()
 
 
 async def test_the_cli_lists_a_queue_with_a_corrupt_job(

@@ -5,16 +5,18 @@ anything that must be atomic, or one plain command for a single read. The data
 layout is Node BullMQ 6's (see :mod:`.keys`), so Node and Python workers and
 producers share queues.
 
-Connections (:mod:`.client`) are opened lazily on first use: one pipelined
-connection for ordinary commands, shared by every coroutine; per queue, one
-dedicated connection for the blocking ``BZPOPMIN`` on the marker, named
-``<prefix>:<base64(queue)>`` like a Node worker's so ``queue.getWorkers()``
-lists it; and one for ``XREAD BLOCK``.
+Connections are managed by :mod:`.connections` (one pipelined connection shared
+by every coroutine, dedicated ones for blocking commands) behind the small
+:class:`~corral.backends.redis.connection.RedisConnection` protocol; corral's
+own client (:mod:`.client`) is the default.
+
+Clocks: lock, limiter and stalled-check expiry follow the Redis server's clock
+(``PX``); the ``now`` an operation receives stamps what is recorded and places
+and promotes delayed jobs, as :mod:`corral.backends.base` says per operation.
 """
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -31,7 +33,12 @@ from corral.backends.base import (
     NewJob,
     Retry,
 )
-from corral.backends.redis.client import RedisClient, RedisConnectionError, RedisReplyError
+from corral.backends.redis.connection import (
+    RedisConnection,
+    RedisConnectionError,
+    RedisReplyError,
+)
+from corral.backends.redis.connections import Connections
 from corral.backends.redis.keys import QueueKeys
 from corral.backends.redis.records import (
     pairs,
@@ -41,13 +48,7 @@ from corral.backends.redis.records import (
     parse_jobs,
 )
 from corral.backends.redis.scripts import load_script, refusal
-from corral.errors import (
-    BackendError,
-    JobStateError,
-    ObliterateError,
-    StoreUnavailableError,
-    error_from_code,
-)
+from corral.errors import BackendError, CorruptJobError, ErrorCode, StoreUnavailableError
 
 __all__ = ["RedisBackend"]
 
@@ -62,6 +63,8 @@ def _failure(message: str, exc: Exception) -> BackendError:
         return StoreUnavailableError(message)
     return BackendError(message)
 
+
+_FINISHED = (JobState.COMPLETED, JobState.FAILED)
 
 # Backend states are BullMQ's names; their keys are the same but for `waiting`.
 _STATE_SUFFIX = {JobState.WAITING: "wait"}
@@ -94,18 +97,36 @@ def _outcome_args(outcome: Completed | Failed) -> list[Any]:
 class RedisBackend:
     """Queues stored in Redis under ``prefix`` (default ``bull``, as Node BullMQ).
 
-    ``url`` is a redis-py URL (``redis://``, ``rediss://``, ``unix://``). Nothing is
-    connected until the first operation; :meth:`close` releases every connection.
+    ``url``: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://…`` (TLS)
+    or ``unix:///path/redis.sock``, with the query parameters listed in
+    :mod:`corral.backends.redis.settings` (``socket_timeout``,
+    ``socket_connect_timeout``, ``db``, the ``ssl_*`` ones); corral reads it
+    itself, and a URL it cannot read fails here. ``connection``: a
+    :class:`~corral.backends.redis.connection.RedisConnection` to use instead of
+    opening one from ``url`` (which then only names the store in messages);
+    blocking commands go to its ``dedicated()`` connections, and corral never
+    closes it. Nothing is connected until the first operation; :meth:`close`
+    releases every connection corral opened.
     """
 
-    def __init__(self, url: str, *, prefix: str = "bull") -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "bull", connection: RedisConnection | None = None
+    ) -> None:
+        self._setup(url, prefix, Connections(url, connection), owner=True)
+
+    def _setup(self, url: str, prefix: str, connections: Connections, *, owner: bool) -> None:
         self.url = mask_url(url)
         self.prefix = prefix
-        self._raw_url = url
-        self._client: RedisClient | None = None
-        self._events_client: RedisClient | None = None
-        self._marker_clients: dict[str, RedisClient] = {}
+        self._connections = connections
+        self._owner = owner
         self._keys: dict[str, QueueKeys] = {}
+
+    def share(self, prefix: str) -> RedisBackend:
+        """A backend for queues under ``prefix`` on this backend's connections; its
+        :meth:`close` releases nothing (this backend's own close does)."""
+        shared = RedisBackend.__new__(RedisBackend)
+        shared._setup(self.url, prefix, self._connections, owner=False)
+        return shared
 
     def __repr__(self) -> str:
         return f"RedisBackend({self.url!r}, prefix={self.prefix!r})"
@@ -113,11 +134,9 @@ class RedisBackend:
     # -- plumbing ---------------------------------------------------------------
 
     @property
-    def redis(self) -> RedisClient:
-        """The shared, pipelined client, created on first use."""
-        if self._client is None:
-            self._client = RedisClient(self._raw_url)
-        return self._client
+    def redis(self) -> RedisConnection:
+        """The shared, pipelined connection, opened on first use."""
+        return self._connections.shared
 
     def keys(self, queue: str) -> QueueKeys:
         """The key names of ``queue`` (cached)."""
@@ -170,7 +189,36 @@ class RedisBackend:
     async def move_to_active(self, queue: str, fetch: FetchRequest, now: int) -> Fetched:
         """Promote due delayed jobs, then take and lock the next job."""
         args = [self.keys(queue).base, now, *_fetch_args(fetch)[1:]]
-        return parse_fetched(await self._run("move_to_active", queue, args))
+        return await self._fetched(
+            queue, await self._run("move_to_active", queue, args), fetch, now
+        )
+
+    async def _fetched(self, queue: str, reply: Any, fetch: FetchRequest, now: int) -> Fetched:
+        """The fetch result in a script's ``reply``.
+
+        A fetched job whose fields cannot be read (it is active and locked with
+        ``fetch.token`` by now) is failed at once with the reason, and the next
+        job is fetched in the same script call, until a readable job or none.
+        """
+        while True:
+            try:
+                return parse_fetched(reply)
+            except CorruptJobError as exc:
+                reply = await self._fail_unreadable(queue, exc, fetch, now)
+
+    async def _fail_unreadable(
+        self, queue: str, exc: CorruptJobError, fetch: FetchRequest, now: int
+    ) -> Any:
+        """Fail the unreadable job of ``exc`` and fetch the next; return the fetch reply."""
+        base = self.keys(queue).base
+        # keep all, no retries-exhausted (attempts ""): the job's options are unread.
+        outcome = ["failed", str(exc), "[]", -1, "", ""]
+        args = [base, exc.job_id, fetch.token, now, *outcome, *_fetch_args(fetch)]
+        reply = await self._run("move_to_finished", queue, args)
+        if type(reply) is list and len(reply) == 4:
+            return reply
+        # Refused: the lock expired meanwhile and the job is the stalled checker's.
+        return await self._run("move_to_active", queue, [base, now, *_fetch_args(fetch)[1:]])
 
     async def move_to_finished(
         self,
@@ -188,7 +236,7 @@ class RedisBackend:
         refusal(reply, job_id=job_id, operation="move_to_finished")
         if fetch is None:
             return None
-        return parse_fetched(reply) if reply else Fetched(None)
+        return await self._fetched(queue, reply, fetch, now)
 
     async def retry_job(
         self,
@@ -204,7 +252,7 @@ class RedisBackend:
         args = [base, job_id, token, now, retry.reason, retry.stacktrace, retry.delay_ms]
         reply = await self._run("retry_job", queue, [*args, *_fetch_args(fetch)])
         refusal(reply, job_id=job_id, operation="retry_job")
-        return None if fetch is None else parse_fetched(reply)
+        return None if fetch is None else await self._fetched(queue, reply, fetch, now)
 
     async def move_to_wait(self, queue: str, job_id: str, token: str, now: int) -> int:
         """Put an active job back at the front of its line; return the limiter's ms left."""
@@ -214,22 +262,25 @@ class RedisBackend:
 
     async def extend_lock(
         self, queue: str, job_id: str, token: str, duration_ms: int, now: int
-    ) -> bool:
-        """Extend the job's lock by ``duration_ms`` ms if ``token`` holds it."""
+    ) -> None:
+        """Make the job's lock expire ``duration_ms`` ms from now (server clock) if
+        ``token`` holds it."""
         args = [self.keys(queue).base, job_id, token, duration_ms]
-        return bool(await self._run("extend_lock", queue, args))
+        reply = await self._run("extend_lock", queue, args)
+        refusal(reply, job_id=job_id, operation="extend_lock")
 
     async def extend_locks(
         self, queue: str, locks: Sequence[tuple[str, str]], duration_ms: int, now: int
-    ) -> list[str]:
-        """Extend many locks in one step; return the ids whose lock was not ours."""
+    ) -> dict[str, ErrorCode]:
+        """Extend many locks in one step; return the refused ones with their codes."""
         if not locks:
-            return []
+            return {}
         args: list[Any] = [self.keys(queue).base, duration_ms]
         for job_id, token in locks:
             args += (job_id, token)
-        failed: list[str] = await self._run("extend_locks", queue, args)
-        return failed
+        flat = await self._run("extend_locks", queue, args)
+        it = iter(flat)
+        return {job_id: ErrorCode(code) for job_id, code in zip(it, it, strict=True)}
 
     async def move_stalled_to_wait(
         self, queue: str, max_stalled_count: int, stalled_interval_ms: int, now: int
@@ -269,7 +320,7 @@ class RedisBackend:
         client = self.redis
         if block_ms > 0:
             args += ["BLOCK", block_ms]
-            client = self._blocking_pool()
+            client = self._connections.events(self.prefix, queue)
         args += ["STREAMS", self.keys(queue).key("events"), after or "$"]
         try:
             reply = await client.execute(*args)
@@ -345,33 +396,22 @@ class RedisBackend:
     async def remove_job(self, queue: str, job_id: str, now: int) -> bool:
         """Remove the job and its keys; False when there is no such job."""
         reply = await self._run("remove_job", queue, [self.keys(queue).base, job_id])
-        if reply == -3:
-            raise JobStateError(
-                f"job {job_id!r} is locked by a worker, so it cannot be removed (remove_job)",
-                job_id=job_id,
-                operation="remove_job",
-            )
+        refusal(reply, job_id=job_id, operation="remove_job")
         return bool(reply)
 
-    async def promote(self, queue: str, job_id: str, now: int) -> None:
+    async def promote(self, queue: str, job_id: str) -> None:
         """Move a delayed job into its line now."""
         reply = await self._run("promote", queue, [self.keys(queue).base, job_id])
         refusal(reply, job_id=job_id, operation="promote")
 
     async def reprocess_job(
-        self, queue: str, job_id: str, state: JobState, *, reset_attempts: bool, now: int
+        self, queue: str, job_id: str, state: JobState, *, reset_attempts: bool
     ) -> None:
-        """Run a completed or failed job again."""
-        if state not in (JobState.COMPLETED, JobState.FAILED):
-            raise error_from_code(-3, job_id=job_id, operation="reprocess_job")
+        """Run a completed or failed job again (the script refuses any other ``state``)."""
         args = [self.keys(queue).base, job_id, state.value, "1" if reset_attempts else "0"]
         reply = await self._run("reprocess_job", queue, args)
-        refusal(reply, job_id=job_id, operation="reprocess_job")
-
-    def _blocking_pool(self) -> RedisClient:
-        if self._events_client is None:
-            self._events_client = RedisClient(self._raw_url)
-        return self._events_client
+        expected = state.value if state in _FINISHED else "completed or failed"
+        refusal(reply, job_id=job_id, operation="reprocess_job", expected=expected)
 
     # -- queue-wide --------------------------------------------------------------
 
@@ -404,18 +444,9 @@ class RedisBackend:
         args = [self.keys(queue).base, _OBLITERATE_BATCH, "force" if force else ""]
         while True:
             reply = await self._run("obliterate", queue, args)
+            refusal(reply, queue=queue, operation="obliterate")
             if reply == 0:
                 return
-            if reply == -1:
-                raise ObliterateError(
-                    f"cannot obliterate queue {queue}: it is not paused; pause it first"
-                )
-            if reply == -2:
-                active = await self._command(queue, "LLEN", self.keys(queue).key("active"))
-                raise ObliterateError(
-                    f"cannot obliterate queue {queue}: it has {active} active job(s); "
-                    "pass force=True to remove them too"
-                )
 
     # -- waiting for work ----------------------------------------------------------
 
@@ -425,11 +456,7 @@ class RedisBackend:
         One blocking connection per queue, like a Node worker's: concurrent waits
         on the same queue through one backend take turns on it.
         """
-        client = self._marker_clients.get(queue)
-        if client is None:
-            name = f"{self.prefix}:{base64.b64encode(queue.encode()).decode()}"
-            client = RedisClient(self._raw_url, name=name)
-            self._marker_clients[queue] = client
+        client = self._connections.marker(self.prefix, queue)
         seconds = max(timeout_ms / 1000, 0.001)
         try:
             reply = await client.execute("BZPOPMIN", self.keys(queue).key("marker"), seconds)
@@ -441,10 +468,7 @@ class RedisBackend:
         return 0 if member == "0" else int(float(score))
 
     async def close(self) -> None:
-        """Close every connection; safe to call more than once."""
-        clients = [self._client, self._events_client, *self._marker_clients.values()]
-        self._client = self._events_client = None
-        self._marker_clients = {}
-        for client in clients:
-            if client is not None:
-                await client.close()
+        """Close every connection corral opened (none for a backend made by
+        :meth:`share`); safe to call more than once."""
+        if self._owner:
+            await self._connections.close()

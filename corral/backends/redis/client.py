@@ -12,111 +12,53 @@ Failure model: when the connection drops, every command in flight fails with
 never retried here, because a script that may have run must not run twice; the
 caller decides.
 
-URLs: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://…`` (TLS) and
-``unix://[[user]:password@]/path.sock[?db=n]``. Query parameters: ``db``,
-``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``, ``ssl_cert_reqs``
-(``required`` | ``optional`` | ``none``), ``ssl_check_hostname`` (true/false),
-``socket_connect_timeout`` (seconds).
+A dead peer is noticed two ways. A **command timeout**: one watchdog timer per
+connection, running only while replies are awaited, aborts the connection when
+the oldest awaited reply has made no progress for ``socket_timeout`` seconds
+(a blocking command is allowed its block time on top), so every caller in
+flight learns "outcome unknown"; nothing is timed per command. And **TCP
+keepalive** on every TCP connection, for a peer that vanished while idle.
+
+The URLs it reads are described in :mod:`.settings`. It speaks RESP2 to one
+standalone server (no Cluster, no Sentinel); other setups can be served by
+another :class:`~corral.backends.redis.connection.RedisConnection`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import math
+import socket
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
 
-from corral.errors import ConfigurationError
+from corral.backends.redis.connection import (
+    CommandHead,
+    RedisConnectionError,
+    RedisReplyError,
+)
+from corral.backends.redis.settings import ConnectionSettings, parse_redis_url
 
 __all__ = [
+    "ConnectionSettings",
     "RedisClient",
     "RedisConnectionError",
     "RedisReplyError",
+    "enable_keepalive",
     "pack_args",
     "pack_command",
     "parse_redis_url",
 ]
 
-
-class RedisReplyError(Exception):
-    """The server answered a command with an error (``-ERR …``, ``-NOSCRIPT …``)."""
-
-
-class RedisConnectionError(ConnectionError):
-    """The connection failed or dropped; the command's outcome is unknown."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionSettings:
-    """Where and how to connect, parsed from a URL."""
-
-    host: str | None = "localhost"
-    port: int = 6379
-    path: str | None = None
-    db: int = 0
-    username: str | None = None
-    password: str | None = None
-    ssl: ssl.SSLContext | None = None
-    server_hostname: str | None = None
-    connect_timeout: float = 10.0
-
-
-def parse_redis_url(url: str) -> ConnectionSettings:
-    """Read a ``redis://``, ``rediss://`` or ``unix://`` URL (see the module docstring)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme
-    if scheme not in ("redis", "rediss", "unix"):
-        raise ConfigurationError(
-            f"a Redis URL starts with redis://, rediss:// or unix://, not {scheme}://"
-        )
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password is not None else None
-    db_text = query.get("db")
-    if scheme != "unix" and parts.path not in ("", "/"):
-        db_text = parts.path.lstrip("/")
-    try:
-        db = int(db_text) if db_text else 0
-        port = parts.port or 6379
-        timeout = float(query.get("socket_connect_timeout", 10))
-    except ValueError as exc:
-        raise ConfigurationError(f"bad Redis URL ({exc}): use redis://host:port/db") from None
-    if db < 0:
-        raise ConfigurationError("the Redis database number must be >= 0")
-    context = _ssl_context(query) if scheme == "rediss" else None
-    if scheme == "unix":
-        if not parts.path:
-            raise ConfigurationError("a unix:// Redis URL needs a socket path: unix:///path.sock")
-        return ConnectionSettings(
-            host=None, path=parts.path, db=db, username=username, password=password,
-            connect_timeout=timeout,
-        )  # fmt: skip
-    host = parts.hostname or "localhost"
-    return ConnectionSettings(
-        host=host, port=port, db=db, username=username, password=password, ssl=context,
-        server_hostname=host if context is not None else None, connect_timeout=timeout,
-    )  # fmt: skip
-
-
-def _ssl_context(query: dict[str, str]) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=query.get("ssl_ca_certs"))
-    requirement = query.get("ssl_cert_reqs", "required").lower()
-    modes = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
-    if requirement not in modes:
-        raise ConfigurationError(
-            f"ssl_cert_reqs must be required, optional or none, not {requirement!r}"
-        )
-    check = query.get("ssl_check_hostname", "true" if requirement == "required" else "false")
-    context.check_hostname = check.lower() in ("1", "true", "yes")
-    context.verify_mode = modes[requirement]
-    if "ssl_certfile" in query:
-        context.load_cert_chain(query["ssl_certfile"], query.get("ssl_keyfile"))
-    return context
+_KEEPALIVE = (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+"""Probe an idle connection after 30 s, every 10 s, and drop it after 3 unanswered
+probes: a vanished peer is noticed in about a minute instead of hours."""
 
 
 def pack_command(args: Sequence[Any]) -> bytes:
@@ -152,10 +94,55 @@ def pack_args(args: Sequence[Any]) -> bytes:
     return b"".join(out)
 
 
-class _Protocol(asyncio.Protocol):
-    """One connection: writes are batched per loop turn, replies matched in order."""
+def enable_keepalive(sock: socket.socket) -> None:
+    """Turn on TCP keepalive for ``sock``, with the platform's tuning where it has it."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    options = _KEEPALIVE
+    if not hasattr(socket, "TCP_KEEPIDLE"):  # macOS names the idle time TCP_KEEPALIVE
+        options = (("TCP_KEEPALIVE", 30), *options[1:])
+    for name, value in options:
+        option = getattr(socket, name, None)
+        if option is not None:
+            with contextlib.suppress(OSError):  # an unusual platform may refuse one
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+
+_LAST_ARG_BLOCKS = frozenset({"BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX", "BRPOPLPUSH", "BLMOVE"})
+_BLOCK_OPTION = frozenset({"XREAD", "XREADGROUP"})
+
+
+def block_seconds(args: Sequence[Any]) -> float | None:
+    """How long the blocking command ``args`` may block the server's reply, in
+    seconds; ``math.inf`` for "for ever" (0); None when it does not block."""
+    name = str(args[0]).upper()
+    try:
+        if name in _LAST_ARG_BLOCKS:
+            seconds = float(args[-1])
+        elif name in _BLOCK_OPTION:
+            words = [str(a).upper() for a in args]
+            if "BLOCK" not in words:
+                return None
+            seconds = float(args[words.index("BLOCK") + 1]) / 1000
+        else:
+            return None
+    except (ValueError, IndexError):
+        return None  # malformed: the server will say so at once
+    return seconds if seconds > 0 else math.inf
+
+
+class _Protocol(asyncio.Protocol):
+    """One connection: writes are batched per loop turn, replies matched in order.
+
+    The watchdog is one timer per connection, running only while replies are
+    awaited. Each tick it looks at the oldest awaited reply (the one the server
+    is working on); when no byte has arrived and that reply has stayed the
+    oldest for longer than its allowance (``timeout``, plus the block time for a
+    blocking command), the connection is dropped and every caller in flight
+    fails with "outcome unknown". The hot path pays one counter increment per
+    read and one attribute test per send.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         self._loop = loop
         self._reader = hiredis.Reader(
             replyError=RedisReplyError, encoding="utf-8", errors="replace"
@@ -166,6 +153,15 @@ class _Protocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self.lost: BaseException | None = None
         self.closed = False
+        self._timeout = timeout
+        self._tick = min(timeout / 4, 1.0)
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._reads = 0
+        """How many times bytes arrived: the watchdog's sign of life."""
+        self._seen: tuple[int, asyncio.Future[Any] | None] = (0, None)
+        self._quiet_since = 0.0
+        self._blocking: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
+        """Blocking commands in flight, oldest first, with their allowance (s)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
@@ -173,6 +169,7 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         reader = self._reader
         pending = self._pending
+        self._reads += 1
         reader.feed(data)
         try:
             while (reply := reader.gets()) is not False:
@@ -194,8 +191,13 @@ class _Protocol(asyncio.Protocol):
         self._fail(RedisConnectionError(reason))
 
     def _fail(self, error: BaseException) -> None:
-        self.lost = error
+        if self.lost is None:
+            self.lost = error
         self.closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self._blocking.clear()
         while self._pending:
             future = self._pending.popleft()
             if not future.done():
@@ -211,7 +213,56 @@ class _Protocol(asyncio.Protocol):
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
+        if self._watchdog is None:
+            self._start_watchdog()
         return future
+
+    def send_blocking(self, packed: bytes, block: float) -> asyncio.Future[Any]:
+        """:meth:`send` a command that may block for ``block`` seconds (inf: for ever)."""
+        future = self.send(packed)
+        if not self.closed:
+            self._blocking.append((future, block + self._timeout))
+        return future
+
+    def _start_watchdog(self) -> None:
+        self._seen = (self._reads, self._pending[0])
+        self._quiet_since = self._loop.time()
+        self._watchdog = self._loop.call_later(self._tick, self._watch)
+
+    def _watch(self) -> None:
+        pending = self._pending
+        if not pending or self.closed:
+            self._watchdog = None
+            return
+        now = self._loop.time()
+        head = pending[0]
+        seen = (self._reads, head)
+        if seen != self._seen:
+            self._seen, self._quiet_since = seen, now
+        else:
+            allowance = self._allowance(head)
+            if now - self._quiet_since >= allowance:
+                self._watchdog = None
+                self._fail(
+                    RedisConnectionError(
+                        f"Redis did not answer within {allowance:g}s (socket_timeout); "
+                        "the connection was dropped and the outcome of the commands in "
+                        "flight is unknown"
+                    )
+                )
+                if self._transport is not None:
+                    self._transport.abort()
+                return
+        self._watchdog = self._loop.call_later(self._tick, self._watch)
+
+    def _allowance(self, head: asyncio.Future[Any]) -> float:
+        blocking = self._blocking
+        # Forget blocking commands already answered (they are no longer pending).
+        while blocking and blocking[0][0] is not head and blocking[0][0] not in self._pending:
+            blocking.popleft()
+        if blocking and blocking[0][0] is head:
+            return blocking[0][1]
+        return self._timeout
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -222,23 +273,42 @@ class _Protocol(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._transport is not None:
             self._transport.close()
 
 
 class RedisClient:
-    """A lazily connected, self-healing, pipelining connection to one Redis server.
+    """A lazily connected, self-healing, pipelining connection to one Redis server:
+    corral's :class:`~corral.backends.redis.connection.RedisConnection`.
 
+    ``url`` is a URL (see :mod:`.settings`) or settings already read from one;
     ``name`` is set with ``CLIENT SETNAME`` on every (re)connect. Safe to share
     between coroutines of one event loop.
     """
 
-    def __init__(self, url: str, *, name: str | None = None) -> None:
-        self._settings = parse_redis_url(url)
-        self._name = name
+    def __init__(self, url: str | ConnectionSettings, *, name: str | None = None) -> None:
+        settings = parse_redis_url(url) if isinstance(url, str) else url
+        self._settings = replace(settings, name=name) if name is not None else settings
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
         self._closed = False
+
+    def __repr__(self) -> str:
+        s = self._settings
+        where = s.path or f"{s.host}:{s.port}"
+        return f"RedisClient({where!r}, db={s.db}, name={s.name!r})"
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        """Where and how this client connects."""
+        return self._settings
+
+    def dedicated(self, *, name: str | None = None) -> RedisClient:
+        """A new client to the same server with the same settings (and ``name``)."""
+        return RedisClient(replace(self._settings, name=name))
 
     async def _connect(self) -> _Protocol:
         if self._connecting is None:
@@ -255,20 +325,24 @@ class RedisClient:
     async def _open(self) -> _Protocol:
         settings = self._settings
         loop = asyncio.get_running_loop()
+        timeout = settings.timeout
         try:
             async with asyncio.timeout(settings.connect_timeout):
                 if settings.path is not None:
                     _, protocol = await loop.create_unix_connection(
-                        lambda: _Protocol(loop), settings.path
+                        lambda: _Protocol(loop, timeout), settings.path
                     )
                 else:
-                    _, protocol = await loop.create_connection(
-                        lambda: _Protocol(loop),
+                    transport, protocol = await loop.create_connection(
+                        lambda: _Protocol(loop, timeout),
                         settings.host or "localhost",
                         settings.port,
                         ssl=settings.ssl,
                         server_hostname=settings.server_hostname,
                     )
+                    sock = transport.get_extra_info("socket")
+                    if sock is not None:
+                        enable_keepalive(sock)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             where = settings.path or f"{settings.host}:{settings.port}"
             raise RedisConnectionError(f"cannot connect to Redis at {where}: {exc}") from None
@@ -282,8 +356,8 @@ class RedisClient:
                 await protocol.send(pack_command(auth))
             if settings.db:
                 await protocol.send(pack_command(("SELECT", settings.db)))
-            if self._name:
-                await protocol.send(pack_command(("CLIENT", "SETNAME", self._name)))
+            if settings.name:
+                await protocol.send(pack_command(("CLIENT", "SETNAME", settings.name)))
         except RedisReplyError as exc:
             protocol.close()
             # The server's text, never the password, goes into the message.
@@ -291,19 +365,25 @@ class RedisClient:
         return protocol
 
     async def execute(self, *args: Any) -> Any:
-        """Send one command and return its reply (strings decoded as UTF-8)."""
-        protocol = self._protocol
-        if protocol is None or protocol.closed:
-            protocol = await self._connect()
-        return await protocol.send(pack_command(args))
+        """Send one command and return its reply (strings decoded as UTF-8).
 
-    async def execute_with_head(self, head: tuple[int, bytes], args: Sequence[Any]) -> Any:
-        """Send a command whose first ``head[0]`` arguments are pre-packed as ``head[1]``
-        (see :func:`pack_args`), followed by ``args``."""
+        A blocking command (``BZPOPMIN``, ``BLPOP`` … or ``XREAD``/``XREADGROUP``
+        with ``BLOCK``) may take its block time on top of the timeout.
+        """
         protocol = self._protocol
         if protocol is None or protocol.closed:
             protocol = await self._connect()
-        count, packed = head
+        block = block_seconds(args)
+        if block is None:
+            return await protocol.send(pack_command(args))
+        return await protocol.send_blocking(pack_command(args), block)
+
+    async def execute_with_head(self, head: CommandHead, args: Sequence[Any]) -> Any:
+        """Send ``head`` (its RESP, packed once) followed by ``args``."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            protocol = await self._connect()
+        count, packed, _ = head
         return await protocol.send(b"*%d\r\n%s%s" % (count + len(args), packed, pack_args(args)))
 
     async def execute_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:

@@ -2,8 +2,10 @@
 
 The layout is BullMQ 6's, so Node BullMQ and corral share a queue. Every key of
 queue ``q`` under prefix ``p`` starts with the *base* ``p:q:``; a job's keys append
-its id. Braces in the prefix or queue name (``{p}``) put all of a queue's keys in
-one Redis Cluster slot, because every name is derived from the base the same way.
+its id. corral runs on a standalone Redis server only: braces in the prefix
+(``{p}``) make every key of a queue hash to one Cluster slot, but that alone is
+not Cluster support (the scripts derive job keys from the base, and the client
+does not follow Cluster redirections).
 
 Queue keys (``<base><suffix>``):
 
@@ -50,6 +52,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from corral.backends.redis.connection import CommandHead
     from corral.backends.redis.scripts import Script
 
 __all__ = ["QUEUE_SUFFIXES", "QueueKeys"]
@@ -95,7 +98,7 @@ class QueueKeys:
         self.base = f"{prefix}:{queue}:"
         """The key every other key of the queue starts with (trailing colon)."""
         self._script_keys: dict[str, list[str]] = {}
-        self._script_heads: dict[str, tuple[int, bytes]] = {}
+        self._script_heads: dict[str, CommandHead] = {}
 
     def key(self, suffix: str) -> str:
         """The queue key ``<base><suffix>``; ``"base"`` is the base key itself."""
@@ -113,7 +116,7 @@ class QueueKeys:
         """The job's lock (a STRING holding the owner's token)."""
         return f"{self.base}{job_id}:lock"
 
-    def script_head(self, script: Script) -> tuple[int, bytes]:
+    def script_head(self, script: Script) -> CommandHead:
         """``script``'s EVALSHA command head for this queue, packed once."""
         head = self._script_heads.get(script.name)
         if head is None:

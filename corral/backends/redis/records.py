@@ -48,14 +48,13 @@ def pairs(flat: Sequence[str]) -> dict[str, str]:
 
 
 def parse_events(reply: Any) -> list[Event]:
-    """XREAD's reply for one stream (RESP2 list or RESP3 map) as events."""
+    """XREAD's reply for one stream, ``[[stream, [[id, [field, value, ...]], ...]]]``,
+    as events (None: nothing new)."""
     if not reply:
         return []
-    # RESP3 answers {stream: [entries]}, RESP2 [[stream, entries]].
-    entries = next(iter(reply.values()))[0] if isinstance(reply, dict) else reply[0][1]
     events = []
-    for entry_id, flat in entries:
-        fields = flat if isinstance(flat, dict) else pairs(flat)
-        name = fields.pop("event", "")  # the reply's own dict: safe to change
+    for entry_id, flat in reply[0][1]:
+        fields = pairs(flat)
+        name = fields.pop("event", "")
         events.append(Event(entry_id, name, fields))
     return events

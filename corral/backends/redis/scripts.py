@@ -10,8 +10,8 @@ include at most once per script, recursively), before the SHA is computed.
 
 Scripts run with EVALSHA; a server that has not seen the script yet (fresh start,
 ``SCRIPT FLUSH``) answers NOSCRIPT, and the script is loaded and run again.
-A negative integer reply is a refusal code and becomes the exception from
-:func:`corral.errors.error_from_code`.
+A refusal (a negative code, alone or with the job's state) becomes the exception
+from :func:`corral.errors.error_from_code`, in :func:`refusal` only.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from corral.backends.redis.client import RedisClient, RedisReplyError, pack_args
+from corral.backends.redis.client import pack_args
+from corral.backends.redis.connection import CommandHead, RedisConnection, RedisReplyError
 from corral.errors import error_from_code
 
 __all__ = ["Script", "expand_includes", "load_script", "refusal", "script_names"]
@@ -69,12 +70,12 @@ class Script:
         self.keys = _header_keys(name, source)
         """Key suffixes in ``KEYS`` order, as the header declares them."""
 
-    def head(self, keys: Sequence[str]) -> tuple[int, bytes]:
+    def head(self, keys: Sequence[str]) -> CommandHead:
         """``EVALSHA sha numkeys keys…`` packed once, for :meth:`run`."""
-        parts = ["EVALSHA", self.sha, len(keys), *keys]
-        return len(parts), pack_args(parts)
+        parts = ("EVALSHA", self.sha, len(keys), *keys)
+        return CommandHead(len(parts), pack_args(parts), parts)
 
-    async def run(self, client: RedisClient, head: tuple[int, bytes], args: Sequence[Any]) -> Any:
+    async def run(self, client: RedisConnection, head: CommandHead, args: Sequence[Any]) -> Any:
         """EVALSHA the script (``head`` from :meth:`head`), loading it first if the
         server does not know it."""
         try:
@@ -100,7 +101,37 @@ def load_script(name: str) -> Script:
     return Script(name, _read(f"{name}.lua"))
 
 
-def refusal(reply: Any, *, job_id: str, operation: str) -> None:
-    """Raise the refusal a negative integer ``reply`` stands for; return otherwise."""
-    if type(reply) is int and reply < 0:
-        raise error_from_code(reply, job_id=job_id, operation=operation)
+def refusal(
+    reply: Any,
+    *,
+    operation: str,
+    job_id: str | None = None,
+    queue: str | None = None,
+    expected: str | None = None,
+) -> None:
+    """Raise the refusal ``reply`` stands for; return when it is none.
+
+    The scripts' one convention (``lua/includes/state.lua``): a negative integer
+    is a code alone; a two-item array ``[code, detail]`` with a negative code is a
+    code with what the store knows about it: the job's state name (text) or a
+    count (integer). Every refusal the Redis backend raises is made here, by
+    :func:`corral.errors.error_from_code`.
+    """
+    kind = type(reply)
+    if kind is int:
+        if reply >= 0:
+            return
+        code, detail = reply, None
+    elif kind is list and len(reply) == 2 and type(reply[0]) is int and reply[0] < 0:
+        code, detail = reply
+    else:
+        return
+    raise error_from_code(
+        code,
+        operation=operation,
+        job_id=job_id,
+        queue=queue,
+        state=detail if type(detail) is str else None,
+        expected=expected,
+        count=detail if type(detail) is int else None,
+    )

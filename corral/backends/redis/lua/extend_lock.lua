@@ -1,5 +1,6 @@
 --[[
-  extend_lock: compare-and-set a job's lock to expire `duration` ms from now.
+  extend_lock: compare-and-set a job's lock to expire `duration` ms from now
+  (PX: by the server's clock).
 
   KEYS[1]  stalled  SET  stalled candidates (the job leaves it: it is alive)
 
@@ -8,13 +9,23 @@
   ARGV[3]  token that must hold the lock
   ARGV[4]  duration (ms)
 
-  Returns 1 when extended, 0 when the lock is gone or held by another token.
+  Returns 0 when extended; else a refusal, having changed nothing: -1 no job,
+  {-2, state} no lock (expired, or the job finished), -6 another token's lock.
 ]]
+--- @include "state"
 
-local lock_key = ARGV[1] .. ARGV[2] .. ":lock"
-if redis.call("GET", lock_key) == ARGV[3] then
-  redis.call("SET", lock_key, ARGV[3], "PX", ARGV[4])
-  redis.call("SREM", KEYS[1], ARGV[2])
-  return 1
+local base, id, token = ARGV[1], ARGV[2], ARGV[3]
+local lock_key = base .. id .. ":lock"
+local holder = redis.call("GET", lock_key)
+if holder == token then
+  redis.call("SET", lock_key, token, "PX", ARGV[4])
+  redis.call("SREM", KEYS[1], id)
+  return 0
 end
-return 0
+if redis.call("EXISTS", base .. id) == 0 then
+  return -1
+end
+if not holder then
+  return refuse_with_state(-2, base, id)
+end
+return -6

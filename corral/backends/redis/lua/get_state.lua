@@ -16,25 +16,10 @@
   Returns the state name: completed, failed, delayed, prioritized, active,
   waiting, waiting-children or unknown (also when the job does not exist).
 ]]
+--- @include "state"
 
-local id = ARGV[2]
-if redis.call("EXISTS", ARGV[1] .. id) == 0 then
-  return "unknown"
-end
-local sets = {{KEYS[1], "completed"}, {KEYS[2], "failed"}, {KEYS[3], "delayed"},
-  {KEYS[4], "prioritized"}}
-for _, set in ipairs(sets) do
-  if redis.call("ZSCORE", set[1], id) then
-    return set[2]
-  end
-end
-if redis.call("LPOS", KEYS[5], id) then
-  return "active"
-end
-if redis.call("LPOS", KEYS[6], id) or redis.call("LPOS", KEYS[7], id) then
-  return "waiting"
-end
-if redis.call("ZSCORE", KEYS[8], id) then
-  return "waiting-children"
-end
-return "unknown"
+local S = {
+  completed = KEYS[1], failed = KEYS[2], delayed = KEYS[3], prioritized = KEYS[4],
+  active = KEYS[5], wait = KEYS[6], paused = KEYS[7], waiting_children = KEYS[8],
+}
+return job_state(S, ARGV[1] .. ARGV[2], ARGV[2])

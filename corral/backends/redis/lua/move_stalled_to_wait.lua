@@ -16,7 +16,8 @@
 
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  max stalled count
-  ARGV[3]  now (epoch ms)
+  ARGV[3]  now (epoch ms, the caller's): stored in the throttle key as a record of
+           when the check ran; locks and the throttle expire by the server's clock
   ARGV[4]  stalled interval (ms)
 
   Returns the ids returned to wait.

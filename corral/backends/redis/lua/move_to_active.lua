@@ -12,7 +12,9 @@
   KEYS[9]  limiter      STRING  rate-limit counter, PX = window
 
   ARGV[1]  base key "<prefix>:<queue>:"
-  ARGV[2]  now (epoch ms)
+  ARGV[2]  now (epoch ms, the caller's): promotes delayed jobs due by it and is
+           stored as processedOn; the lock and the limiter expire by the server's
+           clock (PX)
   ARGV[3]  token the job is locked with
   ARGV[4]  lock duration (ms)
   ARGV[5]  limiter max jobs per window ("" = none; meta max wins)

@@ -18,19 +18,21 @@
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  job id
   ARGV[3]  token that must hold the lock
-  ARGV[4]  now (epoch ms)
+  ARGV[4]  now (epoch ms, the caller's): finishedOn, retention age, the fetch's now
   ARGV[5]  "completed" | "failed"
   ARGV[6]  return value (JSON text) | failure reason
   ARGV[7]  stacktrace (JSON array text; failed only)
   ARGV[8]  keep count: -1 all, 0 remove this job now, n newest n
   ARGV[9]  keep age (ms; "" = no age limit): remove jobs finished before now - age
-  ARGV[10] attempts option, for `retries-exhausted`
+  ARGV[10] attempts option, for `retries-exhausted` ("" = no such event: the
+           job is failed unread, see RedisBackend's unreadable-job path)
   ARGV[11] "1" to fetch the next job, "0" not
   ARGV[12..16] fetch: token, lock ms, limiter max, limiter window ms, worker name
 
-  Returns -1 no job, -2 no lock, -6 lock held by another token, -3 not active
-  (nothing changed); else 0 when not fetching, or the fetch reply
-  {job fields | 0, id | 0, rate limit ms, next delayed due ms}.
+  Returns a refusal, having changed nothing: -1 no job, {-2, state} no lock,
+  -6 lock held by another token, {-3, state} not active; else 0 when not
+  fetching, or the fetch reply {job fields | 0, id | 0, rate limit ms, next
+  delayed due ms}.
   Events: completed (jobId, returnvalue, prev active) | failed (jobId,
   failedReason, prev active) [+ retries-exhausted (jobId, attemptsMade)];
   drained when no job is left; the fetch's events.
@@ -98,7 +100,8 @@ end
 
 if failed then
   emit(Q, M, "failed", "jobId", id, "failedReason", value, "prev", "active")
-  if attempts_made >= (tonumber(ARGV[10]) or 0) then
+  local attempts = tonumber(ARGV[10])
+  if attempts and attempts_made >= attempts then
     emit(Q, M, "retries-exhausted", "jobId", id, "attemptsMade", attempts_made)
   end
 else

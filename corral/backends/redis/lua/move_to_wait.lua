@@ -15,7 +15,7 @@
   ARGV[2]  job id
   ARGV[3]  token that must hold the lock
 
-  Returns -1/-2/-6/-3 like move_to_finished (nothing changed); else the ms left
+  Returns the refusals of move_to_finished (nothing changed); else the ms left
   on the queue's rate limit (0 when it is not limited), by the same rule as
   get_rate_limit_ttl.
   Events: waiting (jobId, prev active).

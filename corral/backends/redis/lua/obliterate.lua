@@ -16,17 +16,21 @@
   ARGV[2]  batch size (jobs per call)
   ARGV[3]  "force" to remove active jobs too, "" to refuse
 
-  Returns -1 not paused, -2 active jobs and no force (nothing changed);
+  Returns a refusal, having changed nothing: -100 (QUEUE_NOT_PAUSED) not paused,
+  {-101, active count} (QUEUE_HAS_ACTIVE_JOBS) active jobs and no force; else
   1 when more remains, 0 when the queue is gone. Like BullMQ, `limiter` and
   `waiting-children` are left alone.
 ]]
 
 local base, batch_size = ARGV[1], tonumber(ARGV[2])
 if redis.call("HEXISTS", KEYS[1], "paused") == 0 then
-  return -1
+  return -100
 end
-if ARGV[3] ~= "force" and redis.call("LLEN", KEYS[2]) > 0 then
-  return -2
+if ARGV[3] ~= "force" then
+  local active = redis.call("LLEN", KEYS[2])
+  if active > 0 then
+    return {-101, active}
+  end
 end
 
 local function remove_job(id)

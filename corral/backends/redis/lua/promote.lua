@@ -13,7 +13,8 @@
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  job id
 
-  Returns 0; -1 no job, -3 not delayed (nothing changed).
+  Returns 0; else a refusal, having changed nothing: -1 no job, {-3, state}
+  not delayed.
   Event: waiting (jobId, prev delayed).
 ]]
 --- @include "queue"
@@ -28,7 +29,7 @@ if redis.call("EXISTS", job_key) == 0 then
   return -1
 end
 if redis.call("ZREM", Q.delayed, id) == 0 then
-  return -3
+  return refuse_with_state(-3, ARGV[1], id)
 end
 local M = read_meta(Q.meta)
 enqueue(Q, id, job_priority(job_key), false)

@@ -16,8 +16,9 @@
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  job id
 
-  Returns 1 removed, 0 no such job, -3 the job is locked (active and its lock
-  live; nothing changed). Event: removed (jobId, prev state).
+  Returns 1 removed, 0 no such job, -102 (JOB_LOCKED) the job is locked (its
+  lock is live, by the server's clock; nothing changed).
+  Event: removed (jobId, prev state).
 ]]
 --- @include "queue"
 
@@ -28,7 +29,7 @@ if redis.call("EXISTS", job_key) == 0 then
   return 0
 end
 if redis.call("EXISTS", job_key .. ":lock") == 1 then
-  return -3
+  return -102
 end
 
 local prev = "unknown"

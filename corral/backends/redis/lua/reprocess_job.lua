@@ -11,10 +11,12 @@
 
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  job id
-  ARGV[3]  state the job is in: "completed" | "failed" (its sorted set suffix)
+  ARGV[3]  state the job must be in: "completed" | "failed" (its sorted set
+           suffix); any other is refused like a job in the wrong state
   ARGV[4]  "1" to reset attempts made and started, "0" to keep them
 
-  Returns 0; -1 no job, -3 not in that state (nothing changed).
+  Returns 0; else a refusal, having changed nothing: -1 no job, {-3, state}
+  not in that state.
   Event: waiting (jobId, prev state).
 ]]
 --- @include "queue"
@@ -28,8 +30,9 @@ local job_key = base .. id
 if redis.call("EXISTS", job_key) == 0 then
   return -1
 end
-if redis.call("ZREM", base .. state, id) == 0 then
-  return -3
+local finished = state == "completed" or state == "failed"
+if not finished or redis.call("ZREM", base .. state, id) == 0 then
+  return refuse_with_state(-3, base, id)
 end
 local M = read_meta(Q.meta)
 local result_field = state == "failed" and "failedReason" or "returnvalue"

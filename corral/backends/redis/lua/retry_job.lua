@@ -17,14 +17,14 @@
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  job id
   ARGV[3]  token that must hold the lock
-  ARGV[4]  now (epoch ms)
+  ARGV[4]  now (epoch ms, the caller's): places the delayed job, the fetch's now
   ARGV[5]  failure reason
   ARGV[6]  stacktrace (JSON array text)
   ARGV[7]  delay (ms); 0 = run again at once
   ARGV[8]  "1" to fetch the next job, "0" not
   ARGV[9..13] fetch: token, lock ms, limiter max, limiter window ms, worker name
 
-  Returns -1/-2/-6/-3 like move_to_finished (nothing changed); else 0 when not
+  Returns the refusals of move_to_finished (nothing changed); else 0 when not
   fetching, or the fetch reply {job fields | 0, id | 0, rate limit ms, next due ms}.
   Events: waiting (jobId, prev active), or delayed (jobId, delay = absolute due ms).
 ]]

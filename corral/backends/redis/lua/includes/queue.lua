@@ -10,6 +10,7 @@
   Times are epoch ms numbers. Large numbers are handed to redis.call as numbers
   (converted exactly), never through tostring/.. (which keeps only 14 digits).
 ]]
+--- @include "state"
 
 local RATE_LIMIT_SENTINEL = 9007199254740991
 
@@ -225,8 +226,9 @@ local function fetch_next(Q, M, base, now, F)
 end
 
 -- Check that `token` holds the lock of active job `id`; if so take the job out
--- of active and release its lock. Returns 0, or a refusal code having changed
--- nothing: -1 no job, -2 no lock, -6 another token's lock, -3 not active.
+-- of active and release its lock. Returns 0, or a refusal having changed
+-- nothing: -1 no job, {-2, state} no lock (the state says whether the job
+-- already finished), -6 another token's lock, {-3, state} not active.
 local function take_from_active(Q, base, id, token)
   local job_key = base .. id
   if redis.call("EXISTS", job_key) == 0 then
@@ -235,13 +237,13 @@ local function take_from_active(Q, base, id, token)
   local lock_key = job_key .. ":lock"
   local holder = redis.call("GET", lock_key)
   if not holder then
-    return -2
+    return refuse_with_state(-2, base, id)
   end
   if holder ~= token then
     return -6
   end
   if redis.call("LREM", Q.active, -1, id) == 0 then
-    return -3
+    return refuse_with_state(-3, base, id)
   end
   redis.call("DEL", lock_key)
   redis.call("SREM", Q.stalled, id)

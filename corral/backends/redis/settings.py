@@ -1,0 +1,174 @@
+"""Where and how to connect to Redis: a URL read into :class:`ConnectionSettings`.
+
+corral reads Redis URLs itself (it does not hand them to another client):
+
+* ``redis://[[user]:password@]host[:port][/db]`` (TCP), ``rediss://…`` (TLS),
+  ``unix://[[user]:password@]/path/redis.sock[?db=n]`` (a Unix socket).
+  An IPv6 host is written in brackets: ``redis://[::1]:6379/0``. Characters such
+  as ``@ : / ? #`` in a user name or password are percent-encoded
+  (``urllib.parse.quote(password, safe="")``); the credentials end at the last ``@``.
+* Query parameters: ``db``, ``socket_timeout`` (seconds a reply may take;
+  default 5), ``socket_connect_timeout`` (seconds; default 10), and for
+  ``rediss://`` only ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
+  ``ssl_cert_reqs`` (``required`` | ``optional`` | ``none``) and
+  ``ssl_check_hostname`` (true/false). Any other parameter is an error.
+
+A URL that cannot be read raises :class:`~corral.errors.ConfigurationError` saying
+what is wrong with it; the message shows the URL with its password masked and
+never quotes the credentials, whatever the URL's shape.
+"""
+
+from __future__ import annotations
+
+import math
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, unquote
+
+from corral.backends import mask_url
+from corral.errors import ConfigurationError
+
+__all__ = ["ConnectionSettings", "parse_redis_url"]
+
+_SCHEMES = ("redis", "rediss", "unix")
+_TLS_PARAMETERS = frozenset(
+    {"ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname"}
+)
+_PARAMETERS = frozenset({"db", "socket_timeout", "socket_connect_timeout"}) | _TLS_PARAMETERS
+_Bad = Callable[[str], ConfigurationError]
+"""Makes the error for one problem with the URL (it names the masked URL)."""
+_CERT_MODES = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """Where and how to connect, as read from a URL. Its repr never shows the password."""
+
+    host: str | None = "localhost"
+    port: int = 6379
+    path: str | None = None
+    """A Unix socket's path (``host`` is None then)."""
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssl: ssl.SSLContext | None = None
+    server_hostname: str | None = None
+    connect_timeout: float = 10.0
+    timeout: float = 5.0
+    """Seconds a reply may make no progress before the connection is dropped."""
+    name: str | None = None
+    """Set with ``CLIENT SETNAME`` on every (re)connect."""
+
+
+def parse_redis_url(url: str) -> ConnectionSettings:
+    """Read a Redis URL (see the module docstring); no I/O happens."""
+    shown = mask_url(url)
+
+    def bad(problem: str) -> ConfigurationError:
+        return ConfigurationError(f"bad Redis URL {shown!r}: {problem}")
+
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in _SCHEMES:
+        raise ConfigurationError(
+            f"a Redis URL starts with redis://, rediss:// or unix://, not {shown!r}"
+        )
+    # Credentials first, so nothing after this point can quote them.
+    userinfo, at, location = rest.rpartition("@")
+    username = password = None
+    if at:
+        user_text, colon, password_text = userinfo.partition(":")
+        username = unquote(user_text) or None
+        password = unquote(password_text) if colon else None
+    location, hash_sign, _ = location.partition("#")
+    if hash_sign:
+        raise bad("a Redis URL has no #fragment (percent-encode a '#' in a password as %23)")
+    location, _, query_text = location.partition("?")
+    query = _query(query_text, bad)
+    if scheme != "rediss" and (tls := sorted(_TLS_PARAMETERS & set(query))):
+        raise bad(f"{', '.join(tls)} only apply to TLS: use rediss://")
+    timeout = _seconds(query, "socket_timeout", 5.0, bad)
+    connect_timeout = _seconds(query, "socket_connect_timeout", 10.0, bad)
+    if scheme == "unix":
+        path = unquote(location)
+        if not path:
+            raise bad("a unix:// Redis URL needs a socket path: unix:///path/redis.sock")
+        return ConnectionSettings(
+            host=None, path=path, db=_db(query.get("db"), bad), username=username,
+            password=password, connect_timeout=connect_timeout, timeout=timeout,
+        )  # fmt: skip
+    host_port, _, db_path = location.partition("/")
+    host, port = _host_port(host_port, bad)
+    context = _ssl_context(query, bad) if scheme == "rediss" else None
+    return ConnectionSettings(
+        host=host, port=port, db=_db(db_path or query.get("db"), bad), username=username,
+        password=password, ssl=context, server_hostname=host if context is not None else None,
+        connect_timeout=connect_timeout, timeout=timeout,
+    )  # fmt: skip
+
+
+def _query(text: str, bad: _Bad) -> dict[str, str]:
+    query = {key: values[-1] for key, values in parse_qs(text, keep_blank_values=True).items()}
+    unknown = sorted(set(query) - _PARAMETERS)
+    if unknown:
+        # Only the names: an unknown parameter's value may be a secret (?password=…).
+        raise bad(
+            f"unknown parameter(s) {', '.join(map(repr, unknown))}; corral reads "
+            f"{', '.join(sorted(_PARAMETERS))}"
+        )
+    return query
+
+
+def _host_port(text: str, bad: _Bad) -> tuple[str, int]:
+    if text.startswith("["):
+        end = text.find("]")
+        after = text[end + 1 :] if end > 0 else ""
+        if end < 0 or (after and not after.startswith(":")):
+            raise bad("an IPv6 host is written [address] or [address]:port")
+        host, port_text = text[1:end], after[1:]
+    elif text.count(":") > 1:
+        raise bad("write an IPv6 host in brackets: redis://[::1]:6379/0")
+    else:
+        host, _, port_text = text.partition(":")
+    if not port_text:
+        return unquote(host) or "localhost", 6379
+    if not (port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise bad(f"the port {port_text!r} is not a number from 1 to 65535")
+    return unquote(host) or "localhost", int(port_text)
+
+
+def _db(text: str | None, bad: _Bad) -> int:
+    if not text:
+        return 0
+    if not (text.isascii() and text.isdigit()):
+        raise bad(f"the database {text!r} is not a whole number >= 0 (redis://host:port/db)")
+    return int(text)
+
+
+def _seconds(query: dict[str, str], name: str, default: float, bad: _Bad) -> float:
+    text = query.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise bad(f"{name} is a number of seconds > 0, not {text!r}")
+    return value
+
+
+def _ssl_context(query: dict[str, str], bad: _Bad) -> ssl.SSLContext:
+    requirement = query.get("ssl_cert_reqs", "required").lower()
+    if requirement not in _CERT_MODES:
+        raise bad(f"ssl_cert_reqs must be required, optional or none, not {requirement!r}")
+    check = query.get("ssl_check_hostname", "true" if requirement == "required" else "false")
+    try:
+        context = ssl.create_default_context(cafile=query.get("ssl_ca_certs"))
+        context.check_hostname = check.lower() in ("1", "true", "yes")
+        context.verify_mode = _CERT_MODES[requirement]
+        if "ssl_certfile" in query:
+            context.load_cert_chain(query["ssl_certfile"], query.get("ssl_keyfile"))
+    except (OSError, ValueError) as exc:
+        raise bad(f"cannot load its TLS files: {exc}") from None
+    return context
