@@ -13,8 +13,6 @@ from corral.backends.base import (
     Completed,
     Failed,
     FetchRequest,
-    KeepJobs,
-    Limiter,
     NewJob,
     Retry,
 )
@@ -140,16 +138,6 @@ async def test_delayed_job_scores_and_delay_marker(backend, raw, k, queue_name):
     assert await raw.exists(k.key("wait"), k.key("prioritized")) == 0
 
 
-async def test_existing_custom_id_adds_nothing_but_uses_the_counter(backend, raw, k, queue_name):
-    await backend.add_jobs(queue_name, [job("first", job_id="mine")])
-    before = await raw.hgetall(k.job("mine"))
-    ids = await backend.add_jobs(queue_name, [job("second", job_id="mine"), job("x")])
-    assert ids == ["mine", "3"]
-    assert await raw.hgetall(k.job("mine")) == before
-    assert await raw.lrange(k.key("wait"), 0, -1) == ["3", "mine"]
-    assert ("duplicated", {"jobId": "mine"}) in await events(raw, k)
-
-
 async def test_add_while_paused_keeps_jobs_in_wait_without_marker(backend, raw, k, queue_name):
     await backend.pause(queue_name)
     await backend.add_jobs(queue_name, [job(), job(priority=1)])
@@ -203,19 +191,6 @@ async def test_fetch_order_lifo_then_fifo_then_priority(backend, raw, k, queue_n
     assert await raw.exists(k.key("pc")) == 0
 
 
-async def test_due_delayed_jobs_are_promoted_before_fetching(backend, raw, k, queue_name):
-    await backend.add_jobs(queue_name, [job("late", delay_ms=1000), job("later", delay_ms=9000)])
-    early = await backend.move_to_active(queue_name, req(), NOW + 999)
-    assert early.job is None
-    assert early.next_delayed_at_ms == NOW + 1000
-    fetched = await backend.move_to_active(queue_name, req(), NOW + 1000)
-    assert fetched.job is not None
-    assert (fetched.job.name, fetched.job.delay_ms) == ("late", 0)
-    assert await raw.hget(k.job("1"), "delay") == "0"
-    assert ("waiting", {"jobId": "1", "prev": "delayed"}) in await events(raw, k)
-    assert await raw.zrange(k.key("delayed"), 0, -1) == ["2"]
-
-
 async def test_promoted_prioritized_job_gets_a_fresh_priority_score(backend, raw, k, queue_name):
     await backend.add_jobs(queue_name, [job(delay_ms=10, priority=4)])
     await backend.pause(queue_name)
@@ -223,14 +198,6 @@ async def test_promoted_prioritized_job_gets_a_fresh_priority_score(backend, raw
     assert await raw.zrange(k.key("prioritized"), 0, -1, withscores=True) == [("1", 4 * P32 + 1)]
     # promoted while paused: no base marker
     assert await raw.zscore(k.key("marker"), "0") is None
-
-
-async def test_paused_queue_hands_out_nothing(backend, raw, k, queue_name):
-    await backend.add_jobs(queue_name, [job()])
-    await backend.pause(queue_name)
-    fetched = await backend.move_to_active(queue_name, req(), NOW)
-    assert fetched.job is None
-    assert await raw.lrange(k.key("wait"), 0, -1) == ["1"]
 
 
 async def test_rate_limit_stops_a_worker_without_its_own_limiter(backend, raw, k, queue_name):
@@ -244,38 +211,12 @@ async def test_rate_limit_stops_a_worker_without_its_own_limiter(backend, raw, k
     assert await raw.lrange(k.key("wait"), 0, -1) == ["1"]
 
 
-async def test_limiter_window_counts_fetches(backend, raw, k, queue_name):
-    await backend.add_jobs(queue_name, [job(), job(), job()])
-    limited = req(limiter=Limiter(max=2, duration_ms=10_000))
-    assert (await backend.move_to_active(queue_name, limited, NOW)).job is not None
-    assert (await backend.move_to_active(queue_name, limited, NOW)).job is not None
-    assert await raw.get(k.key("limiter")) == "2"
-    assert 9_000 < await raw.pttl(k.key("limiter")) <= 10_000
-    third = await backend.move_to_active(queue_name, limited, NOW)
-    assert third.job is None
-    assert third.rate_limited_for_ms > 9_000
-    # a counter below the sentinel does not stop a worker without a limiter
-    assert (await backend.move_to_active(queue_name, req(), NOW)).job is not None
-    assert await backend.get_rate_limit_ttl(queue_name, NOW) == 0
-
-
 async def test_global_max_in_meta_limits_every_worker(backend, raw, k, queue_name):
     await raw.hset(k.key("meta"), mapping={"max": 1, "duration": 10_000})
     await backend.add_jobs(queue_name, [job(), job()])
     assert (await backend.move_to_active(queue_name, req(), NOW)).job is not None
     assert (await backend.move_to_active(queue_name, req(), NOW)).rate_limited_for_ms > 9_000
     assert await backend.get_rate_limit_ttl(queue_name, NOW) > 9_000
-
-
-async def test_deferred_failure_job_does_not_use_a_limiter_slot(backend, raw, k, queue_name):
-    await backend.add_jobs(queue_name, [job()])
-    await raw.hset(k.job("1"), "defa", "job stalled more than allowable limit")
-    fetched = await backend.move_to_active(
-        queue_name, req(limiter=Limiter(max=1, duration_ms=10_000)), NOW
-    )
-    assert fetched.job is not None
-    assert fetched.job.deferred_failure == "job stalled more than allowable limit"
-    assert await raw.exists(k.key("limiter")) == 0
 
 
 # -- move_to_finished ---------------------------------------------------------------
@@ -319,55 +260,6 @@ async def test_fail_records_reason_and_exhausted_retries(backend, raw, k, queue_
     assert ("retries-exhausted", {"jobId": job_id, "attemptsMade": "1"}) in await events(raw, k)
 
 
-async def test_finish_and_fetch_next_in_one_step(backend, raw, k, queue_name):
-    job_id = await active_job(backend, queue_name)
-    await backend.add_jobs(queue_name, [job("next")])
-    fetched = await backend.move_to_finished(
-        queue_name, job_id, "tok", Completed("1"), NOW, fetch=req("tok-2")
-    )
-    assert fetched is not None
-    assert fetched.job is not None
-    assert fetched.job.name == "next"
-    assert await raw.get(k.lock(fetched.job.id)) == "tok-2"
-    assert "drained" not in [name for name, _ in await events(raw, k)]
-    empty = await backend.move_to_finished(
-        queue_name, fetched.job.id, "tok-2", Completed("1"), NOW, fetch=req()
-    )
-    assert empty is not None
-    assert empty.job is None
-    assert (await events(raw, k))[-1] == ("drained", {})
-
-
-async def test_keep_count_zero_removes_the_job(backend, raw, k, queue_name):
-    job_id = await active_job(backend, queue_name)
-    await raw.rpush(k.job(job_id) + ":logs", "line")
-    await backend.move_to_finished(
-        queue_name, job_id, "tok", Completed("1", keep=KeepJobs(count=0)), NOW
-    )
-    assert await raw.exists(k.job(job_id), k.job(job_id) + ":logs", k.key("completed")) == 0
-
-
-async def test_keep_count_keeps_the_newest(backend, raw, k, queue_name):
-    for i in range(4):
-        job_id = await active_job(backend, queue_name)
-        await backend.move_to_finished(
-            queue_name, job_id, "tok", Completed("1", keep=KeepJobs(count=2)), NOW + i
-        )
-    assert await raw.zrange(k.key("completed"), 0, -1) == ["3", "4"]
-    assert await raw.exists(k.job("1"), k.job("2")) == 0
-
-
-async def test_keep_age_removes_jobs_finished_longer_ago(backend, raw, k, queue_name):
-    for at in (NOW, NOW + 500, NOW + 2_000):
-        job_id = await active_job(backend, queue_name)
-        await backend.move_to_finished(
-            queue_name, job_id, "tok", Failed("x", keep=KeepJobs(age_ms=1_000)), at
-        )
-    # finished at NOW is 2000 ms old, NOW+500 is 1500 ms old, both past the age
-    assert await raw.zrange(k.key("failed"), 0, -1) == ["3"]
-    assert await raw.exists(k.job("1"), k.job("2")) == 0
-
-
 # -- refusals change nothing --------------------------------------------------------
 
 OPERATIONS = {
@@ -409,24 +301,7 @@ async def test_job_not_active_is_refused_and_changes_nothing(
     assert await snapshot(raw, k) == before
 
 
-@pytest.mark.parametrize("operation", sorted(OPERATIONS))
-async def test_missing_job_is_refused(backend, queue_name, operation):
-    with pytest.raises(JobNotFoundError):
-        await OPERATIONS[operation](backend, queue_name, "nope", "tok")
-
-
 # -- retry_job / move_to_wait ---------------------------------------------------------
-
-
-async def test_immediate_retry_goes_to_the_back_of_wait(backend, raw, k, queue_name):
-    job_id = await active_job(backend, queue_name)
-    await backend.add_jobs(queue_name, [job("other")])
-    assert await backend.retry_job(queue_name, job_id, "tok", Retry("boom", '["s"]'), NOW) is None
-    assert await raw.lrange(k.key("wait"), 0, -1) == [job_id, "2"]
-    fields = await raw.hgetall(k.job(job_id))
-    assert (fields["failedReason"], fields["stacktrace"], fields["atm"]) == ("boom", '["s"]', "1")
-    assert await raw.exists(k.lock(job_id), k.key("active")) == 0
-    assert (await events(raw, k))[-1] == ("waiting", {"jobId": job_id, "prev": "active"})
 
 
 async def test_immediate_retry_respects_lifo_and_priority(backend, raw, k, queue_name):
@@ -445,40 +320,6 @@ async def test_immediate_retry_respects_lifo_and_priority(backend, raw, k, queue
     assert await raw.zrange(k.key("prioritized"), 0, -1, withscores=True) == [("prio", 7 * P32 + 2)]
 
 
-async def test_delayed_retry_waits_until_now_plus_delay(backend, raw, k, queue_name):
-    job_id = await active_job(backend, queue_name)
-    await backend.retry_job(queue_name, job_id, "tok", Retry("later", delay_ms=1_000), NOW)
-    assert await raw.zrange(k.key("delayed"), 0, -1, withscores=True) == [
-        (job_id, (NOW + 1_000) * 4096)
-    ]
-    assert await raw.hget(k.job(job_id), "delay") == "1000"
-    assert await raw.zscore(k.key("marker"), "1") == NOW + 1_000
-    assert (await events(raw, k))[-1] == ("delayed", {"jobId": job_id, "delay": str(NOW + 1_000)})
-    assert (await backend.move_to_active(queue_name, req(), NOW + 999)).job is None
-    again = await backend.move_to_active(queue_name, req(), NOW + 1_000)
-    assert again.job is not None
-    assert again.job.attempts_made == 1
-
-
-async def test_retry_can_fetch_the_next_job(backend, raw, k, queue_name):
-    job_id = await active_job(backend, queue_name)
-    fetched = await backend.retry_job(queue_name, job_id, "tok", Retry("x"), NOW, fetch=req("t2"))
-    assert fetched is not None
-    assert fetched.job is not None
-    assert fetched.job.id == job_id
-    assert await raw.get(k.lock(job_id)) == "t2"
-
-
-async def test_move_to_wait_puts_the_job_in_front_without_an_attempt(backend, raw, k, queue_name):
-    job_id = await active_job(backend, queue_name)
-    await backend.add_jobs(queue_name, [job("other")])
-    assert await backend.move_to_wait(queue_name, job_id, "tok", NOW) == 0
-    assert await raw.lrange(k.key("wait"), 0, -1) == ["2", job_id]
-    assert await raw.hget(k.job(job_id), "atm") is None
-    assert await raw.exists(k.lock(job_id)) == 0
-    assert (await events(raw, k))[-1] == ("waiting", {"jobId": job_id, "prev": "active"})
-
-
 async def test_move_to_wait_returns_the_rate_limit_left(backend, raw, k, queue_name):
     job_id = await active_job(backend, queue_name, priority=5)
     await backend.rate_limit(queue_name, 5_000, NOW)
@@ -488,19 +329,6 @@ async def test_move_to_wait_returns_the_rate_limit_left(backend, raw, k, queue_n
 
 
 # -- locks ------------------------------------------------------------------------------
-
-
-async def test_extend_lock_needs_the_token(backend, raw, k, queue_name):
-    job_id = await active_job(backend, queue_name)
-    await raw.sadd(k.key("stalled"), job_id)
-    assert await backend.extend_lock(queue_name, job_id, "tok", 60_000, NOW) is None
-    assert 59_000 < await raw.pttl(k.lock(job_id)) <= 60_000
-    assert await raw.sismember(k.key("stalled"), job_id) == 0
-    with pytest.raises(LockMismatchError) as refused:
-        await backend.extend_lock(queue_name, job_id, "other", 90_000, NOW)
-    assert (refused.value.job_id, refused.value.operation) == (job_id, "extend_lock")
-    assert await raw.get(k.lock(job_id)) == "tok"
-    assert await raw.pttl(k.lock(job_id)) <= 60_000
 
 
 async def test_extend_lock_tells_an_expired_lock_from_a_finished_or_missing_job(
