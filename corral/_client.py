@@ -12,6 +12,7 @@ from typing import Self
 
 from corral.backends import open_backend
 from corral.backends.base import Backend
+from corral.backends.keyspace import validate_prefix
 from corral.connection import SharedConnection
 from corral.job import JobMover
 from corral.options import validate_queue_name
@@ -27,8 +28,7 @@ class QueueClient:
         self, name: str, *, url: str | None, prefix: str, connection: SharedConnection | None
     ) -> None:
         self._name = validate_queue_name(name)
-        if not isinstance(prefix, str) or not prefix:
-            raise ValueError("prefix must be a non-empty string such as 'bull'")
+        validate_prefix(prefix)
         if connection is not None:
             if url is not None:
                 raise ValueError("give either url= or connection=, not both")

@@ -34,6 +34,7 @@ from corral import _wire
 from corral._codec import dumps
 from corral._wire import Form
 from corral.backends.base import MAX_PRIORITY, KeepJobs, NewJob
+from corral.backends.keyspace import RESERVED_JOB_IDS
 
 __all__ = [
     "OPTIONS",
@@ -118,6 +119,12 @@ def validate_job_id(job_id: object) -> str:
         )
     if ":" in job_id:
         raise ValueError(f"custom job_id {job_id!r} must not contain ':'")
+    if job_id in RESERVED_JOB_IDS:
+        raise ValueError(
+            f"custom job_id {job_id!r} is reserved: it names one of the queue's own keys "
+            f"in BullMQ's layout (reserved: {', '.join(sorted(RESERVED_JOB_IDS))}); "
+            "choose another id"
+        )
     return job_id
 
 

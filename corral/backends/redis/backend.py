@@ -33,6 +33,7 @@ from corral.backends.base import (
     NewJob,
     Retry,
 )
+from corral.backends.keyspace import RESERVED_JOB_IDS, validate_prefix
 from corral.backends.redis.connection import (
     RedisConnection,
     RedisConnectionError,
@@ -48,7 +49,13 @@ from corral.backends.redis.records import (
     parse_jobs,
 )
 from corral.backends.redis.scripts import load_script, refusal
-from corral.errors import BackendError, CorruptJobError, ErrorCode, StoreUnavailableError
+from corral.errors import (
+    BackendError,
+    CorruptJobError,
+    ErrorCode,
+    StoreUnavailableError,
+    error_from_code,
+)
 
 __all__ = ["RedisBackend"]
 
@@ -86,6 +93,13 @@ def _fetch_args(fetch: FetchRequest | None) -> list[Any]:
     ]
 
 
+def _not_a_job(job_id: str, operation: str) -> None:
+    """Refuse, as for a missing job, an id that names one of the queue's own keys:
+    ``<base>meta`` is the queue's meta hash, never a job, whoever listed it."""
+    if job_id in RESERVED_JOB_IDS:
+        raise error_from_code(ErrorCode.JOB_NOT_EXIST, job_id=job_id, operation=operation)
+
+
 def _outcome_args(outcome: Completed | Failed) -> list[Any]:
     keep = outcome.keep
     age = "" if keep.age_ms is None else keep.age_ms
@@ -116,7 +130,7 @@ class RedisBackend:
 
     def _setup(self, url: str, prefix: str, connections: Connections, *, owner: bool) -> None:
         self.url = mask_url(url)
-        self.prefix = prefix
+        self.prefix = validate_prefix(prefix)
         self._connections = connections
         self._owner = owner
         self._keys: dict[str, QueueKeys] = {}
@@ -230,6 +244,7 @@ class RedisBackend:
         fetch: FetchRequest | None = None,
     ) -> Fetched | None:
         """Complete or fail an active job; optionally fetch the next one."""
+        _not_a_job(job_id, "move_to_finished")
         base = self.keys(queue).base
         args = [base, job_id, token, now, *_outcome_args(outcome), *_fetch_args(fetch)]
         reply = await self._run("move_to_finished", queue, args)
@@ -248,6 +263,7 @@ class RedisBackend:
         fetch: FetchRequest | None = None,
     ) -> Fetched | None:
         """Record a failed attempt and put the job back, now or after ``retry.delay``."""
+        _not_a_job(job_id, "retry_job")
         base = self.keys(queue).base
         args = [base, job_id, token, now, retry.reason, retry.stacktrace, retry.delay_ms]
         reply = await self._run("retry_job", queue, [*args, *_fetch_args(fetch)])
@@ -256,6 +272,7 @@ class RedisBackend:
 
     async def move_to_wait(self, queue: str, job_id: str, token: str, now: int) -> int:
         """Put an active job back at the front of its line; return the limiter's ms left."""
+        _not_a_job(job_id, "move_to_wait")
         reply = await self._run("move_to_wait", queue, [self.keys(queue).base, job_id, token])
         refusal(reply, job_id=job_id, operation="move_to_wait")
         return int(reply)
@@ -265,6 +282,7 @@ class RedisBackend:
     ) -> None:
         """Make the job's lock expire ``duration_ms`` ms from now (server clock) if
         ``token`` holds it."""
+        _not_a_job(job_id, "extend_lock")
         args = [self.keys(queue).base, job_id, token, duration_ms]
         reply = await self._run("extend_lock", queue, args)
         refusal(reply, job_id=job_id, operation="extend_lock")
@@ -273,14 +291,16 @@ class RedisBackend:
         self, queue: str, locks: Sequence[tuple[str, str]], duration_ms: int, now: int
     ) -> dict[str, ErrorCode]:
         """Extend many locks in one step; return the refused ones with their codes."""
+        refused = {j: ErrorCode.JOB_NOT_EXIST for j, _ in locks if j in RESERVED_JOB_IDS}
+        locks = [(j, t) for j, t in locks if j not in refused]
         if not locks:
-            return {}
+            return refused
         args: list[Any] = [self.keys(queue).base, duration_ms]
         for job_id, token in locks:
             args += (job_id, token)
         flat = await self._run("extend_locks", queue, args)
         it = iter(flat)
-        return {job_id: ErrorCode(code) for job_id, code in zip(it, it, strict=True)}
+        return {job_id: ErrorCode(code) for job_id, code in zip(it, it, strict=True)} | refused
 
     async def move_stalled_to_wait(
         self, queue: str, max_stalled_count: int, stalled_interval_ms: int, now: int
@@ -293,12 +313,16 @@ class RedisBackend:
     # -- reading -----------------------------------------------------------------
 
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
-        """The stored job, or None."""
+        """The stored job, or None (never one of the queue's own keys)."""
+        if job_id in RESERVED_JOB_IDS:
+            return None
         fields = await self._command(queue, "HGETALL", self.keys(queue).job(job_id))
         return parse_job(job_id, pairs(fields)) if fields else None
 
     async def get_state(self, queue: str, job_id: str) -> JobState:
         """The job's state (``UNKNOWN`` when there is no such job)."""
+        if job_id in RESERVED_JOB_IDS:
+            return JobState.UNKNOWN
         state = await self._run("get_state", queue, [self.keys(queue).base, job_id])
         return JobState(state)
 
@@ -348,6 +372,8 @@ class RedisBackend:
         self, queue: str, job_id: str, start: int = 0, end: int = -1
     ) -> tuple[list[str], int]:
         """The job's log lines ``[start, end]`` (oldest first) and how many there are."""
+        if job_id in RESERVED_JOB_IDS:
+            return [], 0
         logs = self.keys(queue).job(job_id) + ":logs"
         try:
             replies = await self.redis.execute_many(
@@ -383,11 +409,13 @@ class RedisBackend:
 
     async def update_progress(self, queue: str, job_id: str, progress: str) -> None:
         """Store ``progress`` (JSON text) on the job. Event ``progress``."""
+        _not_a_job(job_id, "update_progress")
         reply = await self._run("update_progress", queue, [self.keys(queue).base, job_id, progress])
         refusal(reply, job_id=job_id, operation="update_progress")
 
     async def add_log(self, queue: str, job_id: str, line: str, keep: int | None = None) -> int:
         """Append a log line (keeping the newest ``keep``); return the job's line count."""
+        _not_a_job(job_id, "add_log")
         args = [self.keys(queue).base, job_id, line, "" if keep is None else keep]
         reply = await self._run("add_log", queue, args)
         refusal(reply, job_id=job_id, operation="add_log")
@@ -395,12 +423,15 @@ class RedisBackend:
 
     async def remove_job(self, queue: str, job_id: str, now: int) -> bool:
         """Remove the job and its keys; False when there is no such job."""
+        if job_id in RESERVED_JOB_IDS:
+            return False
         reply = await self._run("remove_job", queue, [self.keys(queue).base, job_id])
         refusal(reply, job_id=job_id, operation="remove_job")
         return bool(reply)
 
     async def promote(self, queue: str, job_id: str) -> None:
         """Move a delayed job into its line now."""
+        _not_a_job(job_id, "promote")
         reply = await self._run("promote", queue, [self.keys(queue).base, job_id])
         refusal(reply, job_id=job_id, operation="promote")
 
@@ -408,6 +439,7 @@ class RedisBackend:
         self, queue: str, job_id: str, state: JobState, *, reset_attempts: bool
     ) -> None:
         """Run a completed or failed job again (the script refuses any other ``state``)."""
+        _not_a_job(job_id, "reprocess_job")
         args = [self.keys(queue).base, job_id, state.value, "1" if reset_attempts else "0"]
         reply = await self._run("reprocess_job", queue, args)
         expected = state.value if state in _FINISHED else "completed or failed"

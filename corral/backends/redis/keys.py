@@ -35,6 +35,10 @@ suffix             type     contents
 ``de:<id>``        STRING   deduplication key -> owning job id (written by Node)
 ================== ======== ==============================================================
 
+Node also writes ``dn:<id>``, ``repeat:<id>`` and ``metrics:*`` keys, and obliterate
+still deletes BullMQ 3's ``delay``. No job id may be one of these names or a
+suffix above: :data:`corral.backends.keyspace.RESERVED_JOB_IDS` lists them all.
+
 Job keys (``<base><jobId>...``):
 
 ================ ======== ==========================================================
@@ -51,34 +55,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from corral.backends.keyspace import QUEUE_SUFFIXES
+
 if TYPE_CHECKING:
     from corral.backends.redis.connection import CommandHead
     from corral.backends.redis.scripts import Script
 
 __all__ = ["QUEUE_SUFFIXES", "QueueKeys"]
-
-QUEUE_SUFFIXES = frozenset(
-    {
-        "wait",
-        "paused",
-        "active",
-        "prioritized",
-        "pc",
-        "delayed",
-        "completed",
-        "failed",
-        "waiting-children",
-        "stalled",
-        "stalled-check",
-        "limiter",
-        "id",
-        "meta",
-        "events",
-        "marker",
-        "repeat",
-    }
-)
-"""The queue-level key suffixes a script may name in its ``KEYS`` header."""
 
 
 class QueueKeys:

@@ -14,6 +14,7 @@ from typing import Any
 
 from corral._wire import record_from_fields
 from corral.backends.base import Event, Fetched, JobRecord
+from corral.backends.keyspace import RESERVED_JOB_IDS
 from corral.errors import BackendError
 
 __all__ = ["pairs", "parse_events", "parse_fetched", "parse_job", "parse_jobs"]
@@ -36,9 +37,14 @@ def parse_fetched(reply: Sequence[Any]) -> Fetched:
 
 
 def parse_jobs(reply: Sequence[Any]) -> list[JobRecord]:
-    """A job listing ``[id, [flat job fields], id, [flat job fields], ...]``."""
+    """A job listing ``[id, [flat job fields], id, [flat job fields], ...]``; an id that
+    names one of the queue's own keys (a Node producer may list one) is no job."""
     it = iter(reply)
-    return [parse_job(job_id, pairs(flat)) for job_id, flat in zip(it, it, strict=True)]
+    return [
+        parse_job(job_id, pairs(flat))
+        for job_id, flat in zip(it, it, strict=True)
+        if job_id not in RESERVED_JOB_IDS
+    ]
 
 
 def pairs(flat: Sequence[str]) -> dict[str, str]:

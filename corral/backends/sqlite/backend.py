@@ -39,6 +39,7 @@ from corral.backends.base import (
     NewJob,
     Retry,
 )
+from corral.backends.keyspace import validate_prefix
 from corral.backends.sqlite import ops, ops_admin, ops_read, wakeups
 from corral.backends.sqlite.connection import MEMORY, Conn, Database
 from corral.errors import BackendError, ConfigurationError, ErrorCode
@@ -96,7 +97,7 @@ class SQLiteBackend:
 
     def __init__(self, url: str, *, prefix: str = "bull") -> None:
         self.url = url
-        self.prefix = prefix
+        self.prefix = validate_prefix(prefix)
         self._path = parse_url(url)
         self._memory = self._path == MEMORY
         self._db: Database | None = None

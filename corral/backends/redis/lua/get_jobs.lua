@@ -14,7 +14,7 @@
   finished first; delayed, prioritized, waiting-children by score.
 
   Returns {id, {flat fields}, id, {flat fields}, ...}; ids without a hash are
-  skipped.
+  skipped (the caller also drops ids that name the queue's own hashes, like meta).
 ]]
 
 local base = KEYS[1]
@@ -49,8 +49,9 @@ for i = 3, #ARGV do
       ids = redis.call("ZRANGE", key, from, to)
     end
     for _, id in ipairs(ids) do
-      local fields = redis.call("HGETALL", base .. id)
-      if #fields > 0 then
+      -- pcall: an id naming one of the queue's own keys (a list, a stream) is no job.
+      local fields = redis.pcall("HGETALL", base .. id)
+      if not fields.err and #fields > 0 then
         reply[#reply + 1] = id
         reply[#reply + 1] = fields
       end
