@@ -1,8 +1,9 @@
 """JSON in and out of the store.
 
 Payloads are JSON, never pickle: nothing read from a store is ever evaluated.
-Encoding is compact and strict (no NaN, no non-JSON types), and an error names
-what could not be encoded; a stored field that is not JSON is reported by name.
+Encoding is compact and strict (no NaN, no non-JSON types, no text UTF-8 cannot
+hold), and an error names what could not be encoded; a stored field that is not
+JSON is reported by name. :func:`check_text` applies the UTF-8 rule to names.
 BullMQ's own field names and encodings live in :mod:`corral._wire`.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from corral.errors import CorruptJobError
 
-__all__ = ["UnencodableError", "dumps", "loads", "loads_field"]
+__all__ = ["UnencodableError", "check_text", "dumps", "escape_surrogates", "loads", "loads_field"]
 
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
@@ -26,7 +27,7 @@ def dumps(value: Any, *, what: str = "value") -> str:
     """Encode ``value`` as compact JSON text; UnencodableError (a TypeError) names what
     could not be encoded and why."""
     try:
-        return _encoder.encode(value)
+        text = _encoder.encode(value)
     except TypeError as exc:
         raise UnencodableError(
             f"{what} must be JSON-encodable (dict, list, str, int, float, bool, None): {exc}"
@@ -40,6 +41,41 @@ def dumps(value: Any, *, what: str = "value") -> str:
         raise UnencodableError(
             f"{what} is nested too deeply (or refers to itself) to encode as JSON"
         ) from None
+    problem = _utf8_problem(text)
+    if problem:
+        raise UnencodableError(f"{what} {problem}")
+    return text
+
+
+def check_text(text: str, what: str) -> str:
+    """Return ``text`` if UTF-8 can hold it (so can every store), else raise
+    ValueError naming ``what`` and the character at fault."""
+    problem = _utf8_problem(text)
+    if problem:
+        raise ValueError(f"{what} {problem}")
+    return text
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with any lone surrogate written as its escape (``\\ud800``), for text
+    that must be stored whatever it holds (an error's message)."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _utf8_problem(text: str) -> str | None:
+    # Python strings may hold lone surrogates; UTF-8 (what both stores keep) cannot.
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (
+            f"holds a lone surrogate ({text[exc.start]!r} at position {exc.start}), which "
+            "UTF-8 cannot encode, so no store can hold it: pass valid Unicode text"
+        )
+    return None
 
 
 def loads(text: str) -> Any:

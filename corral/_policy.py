@@ -13,7 +13,7 @@ import random
 import traceback
 from collections.abc import Callable
 
-from corral._codec import dumps, loads
+from corral._codec import dumps, escape_surrogates, loads
 from corral.backends.base import Failed, Retry
 from corral.errors import UnrecoverableError
 from corral.options import Backoff, JobOptions
@@ -133,11 +133,11 @@ def failure_stacktrace(previous: str | None, error: BaseException) -> str:
             old = []
         if isinstance(old, list):
             traces = [t for t in old if isinstance(t, str)]
-    traces.append("".join(traceback.format_exception(error)).rstrip())
+    traces.append(escape_surrogates("".join(traceback.format_exception(error)).rstrip()))
     return dumps(traces[-STACKTRACE_LIMIT:])
 
 
 def failure_reason(error: BaseException) -> str:
     """The message stored as ``failed_reason``: the error's text, or its class name."""
-    text = str(error)
+    text = escape_surrogates(str(error))
     return text if text else type(error).__name__

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from corral._client import QueueClient
-from corral._codec import loads
+from corral._codec import check_text, loads
 from corral.connection import SharedConnection
 from corral.options import Duration, to_ms
 
@@ -104,6 +104,8 @@ class QueueEvents(QueueClient):
     ) -> None:
         if last_event_id is not None and not isinstance(last_event_id, str):
             raise TypeError("last_event_id must be a string (an event's id) or None")
+        if last_event_id is not None:
+            check_text(last_event_id, "last_event_id")
         block_ms = to_ms(block, name="block", allow_zero=False)
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be a whole number >= 1, got {batch!r}")

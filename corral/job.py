@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from corral import _clock
-from corral._codec import dumps, loads, loads_field
+from corral._codec import check_text, dumps, loads, loads_field
 from corral._policy import BackoffStrategy, decide_failure
 from corral._wire import record_from_fields
 from corral.backends.base import (
@@ -232,7 +232,7 @@ class Job:
             )
         if not isinstance(chosen, str) or not chosen:
             raise TypeError("token must be a non-empty string")
-        return chosen
+        return check_text(chosen, "token")
 
     async def move_to_completed(
         self, return_value: Any = None, token: str | None = None, *, fetch_next: bool = True
@@ -336,6 +336,7 @@ class Job:
         lines are kept. Returns how many lines the log has."""
         if not isinstance(line, str):
             raise TypeError(f"log line must be a string, not {type(line).__name__}")
+        check_text(line, "log line")
         if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
             raise ValueError(f"keep must be a whole number >= 1, got {keep!r}")
         return await self._mover.backend.add_log(self._mover.queue, self.id, line, keep)

@@ -31,7 +31,7 @@ from types import MappingProxyType
 from typing import Any, Generic, Literal, TypeVar
 
 from corral import _wire
-from corral._codec import dumps
+from corral._codec import check_text, dumps
 from corral._wire import Form
 from corral.backends.base import MAX_PRIORITY, KeepJobs, NewJob
 from corral.backends.keyspace import RESERVED_JOB_IDS
@@ -103,7 +103,7 @@ def validate_queue_name(name: object) -> str:
         raise ValueError("queue name must not be empty")
     if ":" in name:
         raise ValueError(f"queue name {name!r} must not contain ':' (it separates key parts)")
-    return name
+    return check_text(name, "queue name")
 
 
 def validate_job_id(job_id: object) -> str:
@@ -112,6 +112,7 @@ def validate_job_id(job_id: object) -> str:
         raise TypeError(f"job_id must be a string, not {type(job_id).__name__}")
     if not job_id:
         raise ValueError("job_id must not be empty")
+    check_text(job_id, "job_id")
     if _INTEGER_ID.fullmatch(job_id):
         raise ValueError(
             f"custom job_id {job_id!r} must not look like an integer: integer ids are "
@@ -513,6 +514,7 @@ def new_job(name: object, data: object, options: Mapping[str, object], *, now_ms
     """
     if not isinstance(name, str):
         raise TypeError(f"job name must be a string, not {type(name).__name__}")
+    check_text(name, "job name")
     opts, wire = prepare_options(options)
     stamp = opts.timestamp_ms
     return NewJob(

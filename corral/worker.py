@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Self, overload
 
 from corral._client import QueueClient
+from corral._codec import check_text
 from corral._engine.fetcher import Fetcher
 from corral._engine.hooks import Hooks, WorkerEvent
 from corral._engine.locks import LockRenewer
@@ -103,6 +104,8 @@ class Worker(QueueClient):
             raise TypeError("limiter must be a corral.RateLimiter(max=..., duration=...)")
         if name is not None and not isinstance(name, str):
             raise TypeError("name must be a string")
+        if name is not None:
+            check_text(name, "worker name")
         if processor is not None and not callable(processor):
             raise TypeError("processor must be a function taking a Job")
         if backoff_strategy is not None and not callable(backoff_strategy):
@@ -188,6 +191,8 @@ class Worker(QueueClient):
             token = str(uuid.uuid4())
         elif not isinstance(token, str) or not token:
             raise TypeError("token must be a non-empty string")
+        else:
+            check_text(token, "token")
         return await self._fetcher.next_job(token, block=block, stop=self._closing)
 
     # -- stalled jobs ------------------------------------------------------------------
