@@ -37,6 +37,8 @@ from corral.backends.base import MAX_PRIORITY, KeepJobs, NewJob
 from corral.backends.keyspace import RESERVED_JOB_IDS
 
 __all__ = [
+    "MAX_DUE_MS",
+    "MAX_TIMESTAMP_MS",
     "OPTIONS",
     "Backoff",
     "BackoffOption",
@@ -67,6 +69,14 @@ TimestampOption = datetime | int | float | None
 
 _INTEGER_ID = re.compile(r"-?(0|[1-9][0-9]*)")
 
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+"""The latest ``timestamp`` a job may have: 9999-12-31T23:59:59.999Z, the last
+moment a ``datetime`` holds (``job.timestamp`` is one)."""
+
+MAX_DUE_MS = 2**53 - 1
+"""The latest a job may fall due (``timestamp + delay``, epoch ms): the largest whole
+number a Redis score, a SQLite integer and a Node number all hold exactly."""
+
 
 def to_ms(value: Duration, *, name: str, allow_zero: bool = True) -> int:
     """Convert a duration in seconds (or a timedelta) to whole milliseconds.
@@ -89,7 +99,9 @@ def to_ms(value: Duration, *, name: str, allow_zero: bool = True) -> int:
         raise ValueError(f"{name} must be {rule} seconds, got {value!r}")
     ms = round(seconds * 1000)
     if ms > 2**53:
-        raise ValueError(f"{name} is too large: {value!r} seconds")
+        raise ValueError(
+            f"{name} is too large: {value!r} seconds (at most 2**53 ms, about 285,000 years)"
+        )
     if ms == 0 and seconds > 0 and not allow_zero:
         raise ValueError(f"{name} must be at least 0.001 seconds, got {value!r}")
     return ms
@@ -362,14 +374,21 @@ def _check_timestamp(value: object) -> int | None:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("timestamp must be timezone-aware (e.g. datetime.now(UTC))")
-        return round(value.timestamp() * 1000)
-    if isinstance(value, int | float) and not isinstance(value, bool):
+        ms = round(value.timestamp() * 1000)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
         if not math.isfinite(value) or value < 0:
             raise ValueError(
                 f"timestamp must be a finite number of epoch seconds >= 0, got {value}"
             )
-        return round(value * 1000)
-    raise TypeError("timestamp must be an aware datetime or epoch seconds")
+        ms = round(value * 1000)
+    else:
+        raise TypeError("timestamp must be an aware datetime or epoch seconds")
+    if not 0 <= ms <= MAX_TIMESTAMP_MS:
+        raise ValueError(
+            f"timestamp must be between 1970-01-01 and 9999-12-31 (epoch seconds 0 to "
+            f"{MAX_TIMESTAMP_MS / 1000}), got {value!r}"
+        )
+    return ms
 
 
 def _read_backoff(raw: object) -> Backoff | None:
@@ -517,6 +536,11 @@ def new_job(name: object, data: object, options: Mapping[str, object], *, now_ms
     check_text(name, "job name")
     opts, wire = prepare_options(options)
     stamp = opts.timestamp_ms
+    if opts.delay_ms and (now_ms if stamp is None else stamp) + opts.delay_ms > MAX_DUE_MS:
+        raise ValueError(
+            f"delay of {opts.delay} seconds puts the job's due time (timestamp + delay) past "
+            f"2**53 - 1 ms, the latest time a store holds exactly: use a shorter delay"
+        )
     return NewJob(
         name,
         dumps({} if data is None else data, what="job data"),
@@ -547,4 +571,11 @@ def ms_to_datetime(ms: int | None) -> datetime | None:
     """Epoch milliseconds as an aware UTC datetime (None stays None)."""
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    # Exact to the ms at any date (a float of seconds is not, near year 9999).
+    try:
+        return _EPOCH + timedelta(milliseconds=ms)
+    except OverflowError:
+        raise ValueError(f"{ms} ms after 1970 is past the year 9999 a datetime holds") from None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
