@@ -10,8 +10,11 @@ corral retry|remove|promote Q ID [ID ...]       act on jobs
 corral pause|resume Q                           stop or restart handing out jobs
 ```
 
-Every command takes ``--url`` (default: ``$CORRAL_URL``, else ``sqlite:///corral.db``)
-and ``--prefix``. Errors are one line on stderr with exit status 1 (the
+Every command takes ``--url`` (default: ``$CORRAL_URL``, else ``sqlite:///corral.db``),
+or ``--url-file PATH`` (the URL is the file's first line), and ``--prefix``. A
+password on the command line can be read by every user of the machine (``ps``),
+so one given with ``--url`` draws a warning: keep it in ``$CORRAL_URL`` or a file
+only its user may read. Errors are one line on stderr with exit status 1 (the
 operation failed) or 2 (bad usage), never a traceback.
 """
 
@@ -28,6 +31,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from corral._version import __version__
+from corral.backends import mask_url
 from corral.errors import CorralError
 from corral.options import OPTIONS, JobOptions
 
@@ -43,6 +47,10 @@ class UsageError(Exception):
 def _store_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", help="store URL (default: $CORRAL_URL, else sqlite:///corral.db)")
+    common.add_argument(
+        "--url-file", metavar="PATH", help="read the store URL from this file (keeps a password "
+        "off the command line, where every user can see it)",
+    )  # fmt: skip
     common.add_argument("--prefix", default="bull", help="key prefix (default: bull)")
     return common
 
@@ -252,6 +260,8 @@ async def _add(args: argparse.Namespace) -> None:
         data = json.loads(args.data)
     except ValueError as exc:
         raise UsageError(f'data must be JSON, e.g. \'{{"to": "a@example.com"}}\': {exc}') from None
+    except RecursionError:
+        raise UsageError("data is JSON nested too deeply to read") from None
     options = _job_options(args)
     async with Queue(args.queue, url=args.url, prefix=args.prefix) as queue:
         job = await queue.add(args.name, data, **options)
@@ -328,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if hasattr(args, "url"):
+            args.url = _store_url(args)
         if args.command == "demo":
             from corral.demo import run_demo
 
@@ -343,6 +355,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CorralError, OSError, ValueError, TypeError) as exc:
         print(f"corral {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except RecursionError:
+        print(f"corral {args.command}: error: a value is nested too deeply", file=sys.stderr)
+        return 1
+
+
+def _store_url(args: argparse.Namespace) -> str | None:
+    """The URL from ``--url`` or ``--url-file`` (None: ``$CORRAL_URL`` or the default);
+    warns when a password sits on the command line."""
+    url: str | None = args.url
+    path: str | None = getattr(args, "url_file", None)
+    if path is not None:
+        if url is not None:
+            raise UsageError("give --url or --url-file, not both")
+        try:
+            with open(path, encoding="utf-8") as file:
+                url = file.readline().strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read --url-file {path!r}: {exc.strerror}") from None
+        if not url:
+            raise UsageError(f"--url-file {path!r} is empty; its first line must be the URL")
+        return url
+    if url is not None and any(mark in mask_url(url) for mark in (":***@", "=***", "#***")):
+        print(
+            f"corral {args.command}: warning: --url holds a password, which every user of "
+            "this machine can read in the process list; pass the URL in $CORRAL_URL or "
+            "--url-file PATH instead",
+            file=sys.stderr,
+        )
+    return url
 
 
 if __name__ == "__main__":

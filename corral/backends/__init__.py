@@ -43,7 +43,10 @@ def resolve_url(url: str | None) -> str:
     if url is None:
         url = os.environ.get("CORRAL_URL") or DEFAULT_URL
     if not isinstance(url, str):
-        raise TypeError(f"url must be a string such as 'redis://localhost:6379/0', not {url!r}")
+        # Not the value itself: a URL is likely to hold a password.
+        raise TypeError(
+            f"url must be a string such as 'redis://localhost:6379/0', not {type(url).__name__}"
+        )
     return url
 
 
@@ -92,13 +95,14 @@ def mask_url(url: str) -> str:
     after the scheme is the credentials (only a user name before a ``:`` stays
     visible), and the value of a query parameter whose name suggests a secret
     (``password``, ``token`` …) and any ``#fragment`` are masked too. It may mask
-    more than needed, never less. A SQLite URL, a path, is shown as it is.
+    more than needed, never less. A SQLite URL that is a path (``sqlite:///…``, no
+    query) is shown as it is.
     """
     scheme, sep, rest = url.partition("://")
     if not sep or not _SCHEME.fullmatch(scheme):
         scheme, sep, rest = "", "", url
-    if scheme == "sqlite":  # a path: an "@" or "#" there is no credential
-        return url
+    if scheme == "sqlite" and rest.startswith("/") and "?" not in rest:
+        return url  # a path: an "@" or "#" there is no credential
     userinfo, at, location = rest.rpartition("@")
     if at:
         user, colon, _ = userinfo.partition(":")

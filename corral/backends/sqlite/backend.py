@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Concatenate, ParamSpec, TypeVar
 
+from corral.backends import mask_url
 from corral.backends.base import (
     Completed,
     Event,
@@ -57,11 +58,11 @@ def parse_url(url: str) -> str:
     if url == "sqlite://:memory:":
         return MEMORY
     if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
-        raise ConfigurationError(f"bad SQLite URL {url!r}: use {_URL_FORMS}")
+        raise ConfigurationError(f"bad SQLite URL {mask_url(url)!r}: use {_URL_FORMS}")
     path = url[len("sqlite:///") :]
     if "?" in path or "#" in path:
         raise ConfigurationError(
-            f"bad SQLite URL {url!r}: query strings are not supported; use {_URL_FORMS}"
+            f"bad SQLite URL {mask_url(url)!r}: query strings are not supported; use {_URL_FORMS}"
         )
     return path
 
