@@ -39,6 +39,7 @@ from corral.errors import (
     ProcessorError,
     QueueError,
     RateLimitError,
+    StoreReplacedError,
     StoreUnavailableError,
     UnrecoverableError,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "RateLimitError",
     "RateLimiter",
     "RemovePolicy",
+    "StoreReplacedError",
     "StoreUnavailableError",
     "UnrecoverableError",
     "Worker",

@@ -6,6 +6,7 @@ CorralError
 ├── MissingDependency (also ImportError)   an optional package is not installed
 ├── BackendError                            the store failed or answered what we cannot read
 │   ├── StoreUnavailableError               the store could not be reached (outcome unknown)
+│   ├── StoreReplacedError                  the SQLite file was deleted or replaced under corral
 │   └── CorruptJobError                     a stored job has a field we cannot decode
 ├── JobError                                an operation on one job was refused
 │   ├── JobNotFoundError                    no such job (code -1)
@@ -50,6 +51,7 @@ __all__ = [
     "ObliterateError",
     "PendingDependenciesError",
     "ProcessorError",
+    "StoreReplacedError",
     "StoreUnavailableError",
     "QueueError",
     "RateLimitError",
@@ -104,6 +106,16 @@ class StoreUnavailableError(BackendError):
     The operation may or may not have taken effect. Retrying is safe for reads and
     for adds with a custom ``job_id`` (a duplicate id adds nothing); a worker
     retries by itself, with backoff.
+    """
+
+
+class StoreReplacedError(BackendError):
+    """The SQLite database file was deleted, moved or replaced while corral had it open:
+    the path no longer names the file corral opened.
+
+    Every later operation of that connection is refused with this error (what it
+    would write could never be read at that path), and a running worker stops with
+    it. Open the queue again (restart the process) to use the file now at the path.
     """
 
 

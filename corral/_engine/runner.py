@@ -32,7 +32,7 @@ from corral._engine.fetcher import Fetcher
 from corral._engine.hooks import Hooks
 from corral._engine.locks import LockRenewer
 from corral._engine.stalled import StalledChecker
-from corral.errors import BackendError, LockError, RateLimitError
+from corral.errors import BackendError, LockError, RateLimitError, StoreReplacedError
 from corral.job import Job
 
 __all__ = ["MAX_RATE_LIMIT_SLEEP", "MIN_RATE_LIMIT_HOLD_OFF_MS", "ProcessorCall", "Runner"]
@@ -101,6 +101,8 @@ class Runner:
         self.processing: set[asyncio.Task[Any]] = set()
         self.drained = False
         self.forced = False
+        self.fatal: StoreReplacedError | None = None
+        """Why the run ended by itself: the store is gone for good (run() raises it)."""
         self._worker_id = uuid.uuid4().hex
         self._token_counter = 0
 
@@ -121,6 +123,8 @@ class Runner:
                 self.stopping.set()
         finally:
             self.call.shutdown()
+        if self.fatal is not None:
+            raise self.fatal
 
     def _next_token(self) -> str:
         self._token_counter += 1
@@ -146,6 +150,13 @@ class Runner:
                     job = await self._process(job)
                 finally:
                     self.processing.discard(task)
+            except StoreReplacedError as error:
+                # No later call can succeed: stop now, leaving running jobs to stall back.
+                if self.fatal is None:
+                    self.fatal = error  # run() raises it: no log line of its own
+                    await self.hooks.emit("error", error, None)
+                self.force()
+                return
             except Exception as error:
                 # The store is unreachable or failed: report, back off, try again.
                 # A job in hand keeps its lock until it expires, then stalls back.

@@ -11,7 +11,7 @@ before its work starts, so a process killed with SIGKILL leaves a trace of every
 job it started. Line kinds: ``run`` (an execution: job, token), ``done`` (a
 completion the store accepted), ``refused`` (a completion the store refused),
 ``error`` (the worker's ``error`` hook), ``add`` / ``add_error`` (a producer's
-acknowledged / failed add).
+acknowledged / failed add; ``add`` also says when the call ``started``).
 """
 
 from __future__ import annotations
@@ -192,6 +192,7 @@ async def run_producer(cfg: dict[str, Any]) -> None:
             data = {"n": i, "key": key, "ms": rng.randint(0, cfg.get("max_ms", 20))}
             failures = 0
             while True:
+                started = time.time()
                 try:
                     job = await queue.add("chaos", data, job_id=key if cfg.get("ids") else None)
                     break
@@ -199,7 +200,7 @@ async def run_producer(cfg: dict[str, Any]) -> None:
                     failures += 1
                     rec.write("add_error", key=key, type=type(error).__name__, message=str(error))
                     await asyncio.sleep(min(0.05 * 2**failures, 1.0))
-            rec.write("add", key=key, job=job.id)
+            rec.write("add", key=key, job=job.id, started=started)
             await asyncio.sleep(cfg.get("pause", 0))
     finally:
         await queue.close()

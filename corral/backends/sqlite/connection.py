@@ -12,12 +12,25 @@ Pragmas: WAL (readers never wait for writers, a crash never corrupts the file),
 ``synchronous=NORMAL`` (durable at checkpoints; fast commits), a 10 s busy
 timeout (several worker processes share one file and take turns writing) and
 foreign keys on.
+
+**The file under the path.** An open connection keeps working on its file after
+the file is deleted or replaced (``rm``, a restore, a re-mount), writing where
+nobody will read. So the thread remembers the device and inode the path named
+when it opened the file, and after every transaction (before anyone hears its
+outcome) checks the path still names that file; from the first time it does
+not, every operation fails with :class:`~corral.errors.StoreReplacedError`.
+
+**New files are owner-only.** A database file that does not exist yet is created
+with mode 0600 before SQLite opens it, and SQLite gives its ``-wal`` and ``-shm``
+files the database file's mode. A file that exists keeps its mode: create it
+yourself with the mode you want (e.g. ``install -m 640 /dev/null jobs.db``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -26,7 +39,7 @@ from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from corral.backends.sqlite.sql import Q, migrate
-from corral.errors import BackendError
+from corral.errors import BackendError, StoreReplacedError
 
 __all__ = ["MEMORY", "Conn", "Database"]
 
@@ -122,6 +135,9 @@ class Database:
         self._data_version = -1
         self._lock = threading.Lock()
         self._closed = False
+        self._file: tuple[int, int] | None = None
+        """(device, inode) of the file the connection opened; None in memory."""
+        self._replaced: StoreReplacedError | None = None
 
     # -- running work on the database thread ------------------------------------
 
@@ -196,6 +212,7 @@ class Database:
 
     def _run_plain(self, call: _Call) -> None:
         try:
+            self._check_file()
             result = call.fn(*call.args, **call.kwargs)
         except BaseException as exc:
             _resolve(call, None, exc)
@@ -206,8 +223,13 @@ class Database:
         """Run ``group`` in one transaction, each call in its own savepoint."""
         writes = any(call.kind == _WRITE for call in group)
         try:
+            self._check_file()
             conn = self._connection()
             conn.sql.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
+        except StoreReplacedError as replaced:
+            for call in group:
+                _resolve(call, None, replaced)
+            return
         except sqlite3.Error as exc:
             self._fail_all(group, exc)
             return
@@ -246,6 +268,14 @@ class Database:
             conn.rollback()
             self._fail_all(group, exc)
             return
+        try:
+            # Committed to the file the connection holds: is it still the one at
+            # the path? If not, what was written is lost to whoever opens the path.
+            self._check_file()
+        except StoreReplacedError as replaced:
+            for call in group:
+                _resolve(call, None, replaced)
+            return
         for call, (value, failure) in zip(group, outcomes, strict=True):
             _resolve(call, value, failure)
 
@@ -265,7 +295,32 @@ class Database:
     def _connection(self) -> Conn:
         if self._conn is None:
             self._conn = Conn(_open(self.path))
+            if self.path != MEMORY:
+                st = os.stat(self.path)
+                self._file = (st.st_dev, st.st_ino)
         return self._conn
+
+    def _check_file(self) -> None:
+        """Raise StoreReplacedError if the path no longer names the file the connection
+        opened (and for good, once it did not)."""
+        if self._replaced is not None:
+            raise self._replaced
+        if self._file is None:
+            return
+        try:
+            st = os.stat(self.path)
+            now = (st.st_dev, st.st_ino)
+        except OSError:
+            now = None
+        if now == self._file:
+            return
+        self._replaced = StoreReplacedError(
+            f"the SQLite database {self.path!r} was deleted or replaced while corral had it "
+            "open: the path no longer names the file corral opened, so nothing more is "
+            "read from or written to it (the last operation's outcome went with that "
+            "file); open the queue again (restart the process) to use the file at the path"
+        )
+        raise self._replaced
 
     def _poll_data_version_on(self) -> bool:
         version = int(self._connection().sql.execute("PRAGMA data_version").fetchone()[0])
@@ -318,6 +373,8 @@ def _resolve(call: _Call, result: Any, error: BaseException | None) -> None:
 
 def _open(path: str) -> sqlite3.Connection:
     """Open, configure and migrate a connection (on the database thread)."""
+    if path != MEMORY:
+        _create_owner_only(path)
     conn = sqlite3.connect(path, isolation_level=None, cached_statements=512)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -330,6 +387,16 @@ def _open(path: str) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _create_owner_only(path: str) -> None:
+    """Create the database file with mode 0600 if it does not exist yet (SQLite would
+    use 0644), so its -wal and -shm, which take its mode, are owner-only too."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return  # it exists (its mode stands), or SQLite will say what is wrong
+    os.close(fd)
 
 
 def _ensure_wal(conn: sqlite3.Connection) -> None:
