@@ -21,8 +21,9 @@ import time
 from typing import Any
 
 from corral import _clock
-from corral._policy import BackoffStrategy
+from corral._policy import BackoffStrategy, failure_stacktrace
 from corral.backends.base import Backend, Failed, Fetched, FetchRequest, Limiter
+from corral.errors import UnrecoverableError
 from corral.job import Job, JobMover
 from corral.options import parse_opts
 
@@ -84,12 +85,10 @@ class Fetcher:
         while fetched is not None and fetched.job is not None and fetched.job.deferred_failure:
             record = fetched.job
             opts = parse_opts(record.opts)
-            outcome = Failed(
-                fetched.job.deferred_failure,
-                record.stacktrace or "[]",
-                opts.keep_on_fail,
-                opts.attempts,
-            )
+            reason = fetched.job.deferred_failure
+            # As Node: the job fails with an UnrecoverableError, whose trace is stored.
+            trace = failure_stacktrace(record.stacktrace, UnrecoverableError(reason))
+            outcome = Failed(reason, trace, opts.keep_on_fail, opts.attempts)
             fetched = await self.backend.move_to_finished(
                 self.queue, record.id, token, outcome, _clock.now_ms(), self.request(token)
             )

@@ -434,7 +434,8 @@ class Backend(Protocol):
 
     async def remove_job(self, queue: str, job_id: str, now: int) -> bool:
         """Remove the job and everything stored with it (logs, lock); event ``removed``
-        (jobId, prev state). Returns False when there is no such job.
+        (jobId, prev: the state, but ``wait`` for a waiting job, as Node says). Returns
+        False when there is no such job.
 
         Refusal: -102 (``JOB_LOCKED``) for an active job whose lock is live.
 

@@ -82,7 +82,7 @@ async def test_remove_job_refuses_a_locked_active_job(backend, queue_name) -> No
     assert await backend.get_logs(queue_name, "2") == ([], 0)
     assert not await backend.remove_job(queue_name, "2", now)
     events = await backend.read_events(queue_name, "0")
-    assert dict(events[-1].fields) == {"jobId": "2", "prev": "waiting"}
+    assert dict(events[-1].fields) == {"jobId": "2", "prev": "wait"}
 
 
 async def test_promote_and_reprocess(backend, queue_name) -> None:

@@ -30,7 +30,7 @@ async def test_removing_a_job_takes_it_and_its_logs_away(
     assert await backend.get_state(queue, job_id) is JobState.UNKNOWN
     assert await backend.get_logs(queue, job_id) == ([], 0)
     assert await events_after(backend, queue, cursor) == [
-        ("removed", {"jobId": job_id, "prev": state})
+        ("removed", {"jobId": job_id, "prev": "wait" if state == "waiting" else state})
     ]
     assert await drain(backend, queue, clock) == []
 

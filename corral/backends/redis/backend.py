@@ -21,6 +21,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from corral._version import __version__
 from corral.backends import mask_url
 from corral.backends.base import (
     Completed,
@@ -60,6 +61,8 @@ from corral.errors import (
 __all__ = ["RedisBackend"]
 
 _OBLITERATE_BATCH = 1000
+_VERSION = f"corral:{__version__}"
+"""What corral writes as ``meta.version`` (Node writes ``bullmq:<version>``)."""
 
 RedisError = (RedisReplyError, RedisConnectionError)
 
@@ -134,6 +137,8 @@ class RedisBackend:
         self._connections = connections
         self._owner = owner
         self._keys: dict[str, QueueKeys] = {}
+        self._versioned: set[str] = set()
+        """Queues whose meta ``version`` this backend wrote (once each, as a Node Queue)."""
 
     def share(self, prefix: str) -> RedisBackend:
         """A backend for queues under ``prefix`` on this backend's connections; its
@@ -183,6 +188,12 @@ class RedisBackend:
         """
         if not jobs:
             return []
+        if queue not in self._versioned:
+            # Node's Queue writes meta.version when it is made; corral's first add does.
+            # Tools read it to learn what wrote the queue.
+            meta = self.keys(queue).key("meta")
+            await self._command(queue, "HSET", meta, "version", _VERSION)
+            self._versioned.add(queue)
         args: list[Any] = [self.keys(queue).base]
         for job in jobs:
             args += (

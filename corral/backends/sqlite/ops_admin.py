@@ -75,7 +75,8 @@ def remove_job(conn: Conn, queue: str, job_id: str, now: int) -> bool:
             ErrorCode.JOB_LOCKED, job_id=job_id, operation="remove_job", state=state
         )
     tx.run("job_delete", rowid)
-    tx.event("removed", jobId=job_id, prev=state)
+    # Node names the list a waiting job was taken from, not its state.
+    tx.event("removed", jobId=job_id, prev="wait" if state == "waiting" else state)
     tx.flush()
     return True
 

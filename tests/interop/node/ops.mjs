@@ -4,13 +4,14 @@
 //   "prefix": "bull",                       optional
 //   "worker": {lockDuration, limiter, name}, options of the (non-running) Worker used
 //                                             for getNextJob and job moves
+//   "queue": {skipMetasUpdate, ...},         optional Queue options
 //   "steps": [ {"op": ..., ...}, ... ]
 // }
 // Ops: add {name, data, opts} | getNextJob {token, block=false}
 //      | complete {id, token, value, fetchNext=false} | fail {id, token, message, fetchNext=false}
 //      | extendLock {id, token, duration} | fromId {id} | getState {id}
 //      | pause | resume | isPaused | rateLimit {ms} | getRateLimitTtl {maxJobs}
-//      | counts {types} | sleep {ms}
+//      | counts {types} | sleep {ms} | remove {id} | version
 // A step with "catch": true reports {"error": {message, code, name}} instead of aborting.
 // Result: the list of step results.
 import { Job, Queue, Worker } from 'bullmq';
@@ -19,7 +20,7 @@ import { connectionFor, errorView, jobView, run, sleep } from './common.mjs';
 run(async ({ url, queueName, command }) => {
   const connection = connectionFor(url);
   const prefix = command.prefix ?? 'bull';
-  const queue = new Queue(queueName, { connection, prefix });
+  const queue = new Queue(queueName, { connection, prefix, ...(command.queue ?? {}) });
   let worker = null;
   const getWorker = async () => {
     if (worker === null) {
@@ -70,6 +71,8 @@ run(async ({ url, queueName, command }) => {
     getRateLimitTtl: async (s) => queue.getRateLimitTtl(s.maxJobs),
     counts: async (s) => queue.getJobCounts(...(s.types ?? [])),
     sleep: async (s) => sleep(s.ms),
+    remove: async (s) => queue.remove(s.id),
+    version: async () => queue.getVersion(),
   };
 
   const results = [];

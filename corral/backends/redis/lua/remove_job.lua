@@ -18,7 +18,8 @@
 
   Returns 1 removed, 0 no such job, -102 (JOB_LOCKED) the job is locked (its
   lock is live, by the server's clock; nothing changed).
-  Event: removed (jobId, prev state).
+  Event: removed (jobId, prev): the previous state as Node names it, the key it
+  was taken from ("wait" for a waiting job, "paused" for the legacy list).
 ]]
 --- @include "queue"
 
@@ -33,7 +34,7 @@ if redis.call("EXISTS", job_key .. ":lock") == 1 then
 end
 
 local prev = "unknown"
-local lists = {{KEYS[1], "waiting"}, {KEYS[2], "waiting"}, {KEYS[3], "active"}}
+local lists = {{KEYS[1], "wait"}, {KEYS[2], "paused"}, {KEYS[3], "active"}}
 for _, list in ipairs(lists) do
   if redis.call("LREM", list[1], 0, id) > 0 then
     prev = list[2]
