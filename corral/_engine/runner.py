@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, cast
 
 from corral._codec import UnencodableError
@@ -32,7 +33,13 @@ from corral._engine.fetcher import Fetcher
 from corral._engine.hooks import Hooks
 from corral._engine.locks import LockRenewer
 from corral._engine.stalled import StalledChecker
-from corral.errors import BackendError, LockError, RateLimitError, StoreReplacedError
+from corral.errors import (
+    BackendError,
+    LockError,
+    RateLimitError,
+    StoreReplacedError,
+    StoreUnavailableError,
+)
 from corral.job import Job
 
 __all__ = ["MAX_RATE_LIMIT_SLEEP", "MIN_RATE_LIMIT_HOLD_OFF_MS", "ProcessorCall", "Runner"]
@@ -105,6 +112,8 @@ class Runner:
         """Why the run ended by itself: the store is gone for good (run() raises it)."""
         self._worker_id = uuid.uuid4().hex
         self._token_counter = 0
+        self._returning: asyncio.Future[list[BackendError | None]] | None = None
+        self._slots_done = asyncio.Event()
 
     # -- the task group ----------------------------------------------------------
 
@@ -112,7 +121,9 @@ class Runner:
         """Process jobs until :meth:`shutdown` or :meth:`force`."""
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self.renewer.run(self.stopping), name="corral-lock-renewer")
+                # Locks are renewed until the last slot is done: jobs finishing during
+                # a graceful stop's grace period keep their locks.
+                group.create_task(self.renewer.run(self._slots_done), name="corral-lock-renewer")
                 group.create_task(self.stalled.run(self.stopping), name="corral-stalled-checker")
                 slots = [
                     group.create_task(self._slot(), name=f"corral-slot-{i}")
@@ -121,6 +132,7 @@ class Runner:
                 await asyncio.wait(slots)
                 # Slots are done: stop the helpers.
                 self.stopping.set()
+                self._slots_done.set()
         finally:
             self.call.shutdown()
         if self.fatal is not None:
@@ -170,7 +182,7 @@ class Runner:
                 await self._sleep(delay)
         if job is not None:
             # Fetched as we were stopping: give it straight back.
-            await self._give_back(job)
+            await self._give_back_all([job])
 
     async def _fetch(self) -> Job | None:
         fetcher = self.fetcher
@@ -223,7 +235,7 @@ class Runner:
                 self.fetcher.hold_off(left_ms)
                 return None
             except Exception as error:
-                nxt = await job.move_to_failed(error, token, fetch_next=self._may_fetch())
+                nxt = await self._finish(job, partial(job.move_to_failed, error, token))
                 if logger.isEnabledFor(logging.INFO):
                     logger.info(
                         "job %s (%s) failed after %.0f ms: %s",
@@ -234,13 +246,13 @@ class Runner:
                     await hooks.emit("failed", job, error)
                 return nxt
             try:
-                nxt = await job.move_to_completed(result, token, fetch_next=self._may_fetch())
+                nxt = await self._finish(job, partial(job.move_to_completed, result, token))
             except UnencodableError as unstorable:
                 # Refused before anything was written: the attempt fails with why.
                 failure = ValueError(
                     f"the processor's return value could not be stored: {unstorable}"
                 )
-                nxt = await job.move_to_failed(failure, token, fetch_next=self._may_fetch())
+                nxt = await self._finish(job, partial(job.move_to_failed, failure, token))
                 logger.error("job %s (%s) failed: %s", job.id, job.name, failure)
                 if "failed" in hooks:
                     await hooks.emit("failed", job, failure)
@@ -260,22 +272,76 @@ class Runner:
         finally:
             self.active.pop(job.id, None)
 
+    async def _finish(self, job: Job, move: Callable[..., Awaitable[Job | None]]) -> Job | None:
+        """Finish ``job`` with ``move(fetch_next=...)``. When the store does not answer (the
+        outcome is unknown), the same move is made again, without fetching, until it
+        answers: the job stays in hand meanwhile (its lock renewed whenever the store
+        answers), and a refusal then (its lock was lost, or the first try had gone
+        through) is reported like any other, so no lost lock goes unsaid."""
+        try:
+            return await move(fetch_next=self._may_fetch())
+        except StoreUnavailableError as error:
+            logger.warning(
+                "job %s on queue %r: the store did not answer when the job was finished "
+                "(%s); trying again until it does",
+                job.id, self.queue, error,
+            )  # fmt: skip
+            await self.hooks.emit("error", error, job)
+        failures = 0
+        while True:
+            failures += 1
+            await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+            try:
+                return await move(fetch_next=False)
+            except StoreUnavailableError:
+                continue
+
     def _may_fetch(self) -> bool:
         return not self.stopping.is_set() and self.fetcher.rate_limited_for_ms() <= 0
 
-    async def _give_back(self, job: Job) -> None:
-        """Return an unfinished job to wait. One that already stalled back or was taken
-        over has nothing to return; one the store cannot take back now keeps its lock
-        and stalls back when it expires."""
+    async def _give_back(self, job: Job) -> BackendError | None:
+        """Return an unfinished job to wait; the store's error if it cannot take it back
+        now. One that already stalled back or was taken over has nothing to return."""
         try:
             await job.move_to_wait(job.token)
         except LockError:
             pass
         except BackendError as error:
+            return error
+        return None
+
+    async def _give_back_all(self, jobs: list[Job]) -> None:
+        """Return ``jobs`` to wait, all at once (during an outage each waits out the
+        store's timeout, together), and say how it went in one log line. Jobs the store
+        cannot take back keep their locks and stall back when those expire; so do all
+        of them when :meth:`force` interrupts."""
+        started = time.monotonic()
+        returning = asyncio.ensure_future(asyncio.gather(*map(self._give_back, jobs)))
+        self._returning = returning
+        try:
+            errors = await returning
+        except asyncio.CancelledError:
+            if not (returning.cancelled() and self.forced):
+                raise
             logger.warning(
-                "job %s on queue %r could not be returned to wait (%s); it will stall back "
-                "when its lock expires",
-                job.id, self.queue, error,
+                "stopped at once while returning %d job(s) to wait on queue %r; they will "
+                "stall back when their locks expire",
+                len(jobs), self.queue,
+            )  # fmt: skip
+            return
+        finally:
+            self._returning = None
+        failed = [error for error in errors if error is not None]
+        if failed:
+            logger.warning(
+                "%d of %d unfinished job(s) on queue %r could not be returned to wait (%s); "
+                "they keep their locks and will stall back when those expire",
+                len(failed), len(jobs), self.queue, failed[0],
+            )  # fmt: skip
+        else:
+            logger.info(
+                "returned %d unfinished job(s) to wait in %.2fs",
+                len(jobs), time.monotonic() - started,
             )  # fmt: skip
 
     # -- shutdown -------------------------------------------------------------------------
@@ -287,6 +353,8 @@ class Runner:
         self.fetcher.cancel_wait()
         for task in self.processing:
             task.cancel()
+        if self._returning is not None:
+            self._returning.cancel()
 
     async def shutdown(self, grace: float | None) -> None:
         """Stop fetching; wait up to ``grace`` seconds (None: forever) for running
@@ -307,11 +375,4 @@ class Runner:
         await asyncio.gather(*pending, return_exceptions=True)
         if self.forced:
             return  # leave the locks to expire; the jobs stall back
-        started = time.monotonic()
-        for job in unfinished:
-            await self._give_back(job)
-        logger.info(
-            "returned %d unfinished job(s) to wait in %.2fs",
-            len(unfinished),
-            time.monotonic() - started,
-        )
+        await self._give_back_all(unfinished)

@@ -1,0 +1,33 @@
+"""A graceful stop keeps its promise: a job that finishes within the grace period
+completes, however short the lock, because its lock is renewed until the worker's
+last job is done."""
+
+from __future__ import annotations
+
+import asyncio
+
+from corral import Job, JobState, Queue
+from tests.conformance.conftest import WorkerFactory
+from tests.conformance.test_worker_run import counts_reach, wait_until
+
+
+async def test_a_job_finishing_in_the_grace_period_keeps_its_lock_and_completes(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    async def slow(job: Job) -> str:
+        await asyncio.sleep(2.5)  # more than twice the lock: it must be renewed meanwhile
+        return "finished in the grace period"
+
+    errors: list[BaseException] = []
+    job = await queue.add("slow", {})
+    worker = make_worker(processor=slow, lock_duration=1, stalled_interval=0.3)
+    worker.on("error", lambda error, job: errors.append(error))
+    running = asyncio.create_task(worker.run())
+    await wait_until(counts_reach(queue, "active", 1))
+    await worker.close(grace=10)
+    await running
+    assert errors == []
+    assert await queue.get_job_state(job.id) is JobState.COMPLETED
+    stored = await queue.get_job(job.id)
+    assert stored is not None
+    assert stored.return_value == "finished in the grace period"
