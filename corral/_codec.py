@@ -33,6 +33,8 @@ def dumps(value: Any, *, what: str = "value") -> str:
             f"{what} must be JSON-encodable (dict, list, str, int, float, bool, None): {exc}"
         ) from None
     except ValueError as exc:
+        if "Circular reference" in str(exc):
+            raise UnencodableError(f"{what} refers to itself, which JSON cannot hold") from None
         # allow_nan=False: NaN and infinities have no JSON form.
         raise UnencodableError(
             f"{what} must be JSON-encodable: {exc} (NaN and Infinity are not JSON)"
