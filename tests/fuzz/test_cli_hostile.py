@@ -157,3 +157,27 @@ def test_bad_url_sources_are_one_error_line(tmp_path: Path) -> None:
     assert "empty" in one_error_line(corral("status", "--url-file", str(empty)))
     both = one_error_line(corral("status", "--url", "sqlite:///x.db", "--url-file", str(empty)))
     assert "not both" in both, both
+
+
+def test_a_worker_failing_to_reach_its_store_never_logs_the_password(tmp_path: Path) -> None:
+    # Nothing listens on port 1: every call fails and is logged, with the URL around.
+    url_file = tmp_path / "corral.url"
+    url_file.write_text(f"redis://corral:{SECRET}@127.0.0.1:1/0?socket_connect_timeout=0.2\n")
+    (tmp_path / "tasks.py").write_text("def process(job):\n    return None\n")
+    worker = subprocess.Popen(
+        [*CORRAL, "worker", "tasks:process", "-q", "q", "--url-file", str(url_file),
+         "--log-level", "DEBUG"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        time.sleep(3)  # a few failed fetches and stalled checks, each logged
+        worker.send_signal(signal.SIGTERM)
+        out, _ = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert "cannot connect to Redis" in out, out
+    assert "corral:***@127.0.0.1:1" in out, out  # the startup line names the store, masked
+    assert SECRET not in out
+    assert worker.returncode == 0, out
