@@ -70,7 +70,9 @@ class Queue(QueueClient):
         """Add a job and return it.
 
         - ``data``: any JSON-encodable value (None is stored as ``{}``).
-        - ``job_id``: a custom id (not integer-like, no ``:``); adding an id that
+        - ``job_id``: a custom id (not integer-like, no ``:``, not one of the
+          queue's own key names such as ``meta``: see
+          :data:`corral.backends.keyspace.RESERVED_JOB_IDS`); adding an id that
           exists adds nothing and returns the existing job.
         - ``delay`` (seconds): run no earlier than this long after ``timestamp``.
         - ``priority``: 1 (first) … 2,097,151; 0 means none (runs before prioritized jobs).
@@ -79,7 +81,9 @@ class Queue(QueueClient):
           per ``backoff`` (seconds, a :class:`~corral.Backoff` or a dict).
         - ``remove_on_complete`` / ``remove_on_fail``: True, a count to keep, or a
           :class:`~corral.RemovePolicy`.
-        - ``timestamp``: creation time (aware datetime or epoch seconds); default now.
+        - ``timestamp``: creation time (aware datetime or epoch seconds, 1970 to
+          9999); default now. The job falls due at ``timestamp + delay``, at most
+          2**53 - 1 ms after 1970.
 
         The options are those of :data:`corral.options.OPTIONS`; bad input raises
         before anything is written.
