@@ -15,8 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import service_missing
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -37,9 +35,12 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _pytest(project: str) -> None:
-    done = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], EXAMPLES / project)
+    done = _run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], EXAMPLES / project
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert " passed" in done.stdout and "failed" not in done.stdout, done.stdout
+    assert " passed" in done.stdout, done.stdout
+    assert "failed" not in done.stdout, done.stdout
 
 
 def test_the_fastapi_app_enqueues_and_reports_results() -> None:
@@ -59,4 +60,5 @@ def test_the_django_project_passes_its_tests() -> None:
     _needs("django")
     done = _run([sys.executable, "manage.py", "test", "-v", "2"], EXAMPLES / "django_project")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Ran 3 tests" in done.stderr and "\nOK" in done.stderr, done.stderr
+    assert "Ran 3 tests" in done.stderr, done.stderr
+    assert "\nOK" in done.stderr, done.stderr
