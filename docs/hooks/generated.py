@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
+import re
 from typing import Any
 
 import corral
@@ -90,16 +92,19 @@ def sync_reference() -> str:
     for class_name in corral.sync.__all__:
         cls = getattr(corral.sync, class_name)
         twin = getattr(corral, class_name)
-        parts.append(f"::: corral.sync.{class_name}\n    options:\n      members: false\n")
+        parts.append(
+            f"::: corral.sync.{class_name}\n    options:\n      members: false\n"
+            "      show_signature: false\n      show_bases: false\n"
+        )
         rows = ["| name | how it runs | the same as |", "|---|---|---|"]
         for name, member in _sync_members(cls):
-            anchor = f"[](){{#corral.sync.{class_name}.{name}}}"
+            anchor = "" if name.startswith("_") else f"[](){{#corral.sync.{class_name}.{name}}}"
             if hasattr(twin, name):
                 kind = _sync_kind(member)
                 same = f"[`{class_name}.{name}`][corral.{class_name}.{name}]"
             else:  # the facade's own (e.g. Job.async_job)
                 kind = "own"
-                same = _escape((inspect.getdoc(member) or "").split("\n")[0])
+                same = _roles(_escape((inspect.getdoc(member) or "").split("\n")[0]))
             rows.append(f"| {anchor}`{name}` | {kind} | {same} |")
         parts.append("\n".join(rows) + "\n")
     return "\n".join(parts)
@@ -144,7 +149,15 @@ def _help_of(parser: argparse.ArgumentParser, name: str) -> str:
 
 
 def _usage_block(parser: argparse.ArgumentParser) -> str:
-    usage = " ".join(parser.format_usage().split())
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "88"  # argparse wraps the usage to the page's width
+    try:
+        usage = parser.format_usage().strip()
+    finally:
+        if previous is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = previous
     return f"```text\n{usage}\n```\n"
 
 
@@ -186,6 +199,11 @@ def _default(action: argparse.Action) -> str:
     if action.default in (None, False, argparse.SUPPRESS) or action.nargs == 0:
         return ""
     return f"`{action.default}`"
+
+
+def _roles(text: str) -> str:
+    """Sphinx roles (``:meth:`close```) as code, in text taken from a docstring."""
+    return re.sub(r":\w+:`~?([\w.]+)`", r"`\1`", text)
 
 
 def _escape(text: str) -> str:
