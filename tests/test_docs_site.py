@@ -8,6 +8,7 @@ something corral does not have.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import inspect
 import re
@@ -26,8 +27,11 @@ DOCS = REPO / "docs"
 
 
 def _hook() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("docs_hooks_generated", DOCS / "hooks" / "generated.py")
-    assert spec is not None and spec.loader is not None
+    spec = importlib.util.spec_from_file_location(
+        "docs_hooks_generated", DOCS / "hooks" / "generated.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -66,8 +70,8 @@ def test_the_cli_reference_has_every_command_and_flag() -> None:
     assert "<!-- corral:cli -->" in (DOCS / "reference" / "cli.md").read_text()
     page = _hook().cli_reference()
     parser = _parser()
-    (commands,) = (a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    for name, command in commands.choices.items():  # type: ignore[attr-defined]
+    (commands,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in commands.choices.items():
         assert f"## corral {name}" in page
         section = page.split(f"## corral {name}\n", 1)[1].split("\n## corral ", 1)[0]
         for action in command._actions:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from tests.conftest import service_missing
+from tests.conftest import _free_port, service_missing
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -62,3 +65,52 @@ def test_the_django_project_passes_its_tests() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Ran 3 tests" in done.stderr, done.stderr
     assert "\nOK" in done.stderr, done.stderr
+
+
+def _start(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    # The Procfile's programs, from this interpreter's environment.
+    assert argv[0] in ("corral", "uvicorn"), argv
+    return subprocess.Popen(
+        [sys.executable, "-m", *argv], cwd=cwd, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+
+
+def test_the_fastapi_procfile_serves_orders_and_works_them_off(tmp_path: Path) -> None:
+    """Both processes of the Procfile, as written: an order over HTTP becomes a receipt."""
+    _needs("fastapi", "httpx", "uvicorn")
+    import httpx
+
+    project = EXAMPLES / "fastapi_app"
+    port = _free_port()
+    env = {**os.environ, "CORRAL_URL": f"sqlite:///{tmp_path / 'corral.db'}"}
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for line in (project / "Procfile").read_text().splitlines():
+            command = line.split(":", 1)[1].replace("--port 8000", f"--port {port}")
+            procs.append(_start(shlex.split(command), project, env))
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    placed = client.post("/orders", json={"order": 5, "email": "ada@example.com"})
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "the web process never listened"
+                    time.sleep(0.1)
+            assert placed.status_code == 202
+            answer = client.get(f"/jobs/{placed.json()['job_id']}", params={"wait": 20}).json()
+        assert answer["state"] == "completed", answer
+        assert answer["result"] == {"order": 5, "sent_to": "ada@example.com"}
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    web, worker = procs
+    assert web.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+    assert worker.returncode == 0  # corral finished its jobs and exited cleanly

@@ -12,6 +12,7 @@ a backend internal) links when the site has it and stays code otherwise.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -27,7 +28,7 @@ class CrossReferenceRoles(griffe.Extension):
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         for obj in _walk(pkg):
             if obj.docstring is not None:
-                obj.docstring.value = _ROLE.sub(lambda m, o=obj: _link(o, m), obj.docstring.value)
+                obj.docstring.value = _ROLE.sub(functools.partial(_link, obj), obj.docstring.value)
 
 
 def _walk(obj: griffe.Object) -> list[griffe.Object]:
@@ -61,10 +62,10 @@ def _resolve(obj: griffe.Object, target: str) -> str | None:
             base = scope.members[first].path
             return f"{base}.{rest}" if rest else base
         try:
-            base = scope.resolve(first)
+            resolved: str | None = scope.resolve(first)
         except (griffe.NameResolutionError, AttributeError):
-            base = None
-        if base is not None:
-            return f"{base}.{rest}" if rest else base
+            resolved = None
+        if resolved is not None:
+            return f"{resolved}.{rest}" if rest else resolved
         scope = scope.parent
     return None

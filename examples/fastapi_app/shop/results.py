@@ -38,8 +38,9 @@ class ResultWaiter:
 
     async def _follow(self) -> None:
         async for event in self._events:
-            if event.event in FINISHED and event.job_id in self._waiting:
-                for future in self._waiting.pop(event.job_id):
+            job_id = event.job_id
+            if event.event in FINISHED and job_id is not None and job_id in self._waiting:
+                for future in self._waiting.pop(job_id):
                     if not future.done():
                         future.set_result(None)
 
