@@ -39,6 +39,7 @@ import pytest
 from redis import Redis
 
 from tests.conftest import _free_port, _wait_for_port, service_missing
+from tests.test_security import _openssl
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -218,17 +219,15 @@ def tls_acl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[i
         service_missing("redis-server and openssl are needed for the TLS example")
     assert exe is not None
     certs = tmp_path_factory.mktemp("docs-tls")
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=certs, check=True, capture_output=True, timeout=60)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-            "ca.crt", "-days", "1", "-subj", "/CN=corral-docs-ca")  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
-            "server.csr", "-subj", "/CN=localhost")  # fmt: skip
+    # The same throwaway CA and server certificate as the TLS test of tests/test_security.py.
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+             "ca.crt", "-days", "1", "-subj", "/CN=corral-docs-ca", cwd=certs)  # fmt: skip
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+             "server.csr", "-subj", "/CN=localhost", cwd=certs)  # fmt: skip
     (certs / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext.cnf")  # fmt: skip
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext.cnf",
+             cwd=certs)  # fmt: skip
     password = "p@ss:w/rd#1 ?&"  # every character a URL gives a meaning to
     port = _free_port()
     proc = subprocess.Popen(
