@@ -1,0 +1,1 @@
+"""The Django project of the corral example: settings and URLs."""

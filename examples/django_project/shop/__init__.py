@@ -1,0 +1,1 @@
+"""The shop app: orders, whose confirmation emails a corral worker sends."""
