@@ -20,14 +20,16 @@ await job.move_to_completed("sent", "my-token", fetch_next=False)
 
 import logging
 
+from corral._children import Dependencies
 from corral._version import __version__
-from corral.backends.base import JobState
+from corral.backends.base import DependencyCounts, JobState
 from corral.connection import Connection
 from corral.errors import (
     BackendError,
     ConfigurationError,
     CorralError,
     CorruptJobError,
+    FailedChildrenError,
     JobError,
     JobNotFoundError,
     JobStateError,
@@ -36,15 +38,20 @@ from corral.errors import (
     MissingDependency,
     MissingLockError,
     ObliterateError,
+    ParentConflictError,
+    ParentNotFoundError,
+    PendingDependenciesError,
     ProcessorError,
     QueueError,
     RateLimitError,
     StoreUnavailableError,
     UnrecoverableError,
+    WaitingChildrenError,
 )
 from corral.events import QueueEvent, QueueEvents
+from corral.flows import FlowJob, FlowNode, FlowProducer
 from corral.job import Job
-from corral.options import Backoff, JobOptions, RateLimiter, RemovePolicy
+from corral.options import Backoff, JobOptions, ParentRef, RateLimiter, RemovePolicy
 from corral.queue import Queue
 from corral.worker import Worker
 
@@ -58,6 +65,12 @@ __all__ = [
     "Connection",
     "CorralError",
     "CorruptJobError",
+    "Dependencies",
+    "DependencyCounts",
+    "FailedChildrenError",
+    "FlowJob",
+    "FlowNode",
+    "FlowProducer",
     "Job",
     "JobError",
     "JobNotFoundError",
@@ -69,6 +82,10 @@ __all__ = [
     "MissingDependency",
     "MissingLockError",
     "ObliterateError",
+    "ParentConflictError",
+    "ParentNotFoundError",
+    "ParentRef",
+    "PendingDependenciesError",
     "ProcessorError",
     "Queue",
     "QueueError",
@@ -79,6 +96,7 @@ __all__ = [
     "RemovePolicy",
     "StoreUnavailableError",
     "UnrecoverableError",
+    "WaitingChildrenError",
     "Worker",
     "__version__",
 ]

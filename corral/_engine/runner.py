@@ -32,7 +32,15 @@ from corral._engine.fetcher import Fetcher
 from corral._engine.hooks import Hooks
 from corral._engine.locks import LockRenewer
 from corral._engine.stalled import StalledChecker
-from corral.errors import BackendError, LockError, RateLimitError
+from corral.errors import (
+    BackendError,
+    FailedChildrenError,
+    LockError,
+    PendingDependenciesError,
+    RateLimitError,
+    UnrecoverableError,
+    WaitingChildrenError,
+)
 from corral.job import Job
 
 __all__ = ["MAX_RATE_LIMIT_SLEEP", "MIN_RATE_LIMIT_HOLD_OFF_MS", "ProcessorCall", "Runner"]
@@ -211,6 +219,10 @@ class Runner:
                     left_ms = MIN_RATE_LIMIT_HOLD_OFF_MS
                 self.fetcher.hold_off(left_ms)
                 return None
+            except WaitingChildrenError:
+                # The processor parked the job (move_to_waiting_children): nothing to
+                # write for this run, no attempt used; it runs again after its children.
+                return None
             except Exception as error:
                 nxt = await job.move_to_failed(error, token, fetch_next=self._may_fetch())
                 if logger.isEnabledFor(logging.INFO):
@@ -224,11 +236,17 @@ class Runner:
                 return nxt
             try:
                 nxt = await job.move_to_completed(result, token, fetch_next=self._may_fetch())
-            except UnencodableError as unstorable:
-                # Refused before anything was written: the attempt fails with why.
-                failure = ValueError(
-                    f"the processor's return value could not be stored: {unstorable}"
-                )
+            except (UnencodableError, PendingDependenciesError, FailedChildrenError) as refused:
+                # Refused before anything was written: the attempt fails with why (as
+                # Node's worker: pending children is an ordinary failure, a child that
+                # failed the job an unrecoverable one).
+                failure: Exception = refused
+                if isinstance(refused, UnencodableError):
+                    failure = ValueError(
+                        f"the processor's return value could not be stored: {refused}"
+                    )
+                elif isinstance(refused, FailedChildrenError):
+                    failure = UnrecoverableError(str(refused))
                 nxt = await job.move_to_failed(failure, token, fetch_next=self._may_fetch())
                 logger.error("job %s (%s) failed: %s", job.id, job.name, failure)
                 if "failed" in hooks:
