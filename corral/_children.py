@@ -58,7 +58,7 @@ async def read_dependencies(
     job_id: str,
     *,
     limit: int | None,
-    cursors: Mapping[DependencyBucket | str, str] | None,
+    cursors: Mapping[DependencyBucket, str] | Mapping[str, str] | None,
 ) -> Dependencies:
     """The job's children, ``limit`` per bucket (None: all), from ``cursors``."""
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):

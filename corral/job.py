@@ -396,7 +396,7 @@ class Job:
         self,
         *,
         limit: int | None = None,
-        cursors: Mapping[DependencyBucket | str, str] | None = None,
+        cursors: Mapping[DependencyBucket, str] | Mapping[str, str] | None = None,
     ) -> Dependencies:
         """The job's children by job key, in four buckets: processed (with return
         values), unprocessed, ignored (with reasons) and failed. ``limit``: at most

@@ -248,7 +248,8 @@ class Runner:
                 elif isinstance(refused, FailedChildrenError):
                     failure = UnrecoverableError(str(refused))
                 nxt = await job.move_to_failed(failure, token, fetch_next=self._may_fetch())
-                logger.error("job %s (%s) failed: %s", job.id, job.name, failure)
+                level = logging.ERROR if isinstance(refused, UnencodableError) else logging.INFO
+                logger.log(level, "job %s (%s) failed: %s", job.id, job.name, failure)
                 if "failed" in hooks:
                     await hooks.emit("failed", job, failure)
                 return nxt
