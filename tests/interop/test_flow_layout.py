@@ -67,12 +67,13 @@ def _value(text: str) -> Any:
         return text
 
 
-async def dump(raw: Redis, prefix: str) -> dict[str, Any]:
+async def dump(client: Redis, prefix: str) -> dict[str, Any]:
     """Every key under ``prefix`` with its contents, the prefix replaced by ``P``."""
     out: dict[str, Any] = {}
+    raw: Any = client  # replies are text (decode_responses)
 
-    def norm(text: str) -> str:
-        return text.replace(prefix + ":", "P:")
+    def norm(text: Any) -> str:
+        return str(text).replace(prefix + ":", "P:")
 
     async for key in raw.scan_iter(match=f"{prefix}:*", count=1000):
         kind = await raw.type(key)
