@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.peers import proto
 from bench.peers.proto import Spec
-from corral import Job, Queue, Worker
+from corral import FlowProducer, Job, Queue, Worker
 
 REMOVE = {"remove_on_complete": True}
 
@@ -172,6 +172,36 @@ async def fetch_cost(spec: Spec) -> dict[str, Any]:
         await queue.close()
 
 
+async def sibling_cost(spec: Spec) -> dict[str, Any]:
+    """What completing a flow's child costs while ``waiting`` siblings are pending.
+    Each of ``cycles`` cycles adds (untimed) one parent with ``waiting + n`` children
+    in a fresh queue, fetches ``n`` of them (untimed), then times their ``n``
+    completions (no fetch of the next). Returns the median µs per completion."""
+    complete_us: list[float] = []
+    async with FlowProducer(url=spec.url) as flows:
+        for cycle in range(spec.cycles):
+            kids = f"{spec.queue}-{cycle}"
+            children = [
+                {"name": "child", "queue_name": kids, "data": proto.payload(i)}
+                for i in range(spec.waiting + spec.n)
+            ]
+            await flows.add(
+                {"name": "parent", "queue_name": f"{kids}-parent", "children": children}
+            )
+            async with Worker(kids, url=spec.url) as worker:
+                held = []
+                for i in range(spec.n):
+                    job = await worker.get_next_job(f"sib-{i}", block=False)
+                    if job is None:
+                        raise RuntimeError("the flow's children ran dry")
+                    held.append(job)
+                start = time.perf_counter()
+                for job in held:
+                    await job.move_to_completed(None, job.token, fetch_next=False)
+                complete_us.append((time.perf_counter() - start) / spec.n * 1e6)
+    return {"elapsed": 0.0, "complete_us": statistics.median(complete_us)}
+
+
 async def memory_producer(spec: Spec) -> dict[str, Any]:
     """Keep about ``10 * batch`` jobs waiting until ``n`` have been added."""
     queue = Queue(spec.queue, url=spec.url)
@@ -233,5 +263,6 @@ if __name__ == "__main__":
             "fetch-cost": fetch_cost,
             "memory-producer": memory_producer,
             "memory-worker": memory_worker,
+            "sibling-cost": sibling_cost,
         }
     )
