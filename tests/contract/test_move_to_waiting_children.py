@@ -93,3 +93,15 @@ async def test_a_job_that_is_not_active_is_refused_with_its_state(
     assert await backend.move_to_waiting_children(queue, step, "ts", clock.now)
     with pytest.raises(MissingLockError):
         await backend.move_to_waiting_children(queue, step, "ts", clock.now)
+
+
+async def test_a_wrong_token_learns_nothing_even_when_no_child_is_pending(
+    backend: Backend, queue: str, clock: Clock
+) -> None:
+    """corral checks the lock first (Node answers False to anyone when no child is
+    pending): only the lock holder learns whether the job has children."""
+    await backend.add_jobs(queue, [job("alone", at=clock.now)])
+    alone = await fetch_one(backend, queue, clock, "mine")
+    with pytest.raises(LockMismatchError):
+        await backend.move_to_waiting_children(queue, alone.id, "someone-else", clock.now)
+    assert not await backend.move_to_waiting_children(queue, alone.id, "mine", clock.now)
