@@ -4,11 +4,18 @@ before anything is written (the store holds no queue afterwards), on both backen
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
 
 from corral import FlowJob, FlowProducer, ParentNotFoundError, Queue
+
+
+@pytest.fixture
+def fresh_prefix() -> str:
+    """A prefix no other test uses, so "the store holds no queue" means this test's store."""
+    return f"fuzz-{uuid.uuid4().hex[:10]}"
 
 
 def tree(*children: Any, **root: Any) -> dict[str, Any]:
@@ -71,16 +78,16 @@ BAD_TREES: list[tuple[Any, type[Exception], str]] = [
 
 @pytest.mark.parametrize(("flow", "error", "message"), BAD_TREES)
 async def test_a_bad_tree_names_the_node_and_writes_nothing(
-    url: str, flow: Any, error: type[Exception], message: str
+    url: str, fresh_prefix: str, flow: Any, error: type[Exception], message: str
 ) -> None:
-    async with FlowProducer(url=url) as producer:
+    async with FlowProducer(url=url, prefix=fresh_prefix) as producer:
         with pytest.raises(error, match=message):
             await producer.add(flow)
         assert await producer.backend.list_queues() == []
 
 
-async def test_one_bad_tree_in_a_bulk_add_writes_none_of_them(url: str) -> None:
-    async with FlowProducer(url=url) as producer:
+async def test_one_bad_tree_in_a_bulk_add_writes_none_of_them(url: str, fresh_prefix: str) -> None:
+    async with FlowProducer(url=url, prefix=fresh_prefix) as producer:
         good = tree(kid())
         with pytest.raises(
             ValueError, match=re.escape("flows[1].children[0]: the node has no 'name'")
@@ -95,8 +102,10 @@ async def test_one_bad_tree_in_a_bulk_add_writes_none_of_them(url: str) -> None:
         assert await producer.backend.list_queues() == []
 
 
-async def test_a_missing_parent_of_the_root_writes_nothing_and_names_the_node(url: str) -> None:
-    async with FlowProducer(url=url) as producer:
+async def test_a_missing_parent_of_the_root_writes_nothing_and_names_the_node(
+    url: str, fresh_prefix: str
+) -> None:
+    async with FlowProducer(url=url, prefix=fresh_prefix) as producer:
         orphan = FlowJob(
             name="root",
             queue_name="q",
@@ -111,8 +120,8 @@ async def test_a_missing_parent_of_the_root_writes_nothing_and_names_the_node(ur
         assert await producer.backend.list_queues() == []
 
 
-async def test_get_flow_refuses_bad_arguments(url: str) -> None:
-    async with FlowProducer(url=url) as producer, Queue("q", url=url):
+async def test_get_flow_refuses_bad_arguments(url: str, fresh_prefix: str) -> None:
+    async with FlowProducer(url=url, prefix=fresh_prefix) as producer, Queue("q", url=url):
         with pytest.raises(ValueError, match="depth must be a whole number >= 1"):
             await producer.get_flow(job_id="1", queue_name="q", depth=0)
         with pytest.raises(ValueError, match="max_children must be"):
