@@ -303,7 +303,9 @@ class Backend(Protocol):
         ``duplicated``). Events: ``added`` and ``waiting`` or ``delayed``.
 
         A job with ``parent`` becomes a child of that existing job, as in
-        :meth:`add_flow` (refusals -5 and -7, the rules for an existing id).
+        :meth:`add_flow` (refusals -5 and -7, the rules for an existing id); a
+        parent released by it (an existing completed job attached as its last
+        child) is delayed from the batch's newest ``timestamp_ms``.
         """
         ...
 

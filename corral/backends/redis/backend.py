@@ -175,8 +175,11 @@ class RedisBackend:
         if not jobs:
             return []
         if any(job.parent is not None for job in jobs):
+            # add_jobs takes no `now`: a parent released here is delayed from the
+            # batch's creation time.
             entries = [FlowEntry(queue, job) for job in jobs]
-            return await flows.add_flow(self, entries, 0, operation="add")
+            now = max(job.timestamp_ms for job in jobs)
+            return await flows.add_flow(self, entries, now, operation="add")
         args: list[Any] = [self.keys(queue).base]
         for job in jobs:
             args += (

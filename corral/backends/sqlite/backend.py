@@ -157,8 +157,11 @@ class SQLiteBackend:
     async def add_jobs(self, queue: str, jobs: Sequence[NewJob]) -> list[str]:
         name = self._name(queue)
         if any(job.parent is not None for job in jobs):
+            # add_jobs takes no `now`: a parent released here is delayed from the
+            # batch's creation time.
             entries = [FlowEntry(queue, job) for job in jobs]
-            ids = await self._write_waking(ops_flows.add_flow, self.prefix, entries, 0, "add")
+            now = max(job.timestamp_ms for job in jobs)
+            ids = await self._write_waking(ops_flows.add_flow, self.prefix, entries, now, "add")
         else:
             ids = await self._write(ops.add_jobs, name, list(jobs))
         self._notify(name, jobs=True)
