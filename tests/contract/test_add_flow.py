@@ -189,4 +189,3 @@ async def test_a_large_tree_is_one_step(backend: Backend, queue: str, clock: Clo
     fetched = await backend.move_to_active(queue, FetchRequest("t", 30_000), clock.now)
     assert fetched.job is not None
     assert fetched.job.id == "c0"
-
