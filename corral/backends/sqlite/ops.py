@@ -167,8 +167,7 @@ def move_to_finished(
     fetch: FetchRequest | None,
 ) -> Fetched | None:
     tx = existing(conn, queue, job_id, "move_to_finished")
-    completed = isinstance(outcome, Completed)
-    if completed:
+    if isinstance(outcome, Completed):
         ops_flows.completion_refused(tx, job_id, "move_to_finished")
     rowid, *_, attempts_made = tx.locked(job_id, token, now, "move_to_finished")
     attempts_made += 1
