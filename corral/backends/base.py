@@ -577,7 +577,8 @@ class Backend(Protocol):
         failed entry stays), and the parent is released if that was its last
         pending child. With ``remove_children`` every descendant goes too, through
         all four buckets, children before their parents, with no event for a parent
-        that is itself being removed.
+        that is itself being removed; a descendant's ``removed`` says ``wait`` (the
+        key it left, as Node says) for a waiting job.
 
         Refusal: -102 (``JOB_LOCKED``) when the job is active with a live lock, or
         (with ``remove_children``) any job reachable through unprocessed buckets is;

@@ -8,7 +8,7 @@ import pytest
 
 from corral.backends.base import Backend, DependencyCounts, JobState, ParentPolicy
 from corral.errors import JobStateError
-from tests.contract.flow_support import finish, key, link, node, parent_with_children
+from tests.contract.flow_support import finish, key, link, node
 from tests.contract.support import Clock, events_after, fetch_one, snapshot
 
 
@@ -46,11 +46,11 @@ async def test_removing_a_parent_removes_every_descendant_children_first(
     assert [name for name, _ in events] == ["removed"] * 5
     assert events[-1] == ("removed", {"jobId": "P", "prev": "waiting-children"})
     assert {f["jobId"]: f["prev"] for _, f in events} == {
-        "done": "completed", "bad": "failed", "todo": "waiting", "sub": "waiting-children",
+        "done": "completed", "bad": "failed", "todo": "wait", "sub": "waiting-children",
         "P": "waiting-children",
     }  # fmt: skip
     assert await events_after(backend, kids, kids_cursor) == [
-        ("removed", {"jobId": "leaf", "prev": "waiting"})
+        ("removed", {"jobId": "leaf", "prev": "wait"})
     ]
 
 
@@ -72,7 +72,12 @@ async def test_a_locked_pending_descendant_protects_the_whole_tree(
 async def test_a_removed_child_leaves_its_parent_and_the_last_one_releases_it(
     backend: Backend, queue: str, clock: Clock
 ) -> None:
-    await parent_with_children(backend, queue, clock, "a", "b", priority=2)
+    up = link(queue, "P")
+    await backend.add_flow(
+        [node(queue, "P", at=clock.now, priority=2), node(queue, "a", at=clock.now, parent=up),
+         node(queue, "b", at=clock.now, parent=up, delay_ms=60_000)],
+        clock.now,
+    )  # fmt: skip
     await finish(backend, queue, clock, "a", value='"kept"')
     assert await backend.remove_job(queue, "a", clock.now)
     # A finished child's value stays with the parent.
@@ -84,5 +89,5 @@ async def test_a_removed_child_leaves_its_parent_and_the_last_one_releases_it(
     assert await backend.get_state(queue, "P") is JobState.PRIORITIZED
     assert await events_after(backend, queue, cursor) == [
         ("waiting", {"jobId": "P", "prev": "waiting-children"}),
-        ("removed", {"jobId": "b", "prev": "waiting"}),
+        ("removed", {"jobId": "b", "prev": "delayed"}),
     ]

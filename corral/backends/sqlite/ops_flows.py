@@ -244,7 +244,8 @@ def remove_family(
     descendants = tx.run("family_of", tx.qid, job_id).fetchall()
     for child_rowid, qid, child_id, state in reversed(descendants):
         fam.conn.sql.execute(Q["job_delete"], (child_rowid,))
-        fam.tx(qid).event("removed", jobId=child_id, prev=state)
+        # Node names the list a waiting job was taken from, not its state.
+        fam.tx(qid).event("removed", jobId=child_id, prev="wait" if state == "waiting" else state)
 
 
 # -- adding ------------------------------------------------------------------------

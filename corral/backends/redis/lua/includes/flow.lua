@@ -232,12 +232,10 @@ local function descendant_locked(job_key)
   return false
 end
 
--- Where a job may be, in corral's state names: sorted sets first (O(1)).
-local SORTED_STATES = {
-  {"completed", "completed"}, {"waiting-children", "waiting-children"}, {"delayed", "delayed"},
-  {"failed", "failed"}, {"prioritized", "prioritized"},
-}
-local LIST_STATES = {{"wait", "waiting"}, {"paused", "waiting"}, {"active", "active"}}
+-- Where a job may be, by the key it is taken from (Node's `removed` prev names:
+-- "wait", not "waiting"): sorted sets first (O(1)).
+local SORTED_STATES = {"completed", "waiting-children", "delayed", "failed", "prioritized"}
+local LIST_STATES = {"wait", "paused", "active"}
 
 -- Remove one job of any queue from wherever it is, with its keys; event `removed`.
 local function remove_anywhere(job_key)
@@ -248,15 +246,15 @@ local function remove_anywhere(job_key)
   local P = queue_at(queue_key)
   local prev = "unknown"
   for _, state in ipairs(SORTED_STATES) do
-    if redis.call("ZREM", P.base .. state[1], id) == 1 then
-      prev = state[2]
+    if redis.call("ZREM", P.base .. state, id) == 1 then
+      prev = state
       break
     end
   end
   if prev == "unknown" then
-    for _, state in ipairs(LIST_STATES) do
-      if redis.call("LREM", P.base .. state[1], 1, id) == 1 then
-        prev = state[2]
+    for _, list in ipairs(LIST_STATES) do
+      if redis.call("LREM", P.base .. list, 1, id) == 1 then
+        prev = list
         break
       end
     end
