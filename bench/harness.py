@@ -572,6 +572,40 @@ def run_fetch_cost(contenders: Sequence[Contender], big: int, store: Store, quic
     return "\n".join(lines)
 
 
+def run_sibling_cost(contenders: Sequence[Contender], big: int, store: Store, quick: bool) -> str:
+    """Completing a flow's child with 10 vs ``big`` pending siblings, on each corral backend."""
+    calls = 50 if quick else 500
+    lines = [
+        f"Flow child completion with 10 vs {big:,} pending siblings "
+        f"(corral; median of 3 cycles of {calls} completions):",
+        "",
+        f"{'backend':<16}{'siblings':>12}{'complete µs':>14}",
+    ]
+    for contender in corral_contenders(contenders):
+        rows = []
+        for siblings in (10, big):
+            spec = {
+                "mode": "sibling-cost",
+                "url": store.fresh(contender),
+                "queue": "bench-siblings",
+                "n": calls,
+                "waiting": siblings,
+                "cycles": 3,
+            }
+            progress(f"sibling cost: {contender.key}, {siblings:,} siblings…")
+            try:
+                result = run_driver(contender, spec, store.workdir, 120 + siblings / 500)
+            except DriverError as error:
+                lines.append(f"{contender.label:<16}{siblings:>12,}  failed: {error}")
+                continue
+            rows.append(result)
+            lines.append(f"{contender.label:<16}{siblings:>12,}{result['complete_us']:>14.0f}")
+        if len(rows) == 2:
+            ratio = rows[1]["complete_us"] / rows[0]["complete_us"]
+            lines.append(f"{'':<16}{'big / 10':>12}{ratio:>13.2f}x")
+    return "\n".join(lines)
+
+
 def run_memory(contenders: Sequence[Contender], total: int, store: Store) -> str:
     """A corral worker's RSS while it processes ``total`` jobs (concurrency 16)."""
     every = max(1, total // 10)
@@ -653,6 +687,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also: corral's fetch cost with 1k vs WAITING (default 1,000,000) waiting jobs",
     )
     parser.add_argument(
+        "--sibling-cost",
+        nargs="?",
+        type=int,
+        const=10_000,
+        metavar="SIBLINGS",
+        help="also: completing a flow's child with 10 vs SIBLINGS (default 10,000) pending siblings",
+    )
+    parser.add_argument(
         "--memory",
         type=int,
         metavar="JOBS",
@@ -704,6 +746,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 }
             if args.fetch_cost:
                 output.append(run_fetch_cost(contenders, args.fetch_cost, store, args.quick))
+            if args.sibling_cost:
+                output.append(run_sibling_cost(contenders, args.sibling_cost, store, args.quick))
             if args.memory:
                 output.append(run_memory(contenders, args.memory, store))
     load_after = os.getloadavg()

@@ -20,14 +20,16 @@ await job.move_to_completed("sent", "my-token", fetch_next=False)
 
 import logging
 
+from corral._children import Dependencies
 from corral._version import __version__
-from corral.backends.base import JobState
+from corral.backends.base import DependencyCounts, JobState
 from corral.connection import Connection
 from corral.errors import (
     BackendError,
     ConfigurationError,
     CorralError,
     CorruptJobError,
+    FailedChildrenError,
     JobError,
     JobNotFoundError,
     JobStateError,
@@ -36,16 +38,21 @@ from corral.errors import (
     MissingDependency,
     MissingLockError,
     ObliterateError,
+    ParentConflictError,
+    ParentNotFoundError,
+    PendingDependenciesError,
     ProcessorError,
     QueueError,
     RateLimitError,
     StoreReplacedError,
     StoreUnavailableError,
     UnrecoverableError,
+    WaitingChildrenError,
 )
 from corral.events import QueueEvent, QueueEvents
+from corral.flows import FlowJob, FlowNode, FlowProducer
 from corral.job import Job
-from corral.options import Backoff, JobOptions, RateLimiter, RemovePolicy
+from corral.options import Backoff, JobOptions, ParentRef, RateLimiter, RemovePolicy
 from corral.queue import Queue
 from corral.worker import Worker
 
@@ -59,6 +66,12 @@ __all__ = [
     "Connection",
     "CorralError",
     "CorruptJobError",
+    "Dependencies",
+    "DependencyCounts",
+    "FailedChildrenError",
+    "FlowJob",
+    "FlowNode",
+    "FlowProducer",
     "Job",
     "JobError",
     "JobNotFoundError",
@@ -70,6 +83,10 @@ __all__ = [
     "MissingDependency",
     "MissingLockError",
     "ObliterateError",
+    "ParentConflictError",
+    "ParentNotFoundError",
+    "ParentRef",
+    "PendingDependenciesError",
     "ProcessorError",
     "Queue",
     "QueueError",
@@ -81,6 +98,7 @@ __all__ = [
     "StoreReplacedError",
     "StoreUnavailableError",
     "UnrecoverableError",
+    "WaitingChildrenError",
     "Worker",
     "__version__",
 ]

@@ -18,12 +18,13 @@ naming the field.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from corral.backends.base import JobRecord, KeepJobs
+from corral.backends.base import JobRecord, KeepJobs, ParentLink, ParentPolicy
 from corral.errors import CorruptJobError
 
 __all__ = [
@@ -39,6 +40,8 @@ __all__ = [
     "backoff_write",
     "keep_read",
     "keep_write",
+    "parent_field",
+    "parent_from_fields",
     "record_from_fields",
 ]
 
@@ -197,6 +200,40 @@ def _int0(job_id: str, fields: Mapping[str, str], *names: str) -> int:
     return 0 if value is None else value
 
 
+_POLICIES = tuple(p for p in ParentPolicy if p is not ParentPolicy.NONE)
+
+
+def parent_field(link: ParentLink) -> str:
+    """A child's ``parent`` hash field as Node writes it: ``{"id", "queueKey"}`` plus
+    the child's failure flag (``"fpof": true`` ...) when it has one."""
+    out: dict[str, object] = {"id": link.id, "queueKey": link.queue_key}
+    if link.policy is not ParentPolicy.NONE:
+        out[link.policy.value] = True
+    return json.dumps(out, separators=(",", ":"))
+
+
+def parent_from_fields(fields: Mapping[str, str]) -> ParentLink | None:
+    """A child's parent from its ``parent`` JSON field (with its failure flag), else
+    from ``parentKey`` alone (split at its last ``:``, as Node's scripts do)."""
+    raw = fields.get("parent")
+    if raw:
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            parent_id, queue_key = parsed.get("id"), parsed.get("queueKey")
+            if isinstance(parent_id, str) and isinstance(queue_key, str):
+                policy = next((p for p in _POLICIES if parsed.get(p.value)), ParentPolicy.NONE)
+                return ParentLink(queue_key, parent_id, policy)
+    key = fields.get("parentKey")
+    if key:
+        queue_key, _, parent_id = key.rpartition(":")
+        if queue_key and parent_id:
+            return ParentLink(queue_key, parent_id)
+    return None
+
+
 def record_from_fields(job_id: str, fields: Mapping[str, str]) -> JobRecord:
     """Build a JobRecord from a job's stored fields (BullMQ's hash field names).
 
@@ -209,6 +246,7 @@ def record_from_fields(job_id: str, fields: Mapping[str, str]) -> JobRecord:
         # The common case, every number a plain integer string: one pass, no checks.
         processed_on = get("processedOn")
         finished_on = get("finishedOn")
+        parent = parent_from_fields(fields) if "parentKey" in fields or "parent" in fields else None
         return JobRecord(
             job_id,
             get("name", ""),
@@ -228,6 +266,7 @@ def record_from_fields(job_id: str, fields: Mapping[str, str]) -> JobRecord:
             get("stacktrace"),
             get("defa"),
             get("pb"),
+            parent,
         )
     except (TypeError, ValueError):
         pass  # something unusual: read it field by field, naming what is wrong
@@ -250,4 +289,5 @@ def record_from_fields(job_id: str, fields: Mapping[str, str]) -> JobRecord:
         stacktrace=fields.get("stacktrace"),
         deferred_failure=fields.get("defa"),
         processed_by=fields.get("pb"),
+        parent=parent_from_fields(fields),
     )

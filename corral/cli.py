@@ -28,12 +28,15 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corral._version import __version__
 from corral.backends import mask_url
 from corral.errors import CorralError
 from corral.options import OPTIONS, JobOptions
+
+if TYPE_CHECKING:
+    from corral.job import Job
 
 __all__ = ["main"]
 
@@ -215,7 +218,7 @@ async def _jobs(args: argparse.Namespace) -> None:
     states = args.state or list(STATES)
     async with Queue(args.queue, url=args.url, prefix=args.prefix) as queue:
         jobs = await queue.get_jobs(*states, end=args.limit - 1)
-        rows = [["id", "name", "state", "attempts", "created", "reason / result"]]
+        rows = [["id", "name", "state", "attempts", "created", "flow", "reason / result"]]
         for job in jobs:
             state = await job.get_state()
             try:
@@ -226,12 +229,26 @@ async def _jobs(args: argparse.Namespace) -> None:
                 outcome = f"<{exc}>"
             rows.append([
                 job.id, job.name, state.value, str(job.attempts_made),
-                job.timestamp.strftime("%Y-%m-%d %H:%M:%S"), outcome[:60],
+                job.timestamp.strftime("%Y-%m-%d %H:%M:%S"), await _flow_cell(job), outcome[:60],
             ])  # fmt: skip
     if len(rows) == 1:
         print(f"no jobs in {', '.join(states)}")
         return
     _print_table(rows)
+
+
+async def _flow_cell(job: Job) -> str:
+    """A job's place in a flow: its parent, and its children by bucket."""
+    parts = [] if job.parent_key is None else [f"child of {job.parent_key}"]
+    counts = await job.get_dependencies_count()
+    if counts.processed or counts.unprocessed or counts.ignored or counts.failed:
+        children = f"children: {counts.unprocessed} pending, {counts.processed} done"
+        if counts.ignored:
+            children += f", {counts.ignored} ignored"
+        if counts.failed:
+            children += f", {counts.failed} failed"
+        parts.append(children)
+    return "; ".join(parts)
 
 
 def _job_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -14,12 +14,16 @@ CorralError
 │   ├── LockError                           the caller does not hold the job's lock
 │   │   ├── MissingLockError                the lock expired or was never taken (-2)
 │   │   └── LockMismatchError               another token holds the lock (-6)
-│   └── PendingDependenciesError            the job still has children to wait for (-4)
+│   ├── PendingDependenciesError            the job still has children to wait for (-4)
+│   ├── ParentNotFoundError                 a child's parent job does not exist (-5)
+│   ├── ParentConflictError                 the job already has another parent (-7)
+│   └── FailedChildrenError                 a child failed the job, so it cannot complete (-9)
 ├── QueueError                              a queue-wide operation was refused
 │   └── ObliterateError                     the queue is not paused, or has active jobs
 └── ProcessorError                          raised *by user code* to steer a job's outcome
     ├── UnrecoverableError                  fail at once, no retry
-    └── RateLimitError                      put the job back and pause fetching
+    ├── RateLimitError                      put the job back and pause fetching
+    └── WaitingChildrenError                the job now waits for its children
 ```
 
 Invalid arguments raise the standard ``ValueError`` / ``TypeError`` with the rule
@@ -41,6 +45,7 @@ __all__ = [
     "CorralError",
     "CorruptJobError",
     "ErrorCode",
+    "FailedChildrenError",
     "JobError",
     "JobNotFoundError",
     "JobStateError",
@@ -49,6 +54,8 @@ __all__ = [
     "MissingDependency",
     "MissingLockError",
     "ObliterateError",
+    "ParentConflictError",
+    "ParentNotFoundError",
     "PendingDependenciesError",
     "ProcessorError",
     "StoreReplacedError",
@@ -56,6 +63,7 @@ __all__ = [
     "QueueError",
     "RateLimitError",
     "UnrecoverableError",
+    "WaitingChildrenError",
     "error_from_code",
 ]
 
@@ -132,6 +140,8 @@ class JobError(CorralError):
     """An operation on a single job was refused; nothing was changed."""
 
     code: ErrorCode | None = None
+    index: int | None = None
+    """For a refusal of a batch (``add_flow``): the position of the job it is about."""
 
     def __init__(self, message: str, *, job_id: str, operation: str) -> None:
         self.job_id = job_id
@@ -173,6 +183,29 @@ class PendingDependenciesError(JobError):
     code = ErrorCode.JOB_PENDING_DEPENDENCIES
 
 
+class ParentNotFoundError(JobError):
+    """A job was to be added as the child of a parent job that does not exist; nothing
+    was added. ``parent_key`` is the parent's job key (``<prefix>:<queue>:<id>``)."""
+
+    code = ErrorCode.PARENT_JOB_NOT_EXIST
+    parent_key: str | None = None
+
+
+class ParentConflictError(JobError):
+    """A job id that exists already belongs to another parent that still exists, so it
+    cannot be given a new one; nothing was added."""
+
+    code = ErrorCode.PARENT_JOB_CANNOT_BE_REPLACED
+    parent_key: str | None = None
+
+
+class FailedChildrenError(JobError):
+    """A child failed with ``fail_parent_on_failure``, so the job cannot complete
+    (a worker fails it at once, without retry)."""
+
+    code = ErrorCode.JOB_HAS_FAILED_CHILDREN
+
+
 class QueueError(CorralError):
     """A queue-wide operation was refused."""
 
@@ -197,11 +230,21 @@ class RateLimitError(ProcessorError):
         super().__init__(message)
 
 
+class WaitingChildrenError(ProcessorError):
+    """Raise from a processor once ``await job.move_to_waiting_children(token)`` returned
+    True: the job waits for its children and runs again when they are done; the worker
+    writes nothing for this run, uses no attempt, and takes its next job."""
+
+    def __init__(self, message: str = "bullmq:movedToWaitingChildren") -> None:
+        super().__init__(message)
+
+
 _EXPECTED_STATE = {
     "move_to_finished": "active",
     "retry_job": "active",
     "move_to_delayed": "active",
     "move_to_wait": "active",
+    "move_to_waiting_children": "active",
     "extend_lock": "active",
     "promote": "delayed",
 }
@@ -219,6 +262,8 @@ def error_from_code(
     state: str | None = None,
     expected: str | None = None,
     count: int | None = None,
+    parent: str | None = None,
+    index: int | None = None,
 ) -> CorralError:
     """Turn a backend refusal code into the exception the caller sees.
 
@@ -226,8 +271,36 @@ def error_from_code(
     alone says what was refused and why. ``state`` is the job's current state
     when the store reported it with the refusal; ``expected`` the state the
     operation needed (default: the operation's usual one); ``count`` the number a
-    queue refusal is about (active jobs for ``QUEUE_HAS_ACTIVE_JOBS``).
+    queue refusal is about (active jobs for ``QUEUE_HAS_ACTIVE_JOBS``);
+    ``parent`` the parent job key a flow refusal is about; ``index`` the position
+    of the refused job in its batch (set on the exception).
     """
+    error = _error_from_code(
+        code,
+        operation=operation,
+        job_id=job_id,
+        queue=queue,
+        state=state,
+        expected=expected,
+        count=count,
+        parent=parent,
+    )
+    if index is not None and isinstance(error, JobError):
+        error.index = index
+    return error
+
+
+def _error_from_code(
+    code: int,
+    *,
+    operation: str,
+    job_id: str | None,
+    queue: str | None,
+    state: str | None,
+    expected: str | None,
+    count: int | None,
+    parent: str | None,
+) -> CorralError:
     subject = f"job {job_id!r}" if job_id is not None else f"queue {queue!r}"
     jid = job_id if job_id is not None else ""
     try:
@@ -289,6 +362,31 @@ def error_from_code(
             job_id=jid,
             operation=operation,
         )
+    if known is ErrorCode.JOB_HAS_FAILED_CHILDREN:
+        return FailedChildrenError(
+            f"{subject} has at least one failed child, so it cannot complete ({operation})",
+            job_id=jid,
+            operation=operation,
+        )
+    if known is ErrorCode.PARENT_JOB_NOT_EXIST:
+        who = subject if job_id else "the job"
+        missing = ParentNotFoundError(
+            f"parent job {parent!r} does not exist, so {who} cannot be added as its "
+            f"child; nothing was added ({operation})",
+            job_id=jid,
+            operation=operation,
+        )
+        missing.parent_key = parent
+        return missing
+    if known is ErrorCode.PARENT_JOB_CANNOT_BE_REPLACED:
+        conflict = ParentConflictError(
+            f"{subject} exists and belongs to another parent that still exists, so it "
+            f"cannot become a child of {parent!r}; nothing was added ({operation})",
+            job_id=jid,
+            operation=operation,
+        )
+        conflict.parent_key = parent
+        return conflict
     return JobError(
         f"{subject}: {operation} was refused ({known.name}, code {code})",
         job_id=jid,

@@ -23,19 +23,31 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from corral import _clock
+from corral._children import Dependencies, read_dependencies
 from corral._codec import check_text, dumps, loads, loads_field
 from corral._policy import BackoffStrategy, decide_failure
 from corral._wire import record_from_fields
 from corral.backends.base import (
     Backend,
     Completed,
+    DependencyBucket,
+    DependencyCounts,
     Fetched,
     FetchRequest,
     JobRecord,
     JobState,
     Retry,
 )
-from corral.options import Duration, JobOptions, ms_to_datetime, parse_opts, to_ms
+from corral.options import (
+    Duration,
+    JobOptions,
+    ParentOption,
+    ParentRef,
+    ms_to_datetime,
+    parse_opts,
+    qualify_parent,
+    to_ms,
+)
 
 __all__ = ["Job", "JobMover", "JobState"]
 
@@ -156,6 +168,24 @@ class Job:
     def queue_name(self) -> str:
         """The name of the job's queue."""
         return self._mover.queue
+
+    @property
+    def queue_qualified_name(self) -> str:
+        """The job's queue key ``<prefix>:<queue>`` (BullMQ's ``queueQualifiedName``),
+        e.g. for ``queue.add(..., parent={"id": job.id, "queue": job.queue_qualified_name})``."""
+        return f"{self._mover.backend.prefix}:{self._mover.queue}"
+
+    @property
+    def parent(self) -> ParentRef | None:
+        """The job's parent, if it is a child in a flow."""
+        link = self._record.parent
+        return None if link is None else ParentRef(link.id, link.queue_key)
+
+    @property
+    def parent_key(self) -> str | None:
+        """The parent's job key ``<prefix>:<queue>:<id>`` (BullMQ's ``parentKey``)."""
+        link = self._record.parent
+        return None if link is None else link.key
 
     @property
     def data(self) -> Any:
@@ -347,11 +377,78 @@ class Job:
         lines, _count = await mover.backend.get_logs(mover.queue, self.id, start, end)
         return lines
 
-    async def remove(self) -> bool:
+    async def remove(self, *, remove_children: bool = True) -> bool:
         """Remove the job and its logs. Returns False if it was already gone; an
-        active job whose lock is live cannot be removed (JobStateError)."""
+        active job whose lock is live cannot be removed (JobStateError).
+
+        A parent's children go too (every descendant, finished or not) unless
+        ``remove_children=False``; it is refused while one of its pending
+        descendants is locked by a worker. A child leaves its parent's pending
+        children, and the parent runs if it was the last.
+        """
         mover = self._mover
-        return await mover.backend.remove_job(mover.queue, self.id, _clock.now_ms())
+        return await mover.backend.remove_job(
+            mover.queue, self.id, _clock.now_ms(), remove_children=remove_children
+        )
+
+    # -- a parent's children (flows) -----------------------------------------------------
+
+    async def get_dependencies(
+        self,
+        *,
+        limit: int | None = None,
+        cursors: Mapping[DependencyBucket, str] | Mapping[str, str] | None = None,
+    ) -> Dependencies:
+        """The job's children by job key, in four buckets: processed (with return
+        values), unprocessed, ignored (with reasons) and failed. ``limit``: at most
+        that many per bucket; pass a result's ``cursors`` to read the next page
+        (only the buckets named there are read)."""
+        mover = self._mover
+        return await read_dependencies(
+            mover.backend, mover.queue, self.id, limit=limit, cursors=cursors
+        )
+
+    async def get_dependencies_count(self) -> DependencyCounts:
+        """How many children the job has in each bucket (BullMQ's ``getDependenciesCount``)."""
+        return await self._mover.backend.get_dependency_counts(self._mover.queue, self.id)
+
+    async def get_children_values(self) -> dict[str, Any]:
+        """``{child job key: return value}`` of every completed child, e.g. inside a
+        parent's processor."""
+        return (await self.get_dependencies()).processed
+
+    async def get_ignored_children_failures(self) -> dict[str, str]:
+        """``{child job key: failed reason}`` of the failed children the job runs without
+        (``continue_parent_on_failure`` / ``ignore_dependency_on_failure``)."""
+        return (await self.get_dependencies()).ignored
+
+    async def get_failed_children_values(self) -> dict[str, str]:
+        """The same as :meth:`get_ignored_children_failures`, under BullMQ's older name
+        (BullMQ's ``getFailedChildrenValues`` reads that bucket too); children that
+        failed the job (``fail_parent_on_failure``) are ``get_dependencies().failed``."""
+        return await self.get_ignored_children_failures()
+
+    async def move_to_waiting_children(
+        self, token: str | None = None, *, child: ParentOption = None
+    ) -> bool:
+        """Wait for the job's pending children (the step-job pattern): True when the
+        job now waits in ``waiting-children`` (raise :class:`~corral.WaitingChildrenError`
+        from the processor then), False when no child is pending, so it can go on at
+        once. ``child`` (``{"id", "queue"}``, a ParentRef or a Job) waits for that
+        child only. The lock is checked first: a wrong token raises a LockError."""
+        token = self._token_for(token, "move_to_waiting_children")
+        mover = self._mover
+        wanted = qualify_parent(child, mover.backend.prefix)
+        moved = await mover.backend.move_to_waiting_children(
+            mover.queue, self.id, token, _clock.now_ms(), None if wanted is None else wanted.key
+        )
+        if moved:
+            self.token = None
+        return moved
+
+    async def is_waiting_children(self) -> bool:
+        """Whether the job waits for its children."""
+        return await self.get_state() is JobState.WAITING_CHILDREN
 
     async def promote(self) -> None:
         """Run a delayed job now. Raises JobStateError if it is not delayed."""

@@ -28,12 +28,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from corral import _wire
 from corral._codec import check_text, dumps
 from corral._wire import Form
-from corral.backends.base import MAX_PRIORITY, KeepJobs, NewJob
+from corral.backends.base import MAX_PRIORITY, KeepJobs, NewJob, ParentLink, ParentPolicy
 from corral.backends.keyspace import RESERVED_JOB_IDS
 
 __all__ = [
@@ -47,6 +47,8 @@ __all__ = [
     "JobOptions",
     "KeepPolicy",
     "Option",
+    "ParentOption",
+    "ParentRef",
     "RateLimiter",
     "RemovePolicy",
     "TimestampOption",
@@ -54,6 +56,7 @@ __all__ = [
     "new_job",
     "parse_opts",
     "prepare_options",
+    "qualify_parent",
     "to_ms",
     "validate_job_id",
     "validate_queue_name",
@@ -222,6 +225,45 @@ class RateLimiter:
         to_ms(self.duration, name="limiter duration", allow_zero=False)
 
 
+@dataclass(frozen=True, slots=True)
+class ParentRef:
+    """A parent job, for the ``parent`` option: its ``id`` and its queue key
+    ``<prefix>:<queue>`` (BullMQ's qualified queue name). A plain queue name (no
+    ``:``) is taken as under the prefix of the queue the child is added to."""
+
+    id: str
+    queue_key: str
+
+    def __post_init__(self) -> None:
+        for name, value in (("id", self.id), ("queue", self.queue_key)):
+            if not isinstance(value, str) or not value:
+                raise TypeError(f"parent {name} must be a non-empty string, not {value!r}")
+
+    @property
+    def key(self) -> str:
+        """The parent's job key ``<prefix>:<queue>:<id>``."""
+        return f"{self.queue_key}:{self.id}"
+
+    @property
+    def queue_name(self) -> str:
+        """The parent's queue name, without the prefix."""
+        return self.queue_key.rpartition(":")[2]
+
+
+class _ParentJob(Protocol):
+    """A Job, as a parent: its id and its queue key."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def queue_qualified_name(self) -> str: ...
+
+
+ParentOption = ParentRef | Mapping[str, str] | _ParentJob | None
+"""What ``parent=`` takes: ``{"id": ..., "queue": ...}``, a :class:`ParentRef` or a
+Job; None for no parent."""
+
 _KEEP_ALL = KeepJobs()
 _NO_EXTRA: Mapping[str, object] = MappingProxyType({})
 
@@ -252,12 +294,26 @@ class JobOptions:
     """How many finished jobs to keep when this one fails for good."""
     timestamp_ms: int | None = None
     """Creation time in epoch ms, if it was given explicitly."""
+    parent: ParentRef | None = None
+    """The job is a child of this job (a flow)."""
+    fail_parent_on_failure: bool = False
+    continue_parent_on_failure: bool = False
+    ignore_dependency_on_failure: bool = False
+    remove_dependency_on_failure: bool = False
     extra: Mapping[str, object] = field(default_factory=lambda: _NO_EXTRA)
 
     @property
     def delay(self) -> float:
         """The delay in seconds."""
         return self.delay_ms / 1000
+
+    @property
+    def parent_policy(self) -> ParentPolicy:
+        """What failing for good does to the parent: the one failure option set."""
+        for row in _FAILURE_OPTIONS:
+            if getattr(self, row.attr):
+                return ParentPolicy(row.wire)
+        return ParentPolicy.NONE
 
     @property
     def remove_on_complete(self) -> KeepPolicy | None:
@@ -391,6 +447,54 @@ def _check_timestamp(value: object) -> int | None:
     return ms
 
 
+def _check_parent(value: object) -> ParentRef | None:
+    if value is None or isinstance(value, ParentRef):
+        return value
+    if isinstance(value, Mapping):
+        if set(value) != {"id", "queue"}:
+            raise ValueError(
+                f"parent must have exactly the keys 'id' and 'queue', not {sorted(value)}"
+            )
+        return ParentRef(value["id"], value["queue"])
+    queue_key = getattr(value, "queue_qualified_name", None)
+    job_id = getattr(value, "id", None)
+    if isinstance(queue_key, str) and isinstance(job_id, str):
+        return ParentRef(job_id, queue_key)  # a Job
+    raise TypeError(
+        "parent must be a mapping {'id': ..., 'queue': ...}, a ParentRef or a Job, "
+        f"not {type(value).__name__}"
+    )
+
+
+def _check_flag(name: str) -> Callable[[object], bool]:
+    def check(value: object) -> bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False")
+        return value
+
+    return check
+
+
+def qualify_parent(value: object, prefix: str) -> ParentRef | None:
+    """The ``parent`` option ``value``, checked, with a plain queue name put under
+    ``prefix``; raises like the option's check."""
+    parent = _check_parent(value)
+    if parent is None or ":" in parent.queue_key:
+        return parent
+    return ParentRef(parent.id, f"{prefix}:{parent.queue_key}")
+
+
+def _read_parent(raw: object) -> ParentRef | None:
+    if isinstance(raw, Mapping):
+        job_id, queue_key = raw.get("id"), raw.get("queue")
+        if isinstance(job_id, str) and job_id and isinstance(queue_key, str) and queue_key:
+            return ParentRef(job_id, queue_key)
+    return None
+
+
+_PARENT: Form[ParentRef] = Form(lambda p: {"id": p.id, "queue": p.queue_key}, _read_parent)
+
+
 def _read_backoff(raw: object) -> Backoff | None:
     read = _wire.backoff_read(raw)
     if read is None:
@@ -473,8 +577,20 @@ OPTIONS: tuple[Option[Any], ...] = (
            _retention("remove_on_fail"), _wire.KEEP,
            Cli(int, "a count", "N", "keep only the newest N failed jobs (0: remove at once)")),
     Option("timestamp", "timestamp", "timestamp_ms", None, _check_timestamp, _wire.EPOCH_MS),
+    Option("parent", "parent", "parent", None, _check_parent, _PARENT),
+    Option("fail_parent_on_failure", "fpof", "fail_parent_on_failure", False,
+           _check_flag("fail_parent_on_failure"), _wire.FLAG),
+    Option("continue_parent_on_failure", "cpof", "continue_parent_on_failure", False,
+           _check_flag("continue_parent_on_failure"), _wire.FLAG),
+    Option("ignore_dependency_on_failure", "idof", "ignore_dependency_on_failure", False,
+           _check_flag("ignore_dependency_on_failure"), _wire.FLAG),
+    Option("remove_dependency_on_failure", "rdof", "remove_dependency_on_failure", False,
+           _check_flag("remove_dependency_on_failure"), _wire.FLAG),
 )  # fmt: skip
 """Every job option, in the order ``Queue.add`` lists them."""
+
+_FAILURE_OPTIONS = OPTIONS[-4:]
+"""What a child's failure does to its parent: at most one of these may be set."""
 
 _BY_NAME: dict[str, Option[Any]] = {row.name: row for row in OPTIONS}
 _WIRE_NAMES = frozenset(row.wire for row in OPTIONS)
@@ -489,6 +605,12 @@ def _build(options: Mapping[str, object]) -> JobOptions:
             unknown = sorted(set(options) - _BY_NAME.keys())
             raise TypeError(f"unknown job option(s) {unknown}; known: {_KNOWN}")
         values[row.attr] = row.check(value)
+    chosen = [row.name for row in _FAILURE_OPTIONS if values.get(row.attr)]
+    if len(chosen) > 1:
+        raise ValueError(
+            f"the options {', '.join(chosen)} cannot be used together: a child's failure "
+            "does one thing to its parent; choose one"
+        )
     return JobOptions(**values)
 
 
@@ -541,6 +663,7 @@ def new_job(name: object, data: object, options: Mapping[str, object], *, now_ms
             f"delay of {opts.delay} seconds puts the job's due time (timestamp + delay) past "
             f"2**53 - 1 ms, the latest time a store holds exactly: use a shorter delay"
         )
+    parent = opts.parent
     return NewJob(
         name,
         dumps({} if data is None else data, what="job data"),
@@ -550,6 +673,7 @@ def new_job(name: object, data: object, options: Mapping[str, object], *, now_ms
         opts.priority,
         opts.lifo,
         opts.job_id,
+        None if parent is None else ParentLink(parent.queue_key, parent.id, opts.parent_policy),
     )
 
 

@@ -14,8 +14,10 @@ from corral.options import (
     BackoffOption,
     Duration,
     KeepPolicy,
+    ParentOption,
     TimestampOption,
     new_job,
+    qualify_parent,
     to_ms,
 )
 
@@ -66,6 +68,11 @@ class Queue(QueueClient):
         remove_on_complete: KeepPolicy | None = None,
         remove_on_fail: KeepPolicy | None = None,
         timestamp: TimestampOption = None,
+        parent: ParentOption = None,
+        fail_parent_on_failure: bool = False,
+        continue_parent_on_failure: bool = False,
+        ignore_dependency_on_failure: bool = False,
+        remove_dependency_on_failure: bool = False,
     ) -> Job:
         """Add a job and return it.
 
@@ -84,6 +91,15 @@ class Queue(QueueClient):
         - ``timestamp``: creation time (aware datetime or epoch seconds, 1970 to
           9999); default now. The job falls due at ``timestamp + delay``, at most
           2**53 - 1 ms after 1970.
+        - ``parent``: add the job as a child of an existing job, given as
+          ``{"id": ..., "queue": ...}`` (``queue`` is ``<prefix>:<name>``, or a plain
+          name under this queue's prefix), a :class:`~corral.ParentRef` or a Job. The
+          parent waits for it (see :class:`~corral.FlowProducer`); a missing parent
+          raises :class:`~corral.ParentNotFoundError` and nothing is written.
+        - ``fail_parent_on_failure`` / ``continue_parent_on_failure`` /
+          ``ignore_dependency_on_failure`` / ``remove_dependency_on_failure``: what
+          this child failing for good does to its parent (at most one; none: the
+          parent keeps waiting until the child is retried and completes).
 
         The options are those of :data:`corral.options.OPTIONS`; bad input raises
         before anything is written.
@@ -101,6 +117,11 @@ class Queue(QueueClient):
                 "remove_on_complete": remove_on_complete,
                 "remove_on_fail": remove_on_fail,
                 "timestamp": timestamp,
+                "parent": qualify_parent(parent, self._prefix),
+                "fail_parent_on_failure": fail_parent_on_failure,
+                "continue_parent_on_failure": continue_parent_on_failure,
+                "ignore_dependency_on_failure": ignore_dependency_on_failure,
+                "remove_dependency_on_failure": remove_dependency_on_failure,
             },
             now_ms=_clock.now_ms(),
         )
@@ -125,6 +146,8 @@ class Queue(QueueClient):
                 raise ValueError(f"add_bulk item {index} has no 'name'")
             options = {k: v for k, v in item.items() if k not in ("name", "data")}
             try:
+                if options.get("parent") is not None:
+                    options["parent"] = qualify_parent(options["parent"], self._prefix)
                 specs.append(new_job(item["name"], item.get("data"), options, now_ms=now))
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"add_bulk item {index}: {exc}") from None
@@ -150,6 +173,7 @@ class Queue(QueueClient):
             timestamp_ms=spec.timestamp_ms,
             delay_ms=spec.delay_ms,
             priority=spec.priority,
+            parent=spec.parent,
         )
         return Job(self._mover, record)
 
@@ -188,9 +212,12 @@ class Queue(QueueClient):
         lines, _count = await self._backend.get_logs(self._name, job_id, start, end)
         return lines
 
-    async def remove(self, job_id: str) -> bool:
-        """Remove a job; False if there was none. See :meth:`corral.Job.remove`."""
-        return await self._backend.remove_job(self._name, job_id, _clock.now_ms())
+    async def remove(self, job_id: str, *, remove_children: bool = True) -> bool:
+        """Remove a job (and, by default, its descendants); False if there was none.
+        See :meth:`corral.Job.remove`."""
+        return await self._backend.remove_job(
+            self._name, job_id, _clock.now_ms(), remove_children=remove_children
+        )
 
     async def rate_limit(self, duration: Duration) -> None:
         """Hand out no job to any worker of this queue for ``duration`` seconds."""

@@ -18,8 +18,9 @@ Worker("emails", send).run(handle_signals=True)   # until Ctrl-C or SIGTERM
 ```
 
 Every public method, property and attribute of :class:`corral.Queue`,
-:class:`corral.Worker`, :class:`corral.Job` and :class:`corral.QueueEvents` is
-here under the same name and with the same signature. Coroutine methods block
+:class:`corral.Worker`, :class:`corral.Job`, :class:`corral.QueueEvents` and
+:class:`corral.FlowProducer` is here under the same name and with the same
+signature (a flow's nodes are :class:`FlowNode` objects of blocking jobs). Coroutine methods block
 until they are done; those that return jobs return these blocking Jobs.
 ``async with`` becomes ``with`` and ``async for`` becomes ``for``, with the same
 meaning (``with Worker(name, processor)`` processes jobs in the background until
@@ -51,10 +52,12 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from corral import connection as _connection
 from corral import events as _events
+from corral import flows as _flows
 from corral import job as _job
 from corral import queue as _queue
 from corral import worker as _worker
@@ -62,7 +65,7 @@ from corral._client import QueueClient
 from corral._engine.signals import ShutdownSignals
 from corral._portal import get_portal
 
-__all__ = ["Connection", "Job", "Queue", "QueueEvents", "Worker"]
+__all__ = ["Connection", "FlowNode", "FlowProducer", "Job", "Queue", "QueueEvents", "Worker"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -146,6 +149,44 @@ def _sync_jobs(result: _job.Job | list[_job.Job] | None) -> Job | list[Job] | No
     if isinstance(result, list):
         return [Job(job) for job in result]
     return Job(result)
+
+
+def _blocking_flow(
+    method: Callable[Concatenate[A, P], Coroutine[Any, Any, _flows.FlowNode]],
+) -> Callable[Concatenate[_Facade[A], P], FlowNode]:
+    """:func:`_blocking` for a method that returns a flow's node: the twin returns a
+    :class:`FlowNode` of blocking jobs."""
+    return _blocking_returning_nodes(method)
+
+
+def _blocking_flow_or_none(
+    method: Callable[Concatenate[A, P], Coroutine[Any, Any, _flows.FlowNode | None]],
+) -> Callable[Concatenate[_Facade[A], P], FlowNode | None]:
+    """:func:`_blocking_flow` for a method that may return None instead."""
+    return _blocking_returning_nodes(method)
+
+
+def _blocking_flows(
+    method: Callable[Concatenate[A, P], Coroutine[Any, Any, list[_flows.FlowNode]]],
+) -> Callable[Concatenate[_Facade[A], P], list[FlowNode]]:
+    """:func:`_blocking_flow` for a method that returns a list of nodes."""
+    return _blocking_returning_nodes(method)
+
+
+def _blocking_returning_nodes(
+    method: Callable[Concatenate[A, P], Coroutine[Any, Any, Any]],
+) -> Callable[Concatenate[_Facade[A], P], Any]:
+    name = method.__name__
+
+    @functools.wraps(method)
+    def blocking(self: _Facade[A], /, *args: P.args, **kwargs: P.kwargs) -> Any:
+        bound: Callable[P, Coroutine[Any, Any, Any]] = getattr(self._wrapped, name)
+        result = _call(bound(*args, **kwargs))
+        if isinstance(result, list):
+            return [FlowNode.of(node) for node in result]
+        return None if result is None else FlowNode.of(result)
+
+    return blocking
 
 
 def _direct(method: Callable[Concatenate[A, P], T]) -> Callable[Concatenate[_Facade[A], P], T]:
@@ -315,6 +356,9 @@ class Job(_Facade[_job.Job]):
     finished_on = _attr(_job.Job, lambda j: j.finished_on)
     delay = _attr(_job.Job, lambda j: j.delay)
     priority = _attr(_job.Job, lambda j: j.priority)
+    queue_qualified_name = _attr(_job.Job, lambda j: j.queue_qualified_name)
+    parent = _attr(_job.Job, lambda j: j.parent)
+    parent_key = _attr(_job.Job, lambda j: j.parent_key)
 
     move_to_completed = _blocking_job_or_none(_job.Job.move_to_completed)
     move_to_failed = _blocking_job_or_none(_job.Job.move_to_failed)
@@ -327,9 +371,29 @@ class Job(_Facade[_job.Job]):
     promote = _blocking(_job.Job.promote)
     retry = _blocking(_job.Job.retry)
     get_state = _blocking(_job.Job.get_state)
+    get_dependencies = _blocking(_job.Job.get_dependencies)
+    get_dependencies_count = _blocking(_job.Job.get_dependencies_count)
+    get_children_values = _blocking(_job.Job.get_children_values)
+    get_ignored_children_failures = _blocking(_job.Job.get_ignored_children_failures)
+    get_failed_children_values = _blocking(_job.Job.get_failed_children_values)
+    move_to_waiting_children = _blocking(_job.Job.move_to_waiting_children)
+    is_waiting_children = _blocking(_job.Job.is_waiting_children)
 
     def __repr__(self) -> str:
         return repr(self._wrapped)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowNode:
+    """A job of a flow (a blocking :class:`Job`) and its child nodes."""
+
+    job: Job
+    children: tuple[FlowNode, ...] = ()
+
+    @classmethod
+    def of(cls, node: _flows.FlowNode) -> FlowNode:
+        """The blocking twin of the async ``corral.FlowNode`` ``node`` (whole tree)."""
+        return cls(Job(node.job), tuple(cls.of(child) for child in node.children))
 
 
 class _Client(_Facade[C_co]):
@@ -469,6 +533,36 @@ class QueueEvents(_Client[_events.QueueEvents]):
     read = _blocking(_events.QueueEvents.read)
     close = _blocking(_events.QueueEvents.close)
     __iter__ = _blocking_iter(_events.QueueEvents.__aiter__)
+
+
+class FlowProducer(_Facade[_flows.FlowProducer]):
+    """Adds flows with blocking calls; takes the parameters of :class:`corral.FlowProducer`."""
+
+    __slots__ = ()
+
+    @_built_from(_flows.FlowProducer)
+    def __init__(self, producer: _flows.FlowProducer) -> None:
+        """Open (lazily) the store; the parameters are :class:`corral.FlowProducer`'s."""
+        super().__init__(producer)
+
+    prefix = _attr(_flows.FlowProducer, lambda f: f.prefix)
+    url = _attr(_flows.FlowProducer, lambda f: f.url)
+    backend = _attr(_flows.FlowProducer, lambda f: f.backend)
+    closed = _attr(_flows.FlowProducer, lambda f: f.closed)
+
+    add = _blocking_flow(_flows.FlowProducer.add)
+    add_bulk = _blocking_flows(_flows.FlowProducer.add_bulk)
+    get_flow = _blocking_flow_or_none(_flows.FlowProducer.get_flow)
+    close = _blocking(_flows.FlowProducer.close)
+
+    def __enter__(self) -> Self:
+        """Returns this producer; :meth:`close` on exit."""
+        return self
+
+    __exit__ = _blocking(_flows.FlowProducer.__aexit__)
+
+    def __repr__(self) -> str:
+        return f"corral.sync.{self._wrapped!r}"
 
 
 class Connection(_Facade[_connection.Connection]):

@@ -46,3 +46,21 @@ def test_quick_corral_only_run_prints_a_row_per_workload(tmp_path: Path) -> None
         assert "failed" not in rows[0], rows[0]
         assert "skipped" not in rows[0], rows[0]
     assert raw.is_file()
+
+
+def test_the_sibling_cost_measurement_runs_on_both_backends(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        service_missing("redis-server is not on PATH (apt-get install -y redis-server)")
+    env = {k: v for k, v in os.environ.items() if k != "CORRAL_URL"}
+    command = [sys.executable, "-m", "bench", "--quick", "--workloads", "none"]
+    done = subprocess.run(
+        [*command, "--sibling-cost", "200", "--only", "corral-redis,corral-sqlite"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    ratios = [line for line in done.stdout.splitlines() if "big / 10" in line]
+    assert len(ratios) == 2, done.stdout

@@ -57,6 +57,7 @@ def pairs(sqlite_url: str, queue_name: str) -> Iterator[dict[str, Pair]]:
     )
     events = sync.QueueEvents(queue_name, url=sqlite_url, prefix="pfx", last_event_id="0-0")
     connection = sync.Connection(sqlite_url)
+    flows = sync.FlowProducer(url=sqlite_url, prefix="pfx")
     queue.add("parity", {"n": 1}, priority=7, attempts=2)
     job = worker.get_next_job("tok", block=False)
     assert job is not None
@@ -68,8 +69,9 @@ def pairs(sqlite_url: str, queue_name: str) -> Iterator[dict[str, Pair]]:
         "Job": Pair(job.async_job, job),
         "QueueEvents": Pair(events._wrapped, events),
         "Connection": Pair(connection._wrapped, connection),
+        "FlowProducer": Pair(flows._wrapped, flows),
     }
-    for client in (queue, worker, events, connection):
+    for client in (queue, worker, events, connection, flows):
         client.close()
 
 
@@ -77,7 +79,9 @@ def _public(obj: object) -> set[str]:
     return {name for name in dir(obj) if not name.startswith("_")}
 
 
-@pytest.mark.parametrize("cls_name", ["Queue", "Worker", "Job", "QueueEvents", "Connection"])
+@pytest.mark.parametrize(
+    "cls_name", ["Queue", "Worker", "Job", "QueueEvents", "Connection", "FlowProducer"]
+)
 def test_every_public_name_of_the_async_class_has_a_blocking_twin(
     pairs: dict[str, Pair], cls_name: str
 ) -> None:
@@ -90,7 +94,9 @@ def test_every_public_name_of_the_async_class_has_a_blocking_twin(
     assert stale == set(), f"corral.sync.{cls_name} has {sorted(stale)}, the async class not"
 
 
-@pytest.mark.parametrize("cls_name", ["Queue", "Worker", "Job", "QueueEvents", "Connection"])
+@pytest.mark.parametrize(
+    "cls_name", ["Queue", "Worker", "Job", "QueueEvents", "Connection", "FlowProducer"]
+)
 def test_every_callable_has_the_async_signature_and_blocks(
     pairs: dict[str, Pair], cls_name: str
 ) -> None:
@@ -120,7 +126,9 @@ def test_every_callable_has_the_async_signature_and_blocks(
             assert inspect.signature(twin) == inspect.signature(getattr(async_cls, async_name))
 
 
-@pytest.mark.parametrize("cls_name", ["Queue", "Worker", "Job", "QueueEvents", "Connection"])
+@pytest.mark.parametrize(
+    "cls_name", ["Queue", "Worker", "Job", "QueueEvents", "Connection", "FlowProducer"]
+)
 def test_every_property_and_attribute_reads_the_async_value(
     pairs: dict[str, Pair], cls_name: str
 ) -> None:
@@ -136,7 +144,9 @@ def test_every_property_and_attribute_reads_the_async_value(
     assert checked, f"{cls_name} has no public data?"
 
 
-@pytest.mark.parametrize("cls_name", ["Queue", "Worker", "QueueEvents", "Connection"])
+@pytest.mark.parametrize(
+    "cls_name", ["Queue", "Worker", "QueueEvents", "Connection", "FlowProducer"]
+)
 def test_constructors_take_the_async_parameters(cls_name: str) -> None:
     assert inspect.signature(getattr(sync, cls_name)) == inspect.signature(
         getattr(corral, cls_name)

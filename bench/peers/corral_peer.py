@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.peers import proto
 from bench.peers.proto import Spec
-from corral import Job, Queue, Worker
+from corral import FlowProducer, Job, Queue, Worker
 
 REMOVE = {"remove_on_complete": True}
 
@@ -172,6 +172,41 @@ async def fetch_cost(spec: Spec) -> dict[str, Any]:
         await queue.close()
 
 
+async def sibling_cost(spec: Spec) -> dict[str, Any]:
+    """What completing a flow's child costs while ``waiting`` siblings are pending.
+    Each of ``cycles`` cycles adds (untimed) one parent with ``waiting + n`` children
+    (and a few more to warm up on) in a fresh queue, fetches them (untimed),
+    completes the warm-up ones (untimed: the store settles after the big add), then
+    times ``n`` completions (no fetch of the next). Returns the median µs per
+    completion."""
+    warm_up = 50
+    complete_us: list[float] = []
+    async with FlowProducer(url=spec.url) as flows:
+        for cycle in range(spec.cycles):
+            kids = f"{spec.queue}-{cycle}"
+            children = [
+                {"name": "child", "queue_name": kids, "data": proto.payload(i)}
+                for i in range(spec.waiting + spec.n + warm_up)
+            ]
+            await flows.add(
+                {"name": "parent", "queue_name": f"{kids}-parent", "children": children}
+            )
+            async with Worker(kids, url=spec.url) as worker:
+                held = []
+                for i in range(spec.n + warm_up):
+                    job = await worker.get_next_job(f"sib-{i}", block=False)
+                    if job is None:
+                        raise RuntimeError("the flow's children ran dry")
+                    held.append(job)
+                for job in held[:warm_up]:
+                    await job.move_to_completed(None, job.token, fetch_next=False)
+                start = time.perf_counter()
+                for job in held[warm_up:]:
+                    await job.move_to_completed(None, job.token, fetch_next=False)
+                complete_us.append((time.perf_counter() - start) / spec.n * 1e6)
+    return {"elapsed": 0.0, "complete_us": statistics.median(complete_us)}
+
+
 async def memory_producer(spec: Spec) -> dict[str, Any]:
     """Keep about ``10 * batch`` jobs waiting until ``n`` have been added."""
     queue = Queue(spec.queue, url=spec.url)
@@ -233,5 +268,6 @@ if __name__ == "__main__":
             "fetch-cost": fetch_cost,
             "memory-producer": memory_producer,
             "memory-worker": memory_worker,
+            "sibling-cost": sibling_cost,
         }
     )

@@ -35,10 +35,14 @@ from corral._engine.locks import LockRenewer
 from corral._engine.stalled import StalledChecker
 from corral.errors import (
     BackendError,
+    FailedChildrenError,
     LockError,
+    PendingDependenciesError,
     RateLimitError,
     StoreReplacedError,
     StoreUnavailableError,
+    UnrecoverableError,
+    WaitingChildrenError,
 )
 from corral.job import Job
 
@@ -234,6 +238,10 @@ class Runner:
                     left_ms = MIN_RATE_LIMIT_HOLD_OFF_MS
                 self.fetcher.hold_off(left_ms)
                 return None
+            except WaitingChildrenError:
+                # The processor parked the job (move_to_waiting_children): nothing to
+                # write for this run, no attempt used; it runs again after its children.
+                return None
             except Exception as error:
                 nxt = await self._finish(job, partial(job.move_to_failed, error, token))
                 if logger.isEnabledFor(logging.INFO):
@@ -247,13 +255,20 @@ class Runner:
                 return nxt
             try:
                 nxt = await self._finish(job, partial(job.move_to_completed, result, token))
-            except UnencodableError as unstorable:
-                # Refused before anything was written: the attempt fails with why.
-                failure = ValueError(
-                    f"the processor's return value could not be stored: {unstorable}"
-                )
+            except (UnencodableError, PendingDependenciesError, FailedChildrenError) as refused:
+                # Refused before anything was written: the attempt fails with why (as
+                # Node's worker: pending children is an ordinary failure, a child that
+                # failed the job an unrecoverable one).
+                failure: Exception = refused
+                if isinstance(refused, UnencodableError):
+                    failure = ValueError(
+                        f"the processor's return value could not be stored: {refused}"
+                    )
+                elif isinstance(refused, FailedChildrenError):
+                    failure = UnrecoverableError(str(refused))
                 nxt = await self._finish(job, partial(job.move_to_failed, failure, token))
-                logger.error("job %s (%s) failed: %s", job.id, job.name, failure)
+                level = logging.ERROR if isinstance(refused, UnencodableError) else logging.INFO
+                logger.log(level, "job %s (%s) failed: %s", job.id, job.name, failure)
                 if "failed" in hooks:
                     await hooks.emit("failed", job, failure)
                 return nxt

@@ -53,6 +53,18 @@ Order of ``move_to_active``: due delayed jobs are promoted first; then ``lifo``
 jobs, then plain jobs oldest first, then prioritized jobs (priority 1 before 2 …,
 oldest first within a priority). A job put back by ``move_to_wait`` or by the
 stalled checker goes to the front of its line.
+
+Flows (parents and children, BullMQ's layout): a child names its parent by the
+parent's *job key* ``<prefix>:<queue>:<id>`` (:class:`ParentLink`), and the
+parent keeps four buckets of child keys (:class:`DependencyPage`): unprocessed
+(pending), processed (with each child's return value), ignored (failed children
+whose failure does not stop the parent, with the reason) and failed (failed
+children that fail the parent). A parent with unprocessed children waits in
+``waiting-children``; when the last one leaves that bucket it is *released*:
+to delayed if it has a delay (due ``now + delay``), else to prioritized, else
+to the front of wait, with event ``delayed`` or ``waiting`` (prev
+``waiting-children``) in the parent's queue. The parent may be in any queue
+and under any prefix of the same store.
 """
 
 from __future__ import annotations
@@ -62,6 +74,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from corral.backends.flow_types import (
+    DependencyBucket,
+    DependencyCounts,
+    DependencyPage,
+    ParentLink,
+    ParentPolicy,
+)
 from corral.errors import ErrorCode
 
 __all__ = [
@@ -70,15 +89,21 @@ __all__ = [
     "STALLED_LIMIT_REASON",
     "Backend",
     "Completed",
+    "DependencyBucket",
+    "DependencyCounts",
+    "DependencyPage",
     "Event",
     "Failed",
     "Fetched",
     "FetchRequest",
+    "FlowEntry",
     "JobRecord",
     "JobState",
     "KeepJobs",
     "Limiter",
     "NewJob",
+    "ParentLink",
+    "ParentPolicy",
     "Retry",
 ]
 
@@ -124,6 +149,8 @@ class NewJob:
     """Put the job at the front of the line instead of the back."""
     job_id: str | None = None
     """A custom id; None takes the next number from the queue's counter."""
+    parent: ParentLink | None = None
+    """The job is a child of this (existing, or earlier in the same ``add_flow``) job."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +176,23 @@ class JobRecord:
     deferred_failure: str | None = None
     """Set when the job must fail on its next fetch (it stalled too often)."""
     processed_by: str | None = None
+    parent: ParentLink | None = None
+    """The job's parent, if it is a child in a flow."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlowEntry:
+    """One node of the trees :meth:`Backend.add_flow` adds.
+
+    ``job.job_id`` must be set for a node that other entries name as their parent
+    (the API gives every flow node an id). ``job.parent`` names the parent: an
+    earlier entry of the same call, or an existing job. ``prefix`` None means the
+    backend's own prefix.
+    """
+
+    queue: str
+    job: NewJob
+    prefix: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +291,9 @@ class Backend(Protocol):
     url: str
     """The URL the backend was opened with, with any password masked."""
 
+    prefix: str
+    """The prefix of the queues this backend names (a queue key is ``<prefix>:<queue>``)."""
+
     # -- adding -----------------------------------------------------------------
 
     async def add_jobs(self, queue: str, jobs: Sequence[NewJob]) -> list[str]:
@@ -254,6 +301,36 @@ class Backend(Protocol):
 
         A custom id that already exists adds nothing and returns that id (event
         ``duplicated``). Events: ``added`` and ``waiting`` or ``delayed``.
+
+        A job with ``parent`` becomes a child of that existing job, as in
+        :meth:`add_flow` (refusals -5 and -7, the rules for an existing id); a
+        parent released by it (an existing completed job attached as its last
+        child) is delayed from the batch's newest ``timestamp_ms``.
+        """
+        ...
+
+    async def add_flow(self, entries: Sequence[FlowEntry], now: int) -> list[str]:
+        """Add trees of jobs atomically (all or none); return the ids in entry order.
+
+        Parents come before their children. A node that another entry names as its
+        parent starts in ``waiting-children`` (scored by its ``timestamp_ms``,
+        whatever its delay or priority: those apply when it is released); every
+        other node is placed as :meth:`add_jobs` places it. A child is recorded as
+        its parent's unprocessed dependency. Every node's queue id counter counts
+        it, custom id or not. A custom id that exists adds nothing (event
+        ``duplicated``) and is attached to its new parent: a completed job goes to
+        the parent's processed bucket with its return value, any other to its
+        unprocessed bucket. Last, every parent of the call that has no unprocessed
+        child is released. Adding the same flow with the same custom ids again
+        therefore changes nothing.
+
+        Refusals (nothing is written; the exception's ``index`` is the entry's):
+        -5 a parent that is not an earlier entry does not exist; -7 a node's id
+        exists with another parent that still exists.
+        Events per node: ``added`` then ``waiting`` / ``delayed`` /
+        ``waiting-children``, or ``duplicated``; then the releases'.
+
+        now: places a released parent that has a delay (due ``now + delay``).
         """
         ...
 
@@ -284,15 +361,31 @@ class Backend(Protocol):
         """Complete or fail an active job whose lock ``token`` holds; then, if
         ``fetch`` is given, fetch the next job in the same step.
 
-        Refusals: -1 missing job, -2 no lock (it expired, or the job already
-        finished: the refusal carries the job's state), -6 lock held by another
-        token, -3 not active. Increments ``attempts_made``; sets ``finished_on_ms``.
+        Refusals: -1 missing job; completing only, before the lock is looked at:
+        -4 the job has unprocessed children, -9 it has a child in its failed
+        bucket; -2 no lock (it expired, or the job already finished: the refusal
+        carries the job's state), -6 lock held by another token, -3 not active.
+        Increments ``attempts_made``; sets ``finished_on_ms``.
         Events ``completed`` / ``failed`` (+ ``retries-exhausted`` when
         ``attempts_made >= outcome.attempts``), ``drained`` when nothing is left.
         Returns the next fetch result when ``fetch`` was given, else None.
 
-        now: stamps ``finished_on_ms``, ages retention (``keep.age_ms``) and is the
-        fetch's ``now``; on SQLite it also judges whether the lock is still live.
+        A child's parent, in the same step and before the child's retention: a
+        completed child moves from the parent's unprocessed bucket to processed
+        (with its return value) and releases the parent if none is left pending.
+        A child failed for good acts by its :class:`ParentPolicy`: FAIL_PARENT puts
+        it in the parent's failed bucket and releases a waiting (or delayed) parent
+        at once with ``deferred_failure = "child <key> failed"`` (a parent in any
+        other unfinished state only gets that mark); CONTINUE_PARENT puts it in
+        ignored and releases a waiting parent at once; IGNORE puts it in ignored and
+        REMOVE drops it, releasing the parent once none is pending; NONE leaves it
+        pending. A child removed at once (``keep.count == 0``) also leaves the
+        unprocessed bucket, releasing the parent if it was the last. Nothing
+        happens to a parent for a child that is no longer in its unprocessed bucket.
+
+        now: stamps ``finished_on_ms``, ages retention (``keep.age_ms``), is the
+        fetch's ``now`` and the failed bucket's time, and places a released parent
+        that has a delay; on SQLite it also judges whether the lock is still live.
         """
         ...
 
@@ -307,13 +400,31 @@ class Backend(Protocol):
     ) -> Fetched | None:
         """Record a failed attempt and put the job back: to wait (back of the line,
         or prioritized) when ``retry.delay_ms`` is 0, else to delayed until
-        ``now + retry.delay_ms``.
+        ``now + retry.delay_ms``. A child's parent is not touched.
 
         Same refusals as :meth:`move_to_finished`. Increments ``attempts_made``.
         Events ``waiting`` (prev ``active``) or ``delayed``.
 
         now: places the delayed job and is the fetch's ``now``; on SQLite it also
         judges the lock.
+        """
+        ...
+
+    async def move_to_waiting_children(
+        self, queue: str, job_id: str, token: str, now: int, child_key: str | None = None
+    ) -> bool:
+        """Park an active job in ``waiting-children`` until its children finish (the
+        step-job pattern); True when it now waits there.
+
+        Refusals, in this order: -1 missing job, -9 it has a child in its failed
+        bucket, -2 no lock, -6 lock held by another token, -3 not active (checked
+        before anything is answered: only the lock holder learns anything).
+        Returns False, changing nothing, when no child is pending (or ``child_key``,
+        a child job key, is not pending). Otherwise the job leaves active, loses its
+        lock and its stalled-candidate mark, and waits scored by ``now``; its
+        attempts are not touched. Event ``waiting-children`` (prev ``active``).
+
+        now: the job's score in ``waiting-children``; SQLite also judges the lock by it.
         """
         ...
 
@@ -361,7 +472,8 @@ class Backend(Protocol):
 
         Runs at most once per ``stalled_interval_ms`` across all workers of the
         queue. A job is stalled when it was active at the previous check, its
-        lock is gone and it is still active. Each stall increments
+        lock is gone and it is still active; a stalled child stays pending for its
+        parent (which is never released by a stall). Each stall increments
         ``stalled_counter``; past ``max_stalled_count`` the job gets
         ``deferred_failure = STALLED_LIMIT_REASON`` (the next fetch fails it).
         Events ``waiting`` (prev ``active``) and ``stalled``.
@@ -410,6 +522,28 @@ class Backend(Protocol):
         """
         ...
 
+    async def get_dependencies(
+        self,
+        queue: str,
+        job_id: str,
+        *,
+        limit: int | None = None,
+        cursors: Mapping[DependencyBucket, str] | None = None,
+    ) -> DependencyPage:
+        """The job's children in its four buckets (empty for a job that is no parent).
+
+        ``limit``: at most that many keys per bucket (None: all). ``cursors`` None
+        reads every bucket from its start; given, only the buckets it names are
+        read, each from its cursor (a page's ``cursors``), and the others are empty.
+        Paging is exact: pages of one bucket neither repeat nor skip keys while the
+        bucket does not change.
+        """
+        ...
+
+    async def get_dependency_counts(self, queue: str, job_id: str) -> DependencyCounts:
+        """How many children the job has in each bucket (all 0 for a job that is no parent)."""
+        ...
+
     async def get_logs(
         self, queue: str, job_id: str, start: int = 0, end: int = -1
     ) -> tuple[list[str], int]:
@@ -432,14 +566,27 @@ class Backend(Protocol):
         Returns how many lines the job has. Refusal: -1 missing job."""
         ...
 
-    async def remove_job(self, queue: str, job_id: str, now: int) -> bool:
-        """Remove the job and everything stored with it (logs, lock); event ``removed``
-        (jobId, prev: the state, but ``wait`` for a waiting job, as Node says). Returns
-        False when there is no such job.
+    async def remove_job(
+        self, queue: str, job_id: str, now: int, *, remove_children: bool = True
+    ) -> bool:
+        """Remove the job and everything stored with it (logs, lock, its buckets of
+        children); event ``removed`` (jobId, prev: the state, but ``wait`` for a waiting job, as
+        Node says) in each removed job's queue.
+        Returns False when there is no such job.
 
-        Refusal: -102 (``JOB_LOCKED``) for an active job whose lock is live.
+        A child leaves its parent's unprocessed bucket (its processed, ignored or
+        failed entry stays), and the parent is released if that was its last
+        pending child. With ``remove_children`` every descendant goes too, through
+        all four buckets, children before their parents, with no event for a parent
+        that is itself being removed; a descendant's ``removed`` says ``wait`` (the
+        key it left, as Node says) for a waiting job.
 
-        now: SQLite judges the lock by it; Redis ignores it (the server clock).
+        Refusal: -102 (``JOB_LOCKED``) when the job is active with a live lock, or
+        (with ``remove_children``) any job reachable through unprocessed buckets is;
+        nothing is removed then.
+
+        now: places a released parent that has a delay; SQLite judges locks by it,
+        Redis by its server clock.
         """
         ...
 
@@ -455,7 +602,9 @@ class Backend(Protocol):
         """Run a finished job again: take it out of ``state`` (completed or failed),
         clear ``finished_on_ms``, ``processed_on_ms`` and its return value or failed
         reason (and ``attempts_made``/``attempts_started`` when ``reset_attempts``),
-        and put it in wait (or prioritized). Event ``waiting`` (prev ``state``).
+        and put it in wait (or prioritized). A child that had left its existing
+        parent's unprocessed bucket goes back into it (the parent is not moved).
+        Event ``waiting`` (prev ``state``).
         Refusals: -1 missing, -3 not in ``state`` (with the job's state)."""
         ...
 

@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from corral import Job, Queue, Worker
+from corral import Job, Queue, UnrecoverableError, Worker
 from corral.errors import BackendError, LockError
 
 DIR_ENV = "CORRAL_CHAOS_DIR"
@@ -82,6 +82,19 @@ async def process(job: Job) -> dict[str, Any]:
     return result_for(job)
 
 
+async def process_flow(job: Job) -> dict[str, Any]:
+    """The flow chaos processor: a child works as :func:`process` (or fails for good
+    when its data says so); a parent returns its children's values."""
+    recorder().write("run", job=job.id, token=job.token, queue=job.queue_name)
+    if job.name == "parent":
+        values = await job.get_children_values()
+        return {"children": values, "pid": os.getpid(), "token": job.token}
+    await asyncio.sleep(job.data.get("ms", 0) / 1000)
+    if job.data.get("fail"):
+        raise UnrecoverableError("planned failure")
+    return result_for(job)
+
+
 # -- roles ---------------------------------------------------------------------------
 
 
@@ -123,6 +136,17 @@ async def run_worker(cfg: dict[str, Any]) -> None:
     worker.on("error", on_error)
     worker.on("completed", lambda job, result: rec.write("done", job=job.id, token=result["token"]))
     await worker.run(handle_signals=True, grace=10)
+
+
+async def run_flows(cfg: dict[str, Any]) -> None:
+    """Processor workers on every queue of ``cfg["queues"]`` (a flow's), in one process."""
+    workers = [_worker({**cfg, "queue": name}, process_flow) for name in cfg["queues"]]
+    stop = _stop_event()
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    await stop.wait()
+    for worker in workers:
+        await worker.close(grace=10)
+    await asyncio.gather(*tasks)
 
 
 async def run_manual(cfg: dict[str, Any]) -> None:
@@ -208,6 +232,7 @@ async def run_producer(cfg: dict[str, Any]) -> None:
 
 ROLES = {
     "worker": run_worker,
+    "flows": run_flows,
     "manual": run_manual,
     "holder": run_holder,
     "producer": run_producer,

@@ -40,7 +40,18 @@ SAMPLES: dict[str, object] = {
     "remove_on_complete": 10,
     "remove_on_fail": RemovePolicy(age=60, count=5),
     "timestamp": datetime(2030, 1, 2, tzinfo=UTC),
+    "parent": {"id": "p-1", "queue": "bull:parents"},
+    "fail_parent_on_failure": True,
+    "continue_parent_on_failure": True,
+    "ignore_dependency_on_failure": True,
+    "remove_dependency_on_failure": True,
 }
+EXCLUSIVE = (
+    "continue_parent_on_failure",
+    "ignore_dependency_on_failure",
+    "remove_dependency_on_failure",
+)
+"""At most one failure option at a time: "all options at once" leaves these out."""
 
 
 def test_every_option_has_a_sample() -> None:
@@ -74,7 +85,7 @@ def test_every_option_is_stored_under_its_bullmq_name_and_reads_back(row: Option
 
 
 def test_all_options_at_once_round_trip() -> None:
-    built = JobOptions.build(**SAMPLES)
+    built = JobOptions.build(**{k: v for k, v in SAMPLES.items() if k not in EXCLUSIVE})
     assert parse_opts(json.dumps(built.to_wire())) == built
 
 
@@ -215,10 +226,11 @@ def test_reading_node_options_keeps_unknown_ones_and_writes_them_back() -> None:
     assert parsed.attempts == 2
     assert parsed.backoff == Backoff("fixed", 1.0)
     assert parsed.remove_on_complete == 5
-    assert dict(parsed.extra) == {"fpof": True, "kl": 10}
+    assert parsed.fail_parent_on_failure
+    assert dict(parsed.extra) == {"kl": 10}
     assert parsed.to_wire() == {
-        "fpof": True, "kl": 10, "attempts": 2,
-        "backoff": {"type": "fixed", "delay": 1000}, "removeOnComplete": 5,
+        "kl": 10, "attempts": 2,
+        "backoff": {"type": "fixed", "delay": 1000}, "removeOnComplete": 5, "fpof": True,
     }  # fmt: skip
 
 

@@ -18,23 +18,28 @@ and promotes delayed jobs, as :mod:`corral.backends.base` says per operation.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from corral._version import __version__
 from corral.backends import mask_url
 from corral.backends.base import (
     Completed,
+    DependencyBucket,
+    DependencyCounts,
+    DependencyPage,
     Event,
     Failed,
     Fetched,
     FetchRequest,
+    FlowEntry,
     JobRecord,
     JobState,
     NewJob,
     Retry,
 )
 from corral.backends.keyspace import RESERVED_JOB_IDS, validate_prefix
+from corral.backends.redis import flows
 from corral.backends.redis.connection import (
     RedisConnection,
     RedisConnectionError,
@@ -194,6 +199,12 @@ class RedisBackend:
             meta = self.keys(queue).key("meta")
             await self._command(queue, "HSET", meta, "version", _VERSION)
             self._versioned.add(queue)
+        if any(job.parent is not None for job in jobs):
+            # add_jobs takes no `now`: a parent released here is delayed from the
+            # batch's creation time.
+            entries = [FlowEntry(queue, job) for job in jobs]
+            now = max(job.timestamp_ms for job in jobs)
+            return await flows.add_flow(self, entries, now, operation="add")
         args: list[Any] = [self.keys(queue).base]
         for job in jobs:
             args += (
@@ -208,6 +219,10 @@ class RedisBackend:
             )
         ids: list[str] = await self._run("add_jobs", queue, args)
         return ids
+
+    async def add_flow(self, entries: Sequence[FlowEntry], now: int) -> list[str]:
+        """Add trees of jobs in one script call (``lua/add_flow.lua``)."""
+        return await flows.add_flow(self, entries, now, operation="add_flow")
 
     # -- fetching and finishing --------------------------------------------------
 
@@ -280,6 +295,12 @@ class RedisBackend:
         reply = await self._run("retry_job", queue, [*args, *_fetch_args(fetch)])
         refusal(reply, job_id=job_id, operation="retry_job")
         return None if fetch is None else await self._fetched(queue, reply, fetch, now)
+
+    async def move_to_waiting_children(
+        self, queue: str, job_id: str, token: str, now: int, child_key: str | None = None
+    ) -> bool:
+        """Park an active job in waiting-children while it has pending children."""
+        return await flows.move_to_waiting_children(self, queue, job_id, token, now, child_key)
 
     async def move_to_wait(self, queue: str, job_id: str, token: str, now: int) -> int:
         """Put an active job back at the front of its line; return the limiter's ms left."""
@@ -379,6 +400,21 @@ class RedisBackend:
         reply = await self._run("get_jobs", queue, [start, end, *suffixes])
         return parse_jobs(reply)
 
+    async def get_dependencies(
+        self,
+        queue: str,
+        job_id: str,
+        *,
+        limit: int | None = None,
+        cursors: Mapping[DependencyBucket, str] | None = None,
+    ) -> DependencyPage:
+        """A page of the job's children in each bucket."""
+        return await flows.get_dependencies(self, queue, job_id, limit, cursors)
+
+    async def get_dependency_counts(self, queue: str, job_id: str) -> DependencyCounts:
+        """How many children the job has in each bucket."""
+        return await flows.get_dependency_counts(self, queue, job_id)
+
     async def get_logs(
         self, queue: str, job_id: str, start: int = 0, end: int = -1
     ) -> tuple[list[str], int]:
@@ -432,11 +468,14 @@ class RedisBackend:
         refusal(reply, job_id=job_id, operation="add_log")
         return int(reply)
 
-    async def remove_job(self, queue: str, job_id: str, now: int) -> bool:
-        """Remove the job and its keys; False when there is no such job."""
+    async def remove_job(
+        self, queue: str, job_id: str, now: int, *, remove_children: bool = True
+    ) -> bool:
+        """Remove the job and its keys (and its descendants); False when there is no such job."""
         if job_id in RESERVED_JOB_IDS:
             return False
-        reply = await self._run("remove_job", queue, [self.keys(queue).base, job_id])
+        args = [self.keys(queue).base, job_id, "1" if remove_children else "0", now]
+        reply = await self._run("remove_job", queue, args)
         refusal(reply, job_id=job_id, operation="remove_job")
         return bool(reply)
 

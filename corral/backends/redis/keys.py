@@ -22,7 +22,7 @@ suffix             type     contents
 ``delayed``        ZSET     delayed ids, score ``due_ms * 4096 + seq`` (seq 0..4095)
 ``completed``      ZSET     completed ids, score = finishedOn ms
 ``failed``         ZSET     failed ids, score = finishedOn ms
-``waiting-children`` ZSET   flow parents waiting for children (read only by corral)
+``waiting-children`` ZSET   flow parents waiting for children, score = since when (ms)
 ``stalled``        SET      ids active at the previous stalled check (candidates)
 ``stalled-check``  STRING   stalled-check throttle, PX = stalled interval
 ``limiter``        STRING   rate-limit counter with PX = window; 9007199254740991 = limited
@@ -47,8 +47,14 @@ Job keys (``<base><jobId>...``):
                           failedReason (+ stacktrace); stc, defa, progress, deid ...
 ``<id>:lock``    STRING   the token of the worker holding the job, PX = lock duration
 ``<id>:logs``    LIST     log lines
-``<id>:dependencies`` / ``:processed`` / ``:failed`` / ``:unsuccessful``  flow bookkeeping
+``<id>:dependencies`` / ``:processed`` / ``:failed`` / ``:unsuccessful``  a parent's
+                          children by job key (see ``lua/includes/flow.lua``)
 ================ ======== ==========================================================
+
+A child's hash also holds ``parentKey`` (its parent's job key) and ``parent`` (JSON
+``{"id", "queueKey"}`` plus its failure flag). The flow scripts derive the keys of
+other queues from those job keys, as Node's do: on a Redis Cluster every queue of
+one flow must share one braced prefix (one hash slot).
 """
 
 from __future__ import annotations

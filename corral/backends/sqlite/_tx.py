@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from corral.backends.base import RATE_LIMIT_SENTINEL, JobRecord
+from corral.backends.base import RATE_LIMIT_SENTINEL, JobRecord, ParentLink, ParentPolicy
 from corral.backends.sqlite.connection import Conn
 from corral.backends.sqlite.sql import Q
 from corral.errors import CorruptJobError, ErrorCode, error_from_code
@@ -48,7 +48,15 @@ def record(row: Sequence[Any]) -> JobRecord:
     for index, field in _TEXT_FIELDS.items():
         if not isinstance(row[index], str):
             raise CorruptJobError(str(row[0]), field, f"expected text, got {row[index]!r}")
-    return JobRecord(*row)
+    if len(row) == 18 or row[18] is None:
+        return JobRecord(*row[:18])
+    queue_key, _, parent_id = str(row[18]).rpartition(":")
+    policy = row[19] if row[19] in _POLICIES else ParentPolicy.NONE
+    fields: list[Any] = [*row[:18], ParentLink(queue_key, parent_id, ParentPolicy(policy))]
+    return JobRecord(*fields)
+
+
+_POLICIES = frozenset(p.value for p in ParentPolicy)
 
 
 def lock_refusal(
@@ -86,6 +94,7 @@ class Tx:
     """One operation on one queue: its row, its new line positions and its events."""
 
     def __init__(self, conn: Conn, qid: int) -> None:
+        self.conn = conn
         self.sql = conn.sql
         self.qid = qid
         row = self.sql.execute(Q["queue_get"], (qid,)).fetchone()

@@ -25,23 +25,27 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Concatenate, ParamSpec, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from corral.backends import mask_url
 from corral.backends.base import (
     Completed,
+    DependencyBucket,
+    DependencyCounts,
+    DependencyPage,
     Event,
     Failed,
     Fetched,
     FetchRequest,
+    FlowEntry,
     JobRecord,
     JobState,
     NewJob,
     Retry,
 )
 from corral.backends.keyspace import validate_prefix
-from corral.backends.sqlite import ops, ops_admin, ops_read, wakeups
+from corral.backends.sqlite import ops, ops_admin, ops_flows, ops_read, wakeups
 from corral.backends.sqlite.connection import MEMORY, Conn, Database
 from corral.errors import BackendError, ConfigurationError, ErrorCode
 
@@ -140,6 +144,13 @@ class SQLiteBackend:
     ) -> T:
         return await self._database().read(fn, *args, **kwargs)
 
+    async def _write_waking(self, fn: Callable[..., T], *args: Any) -> T:
+        """A write that may give work to other queues (flows): their waiters are woken."""
+        result, woken = await self._write(ops_flows.collecting, fn, *args)
+        for name in woken:
+            self._notify(name, jobs=True)
+        return result
+
     def _watch(self) -> wakeups.CommitWatch:
         return wakeups.CommitWatch(self._database(), None if self._memory else self._path)
 
@@ -147,9 +158,21 @@ class SQLiteBackend:
 
     async def add_jobs(self, queue: str, jobs: Sequence[NewJob]) -> list[str]:
         name = self._name(queue)
-        ids = await self._write(ops.add_jobs, name, list(jobs))
+        if any(job.parent is not None for job in jobs):
+            # add_jobs takes no `now`: a parent released here is delayed from the
+            # batch's creation time.
+            entries = [FlowEntry(queue, job) for job in jobs]
+            now = max(job.timestamp_ms for job in jobs)
+            ids = await self._write_waking(ops_flows.add_flow, self.prefix, entries, now, "add")
+        else:
+            ids = await self._write(ops.add_jobs, name, list(jobs))
         self._notify(name, jobs=True)
         return ids
+
+    async def add_flow(self, entries: Sequence[FlowEntry], now: int) -> list[str]:
+        return await self._write_waking(
+            ops_flows.add_flow, self.prefix, list(entries), now, "add_flow"
+        )
 
     # -- fetching and finishing --------------------------------------------------
 
@@ -169,7 +192,9 @@ class SQLiteBackend:
         fetch: FetchRequest | None = None,
     ) -> Fetched | None:
         name = self._name(queue)
-        result = await self._write(ops.move_to_finished, name, job_id, token, outcome, now, fetch)
+        result = await self._write_waking(
+            ops.move_to_finished, name, job_id, token, outcome, now, fetch
+        )
         self._notify(name, jobs=result is not None and result.job is not None)
         return result
 
@@ -186,6 +211,16 @@ class SQLiteBackend:
         result = await self._write(ops.retry_job, name, job_id, token, retry, now, fetch)
         self._notify(name, jobs=True)
         return result
+
+    async def move_to_waiting_children(
+        self, queue: str, job_id: str, token: str, now: int, child_key: str | None = None
+    ) -> bool:
+        name = self._name(queue)
+        moved = await self._write(
+            ops_flows.move_to_waiting_children, name, job_id, token, now, child_key
+        )
+        self._notify(name, jobs=False)
+        return moved
 
     async def move_to_wait(self, queue: str, job_id: str, token: str, now: int) -> int:
         name = self._name(queue)
@@ -256,6 +291,21 @@ class SQLiteBackend:
     ) -> tuple[list[str], int]:
         return await self._read(ops_read.get_logs, self._name(queue), job_id, start, end)
 
+    async def get_dependencies(
+        self,
+        queue: str,
+        job_id: str,
+        *,
+        limit: int | None = None,
+        cursors: Mapping[DependencyBucket, str] | None = None,
+    ) -> DependencyPage:
+        return await self._read(
+            ops_flows.get_dependencies, self._name(queue), job_id, limit, cursors
+        )
+
+    async def get_dependency_counts(self, queue: str, job_id: str) -> DependencyCounts:
+        return await self._read(ops_flows.get_dependency_counts, self._name(queue), job_id)
+
     async def list_queues(self) -> list[str]:
         return await self._read(ops_read.list_queues, self.prefix)
 
@@ -269,9 +319,11 @@ class SQLiteBackend:
     async def add_log(self, queue: str, job_id: str, line: str, keep: int | None = None) -> int:
         return await self._write(ops_admin.add_log, self._name(queue), job_id, line, keep)
 
-    async def remove_job(self, queue: str, job_id: str, now: int) -> bool:
+    async def remove_job(
+        self, queue: str, job_id: str, now: int, *, remove_children: bool = True
+    ) -> bool:
         name = self._name(queue)
-        removed = await self._write(ops_admin.remove_job, name, job_id, now)
+        removed = await self._write_waking(ops_admin.remove_job, name, job_id, now, remove_children)
         self._notify(name, jobs=False)
         return removed
 

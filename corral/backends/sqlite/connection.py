@@ -58,6 +58,8 @@ class Conn:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.sql = connection
         self._qids: dict[str, int] = {}
+        self.woken: set[str] = set()
+        """Queues (stored names) an operation gave work to beyond its own (flows)."""
 
     def find_qid(self, queue: str) -> int | None:
         """The id of a queue, or None if it was never used (reads create nothing)."""

@@ -30,6 +30,7 @@ from corral.backends.base import (
     NewJob,
     Retry,
 )
+from corral.backends.sqlite import ops_flows
 from corral.backends.sqlite._tx import Tx, existing, lock_refusal, record
 from corral.backends.sqlite.connection import Conn
 from corral.backends.sqlite.sql import Q
@@ -140,7 +141,10 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
         job = record(row)
     except CorruptJobError as exc:
         # Unreadable: fail it now with the reason, and hand out the next job instead.
-        tx.run("job_fail", now, tx.back(), now, str(exc), "[]", rowid)
+        parent = tx.run("job_fail", now, tx.back(), now, str(exc), "[]", rowid).fetchone()
+        family = ops_flows.Family(tx.conn, tx)
+        ops_flows.on_child_finished(family, (tx.qid, exc.job_id), parent, False, str(exc), now)
+        family.flush()
         tx.event("failed", jobId=exc.job_id, failedReason=str(exc), prev="active")
         return _fetch(tx, fetch, now)
     return Fetched(job)
@@ -163,26 +167,41 @@ def move_to_finished(
     fetch: FetchRequest | None,
 ) -> Fetched | None:
     tx = existing(conn, queue, job_id, "move_to_finished")
+    if isinstance(outcome, Completed):
+        ops_flows.completion_refused(tx, job_id, "move_to_finished")
     rowid, *_, attempts_made = tx.locked(job_id, token, now, "move_to_finished")
     attempts_made += 1
+    # A child's parent is updated first (its events come before the child's).
+    family = ops_flows.Family(conn, tx)
     if isinstance(outcome, Completed):
         target = "completed"
-        tx.run("job_complete", now, tx.back(), now, outcome.return_value, rowid)
+        parent = tx.run("job_complete", now, tx.back(), now, outcome.return_value, rowid).fetchone()
+        ops_flows.on_child_finished(
+            family, (tx.qid, job_id), parent, True, outcome.return_value, now
+        )
         tx.event("completed", jobId=job_id, returnvalue=outcome.return_value, prev="active")
     else:
         target = "failed"
-        tx.run("job_fail", now, tx.back(), now, outcome.reason, outcome.stacktrace, rowid)
+        parent = tx.run(
+            "job_fail", now, tx.back(), now, outcome.reason, outcome.stacktrace, rowid
+        ).fetchone()
+        ops_flows.on_child_finished(family, (tx.qid, job_id), parent, False, outcome.reason, now)
         tx.event("failed", jobId=job_id, failedReason=outcome.reason, prev="active")
         if attempts_made >= outcome.attempts:
             tx.event("retries-exhausted", jobId=job_id, attemptsMade=str(attempts_made))
     keep = outcome.keep
+    removed: list[tuple[str, int | None, str | None]] = []
     if keep.count == 0:
         tx.run("job_delete", rowid)
+        removed.append((job_id, parent[0], parent[1]))
     else:
         if keep.age_ms is not None:
-            tx.run("finished_remove_older", tx.qid, target, now - keep.age_ms)
+            removed += tx.run("finished_remove_older", tx.qid, target, now - keep.age_ms).fetchall()
         if keep.count > 0:
-            tx.run("finished_keep_newest", tx.qid, target, keep.count)
+            removed += tx.run("finished_keep_newest", tx.qid, target, keep.count).fetchall()
+    for gone_id, parent_qid, parent_id in removed:
+        ops_flows.drop_pending(family, (tx.qid, gone_id), (parent_qid, parent_id), now)
+    family.flush()
     result = None if fetch is None else _fetch(tx, fetch, now)
     # As on Redis (BullMQ's moveToFinished): drained when nothing is waiting,
     # prioritized or active any more, whatever is delayed.

@@ -10,6 +10,7 @@ in a write transaction on the database thread; a refusal raises through
 from __future__ import annotations
 
 from corral.backends.base import RATE_LIMIT_SENTINEL, JobState
+from corral.backends.sqlite import ops_flows
 from corral.backends.sqlite._tx import Tx, existing
 from corral.backends.sqlite.connection import Conn
 from corral.errors import ErrorCode, error_from_code
@@ -61,7 +62,7 @@ def add_log(conn: Conn, queue: str, job_id: str, line: str, keep: int | None) ->
     return int(tx.run("log_count", tx.qid, job_id).fetchone()[0])
 
 
-def remove_job(conn: Conn, queue: str, job_id: str, now: int) -> bool:
+def remove_job(conn: Conn, queue: str, job_id: str, now: int, remove_children: bool) -> bool:
     qid = conn.find_qid(queue)
     if qid is None:
         return False
@@ -74,9 +75,12 @@ def remove_job(conn: Conn, queue: str, job_id: str, now: int) -> bool:
         raise error_from_code(
             ErrorCode.JOB_LOCKED, job_id=job_id, operation="remove_job", state=state
         )
+    family = ops_flows.Family(conn, tx)
+    ops_flows.remove_family(family, tx, job_id, rowid, now, remove_children)
     tx.run("job_delete", rowid)
     # Node names the list a waiting job was taken from, not its state.
     tx.event("removed", jobId=job_id, prev="wait" if state == "waiting" else state)
+    family.flush()
     tx.flush()
     return True
 
@@ -117,6 +121,7 @@ def reprocess_job(
     else:
         line, lane, seq = "waiting", 0, tx.front() if lifo else tx.back()
     completed = state is JobState.COMPLETED
+    ops_flows.back_to_dependencies(tx, rowid, job_id, state.value)
     tx.run("job_reprocess", line, lane, seq, rowid, completed, reset_attempts)
     tx.event("waiting", jobId=job_id, prev=state.value)
     tx.flush()

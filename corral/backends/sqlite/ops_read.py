@@ -32,8 +32,12 @@ __all__ = [
     "read_events",
 ]
 
-_STATES_IN_TABLE = frozenset({"waiting", "prioritized", "delayed", "active", "completed", "failed"})
-_OLDEST_FIRST = frozenset({JobState.WAITING, JobState.PRIORITIZED, JobState.DELAYED})
+_STATES_IN_TABLE = frozenset(
+    {"waiting", "prioritized", "delayed", "active", "completed", "failed", "waiting-children"}
+)
+_OLDEST_FIRST = frozenset(
+    {JobState.WAITING, JobState.PRIORITIZED, JobState.DELAYED, JobState.WAITING_CHILDREN}
+)
 _NEWEST_FIRST = frozenset({JobState.ACTIVE, JobState.COMPLETED, JobState.FAILED})
 
 

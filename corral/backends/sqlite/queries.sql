@@ -7,7 +7,7 @@
 -- The job columns read into a JobRecord are always, in order: id, name, data,
 -- opts, timestamp, delay, priority, progress, attempts_made, attempts_started,
 -- stalled_counter, processed_on, finished_on, return_value, failed_reason,
--- stacktrace, deferred_failure, processed_by.
+-- stacktrace, deferred_failure, processed_by, parent_key, parent_policy.
 
 -- name: queue_find
 -- The qid of a queue, if it was ever used.
@@ -61,7 +61,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 -- A whole job record.
 SELECT id, name, data, opts, timestamp, delay, priority, progress, attempts_made,
        attempts_started, stalled_counter, processed_on, finished_on, return_value,
-       failed_reason, stacktrace, deferred_failure, processed_by
+       failed_reason, stacktrace, deferred_failure, processed_by, parent_key, parent_policy
 FROM jobs WHERE qid = ? AND id = ?;
 
 -- name: job_state
@@ -86,7 +86,7 @@ SET state = 'active', lane = 0, seq = ?, token = ?, lock_until = ?, processed_on
 WHERE rowid = ?
 RETURNING id, name, data, opts, timestamp, delay, priority, progress, attempts_made,
           attempts_started, stalled_counter, processed_on, finished_on, return_value,
-          failed_reason, stacktrace, deferred_failure, processed_by;
+          failed_reason, stacktrace, deferred_failure, processed_by, parent_key, parent_policy;
 
 -- name: delayed_due
 -- Delayed jobs due by a time, earliest first (at most 1000 per fetch, as BullMQ).
@@ -103,11 +103,12 @@ SELECT lane FROM jobs WHERE qid = ? AND state = 'delayed' ORDER BY lane, seq LIM
 UPDATE jobs SET state = ?, lane = ?, seq = ?, delay = 0 WHERE rowid = ?;
 
 -- name: job_complete
--- Finish an active job as completed.
+-- Finish an active job as completed; its parent, if it is a child.
 UPDATE jobs
 SET state = 'completed', lane = ?, seq = ?, finished_on = ?, return_value = ?,
     attempts_made = attempts_made + 1, token = NULL, lock_until = NULL, stalled_mark = 0
-WHERE rowid = ?;
+WHERE rowid = ?
+RETURNING parent_qid, parent_id, parent_policy;
 
 -- name: job_fail
 -- Finish an active job as failed (a pending deferred failure is now spent).
@@ -115,7 +116,8 @@ UPDATE jobs
 SET state = 'failed', lane = ?, seq = ?, finished_on = ?, failed_reason = ?, stacktrace = ?,
     deferred_failure = NULL, attempts_made = attempts_made + 1, token = NULL,
     lock_until = NULL, stalled_mark = 0
-WHERE rowid = ?;
+WHERE rowid = ?
+RETURNING parent_qid, parent_id, parent_policy;
 
 -- name: job_delete
 -- Remove one job.
@@ -125,14 +127,16 @@ DELETE FROM jobs WHERE rowid = ?;
 -- Retention by age: remove up to 1000 jobs of a finished state that finished before a time.
 DELETE FROM jobs WHERE rowid IN (
     SELECT rowid FROM jobs WHERE qid = ? AND state = ? AND lane < ? ORDER BY lane, seq LIMIT 1000
-);
+)
+RETURNING id, parent_qid, parent_id;
 
 -- name: finished_keep_newest
 -- Retention by count: remove all but the newest n jobs of a finished state.
 DELETE FROM jobs WHERE rowid IN (
     SELECT rowid FROM jobs WHERE qid = ? AND state = ?
     ORDER BY lane DESC, seq DESC LIMIT -1 OFFSET ?
-);
+)
+RETURNING id, parent_qid, parent_id;
 
 -- name: job_requeue
 -- Put an active job back in a line without using an attempt; its lock is released.
@@ -216,14 +220,14 @@ SELECT last_insert_rowid();
 -- A page of the jobs in one state, in line order (waiting, prioritized, delayed).
 SELECT id, name, data, opts, timestamp, delay, priority, progress, attempts_made,
        attempts_started, stalled_counter, processed_on, finished_on, return_value,
-       failed_reason, stacktrace, deferred_failure, processed_by
+       failed_reason, stacktrace, deferred_failure, processed_by, parent_key, parent_policy
 FROM jobs WHERE qid = ? AND state = ? ORDER BY lane, seq LIMIT ? OFFSET ?;
 
 -- name: jobs_page_newest_first
 -- A page of the jobs in one state, newest first (active by fetch, completed / failed by finish).
 SELECT id, name, data, opts, timestamp, delay, priority, progress, attempts_made,
        attempts_started, stalled_counter, processed_on, finished_on, return_value,
-       failed_reason, stacktrace, deferred_failure, processed_by
+       failed_reason, stacktrace, deferred_failure, processed_by, parent_key, parent_policy
 FROM jobs WHERE qid = ? AND state = ? ORDER BY lane DESC, seq DESC LIMIT ? OFFSET ?;
 
 -- name: queues_in_use

@@ -1,4 +1,4 @@
--- corral SQLite schema, current version (3). A new database is created from the
+-- corral SQLite schema, current version (6). A new database is created from the
 -- migrations; a test checks that they produce exactly this schema.
 
 -- One row per queue ('<prefix>:<name>'). Rows are never deleted (obliterate
@@ -22,6 +22,10 @@ CREATE TABLE queues (
 --   delayed      lane = due time (ms), seq
 --   completed / failed  lane = finished_on, seq
 --   active       lane 0, seq = fetch order
+--   waiting-children  lane = since when (ms), seq
+-- A child in a flow names its parent: parent_qid / parent_id, parent_key (the
+-- parent's job key '<prefix>:<queue>:<id>', as Redis stores it) and
+-- parent_policy (what its failure does to the parent: '', fpof, cpof, idof, rdof).
 CREATE TABLE jobs (
     qid              INTEGER NOT NULL REFERENCES queues (qid),
     id               TEXT NOT NULL,
@@ -48,7 +52,11 @@ CREATE TABLE jobs (
     seq              INTEGER NOT NULL DEFAULT 0,
     token            TEXT,
     lock_until       INTEGER,
-    stalled_mark     INTEGER NOT NULL DEFAULT 0
+    stalled_mark     INTEGER NOT NULL DEFAULT 0,
+    parent_qid       INTEGER,
+    parent_id        TEXT,
+    parent_key       TEXT,
+    parent_policy    TEXT NOT NULL DEFAULT ''
 );
 
 CREATE UNIQUE INDEX jobs_by_id ON jobs (qid, id);
@@ -76,4 +84,27 @@ CREATE TABLE job_logs (
 
 CREATE TRIGGER jobs_drop_logs AFTER DELETE ON jobs BEGIN
     DELETE FROM job_logs WHERE qid = old.qid AND job_id = old.id;
+END;
+
+-- A parent's children, one row per edge, in four buckets (Redis's keys):
+--   0 unprocessed (<id>:dependencies)   1 processed, value = return value (:processed)
+--   2 ignored, value = failed reason (:failed)   3 failed, at = when (:unsuccessful)
+-- An edge outlives its child (a removed child's value stays with the parent) and
+-- dies with its parent.
+CREATE TABLE job_deps (
+    parent_qid INTEGER NOT NULL,
+    parent_id  TEXT NOT NULL,
+    child_qid  INTEGER NOT NULL,
+    child_id   TEXT NOT NULL,
+    child_key  TEXT NOT NULL,
+    bucket     INTEGER NOT NULL,
+    value      TEXT,
+    at         INTEGER NOT NULL,
+    PRIMARY KEY (parent_qid, parent_id, child_qid, child_id)
+) WITHOUT ROWID;
+
+CREATE INDEX job_deps_by_bucket ON job_deps (parent_qid, parent_id, bucket, child_key);
+
+CREATE TRIGGER jobs_drop_deps AFTER DELETE ON jobs BEGIN
+    DELETE FROM job_deps WHERE parent_qid = old.qid AND parent_id = old.id;
 END;

@@ -7,7 +7,11 @@ SQL lives in ``.sql`` files shipped inside the package and read with
   one statement), parsed by :func:`parse_queries` into :data:`Q`.
 * ``schema.sql``: the current full schema, for reading (and for a test).
 * ``migrations/NNNN_*.sql``: applied in order by :func:`migrate`, which records
-  the version reached in ``PRAGMA user_version``.
+  the version reached in ``PRAGMA user_version``. Numbers start at 1 and only
+  increase; a gap is allowed, so migrations written side by side keep the numbers
+  they were given (the schema version is the highest number).
+* ``queries_flows.sql``: more named blocks (flows), merged into :data:`Q`; a name
+  defined in both files is refused.
 """
 
 from __future__ import annotations
@@ -53,7 +57,16 @@ def parse_queries(text: str) -> dict[str, str]:
     return queries
 
 
-Q: dict[str, str] = parse_queries(_read("queries.sql"))
+def _all_queries() -> dict[str, str]:
+    queries = parse_queries(_read("queries.sql"))
+    flows = parse_queries(_read("queries_flows.sql"))
+    twice = sorted(queries.keys() & flows.keys())
+    if twice:
+        raise ValueError(f"queries defined in two files: {twice}")
+    return queries | flows
+
+
+Q: dict[str, str] = _all_queries()
 """Every named query, by name."""
 
 
@@ -81,12 +94,13 @@ def migrations() -> list[tuple[int, str]]:
         if match:
             found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
     found.sort()
-    if [v for v, _ in found] != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migration files are not numbered 1..n: {[v for v, _ in found]}")
+    numbers = [v for v, _ in found]
+    if not numbers or numbers[0] != 1 or len(set(numbers)) != len(numbers):
+        raise RuntimeError(f"migration files must be numbered from 1, each once: {numbers}")
     return found
 
 
-SCHEMA_VERSION = len(migrations())
+SCHEMA_VERSION = migrations()[-1][0]
 """The schema version this corral writes (the number of the newest migration)."""
 
 

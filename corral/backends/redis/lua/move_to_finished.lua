@@ -29,21 +29,34 @@
   ARGV[11] "1" to fetch the next job, "0" not
   ARGV[12..16] fetch: token, lock ms, limiter max, limiter window ms, worker name
 
-  Returns a refusal, having changed nothing: -1 no job, {-2, state} no lock,
-  -6 lock held by another token, {-3, state} not active; else 0 when not
+  A child's parent (keys derived from the child's `parent` field, see
+  includes/flow.lua) is updated before the child's retention: completed, the
+  child moves to the parent's processed bucket; failed, its failure flag says
+  what happens; removed at once (keep 0), it leaves the pending children.
+
+  Returns a refusal, having changed nothing: -1 no job; completing only, before
+  the lock is looked at: -4 pending children, -9 a child failed this job;
+  {-2, state} no lock, -6 lock held by another token, {-3, state} not active;
+  else 0 when not
   fetching, or the fetch reply {job fields | 0, id | 0, rate limit ms, next
   delayed due ms}.
   Events: completed (jobId, returnvalue, prev active) | failed (jobId,
   failedReason, prev active) [+ retries-exhausted (jobId, attemptsMade)];
   drained when no job is left; the fetch's events.
 ]]
---- @include "queue"
+--- @include "flow"
 
 local Q = {
   wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], pc = KEYS[4], delayed = KEYS[5],
   marker = KEYS[6], meta = KEYS[7], events = KEYS[8], limiter = KEYS[9], stalled = KEYS[10],
 }
 local base, id = ARGV[1], ARGV[2]
+if ARGV[5] == "completed" then
+  local blocked = completion_refused(base .. id)
+  if blocked then
+    return blocked
+  end
+end
 local code = take_from_active(Q, base, id, ARGV[3])
 if code ~= 0 then
   return code
@@ -69,9 +82,22 @@ if dedup_id then
   end
 end
 
+local parent = parent_of(job_key)
+if parent then
+  if failed then
+    on_child_failed(parent, job_key, value, now)
+  else
+    on_child_completed(parent, job_key, value, now)
+  end
+end
+
 local function remove_finished(ids)
   if #ids > 0 then
     for _, old in ipairs(ids) do
+      local old_parent = parent_of(base .. old)
+      if old_parent then
+        drop_dependency(old_parent, base .. old, now)
+      end
       remove_job_keys(base .. old)
     end
     redis.call("ZREM", finished, unpack(ids))
@@ -80,6 +106,9 @@ end
 
 if keep_count == 0 then
   remove_job_keys(job_key)
+  if parent then
+    drop_dependency(parent, job_key, now)
+  end
 else
   redis.call("ZADD", finished, now, id)
   if failed then

@@ -15,13 +15,20 @@
 
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  job id
+  ARGV[3]  "1" to remove the job's descendants too (all four buckets), "0" not
+  ARGV[4]  now (epoch ms, the caller's): places a released parent that has a delay
 
-  Returns 1 removed, 0 no such job, -102 (JOB_LOCKED) the job is locked (its
-  lock is live, by the server's clock; nothing changed).
-  Event: removed (jobId, prev): the previous state as Node names it, the key it
-  was taken from ("wait" for a waiting job, "paused" for the legacy list).
+  A child leaves its parent's pending children (releasing the parent if it was
+  the last); the parent's other buckets keep their entry (includes/flow.lua).
+
+  Returns 1 removed, 0 no such job, -102 (JOB_LOCKED) the job, or with ARGV[3]
+  a job reachable through pending children, is locked (its lock is live, by the
+  server's clock; nothing changed).
+  Event: removed (jobId, prev), per removed job in its own queue: the previous
+  state as Node names it, the key it was taken from ("wait" for a waiting job,
+  "paused" for the legacy list).
 ]]
---- @include "queue"
+--- @include "flow"
 
 local Q = {meta = KEYS[10], events = KEYS[11]}
 local base, id = ARGV[1], ARGV[2]
@@ -31,6 +38,17 @@ if redis.call("EXISTS", job_key) == 0 then
 end
 if redis.call("EXISTS", job_key .. ":lock") == 1 then
   return -102
+end
+local with_children = ARGV[3] == "1"
+if with_children and descendant_locked(job_key) then
+  return -102
+end
+local parent = parent_of(job_key)
+if parent then
+  drop_dependency(parent, job_key, tonumber(ARGV[4]))
+end
+if with_children then
+  remove_descendants(job_key)
 end
 
 local prev = "unknown"

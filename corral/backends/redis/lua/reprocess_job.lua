@@ -15,11 +15,14 @@
            suffix); any other is refused like a job in the wrong state
   ARGV[4]  "1" to reset attempts made and started, "0" to keep them
 
+  A child that had left its existing parent's pending children goes back into
+  them (includes/flow.lua); the parent is not moved.
+
   Returns 0; else a refusal, having changed nothing: -1 no job, {-3, state}
   not in that state.
   Event: waiting (jobId, prev state).
 ]]
---- @include "queue"
+--- @include "flow"
 
 local Q = {
   wait = KEYS[1], prioritized = KEYS[2], pc = KEYS[3], active = KEYS[4], marker = KEYS[5],
@@ -35,6 +38,10 @@ if not finished or redis.call("ZREM", base .. state, id) == 0 then
   return refuse_with_state(-3, base, id)
 end
 local M = read_meta(Q.meta)
+local parent = parent_of(job_key)
+if parent then
+  back_to_dependencies(parent, job_key, state)
+end
 local result_field = state == "failed" and "failedReason" or "returnvalue"
 redis.call("HDEL", job_key, "finishedOn", "processedOn", result_field)
 if ARGV[4] == "1" then
