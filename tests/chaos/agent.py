@@ -168,9 +168,17 @@ async def run_manual(cfg: dict[str, Any]) -> None:
                 rec.write("run", job=job.id, token=token)
                 await asyncio.sleep(job.data.get("ms", 0) / 1000)
                 done = job
-                job = await done.move_to_completed(
-                    result_for(done), token, fetch_next=not stop.is_set()
-                )
+                try:
+                    job = await done.move_to_completed(
+                        result_for(done), token, fetch_next=not stop.is_set()
+                    )
+                except LockError as error:
+                    # The lock ran out first (a hand-driven loop renews nothing, and a
+                    # starved machine can hold a process back past it): the job went
+                    # back and runs elsewhere; this completion was refused.
+                    rec.write("refused", job=done.id, type=type(error).__name__, message=str(error))
+                    job = None
+                    continue
                 rec.write("done", job=done.id, token=token)
             except BackendError as error:
                 print(f"manual worker: {error}; retrying in 0.5s", file=sys.stderr, flush=True)
