@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from corral import _clock
+from corral import _queue_admin as admin
 from corral._client import QueueClient
-from corral.backends.base import JobRecord, JobState, NewJob
+from corral._job_defaults import check_default_options, with_defaults
+from corral._queue_admin import WorkerInfo
+from corral.backends.base import JobRecord, JobState, Limiter, NewJob
 from corral.connection import SharedConnection
 from corral.job import Job
 from corral.options import (
@@ -15,13 +18,14 @@ from corral.options import (
     Duration,
     KeepPolicy,
     ParentOption,
+    RateLimiter,
     TimestampOption,
     new_job,
     qualify_parent,
     to_ms,
 )
 
-__all__ = ["DEFAULT_COUNT_STATES", "Queue"]
+__all__ = ["DEFAULT_COUNT_STATES", "Queue", "WorkerInfo"]
 
 DEFAULT_COUNT_STATES: tuple[JobState, ...] = (
     JobState.ACTIVE,
@@ -42,6 +46,9 @@ class Queue(QueueClient):
     None reads ``CORRAL_URL``, else uses ``sqlite:///corral.db``. ``prefix`` keeps
     groups of queues apart (BullMQ's default ``bull``). ``connection``: a
     :class:`~corral.Connection` to share with other queues instead of ``url``.
+    ``default_job_options``: the options every :meth:`add` and :meth:`add_bulk`
+    starts from, by :meth:`add`'s names (BullMQ's ``defaultJobOptions``); an
+    option given to ``add`` wins (one given at its default value counts as not given).
     """
 
     def __init__(
@@ -51,8 +58,12 @@ class Queue(QueueClient):
         url: str | None = None,
         prefix: str = "bull",
         connection: SharedConnection | None = None,
+        default_job_options: Mapping[str, Any] | None = None,
     ) -> None:
+        defaults = check_default_options(default_job_options)
         super().__init__(name, url=url, prefix=prefix, connection=connection)
+        self.default_job_options: Mapping[str, Any] = defaults
+        """The options every added job starts from (empty: none)."""
 
     async def add(
         self,
@@ -107,7 +118,7 @@ class Queue(QueueClient):
         spec = new_job(
             name,
             data,
-            {
+            with_defaults(self.default_job_options, {
                 "job_id": job_id,
                 "delay": delay,
                 "priority": priority,
@@ -122,9 +133,9 @@ class Queue(QueueClient):
                 "continue_parent_on_failure": continue_parent_on_failure,
                 "ignore_dependency_on_failure": ignore_dependency_on_failure,
                 "remove_dependency_on_failure": remove_dependency_on_failure,
-            },
+            }),
             now_ms=_clock.now_ms(),
-        )
+        )  # fmt: skip
         (added_id,) = await self._backend.add_jobs(self._name, [spec])
         if spec.job_id is not None:
             return await self._stored_job(added_id, spec)
@@ -145,6 +156,7 @@ class Queue(QueueClient):
             if "name" not in item:
                 raise ValueError(f"add_bulk item {index} has no 'name'")
             options = {k: v for k, v in item.items() if k not in ("name", "data")}
+            options = with_defaults(self.default_job_options, options)
             try:
                 if options.get("parent") is not None:
                     options["parent"] = qualify_parent(options["parent"], self._prefix)
@@ -191,19 +203,37 @@ class Queue(QueueClient):
             raise TypeError(f"job_id must be a string, not {type(job_id).__name__}")
         return await self._backend.get_state(self._name, job_id)
 
-    async def get_job_counts(self, *states: str) -> dict[str, int]:
-        """How many jobs are in each state; all states when none are named."""
-        wanted = _parse_states(states)
+    async def get_job_counts(self, *states: str | Sequence[str]) -> dict[str, int]:
+        """How many jobs are in each state; all states when none are named. States
+        may be given one by one or as a list: ``get_job_counts(["failed", "completed"])``."""
+        wanted = _parse_states(admin.flatten_states(states))
         counts = await self._backend.get_counts(self._name, wanted)
         return {state.value: counts.get(state, 0) for state in wanted}
 
-    async def get_jobs(self, *states: str, start: int = 0, end: int = -1) -> list[Job]:
-        """Jobs in ``states`` (all states when none are named), state after state,
-        sliced ``[start, end]`` inclusive (``end=-1``: to the last). Finished jobs
-        come newest first; waiting jobs in the order they will run."""
-        wanted = _parse_states(states)
+    async def get_jobs(
+        self,
+        *states: str | Sequence[str],
+        start: int = 0,
+        end: int = -1,
+        asc: bool | None = None,
+    ) -> list[Job]:
+        """Jobs in ``states`` (all states when none are named; one by one or as a
+        list: ``get_jobs(["failed", "completed"])``), state after state, sliced
+        ``[start, end]`` inclusive (``end=-1``: to the last) over them all.
+
+        ``asc`` None: finished and active jobs come newest first, waiting,
+        prioritized and delayed jobs in the order they will run; ``asc=True``:
+        every state oldest first (by run order, due time, fetch or finish time);
+        ``asc=False``: every state newest first.
+        """
+        wanted = _parse_states(admin.flatten_states(states))
         _check_range(start, end)
-        records = await self._backend.get_jobs(self._name, wanted, start, end)
+        if asc is not None and not isinstance(asc, bool):
+            raise TypeError("asc must be True, False or None")
+        if asc is None:
+            records = await self._backend.get_jobs(self._name, wanted, start, end)
+        else:
+            records = await admin.ordered_jobs(self._backend, self._name, wanted, start, end, asc)
         return [Job(self._mover, record) for record in records]
 
     async def get_job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
@@ -248,6 +278,121 @@ class Queue(QueueClient):
         """
         await self._backend.pause(self._name)
         await self._backend.obliterate(self._name, force=force)
+
+    # -- maintenance --------------------------------------------------------------------
+
+    async def clean(self, state: str, *, grace: Duration, limit: int = 0) -> list[str]:
+        """Remove the jobs of ``state`` that finished (or, for unfinished states, were
+        last processed or created) more than ``grace`` seconds ago; return their ids,
+        oldest first. ``limit``: at most that many (0: all).
+
+        States: completed, failed, delayed, prioritized, waiting (BullMQ's ``wait``)
+        and active (only jobs whose lock is gone). A removed child leaves its
+        parent's pending children (the parent runs if it was the last); a removed
+        parent's children stay. Works in batches of 1000, each atomic, so the store
+        serves other clients meanwhile; for the unfinished states each batch looks at
+        the 1000 oldest jobs and the cleaning stops at a batch that is not full.
+        """
+        parsed = admin.clean_state(state)
+        grace_ms = to_ms(grace, name="grace")
+        admin.check_count(limit, "limit", allow_zero=True)
+        now = _clock.now_ms()
+        removed: list[str] = []
+        while True:
+            step = admin.BATCH if limit == 0 else min(admin.BATCH, limit - len(removed))
+            batch = await self._backend.clean(self._name, parsed, now - grace_ms, step, now)
+            removed += batch
+            if len(batch) < step or (limit and len(removed) >= limit):
+                return removed
+
+    async def drain(self, *, delayed: bool = False) -> int:
+        """Remove every job that waits to run (waiting and prioritized; with
+        ``delayed``, delayed jobs too); active, completed and failed jobs stay.
+        Returns how many were removed. In batches of 1000, as :meth:`clean`."""
+        if not isinstance(delayed, bool):
+            raise TypeError("delayed must be True or False")
+        removed = 0
+        while True:
+            now = _clock.now_ms()
+            batch = await self._backend.drain(self._name, delayed, admin.BATCH, now)
+            removed += batch
+            if batch < admin.BATCH:
+                return removed
+
+    async def retry_jobs(self, state: str = "failed", *, count: int = 1000) -> int:
+        """Run again every job of ``state`` (failed or completed) that finished before
+        this call; returns how many. ``count``: jobs moved per atomic step (BullMQ's
+        ``count``). Each goes to wait (or prioritized) with its attempts kept, as
+        :meth:`corral.Job.retry` does."""
+        if state not in ("failed", "completed"):
+            raise ValueError(f"retry_jobs takes 'failed' or 'completed' jobs, not {state!r}")
+        admin.check_count(count, "count")
+        before = _clock.now_ms()
+        moved = 0
+        while True:
+            batch = await self._backend.move_jobs_to_wait(
+                self._name, JobState(state), before, count
+            )
+            moved += batch
+            if batch < count:
+                return moved
+
+    async def promote_jobs(self, *, count: int = 1000) -> int:
+        """Run every delayed job now; returns how many. ``count``: jobs moved per
+        atomic step (BullMQ's ``count``)."""
+        admin.check_count(count, "count")
+        moved = 0
+        while True:
+            batch = await self._backend.move_jobs_to_wait(self._name, JobState.DELAYED, 0, count)
+            moved += batch
+            if batch < count:
+                return moved
+
+    async def trim_events(self, max_length: int) -> None:
+        """Keep only the newest ``max_length`` events of the queue's event log."""
+        admin.check_count(max_length, "max_length", allow_zero=True)
+        await self._backend.trim_events(self._name, max_length)
+
+    # -- global limits --------------------------------------------------------------------
+
+    async def set_global_concurrency(self, concurrency: int) -> None:
+        """Let at most ``concurrency`` jobs of this queue run at once, across every
+        worker (Node's and corral's), whatever each worker's own concurrency."""
+        admin.check_count(concurrency, "concurrency")
+        await self._backend.set_global_concurrency(self._name, concurrency)
+
+    async def remove_global_concurrency(self) -> None:
+        """Remove the queue's global concurrency limit."""
+        await self._backend.set_global_concurrency(self._name, None)
+
+    async def get_global_concurrency(self) -> int | None:
+        """The queue's global concurrency limit (None when not set)."""
+        return (await self._backend.get_global_limits(self._name)).concurrency
+
+    async def set_global_rate_limit(self, max: int, duration: Duration) -> None:
+        """Hand out at most ``max`` jobs per ``duration`` seconds across every worker
+        of the queue. It wins over a worker's ``limiter.max``; a worker's
+        ``limiter.duration`` wins over ``duration`` (as in BullMQ)."""
+        admin.check_count(max, "max")
+        ms = to_ms(duration, name="duration", allow_zero=False)
+        await self._backend.set_global_rate_limit(self._name, Limiter(max, ms))
+
+    async def remove_global_rate_limit(self) -> None:
+        """Remove the queue's global rate limit."""
+        await self._backend.set_global_rate_limit(self._name, None)
+
+    async def get_global_rate_limit(self) -> RateLimiter | None:
+        """The queue's global rate limit (``duration`` in seconds), or None."""
+        limits = await self._backend.get_global_limits(self._name)
+        if limits.rate_max is None or limits.rate_duration_ms is None:
+            return None
+        return RateLimiter(max=limits.rate_max, duration=limits.rate_duration_ms / 1000)
+
+    async def get_workers(self) -> list[WorkerInfo]:
+        """The workers taking jobs from this queue now, oldest first (on Redis, Node's
+        workers too, as Node's ``getWorkers()`` lists corral's)."""
+        records = await self._backend.get_workers(self._name, _clock.now_ms())
+        return [WorkerInfo.from_record(r) for r in records]
 
 
 def _parse_states(states: tuple[str, ...]) -> list[JobState]:

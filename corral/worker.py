@@ -34,6 +34,7 @@ from corral._codec import check_text
 from corral._engine.fetcher import Fetcher
 from corral._engine.hooks import Hooks, WorkerEvent
 from corral._engine.locks import LockRenewer
+from corral._engine.presence import Presence
 from corral._engine.runner import ProcessorCall, Runner
 from corral._engine.signals import ShutdownSignals
 from corral._engine.stalled import StalledChecker
@@ -153,6 +154,7 @@ class Worker(QueueClient):
             stalled_interval_ms=stalled_ms,
             hooks=self._hooks,
         )
+        self._presence = Presence(self._backend, self._name, name)
         self._closing = asyncio.Event()
         self._stalled_task: asyncio.Task[None] | None = None
         self._runner: Runner | None = None
@@ -193,6 +195,7 @@ class Worker(QueueClient):
             raise TypeError("token must be a non-empty string")
         else:
             check_text(token, "token")
+        await self._presence.beat_if_due()
         return await self._fetcher.next_job(token, block=block, stop=self._closing)
 
     # -- stalled jobs ------------------------------------------------------------------
@@ -279,9 +282,15 @@ class Worker(QueueClient):
         if handle_signals:
             signals = ShutdownSignals(lambda wait: self.close(grace=wait), grace)
             remove_signals = signals.install_on_loop(asyncio.get_running_loop())
+        # Started before the first fetch can block: on Redis its first beat names the
+        # blocking connection (synchronously, before the task's first await).
+        presence = asyncio.create_task(
+            self._presence.run(self._closing), name=f"corral-presence-{self._name}"
+        )
         try:
             await runner.run()
         finally:
+            presence.cancel()
             if remove_signals is not None:
                 remove_signals()
             self.stopped_at_once = runner.forced
@@ -335,6 +344,7 @@ class Worker(QueueClient):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._presence.leave()
         try:
             await self._backend.close()
         except Exception as error:

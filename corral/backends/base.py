@@ -74,6 +74,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from corral.backends.admin_types import GlobalLimits, WorkerRecord
 from corral.backends.flow_types import (
     DependencyBucket,
     DependencyCounts,
@@ -87,6 +88,7 @@ __all__ = [
     "MAX_PRIORITY",
     "RATE_LIMIT_SENTINEL",
     "STALLED_LIMIT_REASON",
+    "WORKER_SEEN_TIMEOUT_MS",
     "Backend",
     "Completed",
     "DependencyBucket",
@@ -97,6 +99,7 @@ __all__ = [
     "Fetched",
     "FetchRequest",
     "FlowEntry",
+    "GlobalLimits",
     "JobRecord",
     "JobState",
     "KeepJobs",
@@ -105,6 +108,7 @@ __all__ = [
     "ParentLink",
     "ParentPolicy",
     "Retry",
+    "WorkerRecord",
 ]
 
 MAX_PRIORITY = 2_097_151
@@ -112,6 +116,9 @@ MAX_PRIORITY = 2_097_151
 
 RATE_LIMIT_SENTINEL = 9_007_199_254_740_991
 """The limiter value ``rate_limit`` stores: no worker takes a job while it stands."""
+
+WORKER_SEEN_TIMEOUT_MS = 35_000
+"""A worker not seen for this long is no longer listed (it refreshes every 10 s)."""
 
 STALLED_LIMIT_REASON = "job stalled more than allowable limit"
 """The failure reason of a job that stalled more than ``max_stalled_count`` times."""
@@ -653,6 +660,89 @@ class Backend(Protocol):
         Returns 0 when a job may be ready now, a positive epoch-ms time when the
         next delayed job falls due, or None on timeout. A wake-up is a hint, not
         a promise: the caller always fetches with :meth:`move_to_active`.
+        """
+        ...
+
+    # -- maintenance and queue settings ---------------------------------------------
+    # Operations over many jobs work in batches of at most ``limit`` jobs, each batch
+    # one atomic step, so a store serving other clients is never held for long; the
+    # API repeats them until they report nothing left.
+
+    async def clean(
+        self, queue: str, state: JobState, before_ms: int, limit: int, now: int
+    ) -> list[str]:
+        """Remove up to ``limit`` jobs of ``state``, oldest first, and return their ids.
+
+        A job qualifies when its newest of ``finished_on_ms``, ``processed_on_ms``
+        and ``timestamp_ms`` (in that order of preference: completed and failed jobs
+        by finish, delayed and prioritized by creation) is at or before
+        ``before_ms``; an active job only when its lock is gone. Each is removed
+        as :meth:`remove_job` with ``remove_children=False`` would, but with no
+        ``removed`` event; one event ``cleaned`` (count) per call, as Node.
+        States: waiting, prioritized, delayed, active, completed, failed.
+
+        now: SQLite judges active locks by it and places a released parent.
+        """
+        ...
+
+    async def drain(self, queue: str, delayed: bool, limit: int, now: int) -> int:
+        """Remove up to ``limit`` jobs that are waiting or prioritized (and delayed, with
+        ``delayed``), as :meth:`clean` removes them, with no event (as Node's drain);
+        return how many were removed (the caller repeats while that is ``limit``).
+
+        now: places a released parent.
+        """
+        ...
+
+    async def move_jobs_to_wait(
+        self, queue: str, state: JobState, before_ms: int, limit: int
+    ) -> int:
+        """Move up to ``limit`` jobs of ``state`` into their line (wait, or prioritized),
+        oldest first, and return how many moved: completed or failed jobs that
+        finished at or before ``before_ms`` (as :meth:`reprocess_job`, attempts
+        kept), or delayed jobs whatever their due time (their delay becomes 0).
+        Event ``waiting`` (prev ``state``) per job."""
+        ...
+
+    async def trim_events(self, queue: str, max_length: int) -> None:
+        """Keep only the newest ``max_length`` events of the queue's log (0: none)."""
+        ...
+
+    async def set_global_concurrency(self, queue: str, concurrency: int | None) -> None:
+        """Let at most ``concurrency`` jobs of the queue be active at once, across
+        every worker (None removes the limit). On Redis: meta ``concurrency``."""
+        ...
+
+    async def set_global_rate_limit(self, queue: str, limit: Limiter | None) -> None:
+        """Hand out at most ``limit.max`` jobs per ``limit.duration_ms`` across every
+        worker (None removes the limit). On Redis: meta ``max`` and ``duration``."""
+        ...
+
+    async def get_global_limits(self, queue: str) -> GlobalLimits:
+        """The queue's global concurrency and rate limit (None where not set)."""
+        ...
+
+    async def worker_seen(self, queue: str, worker: WorkerRecord, now: int) -> None:
+        """Say that ``worker`` takes jobs from the queue now (called when it starts and
+        then every few seconds). On Redis this names the worker's blocking
+        connection as Node's workers name theirs (``<prefix>:<base64 queue>`` and
+        ``:w:<name>``), so Node's ``getWorkers()`` lists it.
+
+        now: SQLite's last-seen time.
+        """
+        ...
+
+    async def worker_gone(self, queue: str, worker_id: str) -> None:
+        """Say that the worker ``worker_id`` (its :class:`WorkerRecord` id) stopped."""
+        ...
+
+    async def get_workers(self, queue: str, now: int) -> list[WorkerRecord]:
+        """The workers taking jobs from the queue now, oldest first: on Redis the
+        clients named as a Node or corral worker of the queue; on SQLite the workers
+        seen within the last :data:`WORKER_SEEN_TIMEOUT_MS` (older rows are dropped).
+
+        now: SQLite's clock for the timeout; on Redis it turns the client list's ages
+        into times.
         """
         ...
 

@@ -33,13 +33,16 @@ from corral.backends.base import (
     Fetched,
     FetchRequest,
     FlowEntry,
+    GlobalLimits,
     JobRecord,
     JobState,
+    Limiter,
     NewJob,
     Retry,
+    WorkerRecord,
 )
 from corral.backends.keyspace import RESERVED_JOB_IDS, validate_prefix
-from corral.backends.redis import flows
+from corral.backends.redis import admin, flows
 from corral.backends.redis.connection import (
     RedisConnection,
     RedisConnectionError,
@@ -548,6 +551,61 @@ class RedisBackend:
             return None
         _, member, score = reply
         return 0 if member == "0" else int(float(score))
+
+    # -- maintenance and queue settings (see .admin) -----------------------------------
+
+    async def clean(
+        self, queue: str, state: JobState, before_ms: int, limit: int, now: int
+    ) -> list[str]:
+        """Remove up to ``limit`` old jobs of ``state`` (``lua/clean.lua``)."""
+        return await admin.clean(self, queue, state, before_ms, limit, now)
+
+    async def drain(self, queue: str, delayed: bool, limit: int, now: int) -> int:
+        """Remove up to ``limit`` waiting (and delayed) jobs (``lua/drain.lua``)."""
+        return await admin.drain(self, queue, delayed, limit, now)
+
+    async def move_jobs_to_wait(
+        self, queue: str, state: JobState, before_ms: int, limit: int
+    ) -> int:
+        """Put up to ``limit`` finished or delayed jobs back in their line."""
+        return await admin.move_jobs_to_wait(self, queue, state, before_ms, limit)
+
+    async def trim_events(self, queue: str, max_length: int) -> None:
+        """Keep the newest ``max_length`` events (XTRIM)."""
+        await admin.trim_events(self, queue, max_length)
+
+    async def set_global_concurrency(self, queue: str, concurrency: int | None) -> None:
+        """Set or remove meta ``concurrency``."""
+        await admin.set_global_concurrency(self, queue, concurrency)
+
+    async def set_global_rate_limit(self, queue: str, limit: Limiter | None) -> None:
+        """Set or remove meta ``max`` / ``duration``."""
+        await admin.set_global_rate_limit(self, queue, limit)
+
+    async def get_global_limits(self, queue: str) -> GlobalLimits:
+        """The queue's global limits from meta."""
+        return await admin.get_global_limits(self, queue)
+
+    async def worker_seen(self, queue: str, worker: WorkerRecord, now: int) -> None:
+        """Open the worker's blocking connection under its Node-style name (once)."""
+        if not self._connections.has_marker(self.prefix, queue):
+            # Redis refuses a client name with spaces or non-ASCII: such a worker is
+            # listed unnamed.
+            name = worker.name
+            if name is not None and not all("!" <= c <= "~" for c in name):
+                name = None
+            client = self._connections.marker(self.prefix, queue, name)
+            try:
+                await client.execute("PING")
+            except RedisError as exc:
+                raise _failure(f"redis PING on queue {queue!r} failed: {exc}", exc) from exc
+
+    async def worker_gone(self, queue: str, worker_id: str) -> None:
+        """Nothing to do: the worker's connection goes when it closes."""
+
+    async def get_workers(self, queue: str, now: int) -> list[WorkerRecord]:
+        """The clients named as workers of the queue (CLIENT LIST)."""
+        return await admin.get_workers(self, queue, now)
 
     async def close(self) -> None:
         """Close every connection corral opened (none for a backend made by

@@ -56,14 +56,21 @@ class Connections:
             shared = self._shared = RedisClient(self._settings)
         return shared
 
-    def marker(self, prefix: str, queue: str) -> RedisConnection:
-        """The connection that blocks on ``queue``'s marker, named like a Node worker's."""
+    def marker(self, prefix: str, queue: str, worker_name: str | None = None) -> RedisConnection:
+        """The connection that blocks on ``queue``'s marker, named like a Node worker's
+        (with ``:w:<worker_name>`` when it is made for a named worker)."""
         key = (prefix, queue)
         connection = self._markers.get(key)
         if connection is None:
             name = f"{prefix}:{base64.b64encode(queue.encode()).decode()}"
+            if worker_name is not None:
+                name += f":w:{worker_name}"
             connection = self._markers[key] = self.shared.dedicated(name=name)
         return connection
+
+    def has_marker(self, prefix: str, queue: str) -> bool:
+        """Whether ``queue``'s marker connection was made already."""
+        return (prefix, queue) in self._markers
 
     def events(self, prefix: str, queue: str) -> RedisConnection:
         """The connection that blocks reading ``queue``'s event stream."""

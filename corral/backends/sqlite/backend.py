@@ -39,13 +39,23 @@ from corral.backends.base import (
     Fetched,
     FetchRequest,
     FlowEntry,
+    GlobalLimits,
     JobRecord,
     JobState,
+    Limiter,
     NewJob,
     Retry,
+    WorkerRecord,
 )
 from corral.backends.keyspace import validate_prefix
-from corral.backends.sqlite import ops, ops_admin, ops_flows, ops_read, wakeups
+from corral.backends.sqlite import (
+    ops,
+    ops_admin,
+    ops_flows,
+    ops_maintenance,
+    ops_read,
+    wakeups,
+)
 from corral.backends.sqlite.connection import MEMORY, Conn, Database
 from corral.errors import BackendError, ConfigurationError, ErrorCode
 
@@ -401,6 +411,56 @@ class SQLiteBackend:
         shared = SQLiteBackend(self.url, prefix=prefix)
         shared._db, shared._key, shared._owns_db = db, self._key, False
         return shared
+
+    # -- maintenance and queue settings (see .ops_maintenance) -------------------------
+
+    async def clean(
+        self, queue: str, state: JobState, before_ms: int, limit: int, now: int
+    ) -> list[str]:
+        name = self._name(queue)
+        removed = await self._write_waking(
+            ops_maintenance.clean, name, state, before_ms, limit, now
+        )
+        self._notify(name, jobs=False)
+        return removed
+
+    async def drain(self, queue: str, delayed: bool, limit: int, now: int) -> int:
+        return await self._write_waking(
+            ops_maintenance.drain, self._name(queue), delayed, limit, now
+        )
+
+    async def move_jobs_to_wait(
+        self, queue: str, state: JobState, before_ms: int, limit: int
+    ) -> int:
+        name = self._name(queue)
+        moved = await self._write(ops_maintenance.move_jobs_to_wait, name, state, before_ms, limit)
+        self._notify(name, jobs=moved > 0)
+        return moved
+
+    async def trim_events(self, queue: str, max_length: int) -> None:
+        await self._write(ops_maintenance.trim_events, self._name(queue), max_length)
+
+    async def set_global_concurrency(self, queue: str, concurrency: int | None) -> None:
+        name = self._name(queue)
+        await self._write(ops_maintenance.set_global_concurrency, name, concurrency)
+        self._notify(name, jobs=True)
+
+    async def set_global_rate_limit(self, queue: str, limit: Limiter | None) -> None:
+        name = self._name(queue)
+        await self._write(ops_maintenance.set_global_rate_limit, name, limit)
+        self._notify(name, jobs=True)
+
+    async def get_global_limits(self, queue: str) -> GlobalLimits:
+        return await self._read(ops_maintenance.get_global_limits, self._name(queue))
+
+    async def worker_seen(self, queue: str, worker: WorkerRecord, now: int) -> None:
+        await self._write(ops_maintenance.worker_seen, self._name(queue), worker, now)
+
+    async def worker_gone(self, queue: str, worker_id: str) -> None:
+        await self._write(ops_maintenance.worker_gone, self._name(queue), worker_id)
+
+    async def get_workers(self, queue: str, now: int) -> list[WorkerRecord]:
+        return await self._write(ops_maintenance.get_workers, self._name(queue), now)
 
     async def close(self) -> None:
         if self._closed:

@@ -30,7 +30,7 @@ from corral.backends.base import (
     NewJob,
     Retry,
 )
-from corral.backends.sqlite import ops_flows
+from corral.backends.sqlite import ops_flows, ops_maintenance
 from corral.backends.sqlite._tx import Tx, existing, lock_refusal, record
 from corral.backends.sqlite.connection import Conn
 from corral.backends.sqlite.sql import Q
@@ -105,10 +105,11 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
     """The fetch step shared by every operation that hands out a job."""
     _promote_due(tx, now)
     q = tx.q
-    limited = tx.rate_limit_ttl(now, fetch.limiter.max if fetch.limiter else 0)
+    limiter, concurrency = ops_maintenance.effective_limits(tx, fetch.limiter)
+    limited = tx.rate_limit_ttl(now, limiter.max if limiter else 0)
     if limited:
         return Fetched(None, rate_limited_for_ms=limited)
-    if q.paused:
+    if q.paused or ops_maintenance.maxed(tx, concurrency):
         return Fetched(None)
     row = tx.run("job_next", tx.qid, "waiting").fetchone()
     if row is None:
@@ -119,7 +120,6 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
             return Fetched(None, next_delayed_at_ms=int(due[0]))
         return Fetched(None)
     rowid, deferred_failure = row
-    limiter = fetch.limiter
     if limiter is not None and deferred_failure is None:
         if q.limiter_expires_at <= now:
             q.limiter_count, q.limiter_expires_at = 1, now + limiter.duration_ms

@@ -162,8 +162,9 @@ def get_rate_limit_ttl(conn: Conn, queue: str, now: int) -> int:
         return 0
     tx = Tx(conn, qid)
     # As on Redis: a worker limiter's window is the fetching worker's business; only
-    # the queue's own limit (rate_limit's sentinel) counts here.
-    return tx.rate_limit_ttl(now)
+    # the queue's own limits (rate_limit's sentinel, a global rate limit) count here.
+    rate_max = conn.sql.execute(Q["queue_global_limits"], (qid,)).fetchone()[1]
+    return tx.rate_limit_ttl(now, int(rate_max))
 
 
 def is_paused(conn: Conn, queue: str) -> bool:

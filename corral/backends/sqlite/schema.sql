@@ -1,4 +1,4 @@
--- corral SQLite schema, current version (6). A new database is created from the
+-- corral SQLite schema, current version (7). A new database is created from the
 -- migrations; a test checks that they produce exactly this schema.
 
 -- One row per queue ('<prefix>:<name>'). Rows are never deleted (obliterate
@@ -13,7 +13,10 @@ CREATE TABLE queues (
     limiter_count       INTEGER NOT NULL DEFAULT 0,
     limiter_expires_at  INTEGER NOT NULL DEFAULT 0,
     stalled_check_until INTEGER NOT NULL DEFAULT 0,
-    limiter_max         INTEGER NOT NULL DEFAULT 0
+    limiter_max         INTEGER NOT NULL DEFAULT 0,
+    global_concurrency  INTEGER NOT NULL DEFAULT 0,
+    global_rate_max     INTEGER NOT NULL DEFAULT 0,
+    global_rate_duration INTEGER NOT NULL DEFAULT 0
 );
 
 -- One row per job. (state, lane, seq) orders every line of the queue:
@@ -108,3 +111,17 @@ CREATE INDEX job_deps_by_bucket ON job_deps (parent_qid, parent_id, bucket, chil
 CREATE TRIGGER jobs_drop_deps AFTER DELETE ON jobs BEGIN
     DELETE FROM job_deps WHERE parent_qid = old.qid AND parent_id = old.id;
 END;
+
+-- The workers taking jobs from a queue now: each refreshes last_seen while it
+-- runs and deletes its row when it closes; a row not refreshed for a while is
+-- a worker that died, and is dropped by get_workers.
+CREATE TABLE workers (
+    qid        INTEGER NOT NULL,
+    worker_id  TEXT NOT NULL,
+    name       TEXT,
+    host       TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    PRIMARY KEY (qid, worker_id)
+) WITHOUT ROWID;

@@ -10,8 +10,9 @@ SQL lives in ``.sql`` files shipped inside the package and read with
   the version reached in ``PRAGMA user_version``. Numbers start at 1 and only
   increase; a gap is allowed, so migrations written side by side keep the numbers
   they were given (the schema version is the highest number).
-* ``queries_flows.sql``: more named blocks (flows), merged into :data:`Q`; a name
-  defined in both files is refused.
+* ``queries_flows.sql``, ``queries_admin.sql``: more named blocks (flows; queue
+  maintenance, settings and workers), merged into :data:`Q`; a name defined in
+  two files is refused.
 """
 
 from __future__ import annotations
@@ -59,11 +60,13 @@ def parse_queries(text: str) -> dict[str, str]:
 
 def _all_queries() -> dict[str, str]:
     queries = parse_queries(_read("queries.sql"))
-    flows = parse_queries(_read("queries_flows.sql"))
-    twice = sorted(queries.keys() & flows.keys())
-    if twice:
-        raise ValueError(f"queries defined in two files: {twice}")
-    return queries | flows
+    for extra in ("queries_flows.sql", "queries_admin.sql"):
+        more = parse_queries(_read(extra))
+        twice = sorted(queries.keys() & more.keys())
+        if twice:
+            raise ValueError(f"queries defined in two files: {twice}")
+        queries |= more
+    return queries
 
 
 Q: dict[str, str] = _all_queries()

@@ -1,0 +1,159 @@
+"""Queue maintenance, global limits and the worker list on Redis.
+
+Kept out of :mod:`.backend` (which stays the job's life); :class:`RedisBackend`
+forwards to these functions. Bulk changes are one script call per batch
+(``lua/clean.lua``, ``lua/drain.lua``, ``lua/move_jobs_to_wait.lua``), so other
+clients are served between batches. Global limits live in the queue's meta hash
+as Node writes them (``concurrency``, ``max``, ``duration``). Workers are found as
+Node finds them: by the names of their blocking connections in ``CLIENT LIST``.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING
+
+from corral.backends.admin_types import GlobalLimits, WorkerRecord
+from corral.backends.base import JobState, Limiter
+
+if TYPE_CHECKING:
+    from corral.backends.redis.backend import RedisBackend
+
+__all__ = [
+    "clean",
+    "client_name",
+    "drain",
+    "get_global_limits",
+    "get_workers",
+    "move_jobs_to_wait",
+    "parse_client_list",
+    "set_global_concurrency",
+    "set_global_rate_limit",
+    "trim_events",
+]
+
+# The list/set each state's jobs are kept in (the key suffix Node passes).
+_STATE_KEY = {
+    JobState.WAITING: "wait",
+    JobState.ACTIVE: "active",
+    JobState.DELAYED: "delayed",
+    JobState.PRIORITIZED: "prioritized",
+    JobState.COMPLETED: "completed",
+    JobState.FAILED: "failed",
+}
+
+
+def client_name(prefix: str, queue: str, worker_name: str | None = None) -> str:
+    """The name a worker's blocking connection carries, as Node names its own:
+    ``<prefix>:<base64(queue)>``, plus ``:w:<name>`` for a named worker."""
+    encoded = base64.b64encode(queue.encode()).decode()
+    head = f"{prefix}:{encoded}"
+    return head if worker_name is None else f"{head}:w:{worker_name}"
+
+
+async def clean(
+    backend: RedisBackend, queue: str, state: JobState, before_ms: int, limit: int, now: int
+) -> list[str]:
+    """One batch of ``Backend.clean``."""
+    args = [backend.keys(queue).base, _STATE_KEY[state], before_ms, limit, now]
+    removed: list[str] = await backend._run("clean", queue, args)
+    return list(removed)
+
+
+async def drain(backend: RedisBackend, queue: str, delayed: bool, limit: int, now: int) -> int:
+    """One batch of ``Backend.drain``."""
+    args = [backend.keys(queue).base, "1" if delayed else "0", limit, now]
+    return int(await backend._run("drain", queue, args))
+
+
+async def move_jobs_to_wait(
+    backend: RedisBackend, queue: str, state: JobState, before_ms: int, limit: int
+) -> int:
+    """One batch of ``Backend.move_jobs_to_wait``."""
+    args = [backend.keys(queue).base, _STATE_KEY[state], before_ms, limit]
+    return int(await backend._run("move_jobs_to_wait", queue, args))
+
+
+async def trim_events(backend: RedisBackend, queue: str, max_length: int) -> None:
+    """XTRIM the event stream to exactly ``max_length`` entries."""
+    events = backend.keys(queue).key("events")
+    await backend._command(queue, "XTRIM", events, "MAXLEN", max_length)
+
+
+async def set_global_concurrency(
+    backend: RedisBackend, queue: str, concurrency: int | None
+) -> None:
+    """meta ``concurrency`` (Node's ``setGlobalConcurrency``), or its removal."""
+    meta = backend.keys(queue).key("meta")
+    if concurrency is None:
+        await backend._command(queue, "HDEL", meta, "concurrency")
+    else:
+        await backend._command(queue, "HSET", meta, "concurrency", concurrency)
+
+
+async def set_global_rate_limit(backend: RedisBackend, queue: str, limit: Limiter | None) -> None:
+    """meta ``max`` and ``duration`` (Node's ``setGlobalRateLimit``), or their removal."""
+    meta = backend.keys(queue).key("meta")
+    if limit is None:
+        await backend._command(queue, "HDEL", meta, "max", "duration")
+    else:
+        await backend._command(queue, "HSET", meta, "max", limit.max, "duration", limit.duration_ms)
+
+
+def _positive(value: object) -> int | None:
+    try:
+        number = int(str(value))
+    except ValueError:
+        return None
+    return number if number > 0 else None
+
+
+async def get_global_limits(backend: RedisBackend, queue: str) -> GlobalLimits:
+    """The meta fields, as numbers (a field that is missing or not a positive
+    integer counts as not set)."""
+    meta = backend.keys(queue).key("meta")
+    concurrency, rate_max, duration = await backend._command(
+        queue, "HMGET", meta, "concurrency", "max", "duration"
+    )
+    return GlobalLimits(_positive(concurrency), _positive(rate_max), _positive(duration))
+
+
+def parse_client_list(text: str) -> list[dict[str, str]]:
+    """``CLIENT LIST`` as one dict of fields per client."""
+    clients = []
+    for line in text.splitlines():
+        fields = {}
+        for pair in line.split(" "):
+            key, sep, value = pair.partition("=")
+            if sep:
+                fields[key] = value
+        if fields:
+            clients.append(fields)
+    return clients
+
+
+async def get_workers(backend: RedisBackend, queue: str, now: int) -> list[WorkerRecord]:
+    """The clients named as a worker of the queue (Node's ``getWorkers`` matcher)."""
+    unnamed = client_name(backend.prefix, queue)
+    named = unnamed + ":w:"
+    text = await backend._command(queue, "CLIENT", "LIST")
+    found = []
+    for client in parse_client_list(str(text)):
+        name = client.get("name", "")
+        if name != unnamed and not name.startswith(named):
+            continue
+        host = client.get("addr", "").rpartition(":")[0]
+        age_s = _positive(client.get("age")) or 0
+        idle_s = _positive(client.get("idle")) or 0
+        found.append(
+            WorkerRecord(
+                id=client.get("id", ""),
+                name=name[len(named) :] if name.startswith(named) else None,
+                host=host,
+                pid=None,
+                started_at_ms=now - age_s * 1000,
+                last_seen_ms=now - idle_s * 1000,
+            )
+        )
+    found.sort(key=lambda w: (w.started_at_ms, w.id))
+    return found

@@ -1,0 +1,167 @@
+"""Queue maintenance, global limits and the worker list on SQLite.
+
+One synchronous function per :class:`~corral.backends.base.Backend` operation, as
+in :mod:`.ops`: each runs in one write (or read) transaction on the database
+thread. The bulk operations take one batch of at most ``limit`` jobs per call,
+so a database shared with workers in other processes is never held for long.
+A job removed here goes as ``remove_job`` without its descendants removes it.
+"""
+
+from __future__ import annotations
+
+from corral.backends.admin_types import GlobalLimits, WorkerRecord
+from corral.backends.base import WORKER_SEEN_TIMEOUT_MS, JobState, Limiter
+from corral.backends.sqlite import ops_flows
+from corral.backends.sqlite._tx import Tx
+from corral.backends.sqlite.connection import Conn
+from corral.backends.sqlite.sql import Q
+
+__all__ = [
+    "clean",
+    "drain",
+    "get_global_limits",
+    "get_workers",
+    "move_jobs_to_wait",
+    "set_global_concurrency",
+    "set_global_rate_limit",
+    "trim_events",
+    "worker_gone",
+    "worker_seen",
+]
+
+_FINISHED = (JobState.COMPLETED, JobState.FAILED)
+_NEVER = 2**62
+"""A time after every due time (promote_jobs takes every delayed job)."""
+
+
+def _prune(fam: ops_flows.Family, tx: Tx, rowid: int, job_id: str, now: int) -> None:
+    """Remove one job as remove_job without its descendants, with no event."""
+    ops_flows.remove_family(fam, tx, job_id, rowid, now, False)
+    tx.run("job_delete", rowid)
+
+
+def clean(
+    conn: Conn, queue: str, state: JobState, before_ms: int, limit: int, now: int
+) -> list[str]:
+    qid = conn.find_qid(queue)
+    if qid is None:
+        return []
+    tx = Tx(conn, qid)
+    if state in _FINISHED:
+        rows = tx.run("clean_finished", qid, state.value, before_ms, limit).fetchall()
+    else:
+        rows = tx.run("clean_line", qid, state.value, before_ms, limit, now).fetchall()
+    fam = ops_flows.Family(conn, tx)
+    for rowid, job_id in rows:
+        _prune(fam, tx, rowid, job_id, now)
+    tx.event("cleaned", count=str(len(rows)))
+    fam.flush()
+    tx.flush()
+    return [job_id for _, job_id in rows]
+
+
+def drain(conn: Conn, queue: str, delayed: bool, limit: int, now: int) -> int:
+    qid = conn.find_qid(queue)
+    if qid is None:
+        return 0
+    tx = Tx(conn, qid)
+    rows = tx.run("drain_batch", qid, delayed, limit).fetchall()
+    fam = ops_flows.Family(conn, tx)
+    for rowid, job_id in rows:
+        _prune(fam, tx, rowid, job_id, now)
+    fam.flush()
+    tx.flush()
+    return len(rows)
+
+
+def move_jobs_to_wait(conn: Conn, queue: str, state: JobState, before_ms: int, limit: int) -> int:
+    qid = conn.find_qid(queue)
+    if qid is None:
+        return 0
+    tx = Tx(conn, qid)
+    before = _NEVER if state is JobState.DELAYED else before_ms
+    rows = tx.run("retry_batch", qid, state.value, before, limit).fetchall()
+    for rowid, job_id, priority, lifo in rows:
+        if priority > 0:
+            line, lane, seq = "prioritized", priority, tx.back()
+        else:
+            line, lane, seq = "waiting", 0, tx.front() if lifo else tx.back()
+        if state is JobState.DELAYED:
+            tx.run("job_promote_all", line, lane, seq, rowid)
+        else:
+            ops_flows.back_to_dependencies(tx, rowid, job_id, state.value)
+            completed = state is JobState.COMPLETED
+            tx.run("job_reprocess", line, lane, seq, rowid, completed, False)
+        tx.event("waiting", jobId=job_id, prev=state.value)
+    tx.flush()
+    return len(rows)
+
+
+def trim_events(conn: Conn, queue: str, max_length: int) -> None:
+    qid = conn.find_qid(queue)
+    if qid is not None:
+        conn.sql.execute(Q["events_keep_newest"], (qid, max_length))
+
+
+def set_global_concurrency(conn: Conn, queue: str, concurrency: int | None) -> None:
+    conn.sql.execute(Q["queue_set_global_concurrency"], (concurrency or 0, conn.qid(queue)))
+
+
+def set_global_rate_limit(conn: Conn, queue: str, limit: Limiter | None) -> None:
+    rate = (0, 0) if limit is None else (limit.max, limit.duration_ms)
+    conn.sql.execute(Q["queue_set_global_rate"], (*rate, conn.qid(queue)))
+
+
+def global_limits(conn: Conn, qid: int) -> GlobalLimits:
+    """The global limits of the queue ``qid`` (also read by every fetch)."""
+    row = conn.sql.execute(Q["queue_global_limits"], (qid,)).fetchone()
+    concurrency, rate_max, duration = (int(v) for v in row)
+    return GlobalLimits(concurrency or None, rate_max or None, duration or None)
+
+
+def get_global_limits(conn: Conn, queue: str) -> GlobalLimits:
+    qid = conn.find_qid(queue)
+    return GlobalLimits() if qid is None else global_limits(conn, qid)
+
+
+def worker_seen(conn: Conn, queue: str, worker: WorkerRecord, now: int) -> None:
+    row = (worker.id, worker.name, worker.host, worker.pid or 0, worker.started_at_ms, now)
+    conn.sql.execute(Q["worker_upsert"], (conn.qid(queue), *row))
+
+
+def worker_gone(conn: Conn, queue: str, worker_id: str) -> None:
+    qid = conn.find_qid(queue)
+    if qid is not None:
+        conn.sql.execute(Q["worker_delete"], (qid, worker_id))
+
+
+def get_workers(conn: Conn, queue: str, now: int) -> list[WorkerRecord]:
+    qid = conn.find_qid(queue)
+    if qid is None:
+        return []
+    conn.sql.execute(Q["workers_expire"], (qid, now - WORKER_SEEN_TIMEOUT_MS))
+    rows = conn.sql.execute(Q["workers_list"], (qid,)).fetchall()
+    return [WorkerRecord(str(r[0]), r[1], r[2], int(r[3]), int(r[4]), int(r[5])) for r in rows]
+
+
+# -- what every fetch obeys ------------------------------------------------------------
+
+
+def effective_limits(tx: Tx, worker: Limiter | None) -> tuple[Limiter | None, int]:
+    """The rate limit a fetch obeys and the queue's global concurrency (0: none).
+
+    As BullMQ decides: the queue's ``max`` wins over the worker limiter's, the
+    worker limiter's duration over the queue's.
+    """
+    concurrency, rate_max, duration = tx.run("queue_global_limits", tx.qid).fetchone()
+    if not rate_max or not (duration or worker):
+        return worker, concurrency
+    window = worker.duration_ms if worker is not None else duration
+    return Limiter(rate_max, window), concurrency
+
+
+def maxed(tx: Tx, concurrency: int) -> bool:
+    """Whether the queue's global concurrency is reached."""
+    return (
+        concurrency > 0 and int(tx.run("jobs_count", tx.qid, "active").fetchone()[0]) >= concurrency
+    )

@@ -1,0 +1,68 @@
+-- Named queries of queue maintenance, global limits and the worker list
+-- (corral.backends.sqlite.ops_maintenance); same format as queries.sql.
+
+-- name: clean_finished
+-- Up to n jobs of a finished state that finished at or before a time, oldest first.
+SELECT rowid, id FROM jobs WHERE qid = ? AND state = ? AND lane <= ? ORDER BY lane, seq LIMIT ?;
+
+-- name: clean_line
+-- Of the n oldest jobs of a state, those last seen at or before a time with no live lock.
+SELECT rowid, id FROM (
+    SELECT rowid, id, finished_on, processed_on, timestamp, token, lock_until, lane, seq
+    FROM jobs WHERE qid = ?1 AND state = ?2 ORDER BY lane, seq LIMIT ?4
+)
+WHERE coalesce(finished_on, processed_on, timestamp) <= ?3
+  AND (?2 != 'active' OR token IS NULL OR lock_until IS NULL OR lock_until <= ?5)
+ORDER BY lane, seq;
+
+-- name: drain_batch
+-- Up to n jobs that wait (waiting, prioritized, and delayed when asked), front first.
+SELECT rowid, id FROM jobs
+WHERE qid = ?1 AND (state = 'waiting' OR state = 'prioritized' OR (?2 AND state = 'delayed'))
+LIMIT ?3;
+
+-- name: retry_batch
+-- Up to n jobs of a state (finished at or before a time, or delayed), oldest first.
+SELECT rowid, id, priority, lifo FROM jobs
+WHERE qid = ? AND state = ? AND lane <= ? ORDER BY lane, seq LIMIT ?;
+
+-- name: job_promote_all
+-- Move a delayed job into a line; its delay is over (retry_batch's promote).
+UPDATE jobs SET state = ?, lane = ?, seq = ?, delay = 0 WHERE rowid = ?;
+
+-- name: events_keep_newest
+-- Keep only the newest n events of the queue (n may be 0).
+DELETE FROM events WHERE qid = ?1 AND id NOT IN (
+    SELECT id FROM events WHERE qid = ?1 ORDER BY id DESC LIMIT ?2
+);
+
+-- name: queue_global_limits
+-- A queue's global concurrency and rate limit (0: not set).
+SELECT global_concurrency, global_rate_max, global_rate_duration FROM queues WHERE qid = ?;
+
+-- name: queue_set_global_concurrency
+-- Set a queue's global concurrency (0: none).
+UPDATE queues SET global_concurrency = ? WHERE qid = ?;
+
+-- name: queue_set_global_rate
+-- Set a queue's global rate limit: jobs per window and the window (0, 0: none).
+UPDATE queues SET global_rate_max = ?, global_rate_duration = ? WHERE qid = ?;
+
+-- name: worker_upsert
+-- Record a worker of the queue as seen now (its start time is kept).
+INSERT INTO workers (qid, worker_id, name, host, pid, started_at, last_seen)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (qid, worker_id) DO UPDATE SET last_seen = excluded.last_seen;
+
+-- name: worker_delete
+-- Forget a worker that stopped.
+DELETE FROM workers WHERE qid = ? AND worker_id = ?;
+
+-- name: workers_expire
+-- Forget the workers of the queue not seen since a time (they died).
+DELETE FROM workers WHERE qid = ? AND last_seen < ?;
+
+-- name: workers_list
+-- The workers of the queue, oldest first.
+SELECT worker_id, name, host, pid, started_at, last_seen FROM workers
+WHERE qid = ? ORDER BY started_at, worker_id;
