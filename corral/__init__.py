@@ -53,7 +53,7 @@ from corral.events import QueueEvent, QueueEvents
 from corral.flows import FlowJob, FlowNode, FlowProducer
 from corral.job import Job
 from corral.options import Backoff, JobOptions, ParentRef, RateLimiter, RemovePolicy
-from corral.queue import Queue
+from corral.queue import Queue, WorkerInfo
 from corral.worker import Worker
 
 # A library logs; the application decides where logs go (and the CLI configures it).
@@ -100,5 +100,6 @@ __all__ = [
     "UnrecoverableError",
     "WaitingChildrenError",
     "Worker",
+    "WorkerInfo",
     "__version__",
 ]

@@ -33,7 +33,10 @@ def test_parser_reads_named_blocks() -> None:
 
 def test_every_query_says_what_it_does() -> None:
     folder = resources.files("corral.backends.sqlite")
-    text = "".join(folder.joinpath(f).read_text() for f in ("queries.sql", "queries_flows.sql", "queries_admin.sql"))
+    text = "".join(
+        folder.joinpath(f).read_text()
+        for f in ("queries.sql", "queries_flows.sql", "queries_admin.sql")
+    )
     blocks = re.findall(r"^-- name: (\w+)\n(.*)$", text, flags=re.M)
     assert len(blocks) == len(Q)
     for name, line in blocks:

@@ -120,9 +120,7 @@ async def test_drain_works_in_batches_past_one_batch(queue: Queue) -> None:
     assert await queue.get_job_counts("waiting") == {"waiting": 0}
 
 
-async def test_retry_jobs_runs_failed_jobs_again(
-    queue: Queue, make_worker: WorkerFactory
-) -> None:
+async def test_retry_jobs_runs_failed_jobs_again(queue: Queue, make_worker: WorkerFactory) -> None:
     for i in range(5):
         await queue.add("j", {"i": i})
     failed = await finish(make_worker, 5, fail=True)

@@ -1,0 +1,165 @@
+"""Queue maintenance, global limits and the worker list, shared with Node BullMQ:
+a corral call and a Node call on one queue give the same outcome, and each side
+sees what the other set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from corral import JobState, Queue, RateLimiter
+from tests.interop.conftest import NodeBullMQ, WorkerFactory
+
+pytestmark = pytest.mark.interop
+
+
+async def admin(bullmq: NodeBullMQ, queue: str, *steps: dict[str, Any], **extra: Any) -> Any:
+    """Run ``node/admin.mjs`` steps; one result per step."""
+    return await bullmq.run("admin.mjs", queue, {"steps": list(steps), **extra})
+
+
+async def fail_all(worker_factory: WorkerFactory, queue: str, n: int, *, fail: bool) -> list[str]:
+    worker = worker_factory(queue)
+    ids = []
+    for _ in range(n):
+        job = await worker.get_next_job("t", block=False)
+        assert job is not None
+        if fail:
+            await job.move_to_failed(RuntimeError("boom"), "t")
+        else:
+            await job.move_to_completed("ok", "t", fetch_next=False)
+        ids.append(job.id)
+    return ids
+
+
+async def test_clean_by_corral_and_by_node_remove_the_same_jobs(
+    bullmq: NodeBullMQ, redis_url: str, queue_name: str, make_worker: WorkerFactory
+) -> None:
+    for name in (f"{queue_name}-py", f"{queue_name}-js"):
+        async with Queue(name, url=redis_url) as q:
+            for i in range(4):
+                await q.add("j", {"i": i})
+        await fail_all(make_worker, name, 3, fail=False)
+    async with Queue(f"{queue_name}-py", url=redis_url) as py:
+        by_corral = await py.clean("completed", grace=0, limit=2)
+        py_left = await py.get_job_counts("completed", "waiting")
+    (by_node, node_left) = await admin(
+        bullmq,
+        f"{queue_name}-js",
+        {"op": "clean", "grace": 0, "limit": 2, "type": "completed"},
+        {"op": "counts", "types": ["completed", "waiting"]},
+    )
+    assert by_corral == by_node == ["1", "2"]
+    assert py_left == node_left == {"completed": 1, "waiting": 1}
+    # Both write Node's `cleaned` event.
+    (events,) = await admin(bullmq, f"{queue_name}-py", {"op": "events"})
+    assert {"event": "cleaned", "count": "2"} in events
+
+
+async def test_node_sees_corral_drain_retry_and_promote(
+    bullmq: NodeBullMQ, queue: Queue, queue_name: str, make_worker: WorkerFactory
+) -> None:
+    for i in range(3):
+        await queue.add("f", {"i": i})
+    failed = await fail_all(make_worker, queue_name, 3, fail=True)
+    assert await queue.retry_jobs(count=2) == 3
+    later = await queue.add("later", {}, delay=600)
+    assert await queue.promote_jobs() == 1
+    (state, waiting) = await admin(
+        bullmq, queue_name, {"op": "getState", "id": later.id},
+        {"op": "getJobs", "types": ["waiting"], "asc": True},
+    )  # fmt: skip
+    assert state == "waiting"
+    assert sorted(waiting) == sorted([*failed, later.id])
+    assert await queue.drain() == 4
+    (counts,) = await admin(bullmq, queue_name, {"op": "counts", "types": ["waiting"]})
+    assert counts == {"waiting": 0}
+
+
+async def test_corral_sees_node_retry_jobs_and_drain(
+    bullmq: NodeBullMQ, queue: Queue, queue_name: str, make_worker: WorkerFactory
+) -> None:
+    for i in range(2):
+        await queue.add("f", {"i": i})
+    await fail_all(make_worker, queue_name, 2, fail=True)
+    await admin(bullmq, queue_name, {"op": "retryJobs", "state": "failed"})
+    assert await queue.get_job_counts("failed", "waiting") == {"failed": 0, "waiting": 2}
+    job = await make_worker(queue_name).get_next_job("t", block=False)
+    assert job is not None
+    assert job.failed_reason is None
+    await admin(bullmq, queue_name, {"op": "drain"})
+    assert await queue.get_job_counts("waiting") == {"waiting": 0}
+
+
+async def test_global_limits_set_by_one_side_are_read_by_the_other(
+    bullmq: NodeBullMQ, queue: Queue, queue_name: str
+) -> None:
+    await queue.set_global_concurrency(3)
+    await queue.set_global_rate_limit(10, 2)
+    (concurrency, rate) = await admin(
+        bullmq, queue_name, {"op": "getGlobalConcurrency"}, {"op": "getGlobalRateLimit"}
+    )
+    assert concurrency == 3
+    assert rate == {"max": 10, "duration": 2000}
+    await admin(
+        bullmq, queue_name, {"op": "setGlobalConcurrency", "n": 5},
+        {"op": "setGlobalRateLimit", "max": 4, "duration": 500},
+    )  # fmt: skip
+    assert await queue.get_global_concurrency() == 5
+    assert await queue.get_global_rate_limit() == RateLimiter(max=4, duration=0.5)
+    await admin(
+        bullmq, queue_name, {"op": "removeGlobalConcurrency"}, {"op": "removeGlobalRateLimit"}
+    )
+    assert await queue.get_global_concurrency() is None
+    assert await queue.get_global_rate_limit() is None
+
+
+async def test_node_global_concurrency_holds_corral_workers(
+    bullmq: NodeBullMQ, queue: Queue, queue_name: str, make_worker: WorkerFactory
+) -> None:
+    for i in range(3):
+        await queue.add("j", {"i": i})
+    await admin(bullmq, queue_name, {"op": "setGlobalConcurrency", "n": 1})
+    worker = make_worker(queue_name, concurrency=3)
+    first = await worker.get_next_job("a", block=False)
+    assert first is not None
+    assert await worker.get_next_job("b", block=False) is None
+    assert await queue.get_job_state("2") is JobState.WAITING
+
+
+async def test_each_side_lists_the_other_sides_workers(
+    bullmq: NodeBullMQ, queue: Queue, queue_name: str, make_worker: WorkerFactory
+) -> None:
+    await queue.add("j", {})
+    corral_worker = make_worker(queue_name, name="py-worker")
+    assert await corral_worker.get_next_job("t", block=False) is not None
+    node = await bullmq.start(
+        "admin.mjs", queue_name, {"hold": {"name": "node-worker"},
+                                  "steps": [{"op": "getWorkers"}]},
+    )  # fmt: skip
+    try:
+        listed = await queue.get_workers()
+        assert sorted(w.name or "" for w in listed) == ["node-worker", "py-worker"]
+    finally:
+        (from_node,) = await node.result(stop=True)
+    prefix = queue.prefix + ":"
+    assert sorted(w["rawname"].rpartition(":w:")[2] for w in from_node) == [
+        "node-worker",
+        "py-worker",
+    ]
+    assert all(w["rawname"].startswith(prefix) and w["name"] == queue_name for w in from_node)
+
+
+async def test_get_jobs_asc_matches_node(
+    bullmq: NodeBullMQ, queue: Queue, queue_name: str, make_worker: WorkerFactory
+) -> None:
+    for i in range(4):
+        await queue.add("j", {"i": i})
+    await fail_all(make_worker, queue_name, 2, fail=False)
+    for asc in (True, False):
+        (node_ids,) = await admin(
+            bullmq, queue_name, {"op": "getJobs", "types": ["completed"], "asc": asc}
+        )
+        ours = [j.id for j in await queue.get_jobs(["completed"], asc=asc)]
+        assert ours == node_ids
