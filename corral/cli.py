@@ -7,8 +7,14 @@ corral status [--queue Q]                       job counts per state, per queue
 corral jobs Q [--state failed] [--limit N]      list jobs with their reasons
 corral add Q NAME '{"json": "data"}' [--delay S --priority N --attempts N ...]
 corral retry|remove|promote Q ID [ID ...]       act on jobs
+corral retry Q --all [--state failed]           run every failed (or completed) job again
+corral clean Q --state completed --older-than 1d
+corral drain Q [--delayed]                      remove every job that waits
+corral workers [Q]                              the workers taking jobs now
 corral pause|resume Q                           stop or restart handing out jobs
 ```
+
+Durations take ``30s``, ``5m``, ``1h``, ``1d`` or plain seconds.
 
 Every command takes ``--url`` (default: ``$CORRAL_URL``, else ``sqlite:///corral.db``),
 or ``--url-file PATH`` (the URL is the file's first line), and ``--prefix``. A
@@ -30,6 +36,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
+from corral import _cli_admin
 from corral._version import __version__
 from corral.backends import mask_url
 from corral.errors import CorralError
@@ -116,8 +123,8 @@ def _parser() -> argparse.ArgumentParser:
                 default=argparse.SUPPRESS, help=option.cli.help,
             )  # fmt: skip
 
+    _cli_admin.add_parsers(sub, store)
     for verb, text in (
-        ("retry", "run failed jobs again"),
         ("remove", "remove jobs"),
         ("promote", "run delayed jobs now"),
     ):
@@ -285,6 +292,11 @@ async def _add(args: argparse.Namespace) -> None:
     print(job.id)
 
 
+async def retry_ids(args: argparse.Namespace) -> None:
+    """``corral retry Q ID ...``: the jobs given by id (see :mod:`corral._cli_admin`)."""
+    await _act(args)
+
+
 async def _act(args: argparse.Namespace) -> None:
     from corral.queue import Queue
 
@@ -328,6 +340,11 @@ async def _pause(args: argparse.Namespace) -> None:
 _DONE = {"retry": "retried", "remove": "removed", "promote": "promoted"}
 
 
+def print_table(rows: list[list[str]]) -> None:
+    """Print rows as left-aligned columns (the first row is the header)."""
+    _print_table(rows)
+
+
 def _print_table(rows: list[list[str]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -339,7 +356,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] 
     "status": _status,
     "jobs": _jobs,
     "add": _add,
-    "retry": _act,
+    **_cli_admin.COMMANDS,
     "remove": _act,
     "promote": _act,
     "pause": _pause,
