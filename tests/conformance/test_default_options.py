@@ -33,9 +33,11 @@ async def test_every_add_starts_from_the_queue_defaults(url: str, queue_name: st
 
 
 async def test_bad_default_options_are_refused_at_construction(url: str) -> None:
-    with pytest.raises(TypeError, match=r"default_job_options: unknown job option\(s\) \['tries'\]"):
+    with pytest.raises(
+        TypeError, match=r"default_job_options: unknown job option\(s\) \['tries'\]"
+    ):
         Queue("q", url=url, default_job_options={"tries": 3})
-    with pytest.raises(ValueError, match="default_job_options: .*attempts"):
+    with pytest.raises(ValueError, match=r"default_job_options: .*attempts"):
         Queue("q", url=url, default_job_options={"attempts": -1})
     with pytest.raises(ValueError, match="name a single job"):
         Queue("q", url=url, default_job_options={"job_id": "x"})
