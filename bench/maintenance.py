@@ -36,6 +36,7 @@ from corral.backends.base import NewJob
 __all__ = ["main"]
 
 _OPTS = json.dumps({"attempts": 0})
+VERBOSE = False
 
 
 async def _fill_redis(url: str, queue: str, n: int, state: str) -> None:
@@ -129,6 +130,8 @@ async def _one(backend: str, url: str, path: Path | None, n: int, what: str) -> 
     if raw is not None:
         await raw.aclose()
     waits.sort()
+    if VERBOSE:
+        print(f"    slowest probes (ms): {[round(w * 1000, 1) for w in waits[-5:]]}")
     return {
         "seconds": seconds,
         "probe_max_ms": waits[-1] * 1000 if waits else 0.0,

@@ -110,7 +110,8 @@ def decide_failure(
     then it fails for good, the problem added to its reason).
     """
     reason = failure_reason(error)
-    stack = failure_stacktrace(previous_stacktrace, error)
+    limit = STACKTRACE_LIMIT if opts.stack_trace_limit is None else opts.stack_trace_limit
+    stack = failure_stacktrace(previous_stacktrace, error, limit=limit)
     made = attempts_made + 1
     if not isinstance(error, UnrecoverableError) and made < opts.attempts:
         try:
@@ -123,8 +124,11 @@ def decide_failure(
     return Failed(reason, stack, opts.keep_on_fail, opts.attempts)
 
 
-def failure_stacktrace(previous: str | None, error: BaseException) -> str:
-    """The job's stacktrace JSON after this failure: earlier traces plus this one."""
+def failure_stacktrace(
+    previous: str | None, error: BaseException, *, limit: int = STACKTRACE_LIMIT
+) -> str:
+    """The job's stacktrace JSON after this failure: earlier traces plus this one, the
+    newest ``limit`` of them (0: none, as BullMQ's ``stackTraceLimit: 0``)."""
     traces: list[str] = []
     if previous:
         try:
@@ -134,7 +138,7 @@ def failure_stacktrace(previous: str | None, error: BaseException) -> str:
         if isinstance(old, list):
             traces = [t for t in old if isinstance(t, str)]
     traces.append(escape_surrogates("".join(traceback.format_exception(error)).rstrip()))
-    return dumps(traces[-STACKTRACE_LIMIT:])
+    return dumps(traces[-limit:] if limit > 0 else [])
 
 
 def failure_reason(error: BaseException) -> str:

@@ -17,13 +17,15 @@ CorralError
 │   ├── PendingDependenciesError            the job still has children to wait for (-4)
 │   ├── ParentNotFoundError                 a child's parent job does not exist (-5)
 │   ├── ParentConflictError                 the job already has another parent (-7)
-│   └── FailedChildrenError                 a child failed the job, so it cannot complete (-9)
+│   ├── FailedChildrenError                 a child failed the job, so it cannot complete (-9)
+│   └── JobFailedError                      the job a caller waited for failed (its reason)
 ├── QueueError                              a queue-wide operation was refused
 │   └── ObliterateError                     the queue is not paused, or has active jobs
 └── ProcessorError                          raised *by user code* to steer a job's outcome
     ├── UnrecoverableError                  fail at once, no retry
     ├── RateLimitError                      put the job back and pause fetching
-    └── WaitingChildrenError                the job now waits for its children
+    ├── WaitingChildrenError                the job now waits for its children
+    └── DelayedError                        the job was moved to delayed (step jobs)
 ```
 
 Invalid arguments raise the standard ``ValueError`` / ``TypeError`` with the rule
@@ -44,9 +46,11 @@ __all__ = [
     "ConfigurationError",
     "CorralError",
     "CorruptJobError",
+    "DelayedError",
     "ErrorCode",
     "FailedChildrenError",
     "JobError",
+    "JobFailedError",
     "JobNotFoundError",
     "JobStateError",
     "LockError",
@@ -239,6 +243,25 @@ class WaitingChildrenError(ProcessorError):
         super().__init__(message)
 
 
+class DelayedError(ProcessorError):
+    """Raise from a processor once ``await job.move_to_delayed(when, token)`` returned:
+    the job waits in delayed and runs again when it falls due; the worker writes
+    nothing for this run, uses no attempt, and takes its next job."""
+
+    def __init__(self, message: str = "bullmq:movedToDelayed") -> None:
+        super().__init__(message)
+
+
+class JobFailedError(JobError):
+    """The job that :meth:`corral.Job.wait_until_finished` waited for failed for good;
+    ``reason`` is its failed reason."""
+
+    def __init__(self, message: str, *, job_id: str, reason: str) -> None:
+        super().__init__(message, job_id=job_id, operation="wait_until_finished")
+        self.reason = reason
+        """The job's failed reason, as stored."""
+
+
 _EXPECTED_STATE = {
     "move_to_finished": "active",
     "retry_job": "active",
@@ -247,6 +270,7 @@ _EXPECTED_STATE = {
     "move_to_waiting_children": "active",
     "extend_lock": "active",
     "promote": "delayed",
+    "change_delay": "delayed",
 }
 """The state each operation needs, to word a ``JOB_NOT_IN_STATE`` refusal."""
 

@@ -18,13 +18,14 @@ and reported (reading the bad field raises :class:`~corral.CorruptJobError`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from corral import _clock
 from corral._children import Dependencies, read_dependencies
 from corral._codec import check_text, dumps, loads, loads_field
+from corral._finished import wait_until_finished
 from corral._policy import BackoffStrategy, decide_failure
 from corral._wire import record_from_fields
 from corral.backends.base import (
@@ -47,6 +48,12 @@ from corral.options import (
     parse_opts,
     qualify_parent,
     to_ms,
+)
+from corral.options import (
+    check_priority as _check_priority,
+)
+from corral.options import (
+    check_when as _check_when,
 )
 
 __all__ = ["Job", "JobMover", "JobState"]
@@ -343,12 +350,24 @@ class Job:
         self.token = None
         return max(0, left) / 1000
 
-    async def extend_lock(self, token: str | None, duration: Duration) -> None:
-        """Make the lock expire ``duration`` seconds from now.
+    async def extend_lock(
+        self, token: str | Duration | None = None, duration: Duration | None = None
+    ) -> None:
+        """Make the lock expire ``duration`` seconds from now: ``extend_lock(30)`` with
+        the job's own token, or ``extend_lock(token, 30)`` (BullMQ's order).
 
         Raises :class:`~corral.MissingLockError` if the lock expired (or the job
         finished) and :class:`~corral.LockMismatchError` if another token holds it.
         """
+        if duration is None and not isinstance(token, str) and token is not None:
+            token, duration = None, token
+        if duration is None:
+            raise TypeError(
+                "extend_lock needs a duration in seconds: job.extend_lock(30), or "
+                "job.extend_lock(token, 30)"
+            )
+        if token is not None and not isinstance(token, str):
+            raise TypeError("token must be a non-empty string")
         token = self._token_for(token, "extend_lock")
         ms = to_ms(duration, name="duration", allow_zero=False)
         mover = self._mover
@@ -362,13 +381,16 @@ class Job:
         self._progress = progress
 
     async def log(self, line: str, *, keep: int | None = None) -> int:
-        """Append ``line`` to the job's log; with ``keep``, only the newest ``keep``
-        lines are kept. Returns how many lines the log has."""
+        """Append ``line`` to the job's log; with ``keep`` (default: the job's
+        ``keep_logs`` option), only the newest ``keep`` lines are kept. Returns how
+        many lines the log has."""
         if not isinstance(line, str):
             raise TypeError(f"log line must be a string, not {type(line).__name__}")
         check_text(line, "log line")
         if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
             raise ValueError(f"keep must be a whole number >= 1, got {keep!r}")
+        if keep is None:
+            keep = self.opts.keep_logs
         return await self._mover.backend.add_log(self._mover.queue, self.id, line, keep)
 
     async def get_logs(self, start: int = 0, end: int = -1) -> list[str]:
@@ -470,6 +492,84 @@ class Job:
     async def get_state(self) -> JobState:
         """The job's current state in its queue."""
         return await self._mover.backend.get_state(self._mover.queue, self.id)
+
+    # -- editing, waiting and state checks ------------------------------------------------
+
+    async def change_delay(self, delay: Duration) -> None:
+        """Run a delayed job ``delay`` seconds from now instead (whatever its delay
+        was). Raises JobStateError if it is not delayed."""
+        ms = to_ms(delay, name="delay")
+        mover = self._mover
+        await mover.backend.change_delay(mover.queue, self.id, ms, _clock.now_ms())
+        self._record = replace(self._record, delay_ms=ms)
+
+    async def change_priority(self, priority: int = 0, lifo: bool = False) -> None:
+        """Give the job a new ``priority`` (0 none, 1 first … 2,097,151). A waiting job
+        moves to its new place: with ``lifo`` first among the jobs of that priority,
+        else last; a job in another state gets it when it next waits."""
+        value = _check_priority(priority)
+        if not isinstance(lifo, bool):
+            raise TypeError("lifo must be True or False")
+        await self._mover.backend.change_priority(self._mover.queue, self.id, value, lifo)
+        self._record = replace(self._record, priority=value)
+
+    async def update_data(self, data: Any) -> None:
+        """Replace the job's data (any JSON-encodable value; None is stored as ``{}``)."""
+        encoded = dumps({} if data is None else data, what="job data")
+        limit = self.opts.size_limit
+        if limit is not None and len(encoded.encode()) > limit:
+            raise ValueError(
+                f"job {self.id!r}: the new data is {len(encoded.encode()):,} bytes of JSON, "
+                f"more than its size_limit of {limit:,} bytes"
+            )
+        await self._mover.backend.update_data(self._mover.queue, self.id, encoded)
+        self._record = replace(self._record, data=encoded)
+        self._data = {} if data is None else data
+
+    async def move_to_delayed(self, when: datetime | float, token: str | None = None) -> None:
+        """Put the active job in delayed until ``when`` (an aware datetime or epoch
+        seconds; a past time means now) without using an attempt, then raise
+        :class:`~corral.DelayedError` from the processor (the step-job pattern). The
+        lock is checked first: a wrong token raises a LockError."""
+        token = self._token_for(token, "move_to_delayed")
+        due = _check_when(when)
+        now = _clock.now_ms()
+        mover = self._mover
+        delay = max(0, due - now)
+        await mover.backend.move_to_delayed(mover.queue, self.id, token, delay, now)
+        self._record = replace(self._record, delay_ms=delay)
+        self.token = None
+
+    async def wait_until_finished(self, timeout: Duration | None = None) -> Any:
+        """Wait until the job finishes, from any process: its return value when it
+        completes; a :class:`~corral.JobFailedError` (with its ``reason``) when it fails
+        for good. A job that already finished answers at once (there is no race with
+        it finishing). ``timeout`` (seconds; None: no limit) raises ``TimeoutError``.
+        A job that does not exist, or is removed before it finishes, raises
+        :class:`~corral.JobNotFoundError`."""
+        seconds = None if timeout is None else to_ms(timeout, name="timeout") / 1000
+        mover = self._mover
+        return await wait_until_finished(mover.backend, mover.queue, self.id, seconds)
+
+    async def is_completed(self) -> bool:
+        """Whether the job completed."""
+        return await self.get_state() is JobState.COMPLETED
+
+    async def is_failed(self) -> bool:
+        """Whether the job failed for good."""
+        return await self.get_state() is JobState.FAILED
+
+    async def is_active(self) -> bool:
+        """Whether a worker holds the job now."""
+        return await self.get_state() is JobState.ACTIVE
+
+    async def is_waiting(self) -> bool:
+        """Whether the job waits to run (waiting, or prioritized)."""
+        return await self.get_state() in (JobState.WAITING, JobState.PRIORITIZED)
+
+    async def is_delayed(self) -> bool:
+        """Whether the job waits for its due time."""
+        return await self.get_state() is JobState.DELAYED
 
     def _finished(self) -> None:
         self.attempts_made += 1

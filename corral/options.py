@@ -52,6 +52,8 @@ __all__ = [
     "RateLimiter",
     "RemovePolicy",
     "TimestampOption",
+    "check_priority",
+    "check_when",
     "ms_to_datetime",
     "new_job",
     "parse_opts",
@@ -292,6 +294,12 @@ class JobOptions:
     """How many finished jobs to keep when this one completes (KeepJobs(): all)."""
     keep_on_fail: KeepJobs = _KEEP_ALL
     """How many finished jobs to keep when this one fails for good."""
+    keep_logs: int | None = None
+    """Log lines kept per job (None: all); ``job.log`` trims to it."""
+    size_limit: int | None = None
+    """The largest ``data`` (bytes of JSON) an add accepts (None: any)."""
+    stack_trace_limit: int | None = None
+    """Failed attempts' stack traces kept (None: corral's default, 10)."""
     timestamp_ms: int | None = None
     """Creation time in epoch ms, if it was given explicitly."""
     parent: ParentRef | None = None
@@ -389,6 +397,13 @@ def _check_lifo(value: object) -> bool:
 
 def _check_attempts(value: object) -> int:
     return _int_in(value, name="attempts", low=0)
+
+
+def _optional_count(name: str, low: int) -> Callable[[object], int | None]:
+    def check(value: object) -> int | None:
+        return None if value is None else _int_in(value, name=name, low=low)
+
+    return check
 
 
 def _check_backoff(value: object) -> Backoff | None:
@@ -576,6 +591,12 @@ OPTIONS: tuple[Option[Any], ...] = (
     Option("remove_on_fail", "removeOnFail", "keep_on_fail", None,
            _retention("remove_on_fail"), _wire.KEEP,
            Cli(int, "a count", "N", "keep only the newest N failed jobs (0: remove at once)")),
+    Option("keep_logs", "keepLogs", "keep_logs", None, _optional_count("keep_logs", 1),
+           _wire.COUNT),
+    Option("size_limit", "sizeLimit", "size_limit", None, _optional_count("size_limit", 1),
+           _wire.COUNT),
+    Option("stack_trace_limit", "stackTraceLimit", "stack_trace_limit", None,
+           _optional_count("stack_trace_limit", 0), _wire.COUNT),
     Option("timestamp", "timestamp", "timestamp_ms", None, _check_timestamp, _wire.EPOCH_MS),
     Option("parent", "parent", "parent", None, _check_parent, _PARENT),
     Option("fail_parent_on_failure", "fpof", "fail_parent_on_failure", False,
@@ -589,7 +610,17 @@ OPTIONS: tuple[Option[Any], ...] = (
 )  # fmt: skip
 """Every job option, in the order ``Queue.add`` lists them."""
 
-_FAILURE_OPTIONS = OPTIONS[-4:]
+_FAILURE_OPTIONS = tuple(
+    row
+    for row in OPTIONS
+    if row.name
+    in (
+        "fail_parent_on_failure",
+        "continue_parent_on_failure",
+        "ignore_dependency_on_failure",
+        "remove_dependency_on_failure",
+    )
+)
 """What a child's failure does to its parent: at most one of these may be set."""
 
 _BY_NAME: dict[str, Option[Any]] = {row.name: row for row in OPTIONS}
@@ -664,9 +695,16 @@ def new_job(name: object, data: object, options: Mapping[str, object], *, now_ms
             f"2**53 - 1 ms, the latest time a store holds exactly: use a shorter delay"
         )
     parent = opts.parent
+    encoded = dumps({} if data is None else data, what="job data")
+    if opts.size_limit is not None and len(encoded.encode()) > opts.size_limit:
+        raise ValueError(
+            f"job {name!r}: its data is {len(encoded.encode()):,} bytes of JSON, more than its "
+            f"size_limit of {opts.size_limit:,} bytes: send less (e.g. a reference to where "
+            "the data is) or raise size_limit"
+        )
     return NewJob(
         name,
-        dumps({} if data is None else data, what="job data"),
+        encoded,
         wire,
         now_ms if stamp is None else stamp,
         opts.delay_ms,
@@ -703,3 +741,20 @@ def ms_to_datetime(ms: int | None) -> datetime | None:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def check_priority(value: object) -> int:
+    """A job priority: 0 (none) … 2,097,151; ValueError / TypeError naming the rule."""
+    return _check_priority(value)
+
+
+def check_when(value: object) -> int:
+    """A point in time (an aware datetime, or epoch seconds from 1970 to 9999) in epoch ms."""
+    if value is None:
+        raise TypeError("a time is needed: an aware datetime or epoch seconds")
+    try:
+        stamp = _check_timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(str(exc).replace("timestamp", "when", 1)) from None
+    assert stamp is not None
+    return stamp

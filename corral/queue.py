@@ -84,6 +84,9 @@ class Queue(QueueClient):
         continue_parent_on_failure: bool = False,
         ignore_dependency_on_failure: bool = False,
         remove_dependency_on_failure: bool = False,
+        keep_logs: int | None = None,
+        size_limit: int | None = None,
+        stack_trace_limit: int | None = None,
     ) -> Job:
         """Add a job and return it.
 
@@ -111,6 +114,11 @@ class Queue(QueueClient):
           ``ignore_dependency_on_failure`` / ``remove_dependency_on_failure``: what
           this child failing for good does to its parent (at most one; none: the
           parent keeps waiting until the child is retried and completes).
+        - ``keep_logs``: keep only the newest that many log lines (``job.log``).
+        - ``size_limit``: refuse (ValueError, with the size) data whose JSON is
+          larger than that many bytes.
+        - ``stack_trace_limit``: keep the stack traces of that many failed attempts
+          (default 10; 0: none).
 
         The options are those of :data:`corral.options.OPTIONS`; bad input raises
         before anything is written.
@@ -133,6 +141,9 @@ class Queue(QueueClient):
                 "continue_parent_on_failure": continue_parent_on_failure,
                 "ignore_dependency_on_failure": ignore_dependency_on_failure,
                 "remove_dependency_on_failure": remove_dependency_on_failure,
+                "keep_logs": keep_logs,
+                "size_limit": size_limit,
+                "stack_trace_limit": stack_trace_limit,
             }),
             now_ms=_clock.now_ms(),
         )  # fmt: skip

@@ -378,6 +378,16 @@ class Job(_Facade[_job.Job]):
     get_failed_children_values = _blocking(_job.Job.get_failed_children_values)
     move_to_waiting_children = _blocking(_job.Job.move_to_waiting_children)
     is_waiting_children = _blocking(_job.Job.is_waiting_children)
+    change_delay = _blocking(_job.Job.change_delay)
+    change_priority = _blocking(_job.Job.change_priority)
+    update_data = _blocking(_job.Job.update_data)
+    move_to_delayed = _blocking(_job.Job.move_to_delayed)
+    wait_until_finished = _blocking(_job.Job.wait_until_finished)
+    is_completed = _blocking(_job.Job.is_completed)
+    is_failed = _blocking(_job.Job.is_failed)
+    is_active = _blocking(_job.Job.is_active)
+    is_waiting = _blocking(_job.Job.is_waiting)
+    is_delayed = _blocking(_job.Job.is_delayed)
 
     def __repr__(self) -> str:
         return repr(self._wrapped)

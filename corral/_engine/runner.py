@@ -35,6 +35,7 @@ from corral._engine.locks import LockRenewer
 from corral._engine.stalled import StalledChecker
 from corral.errors import (
     BackendError,
+    DelayedError,
     FailedChildrenError,
     LockError,
     PendingDependenciesError,
@@ -238,9 +239,9 @@ class Runner:
                     left_ms = MIN_RATE_LIMIT_HOLD_OFF_MS
                 self.fetcher.hold_off(left_ms)
                 return None
-            except WaitingChildrenError:
-                # The processor parked the job (move_to_waiting_children): nothing to
-                # write for this run, no attempt used; it runs again after its children.
+            except (WaitingChildrenError, DelayedError):
+                # The processor parked the job (move_to_waiting_children, move_to_delayed):
+                # nothing to write for this run, no attempt used; it runs again later.
                 return None
             except Exception as error:
                 nxt = await self._finish(job, partial(job.move_to_failed, error, token))

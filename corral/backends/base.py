@@ -663,6 +663,39 @@ class Backend(Protocol):
         """
         ...
 
+    # -- editing one job (Node's changeDelay, changePriority, updateData, moveToDelayed) --
+
+    async def change_delay(self, queue: str, job_id: str, delay_ms: int, now: int) -> None:
+        """Make a delayed job due ``delay_ms`` from ``now`` (its ``delay_ms`` becomes that).
+        Event ``delayed`` (jobId, delay = the due time). Refusals: -1 missing, -3 not
+        delayed (with the job's state).
+
+        now: the new due time is counted from it.
+        """
+        ...
+
+    async def change_priority(self, queue: str, job_id: str, priority: int, lifo: bool) -> None:
+        """Give the job ``priority``. A job that waits (waiting or prioritized) moves to
+        its new place: with ``lifo``, first among the jobs of that priority (the front
+        of wait for 0), else last; a job in another state keeps its place and gets the
+        priority when it next waits. No event. Refusal: -1 missing."""
+        ...
+
+    async def update_data(self, queue: str, job_id: str, data: str) -> None:
+        """Replace the job's data (JSON text). No event. Refusal: -1 missing."""
+        ...
+
+    async def move_to_delayed(
+        self, queue: str, job_id: str, token: str, delay_ms: int, now: int
+    ) -> None:
+        """Put an active job whose lock ``token`` holds in delayed, due ``delay_ms`` from
+        ``now``, without using an attempt; its lock and stalled mark go. Event
+        ``delayed``. Refusals as :meth:`move_to_wait`'s.
+
+        now: the due time is counted from it; SQLite also judges the lock by it.
+        """
+        ...
+
     # -- maintenance and queue settings ---------------------------------------------
     # Operations over many jobs work in batches of at most ``limit`` jobs, each batch
     # one atomic step, so a store serving other clients is never held for long; the

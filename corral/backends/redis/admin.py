@@ -1,4 +1,4 @@
-"""Queue maintenance, global limits and the worker list on Redis.
+"""Queue maintenance, global limits, the worker list and job edits on Redis.
 
 Kept out of :mod:`.backend` (which stays the job's life); :class:`RedisBackend`
 forwards to these functions. Bulk changes are one script call per batch
@@ -15,21 +15,28 @@ from typing import TYPE_CHECKING
 
 from corral.backends.admin_types import GlobalLimits, WorkerRecord
 from corral.backends.base import JobState, Limiter
+from corral.backends.keyspace import RESERVED_JOB_IDS
+from corral.backends.redis.scripts import refusal
+from corral.errors import ErrorCode, error_from_code
 
 if TYPE_CHECKING:
     from corral.backends.redis.backend import RedisBackend
 
 __all__ = [
+    "change_delay",
+    "change_priority",
     "clean",
     "client_name",
     "drain",
     "get_global_limits",
     "get_workers",
     "move_jobs_to_wait",
+    "move_to_delayed",
     "parse_client_list",
     "set_global_concurrency",
     "set_global_rate_limit",
     "trim_events",
+    "update_data",
 ]
 
 # The list/set each state's jobs are kept in (the key suffix Node passes).
@@ -157,3 +164,48 @@ async def get_workers(backend: RedisBackend, queue: str, now: int) -> list[Worke
         )
     found.sort(key=lambda w: (w.started_at_ms, w.id))
     return found
+
+
+# -- editing one job ----------------------------------------------------------------------
+
+
+def _a_job(job_id: str, operation: str) -> None:
+    if job_id in RESERVED_JOB_IDS:
+        raise error_from_code(ErrorCode.JOB_NOT_EXIST, job_id=job_id, operation=operation)
+
+
+async def change_delay(
+    backend: RedisBackend, queue: str, job_id: str, delay_ms: int, now: int
+) -> None:
+    """``lua/change_delay.lua``."""
+    _a_job(job_id, "change_delay")
+    args = [backend.keys(queue).base, job_id, delay_ms, now]
+    reply = await backend._run("change_delay", queue, args)
+    refusal(reply, job_id=job_id, operation="change_delay", expected="delayed")
+
+
+async def change_priority(
+    backend: RedisBackend, queue: str, job_id: str, priority: int, lifo: bool
+) -> None:
+    """``lua/change_priority.lua``."""
+    _a_job(job_id, "change_priority")
+    args = [backend.keys(queue).base, job_id, priority, "1" if lifo else "0"]
+    reply = await backend._run("change_priority", queue, args)
+    refusal(reply, job_id=job_id, operation="change_priority")
+
+
+async def update_data(backend: RedisBackend, queue: str, job_id: str, data: str) -> None:
+    """``lua/update_data.lua``."""
+    _a_job(job_id, "update_data")
+    reply = await backend._run("update_data", queue, [backend.keys(queue).base, job_id, data])
+    refusal(reply, job_id=job_id, operation="update_data")
+
+
+async def move_to_delayed(
+    backend: RedisBackend, queue: str, job_id: str, token: str, delay_ms: int, now: int
+) -> None:
+    """``lua/move_to_delayed.lua``."""
+    _a_job(job_id, "move_to_delayed")
+    args = [backend.keys(queue).base, job_id, token, delay_ms, now]
+    reply = await backend._run("move_to_delayed", queue, args)
+    refusal(reply, job_id=job_id, operation="move_to_delayed")

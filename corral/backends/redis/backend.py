@@ -552,6 +552,24 @@ class RedisBackend:
         _, member, score = reply
         return 0 if member == "0" else int(float(score))
 
+    async def change_delay(self, queue: str, job_id: str, delay_ms: int, now: int) -> None:
+        """Make a delayed job due ``delay_ms`` from now."""
+        await admin.change_delay(self, queue, job_id, delay_ms, now)
+
+    async def change_priority(self, queue: str, job_id: str, priority: int, lifo: bool) -> None:
+        """Give a job a new priority (moving it if it waits)."""
+        await admin.change_priority(self, queue, job_id, priority, lifo)
+
+    async def update_data(self, queue: str, job_id: str, data: str) -> None:
+        """Replace a job's data."""
+        await admin.update_data(self, queue, job_id, data)
+
+    async def move_to_delayed(
+        self, queue: str, job_id: str, token: str, delay_ms: int, now: int
+    ) -> None:
+        """Put an active job in delayed without using an attempt."""
+        await admin.move_to_delayed(self, queue, job_id, token, delay_ms, now)
+
     # -- maintenance and queue settings (see .admin) -----------------------------------
 
     async def clean(

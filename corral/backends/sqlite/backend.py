@@ -22,6 +22,7 @@ test see the same jobs) until the last of them is closed.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -105,6 +106,19 @@ class _SharedMemory:
                 return None
             db, cls.db = cls.db, None
             return db
+
+
+BATCH_PAUSE_S = 0.01
+"""The pause after a full batch of a bulk operation (clean, drain, retry_jobs)."""
+
+
+async def _let_others_write(done: int, limit: int) -> None:
+    """After a full batch (more may follow at once), leave the write lock free for a
+    moment: a writer in another process waiting for it polls (SQLite's busy handler
+    sleeps 1, 2, 5, 10 … ms between tries) and would otherwise keep missing the instant
+    between two batches, waiting for the whole operation."""
+    if done >= limit > 0:
+        await asyncio.sleep(BATCH_PAUSE_S)
 
 
 class SQLiteBackend:
@@ -412,6 +426,26 @@ class SQLiteBackend:
         shared._db, shared._key, shared._owns_db = db, self._key, False
         return shared
 
+    async def change_delay(self, queue: str, job_id: str, delay_ms: int, now: int) -> None:
+        name = self._name(queue)
+        await self._write(ops_maintenance.change_delay, name, job_id, delay_ms, now)
+        self._notify(name, jobs=True)
+
+    async def change_priority(self, queue: str, job_id: str, priority: int, lifo: bool) -> None:
+        name = self._name(queue)
+        await self._write(ops_maintenance.change_priority, name, job_id, priority, lifo)
+        self._notify(name, jobs=True)
+
+    async def update_data(self, queue: str, job_id: str, data: str) -> None:
+        await self._write(ops_maintenance.update_data, self._name(queue), job_id, data)
+
+    async def move_to_delayed(
+        self, queue: str, job_id: str, token: str, delay_ms: int, now: int
+    ) -> None:
+        name = self._name(queue)
+        await self._write(ops_maintenance.move_to_delayed, name, job_id, token, delay_ms, now)
+        self._notify(name, jobs=True)
+
     # -- maintenance and queue settings (see .ops_maintenance) -------------------------
 
     async def clean(
@@ -422,12 +456,15 @@ class SQLiteBackend:
             ops_maintenance.clean, name, state, before_ms, limit, now
         )
         self._notify(name, jobs=False)
+        await _let_others_write(len(removed), limit)
         return removed
 
     async def drain(self, queue: str, delayed: bool, limit: int, now: int) -> int:
-        return await self._write_waking(
+        removed = await self._write_waking(
             ops_maintenance.drain, self._name(queue), delayed, limit, now
         )
+        await _let_others_write(removed, limit)
+        return removed
 
     async def move_jobs_to_wait(
         self, queue: str, state: JobState, before_ms: int, limit: int
@@ -435,6 +472,7 @@ class SQLiteBackend:
         name = self._name(queue)
         moved = await self._write(ops_maintenance.move_jobs_to_wait, name, state, before_ms, limit)
         self._notify(name, jobs=moved > 0)
+        await _let_others_write(moved, limit)
         return moved
 
     async def trim_events(self, queue: str, max_length: int) -> None:

@@ -1,4 +1,4 @@
-"""Queue maintenance, global limits and the worker list on SQLite.
+"""Queue maintenance, global limits, the worker list and job edits on SQLite.
 
 One synchronous function per :class:`~corral.backends.base.Backend` operation, as
 in :mod:`.ops`: each runs in one write (or read) transaction on the database
@@ -12,19 +12,24 @@ from __future__ import annotations
 from corral.backends.admin_types import GlobalLimits, WorkerRecord
 from corral.backends.base import WORKER_SEEN_TIMEOUT_MS, JobState, Limiter
 from corral.backends.sqlite import ops_flows
-from corral.backends.sqlite._tx import Tx
+from corral.backends.sqlite._tx import Tx, existing
 from corral.backends.sqlite.connection import Conn
 from corral.backends.sqlite.sql import Q
+from corral.errors import ErrorCode, error_from_code
 
 __all__ = [
+    "change_delay",
+    "change_priority",
     "clean",
     "drain",
     "get_global_limits",
     "get_workers",
     "move_jobs_to_wait",
+    "move_to_delayed",
     "set_global_concurrency",
     "set_global_rate_limit",
     "trim_events",
+    "update_data",
     "worker_gone",
     "worker_seen",
 ]
@@ -165,3 +170,59 @@ def maxed(tx: Tx, concurrency: int) -> bool:
     return (
         concurrency > 0 and int(tx.run("jobs_count", tx.qid, "active").fetchone()[0]) >= concurrency
     )
+
+
+# -- editing one job -----------------------------------------------------------------------
+
+
+def _job_row(tx: Tx, job_id: str, operation: str) -> tuple[int, str, int | None, int, int]:
+    row = tx.run("job_for_change", tx.qid, job_id).fetchone()
+    if row is None:
+        raise error_from_code(ErrorCode.JOB_NOT_EXIST, job_id=job_id, operation=operation)
+    rowid, state, lock_until, priority, lifo = row
+    return rowid, state, lock_until, priority, lifo
+
+
+def change_delay(conn: Conn, queue: str, job_id: str, delay_ms: int, now: int) -> None:
+    tx = existing(conn, queue, job_id, "change_delay")
+    rowid, state, *_ = _job_row(tx, job_id, "change_delay")
+    if state != "delayed":
+        raise error_from_code(
+            ErrorCode.JOB_NOT_IN_STATE, job_id=job_id, operation="change_delay", state=state
+        )
+    due = now + delay_ms
+    tx.run("job_set_due", due, tx.back(), delay_ms, rowid)
+    tx.event("delayed", jobId=job_id, delay=str(due))
+    tx.flush()
+
+
+def change_priority(conn: Conn, queue: str, job_id: str, priority: int, lifo: bool) -> None:
+    tx = existing(conn, queue, job_id, "change_priority")
+    rowid, state, *_ = _job_row(tx, job_id, "change_priority")
+    row = tx.run("job_lane", rowid).fetchone()
+    line, lane, seq = state, row[0], row[1]
+    if state in ("waiting", "prioritized"):
+        if priority > 0:
+            line, lane = "prioritized", priority
+        else:
+            line, lane = "waiting", 0
+        seq = tx.front() if lifo else tx.back()
+    tx.run("job_set_priority", priority, line, lane, seq, rowid)
+    tx.flush()
+
+
+def update_data(conn: Conn, queue: str, job_id: str, data: str) -> None:
+    qid = conn.find_qid(queue)
+    if qid is None or conn.sql.execute(Q["job_set_data"], (data, qid, job_id)).rowcount != 1:
+        raise error_from_code(ErrorCode.JOB_NOT_EXIST, job_id=job_id, operation="update_data")
+
+
+def move_to_delayed(
+    conn: Conn, queue: str, job_id: str, token: str, delay_ms: int, now: int
+) -> None:
+    tx = existing(conn, queue, job_id, "move_to_delayed")
+    rowid, *_ = tx.locked(job_id, token, now, "move_to_delayed")
+    due = now + delay_ms
+    tx.run("job_delay_active", due, tx.back(), delay_ms, rowid)
+    tx.event("delayed", jobId=job_id, delay=str(due))
+    tx.flush()

@@ -66,3 +66,26 @@ DELETE FROM workers WHERE qid = ? AND last_seen < ?;
 -- The workers of the queue, oldest first.
 SELECT worker_id, name, host, pid, started_at, last_seen FROM workers
 WHERE qid = ? ORDER BY started_at, worker_id;
+
+-- name: job_set_due
+-- Give a delayed job a new due time and delay.
+UPDATE jobs SET lane = ?, seq = ?, delay = ? WHERE rowid = ?;
+
+-- name: job_set_priority
+-- Give a job a new priority and, when it waits, a new place in its line.
+UPDATE jobs SET priority = ?, state = ?, lane = ?, seq = ? WHERE rowid = ?;
+
+-- name: job_set_data
+-- Replace a job's data (JSON text).
+UPDATE jobs SET data = ? WHERE qid = ? AND id = ?;
+
+-- name: job_delay_active
+-- Put an active job in delayed without using an attempt; its lock is released.
+UPDATE jobs
+SET state = 'delayed', lane = ?, seq = ?, delay = ?, token = NULL, lock_until = NULL,
+    stalled_mark = 0
+WHERE rowid = ?;
+
+-- name: job_lane
+-- A job's place in its line.
+SELECT lane, seq FROM jobs WHERE rowid = ?;
