@@ -294,12 +294,6 @@ class JobOptions:
     """How many finished jobs to keep when this one completes (KeepJobs(): all)."""
     keep_on_fail: KeepJobs = _KEEP_ALL
     """How many finished jobs to keep when this one fails for good."""
-    keep_logs: int | None = None
-    """Log lines kept per job (None: all); ``job.log`` trims to it."""
-    size_limit: int | None = None
-    """The largest ``data`` (bytes of JSON) an add accepts (None: any)."""
-    stack_trace_limit: int | None = None
-    """Failed attempts' stack traces kept (None: corral's default, 10)."""
     timestamp_ms: int | None = None
     """Creation time in epoch ms, if it was given explicitly."""
     parent: ParentRef | None = None
@@ -308,6 +302,12 @@ class JobOptions:
     continue_parent_on_failure: bool = False
     ignore_dependency_on_failure: bool = False
     remove_dependency_on_failure: bool = False
+    keep_logs: int | None = None
+    """Log lines kept per job (None: all); ``job.log`` trims to it."""
+    size_limit: int | None = None
+    """The largest ``data`` (bytes of JSON) an add accepts (None: any)."""
+    stack_trace_limit: int | None = None
+    """Failed attempts' stack traces kept (None: corral's default, 10)."""
     extra: Mapping[str, object] = field(default_factory=lambda: _NO_EXTRA)
 
     @property
@@ -591,12 +591,6 @@ OPTIONS: tuple[Option[Any], ...] = (
     Option("remove_on_fail", "removeOnFail", "keep_on_fail", None,
            _retention("remove_on_fail"), _wire.KEEP,
            Cli(int, "a count", "N", "keep only the newest N failed jobs (0: remove at once)")),
-    Option("keep_logs", "keepLogs", "keep_logs", None, _optional_count("keep_logs", 1),
-           _wire.COUNT),
-    Option("size_limit", "sizeLimit", "size_limit", None, _optional_count("size_limit", 1),
-           _wire.COUNT),
-    Option("stack_trace_limit", "stackTraceLimit", "stack_trace_limit", None,
-           _optional_count("stack_trace_limit", 0), _wire.COUNT),
     Option("timestamp", "timestamp", "timestamp_ms", None, _check_timestamp, _wire.EPOCH_MS),
     Option("parent", "parent", "parent", None, _check_parent, _PARENT),
     Option("fail_parent_on_failure", "fpof", "fail_parent_on_failure", False,
@@ -607,6 +601,12 @@ OPTIONS: tuple[Option[Any], ...] = (
            _check_flag("ignore_dependency_on_failure"), _wire.FLAG),
     Option("remove_dependency_on_failure", "rdof", "remove_dependency_on_failure", False,
            _check_flag("remove_dependency_on_failure"), _wire.FLAG),
+    Option("keep_logs", "keepLogs", "keep_logs", None, _optional_count("keep_logs", 1),
+           _wire.COUNT),
+    Option("size_limit", "sizeLimit", "size_limit", None, _optional_count("size_limit", 1),
+           _wire.COUNT),
+    Option("stack_trace_limit", "stackTraceLimit", "stack_trace_limit", None,
+           _optional_count("stack_trace_limit", 0), _wire.COUNT),
 )  # fmt: skip
 """Every job option, in the order ``Queue.add`` lists them."""
 

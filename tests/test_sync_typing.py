@@ -54,7 +54,7 @@ def _calls_a_type_checker_must_refuse(
     worker.get_next_job(block="yes")  # type: ignore[arg-type]
     worker.run(grace="long")  # type: ignore[arg-type]
     job.move_to_failed("not an exception")  # type: ignore[arg-type]
-    job.extend_lock("tok")  # type: ignore[call-arg]
+    job.extend_lock("tok", "long")  # type: ignore[arg-type]
     sync.Queue(queue_name=1)  # type: ignore[call-arg]
     sync.Worker("q", lock_duration="long")  # type: ignore[arg-type]
     sync.QueueEvents("q", batch="many")  # type: ignore[arg-type]

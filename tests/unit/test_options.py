@@ -45,6 +45,9 @@ SAMPLES: dict[str, object] = {
     "continue_parent_on_failure": True,
     "ignore_dependency_on_failure": True,
     "remove_dependency_on_failure": True,
+    "keep_logs": 50,
+    "size_limit": 4096,
+    "stack_trace_limit": 3,
 }
 EXCLUSIVE = (
     "continue_parent_on_failure",

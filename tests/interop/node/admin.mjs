@@ -5,6 +5,9 @@
 //   "hold": {"name": "w1"},           optional: first start a Worker (named, or
 //                                      unnamed with {}) that runs until "stop" on
 //                                      stdin, after emitting {"ready": true}
+//   "awaitFinished": {"id", "ttl"}    instead: listen, emit {"ready": true}, wait for
+//                                      the job (job.waitUntilFinished); the result is
+//                                      [{value}] or [{error}]
 //   "steps": [ {"op": ..., ...}, ... ]
 // }
 // Ops: add {name, data, opts} | clean {grace, limit, type} | drain {delayed}
@@ -24,6 +27,23 @@ run(async ({ url, queueName, command }) => {
   const connection = connectionFor(url);
   const prefix = command.prefix ?? 'bull';
   const queue = new Queue(queueName, { connection, prefix });
+  if (command.awaitFinished) {
+    // Listen first (then say ready), so the job cannot finish unseen.
+    const { id, ttl } = command.awaitFinished;
+    const events = new QueueEvents(queueName, { connection, prefix });
+    try {
+      await events.waitUntilReady();
+      const job = await Job.fromId(queue, id);
+      if (!job) throw new Error(`no job ${id}`);
+      ready();
+      return [{ value: await job.waitUntilFinished(events, ttl ?? 10000) }];
+    } catch (err) {
+      return [{ error: errorView(err) }];
+    } finally {
+      await events.close();
+      await queue.close();
+    }
+  }
   let holder = null;
   if (command.hold) {
     holder = new Worker(queueName, async () => 'held', {
