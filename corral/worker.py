@@ -196,7 +196,7 @@ class Worker(QueueClient):
             raise TypeError("token must be a non-empty string")
         else:
             check_text(token, "token")
-        await self._presence.beat_if_due()
+        self._presence.beat_soon()
         return await self._fetcher.next_job(token, block=block, stop=self._closing)
 
     # -- stalled jobs ------------------------------------------------------------------

@@ -49,16 +49,17 @@ def test_workers_lists_the_running_workers(url: str, queue_name: str) -> None:
     store = ["--url", url]
     assert run("workers", queue_name, *store).stdout.strip() == "no workers"
 
-    async def listed() -> str:
-        async with Queue(queue_name, url=url) as q:
-            await q.add("j", {})
-        async with Worker(queue_name, url=url, name="cli-w") as worker:
+    async def shown() -> str:
+        q = Queue(queue_name, url=url)
+        await q.add("j", {})
+        async with q, Worker(queue_name, url=url, name="cli-w") as worker:
             assert await worker.get_next_job("t", block=False) is not None
+            await listed(q, 1)
             result = await asyncio.to_thread(run, "workers", *store)
             assert result.returncode == 0, result.stderr
             return result.stdout
 
-    out = asyncio.run(listed())
+    out = asyncio.run(shown())
     header, *rows = out.splitlines()
     assert header.split()[:3] == ["queue", "name", "host"]
     assert [r.split()[:2] for r in rows] == [[queue_name, "cli-w"]]

@@ -1,6 +1,7 @@
 """A worker telling its store that it is taking jobs (``Queue.get_workers``).
 
-The worker says so when it starts (``run`` or its first ``get_next_job``), then
+The worker says so when it starts (``run``, or in the background of its first
+``get_next_job``), then
 every :data:`BEAT_S` seconds while it runs, and says it is gone when it closes.
 On Redis the first beat names the worker's blocking connection as Node names its
 own, which is what both languages' worker lists read; on SQLite each beat
@@ -46,6 +47,7 @@ class Presence:
             last_seen_ms=_clock.now_ms(),
         )
         self._last_beat: float | None = None
+        self._beating: asyncio.Task[None] | None = None
 
     async def beat(self) -> None:
         """Say the worker is here now (failures are logged, not raised)."""
@@ -60,6 +62,15 @@ class Presence:
         if self._last_beat is None or time.monotonic() - self._last_beat >= BEAT_S:
             await self.beat()
 
+    def beat_soon(self) -> None:
+        """:meth:`beat_if_due` in the background (a hand-driven worker's fetch does
+        not wait for it, and cancelling the fetch leaves nothing behind)."""
+        if self._beating is None or self._beating.done():
+            due = self._last_beat is None or time.monotonic() - self._last_beat >= BEAT_S
+            if due:
+                self._last_beat = time.monotonic()
+                self._beating = asyncio.create_task(self.beat(), name="corral-presence")
+
     async def run(self, stop: asyncio.Event) -> None:
         """Beat now and every :data:`BEAT_S` seconds until ``stop`` is set."""
         while not stop.is_set():
@@ -71,6 +82,9 @@ class Presence:
         """Say the worker is gone (only if it ever said it was here)."""
         if self._last_beat is None:
             return
+        if self._beating is not None and not self._beating.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beating
         try:
             await self.backend.worker_gone(self.queue, self.record.id)
         except Exception as error:

@@ -3,13 +3,25 @@ every worker whatever its own settings; and the worker list."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 
 import pytest
 
-from corral import Queue, RateLimiter
+from corral import Queue, RateLimiter, WorkerInfo
 from tests.conformance.conftest import ApiClock, WorkerFactory
+
+
+async def listed(queue: Queue, n: int) -> list[WorkerInfo]:
+    """The queue's workers once ``n`` are listed (a worker records itself in the
+    background of its first fetch)."""
+    for _ in range(200):
+        workers = await queue.get_workers()
+        if len(workers) >= n:
+            return workers
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"fewer than {n} workers listed: {workers}")
 
 
 async def test_global_concurrency_caps_active_jobs_across_workers(
@@ -71,8 +83,6 @@ async def test_global_limits_refuse_bad_values(queue: Queue) -> None:
 async def test_running_worker_obeys_global_concurrency(
     queue: Queue, make_worker: WorkerFactory
 ) -> None:
-    import asyncio
-
     await queue.set_global_concurrency(1)
     running = 0
     most = 0
@@ -104,7 +114,7 @@ async def test_get_workers_lists_running_and_manual_workers(
     await queue.add("j", {})
     job = await manual.get_next_job("t", block=False)
     assert job is not None
-    workers = await queue.get_workers()
+    workers = await listed(queue, 1)
     assert [w.name for w in workers] == ["hand"]
     (info,) = workers
     assert info.started_at <= info.last_seen

@@ -156,7 +156,8 @@ async def test_a_node_job_with_unknown_options_is_kept_as_is(
         assert read.opts.attempts == 2
         assert read.opts.priority == 0
         assert read.opts.backoff is None
-        assert read.opts.extra["sizeLimit"] == 12
+        assert read.opts.size_limit == 12  # a BullMQ option corral takes
+        assert read.opts.extra["telemetry"] == {"omitContext": True}
     async with Worker(queue_name, url=url, drain_delay=0.2) as worker:
         fetched = await worker.get_next_job("tok")
         assert fetched is not None

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from corral import JobState, Queue, RateLimiter
+from tests.conformance.test_global_limits import listed
 from tests.interop.conftest import NodeBullMQ, WorkerFactory
 
 pytestmark = pytest.mark.interop
@@ -77,7 +78,7 @@ async def test_node_sees_corral_drain_retry_and_promote(
     assert counts == {"waiting": 0}
 
 
-async def test_corral_sees_node_retry_jobs_and_drain(
+async def test_corral_sees_node_retry_jobs_promote_jobs_and_drain(
     bullmq: NodeBullMQ, queue: Queue, queue_name: str, make_worker: WorkerFactory
 ) -> None:
     for i in range(2):
@@ -88,6 +89,9 @@ async def test_corral_sees_node_retry_jobs_and_drain(
     job = await make_worker(queue_name).get_next_job("t", block=False)
     assert job is not None
     assert job.failed_reason is None
+    later = await queue.add("later", {}, delay=600)
+    await admin(bullmq, queue_name, {"op": "promoteJobs"})
+    assert await queue.get_job_state(later.id) is JobState.WAITING
     await admin(bullmq, queue_name, {"op": "drain"})
     assert await queue.get_job_counts("waiting") == {"waiting": 0}
 
@@ -134,13 +138,14 @@ async def test_each_side_lists_the_other_sides_workers(
     await queue.add("j", {})
     corral_worker = make_worker(queue_name, name="py-worker")
     assert await corral_worker.get_next_job("t", block=False) is not None
+    await listed(queue, 1)  # it records itself in the background of its first fetch
     node = await bullmq.start(
         "admin.mjs", queue_name, {"hold": {"name": "node-worker"},
                                   "steps": [{"op": "getWorkers"}]},
     )  # fmt: skip
     try:
-        listed = await queue.get_workers()
-        assert sorted(w.name or "" for w in listed) == ["node-worker", "py-worker"]
+        both = await listed(queue, 2)
+        assert sorted(w.name or "" for w in both) == ["node-worker", "py-worker"]
     finally:
         (from_node,) = await node.result(stop=True)
     prefix = queue.prefix + ":"
