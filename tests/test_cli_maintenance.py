@@ -8,6 +8,7 @@ import pytest
 
 from corral import Queue, Worker
 from corral._cli_admin import parse_duration
+from tests.conformance.test_global_limits import listed
 from tests.test_cli import run
 
 
