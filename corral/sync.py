@@ -503,6 +503,7 @@ class Worker(_Client[_worker.Worker]):
     running = _attr(_worker.Worker, lambda w: w.running)
     stopped_at_once = _attr(_worker.Worker, lambda w: w.stopped_at_once)
     backoff_strategy = _attr(_worker.Worker, lambda w: w.backoff_strategy)
+    jobs_in_progress = _attr(_worker.Worker, lambda w: w.jobs_in_progress)
 
     get_next_job = _blocking_job_or_none(_worker.Worker.get_next_job)
     check_stalled_jobs = _blocking(_worker.Worker.check_stalled_jobs)

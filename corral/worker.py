@@ -341,3 +341,11 @@ class Worker(QueueClient):
             logger.warning(
                 "worker on queue %r: closing the store connection: %s", self._name, error
             )
+
+    # -- observing --------------------------------------------------------------------
+
+    @property
+    def jobs_in_progress(self) -> int:
+        """How many jobs :meth:`run` is processing right now (0 when not running)."""
+        runner = self._runner
+        return 0 if runner is None else len(runner.active)
