@@ -94,9 +94,10 @@ class QueueCollector(Collector):
         self._counts: dict[str, dict[str, int]] = {}
         self._paused: dict[str, bool] = {}
 
-    async def refresh(self) -> None:
-        """Read the counts of every queue now (the next scrape reports them)."""
-        names = self._names
+    async def refresh(self, queues: Sequence[str] | None = None) -> None:
+        """Read the counts of every queue now (the next scrape reports them);
+        ``queues``: these queues this time instead of the collector's own."""
+        names = self._names if queues is None else list(queues)
         if names is None:
             names = await self._connection.backend(self._prefix).list_queues()
         counts: dict[str, dict[str, int]] = {}

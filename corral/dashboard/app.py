@@ -90,6 +90,7 @@ class DashboardState:
             return
         self.closed = True
         await self.hub.close()
+        await self.data.close()
         if self.owns_connection:
             await self.data.connection.close()
 
@@ -343,7 +344,7 @@ async def _metrics_route(request: Request) -> Response:
 
     registry, collector = state.metrics
     try:
-        await collector.refresh()
+        await collector.refresh(await state.data.queue_names())
     except StoreUnavailableError as exc:
         return _error(503, str(exc))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -11,8 +11,10 @@ time.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import time
 from typing import Any
 
 from corral import _clock
@@ -28,10 +30,14 @@ __all__ = [
     "LIST_STATES",
     "MAX_PAGE",
     "QUEUE_ACTIONS",
+    "QUEUE_LIST_TTL_S",
     "SEARCH_SCAN",
     "DashboardData",
     "NotFound",
 ]
+
+QUEUE_LIST_TTL_S = 30.0
+"""How old the list of the store's queues may get before it is read again."""
 
 LIST_STATES: tuple[str, ...] = tuple(s.value for s in DEFAULT_COUNT_STATES)
 """The states a queue's jobs can be listed in."""
@@ -141,6 +147,9 @@ class DashboardData:
         self.prefix = prefix
         self.only = None if queues is None else [validate_queue_name(q) for q in queues]
         self._queues: dict[str, Queue] = {}
+        self._names: list[str] | None = None
+        self._names_at = 0.0
+        self._names_task: asyncio.Task[list[str]] | None = None
 
     def queue(self, name: str) -> Queue:
         """The Queue called ``name`` (ValueError for a name no queue can have)."""
@@ -153,10 +162,38 @@ class DashboardData:
         return queue
 
     async def queue_names(self) -> list[str]:
-        """The queues to show, sorted."""
+        """The queues to show, sorted.
+
+        Listing a store's queues walks its keys on Redis (a ``SCAN``, slow with a
+        million jobs), so the list is kept and re-read in the background once it is
+        :data:`QUEUE_LIST_TTL_S` old: only the very first page waits for it.
+        """
         if self.only is not None:
             return sorted(self.only)
-        return await self.connection.backend(self.prefix).list_queues()
+        task = self._names_task
+        stale = time.monotonic() - self._names_at > QUEUE_LIST_TTL_S
+        if stale and (task is None or task.done()):
+            task = self._names_task = asyncio.ensure_future(self._list_queues())
+        if self._names is None:
+            assert task is not None
+            return await asyncio.shield(task)
+        return self._names
+
+    async def _list_queues(self) -> list[str]:
+        names = await self.connection.backend(self.prefix).list_queues()
+        self._names, self._names_at = names, time.monotonic()
+        return names
+
+    def forget_queue_list(self) -> None:
+        """Read the store's queues afresh on the next :meth:`queue_names`."""
+        self._names_at = 0.0
+
+    async def close(self) -> None:
+        """Stop a background read of the queue list."""
+        task, self._names_task = self._names_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     # -- reads ----------------------------------------------------------------------
 

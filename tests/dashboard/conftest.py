@@ -79,12 +79,18 @@ class Server:
         self.proc = proc
 
 
-def start_dashboard(url: str, *args: str) -> Server:
+def start_dashboard(url: str, *args: str, env_auth: str | None = None) -> Server:
+    """Start ``corral dashboard`` on a free port (``env_auth``: its credentials, given
+    the way that keeps them out of the process list)."""
     port = _free_port()
+    env = dict(os.environ)
+    if env_auth is not None:
+        env["CORRAL_DASHBOARD_AUTH"] = env_auth
     proc = subprocess.Popen(
         [sys.executable, "-m", "corral", "dashboard", "--url", url, "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -101,13 +107,15 @@ def start_dashboard(url: str, *args: str) -> Server:
     raise RuntimeError("corral dashboard did not answer in time")
 
 
-def stop_dashboard(server: Server) -> None:
+def stop_dashboard(server: Server) -> str:
+    """Stop the dashboard as a service manager does (SIGTERM); returns what it printed."""
     server.proc.terminate()
     try:
-        server.proc.wait(timeout=15)
+        out, _ = server.proc.communicate(timeout=15)
     except subprocess.TimeoutExpired:
         server.proc.kill()
-        server.proc.wait()
+        out, _ = server.proc.communicate()
+    return out.decode(errors="replace")
 
 
 @pytest.fixture
