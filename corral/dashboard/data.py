@@ -219,8 +219,9 @@ class DashboardData:
     async def jobs(
         self, name: str, state: str, *, start: int = 0, size: int = 25, search: str = ""
     ) -> dict[str, Any]:
-        """One page of a queue's jobs in ``state``; with ``search``, the job with that
-        id (in any state), else the jobs whose name contains it among the first
+        """One page of a queue's jobs in ``state`` (with the queue's :meth:`summary`,
+        so a page needs one request); with ``search``, the job with that id (in any
+        state), else the jobs whose name contains it among the first
         :data:`SEARCH_SCAN` of the state."""
         if state not in LIST_STATES:
             raise ValueError(f"unknown state {state!r}; known: {', '.join(LIST_STATES)}")
@@ -229,8 +230,11 @@ class DashboardData:
         if not 1 <= size <= MAX_PAGE:
             raise ValueError(f"size must be between 1 and {MAX_PAGE}")
         queue = self.queue(name)
-        total = (await queue.get_job_counts(state))[state]
-        page: dict[str, Any] = {"queue": name, "state": state, "total": total, "start": start}
+        summary = await self.summary(name)
+        total = summary["counts"][state]
+        page: dict[str, Any] = {
+            "queue": name, "state": state, "total": total, "start": start, "summary": summary,
+        }  # fmt: skip
         search = search.strip()
         if not search:
             jobs = await queue.get_jobs(state, start=start, end=start + size - 1)

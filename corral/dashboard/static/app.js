@@ -172,10 +172,8 @@ function queueButton(q) {
 async function queuePage(queue, state, start, search) {
   crumbs(link("/", "queues"), "›", queue);
   const size = 25;
-  const [summary, page] = await Promise.all([
-    api("queue", { queue }),
-    api("jobs", { queue, state, start, size, search }),
-  ]);
+  const page = await api("jobs", { queue, state, start, size, search });
+  const summary = page.summary;
   watch([queue]);
   const tabs = h("div", { class: "tabs" }, STATE_ORDER.map((s) =>
     h("a", { href: "#" + queueRoute(queue, s), class: s === state ? "current" : "", "data-state": s }, `${s} (${num(summary.counts[s] || 0)})`)));
