@@ -8,6 +8,7 @@ from typing import Any
 from corral import _clock
 from corral._client import QueueClient
 from corral.backends.base import JobRecord, JobState, NewJob
+from corral.cancellation import Cancellation, cancel_job
 from corral.connection import SharedConnection
 from corral.job import Job
 from corral.options import (
@@ -73,6 +74,7 @@ class Queue(QueueClient):
         continue_parent_on_failure: bool = False,
         ignore_dependency_on_failure: bool = False,
         remove_dependency_on_failure: bool = False,
+        timeout: Duration | None = None,
     ) -> Job:
         """Add a job and return it.
 
@@ -100,6 +102,9 @@ class Queue(QueueClient):
           ``ignore_dependency_on_failure`` / ``remove_dependency_on_failure``: what
           this child failing for good does to its parent (at most one; none: the
           parent keeps waiting until the child is retried and completes).
+        - ``timeout`` (seconds): an attempt that runs longer fails with a
+          :class:`~corral.JobTimeoutError` (retried while attempts remain); None
+          leaves it to the worker's ``timeout``.
 
         The options are those of :data:`corral.options.OPTIONS`; bad input raises
         before anything is written.
@@ -122,6 +127,7 @@ class Queue(QueueClient):
                 "continue_parent_on_failure": continue_parent_on_failure,
                 "ignore_dependency_on_failure": ignore_dependency_on_failure,
                 "remove_dependency_on_failure": remove_dependency_on_failure,
+                "timeout": timeout,
             },
             now_ms=_clock.now_ms(),
         )
@@ -248,6 +254,20 @@ class Queue(QueueClient):
         """
         await self._backend.pause(self._name)
         await self._backend.obliterate(self._name, force=force)
+
+    async def cancel(self, job_id: str, *, reason: str | None = None) -> Cancellation:
+        """Cancel a job; it ends ``failed`` with the reason ``cancelled: <reason>``
+        (default ``cancelled: by request``) and is never retried.
+
+        A waiting, prioritized or delayed job (or a parent waiting for its children)
+        fails at once. An active job is stopped by whichever worker holds it, in any
+        process or on any host, within about a second: an async processor gets
+        ``asyncio.CancelledError`` at its next ``await``, a plain function can poll
+        ``job.is_cancelled``; the worker then fails the job and its ``cancelled``
+        hook runs. A finished or unknown job is left alone. The answer says which
+        (:class:`~corral.Cancellation`); the queue's events get ``cancelled``.
+        """
+        return await cancel_job(self._backend, self._name, job_id, reason)
 
 
 def _parse_states(states: tuple[str, ...]) -> list[JobState]:
