@@ -69,12 +69,12 @@ class Queue(QueueClient):
         remove_on_complete: KeepPolicy | None = None,
         remove_on_fail: KeepPolicy | None = None,
         timestamp: TimestampOption = None,
+        timeout: Duration | None = None,
         parent: ParentOption = None,
         fail_parent_on_failure: bool = False,
         continue_parent_on_failure: bool = False,
         ignore_dependency_on_failure: bool = False,
         remove_dependency_on_failure: bool = False,
-        timeout: Duration | None = None,
     ) -> Job:
         """Add a job and return it.
 
@@ -93,6 +93,9 @@ class Queue(QueueClient):
         - ``timestamp``: creation time (aware datetime or epoch seconds, 1970 to
           9999); default now. The job falls due at ``timestamp + delay``, at most
           2**53 - 1 ms after 1970.
+        - ``timeout`` (seconds): an attempt that runs longer fails with a
+          :class:`~corral.JobTimeoutError` (retried while attempts remain); None
+          leaves it to the worker's ``timeout``.
         - ``parent``: add the job as a child of an existing job, given as
           ``{"id": ..., "queue": ...}`` (``queue`` is ``<prefix>:<name>``, or a plain
           name under this queue's prefix), a :class:`~corral.ParentRef` or a Job. The
@@ -102,9 +105,6 @@ class Queue(QueueClient):
           ``ignore_dependency_on_failure`` / ``remove_dependency_on_failure``: what
           this child failing for good does to its parent (at most one; none: the
           parent keeps waiting until the child is retried and completes).
-        - ``timeout`` (seconds): an attempt that runs longer fails with a
-          :class:`~corral.JobTimeoutError` (retried while attempts remain); None
-          leaves it to the worker's ``timeout``.
 
         The options are those of :data:`corral.options.OPTIONS`; bad input raises
         before anything is written.
@@ -122,12 +122,12 @@ class Queue(QueueClient):
                 "remove_on_complete": remove_on_complete,
                 "remove_on_fail": remove_on_fail,
                 "timestamp": timestamp,
+                "timeout": timeout,
                 "parent": qualify_parent(parent, self._prefix),
                 "fail_parent_on_failure": fail_parent_on_failure,
                 "continue_parent_on_failure": continue_parent_on_failure,
                 "ignore_dependency_on_failure": ignore_dependency_on_failure,
                 "remove_dependency_on_failure": remove_dependency_on_failure,
-                "timeout": timeout,
             },
             now_ms=_clock.now_ms(),
         )

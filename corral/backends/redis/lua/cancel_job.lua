@@ -37,7 +37,7 @@ local Q = {
   delayed = KEYS[5], waiting_children = KEYS[6], completed = KEYS[7], failed = KEYS[8],
   meta = KEYS[9], events = KEYS[10],
 }
-local job_key = KEYS[11]
+local job_key = KEYS[#KEYS]
 local base, id, reason, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local state = job_state(Q, job_key, id)
 if state == "unknown" or state == "completed" or state == "failed" then
