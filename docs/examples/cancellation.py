@@ -52,7 +52,12 @@ async def main() -> None:
     await queue.add("slow", {}, timeout=0.2, attempts=2)  # 0.2 s per attempt
     threads = Worker("reports", crunch, timeout=30)  # the default for jobs without one
     gave_up = asyncio.Event()
-    threads.on("failed", lambda job, error: job.finished_on and gave_up.set())
+
+    @threads.on("failed")
+    def failed(job: Job, error: BaseException) -> None:
+        if job.finished_on is not None:  # no attempt left
+            gave_up.set()
+
     async with threads:
         await gave_up.wait()
     # --8<-- [end:timeout]
