@@ -8,6 +8,7 @@ corral jobs Q [--state failed] [--limit N]      list jobs with their reasons
 corral add Q NAME '{"json": "data"}' [--delay S --priority N --attempts N ...]
 corral retry|remove|promote Q ID [ID ...]       act on jobs
 corral pause|resume Q                           stop or restart handing out jobs
+corral cancel Q ID [ID ...] [--reason TEXT]     cancel jobs (a running one is stopped)
 corral dashboard [--host H --port N --read-only --auth user:password]   the web dashboard
 ```
 
@@ -137,6 +138,19 @@ def _parser() -> argparse.ArgumentParser:
         act = sub.add_parser(verb, parents=[store], help=text)
         act.add_argument("queue")
 
+    cancel = sub.add_parser(
+        "cancel",
+        parents=[store],
+        help="cancel jobs",
+        description=(
+            "Cancel jobs: one not running yet fails at once; a running one is stopped "
+            "by the worker holding it. Either way it ends failed with the reason "
+            "'cancelled: REASON' and is not retried."
+        ),
+    )
+    cancel.add_argument("queue")
+    cancel.add_argument("ids", nargs="+", metavar="ID")
+    cancel.add_argument("--reason", help="why (default: by request)")
     from corral._cli_dashboard import add_dashboard_parser
 
     add_dashboard_parser(sub, store)
@@ -344,6 +358,19 @@ async def _pause(args: argparse.Namespace) -> None:
     print(f"{args.queue}: {args.command}d")
 
 
+async def _cancel(args: argparse.Namespace) -> None:
+    from corral.queue import Queue
+
+    refused = 0
+    async with Queue(args.queue, url=args.url, prefix=args.prefix) as queue:
+        for job_id in args.ids:
+            answer = await queue.cancel(job_id, reason=args.reason)
+            print(answer.message, file=sys.stdout if answer.accepted else sys.stderr)
+            refused += not answer.accepted
+    if refused:
+        raise CorralError(f"{refused} of {len(args.ids)} job(s) could not be cancelled")
+
+
 _DONE = {"retry": "retried", "remove": "removed", "promote": "promoted"}
 
 
@@ -363,6 +390,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] 
     "promote": _act,
     "pause": _pause,
     "resume": _pause,
+    "cancel": _cancel,
     "dashboard": lambda args: _dashboard(args),
 }
 
