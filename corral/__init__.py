@@ -23,6 +23,7 @@ import logging
 from corral._children import Dependencies
 from corral._version import __version__
 from corral.backends.base import DependencyCounts, JobState
+from corral.cancellation import Cancellation, CancelOutcome
 from corral.connection import Connection
 from corral.errors import (
     BackendError,
@@ -31,10 +32,12 @@ from corral.errors import (
     CorruptJobError,
     DelayedError,
     FailedChildrenError,
+    JobCancelledError,
     JobError,
     JobFailedError,
     JobNotFoundError,
     JobStateError,
+    JobTimeoutError,
     LockError,
     LockMismatchError,
     MissingDependency,
@@ -64,6 +67,8 @@ logging.getLogger("corral").addHandler(logging.NullHandler())
 __all__ = [
     "BackendError",
     "Backoff",
+    "CancelOutcome",
+    "Cancellation",
     "ConfigurationError",
     "Connection",
     "CorralError",
@@ -76,12 +81,14 @@ __all__ = [
     "FlowNode",
     "FlowProducer",
     "Job",
+    "JobCancelledError",
     "JobError",
     "JobFailedError",
     "JobNotFoundError",
     "JobOptions",
     "JobState",
     "JobStateError",
+    "JobTimeoutError",
     "LockError",
     "LockMismatchError",
     "MissingDependency",

@@ -43,6 +43,7 @@ from corral.backends.base import (
     GlobalLimits,
     JobRecord,
     JobState,
+    KeepJobs,
     Limiter,
     NewJob,
     Retry,
@@ -52,6 +53,7 @@ from corral.backends.keyspace import validate_prefix
 from corral.backends.sqlite import (
     ops,
     ops_admin,
+    ops_cancel,
     ops_flows,
     ops_maintenance,
     ops_read,
@@ -499,6 +501,19 @@ class SQLiteBackend:
 
     async def get_workers(self, queue: str, now: int) -> list[WorkerRecord]:
         return await self._write(ops_maintenance.get_workers, self._name(queue), now)
+
+    # -- cancellation ----------------------------------------------------------------
+
+    async def cancel_job(
+        self, queue: str, job_id: str, reason: str, now: int, keep: KeepJobs
+    ) -> JobState:
+        name = self._name(queue)
+        state = await self._write_waking(ops_cancel.cancel_job, name, job_id, reason, now, keep)
+        self._notify(name, jobs=False)
+        return state
+
+    async def get_cancel_requests(self, queue: str, job_ids: Sequence[str]) -> dict[str, str]:
+        return await self._read(ops_cancel.get_cancel_requests, self._name(queue), list(job_ids))
 
     async def close(self) -> None:
         if self._closed:

@@ -10,8 +10,9 @@ SQL lives in ``.sql`` files shipped inside the package and read with
   the version reached in ``PRAGMA user_version``. Numbers start at 1 and only
   increase; a gap is allowed, so migrations written side by side keep the numbers
   they were given (the schema version is the highest number).
-* ``queries_flows.sql``, ``queries_admin.sql``: more named blocks (flows; queue
-  maintenance, settings and workers), merged into :data:`Q`; a name defined in
+* ``queries_flows.sql``, ``queries_cancel.sql``, ``queries_admin.sql``: more named
+  blocks (flows, cancellation, queue maintenance, settings and workers), merged into
+  :data:`Q` (:data:`QUERY_FILES`); a name defined in
   two files is refused.
 """
 
@@ -23,7 +24,15 @@ from importlib import resources
 
 from corral.errors import BackendError
 
-__all__ = ["Q", "SCHEMA_VERSION", "migrate", "migrations", "parse_queries", "split_statements"]
+__all__ = [
+    "Q",
+    "QUERY_FILES",
+    "SCHEMA_VERSION",
+    "migrate",
+    "migrations",
+    "parse_queries",
+    "split_statements",
+]
 
 _NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$")
 
@@ -58,10 +67,19 @@ def parse_queries(text: str) -> dict[str, str]:
     return queries
 
 
+QUERY_FILES: tuple[str, ...] = (
+    "queries.sql",
+    "queries_flows.sql",
+    "queries_cancel.sql",
+    "queries_admin.sql",
+)
+"""The files of named queries, merged into :data:`Q`."""
+
+
 def _all_queries() -> dict[str, str]:
-    queries = parse_queries(_read("queries.sql"))
-    for extra in ("queries_flows.sql", "queries_admin.sql"):
-        more = parse_queries(_read(extra))
+    queries: dict[str, str] = {}
+    for file in QUERY_FILES:
+        more = parse_queries(_read(file))
         twice = sorted(queries.keys() & more.keys())
         if twice:
             raise ValueError(f"queries defined in two files: {twice}")
