@@ -46,16 +46,12 @@ from corral.options import (
     JobOptions,
     ParentOption,
     ParentRef,
+    check_priority,
+    check_when,
     ms_to_datetime,
     parse_opts,
     qualify_parent,
     to_ms,
-)
-from corral.options import (
-    check_priority as _check_priority,
-)
-from corral.options import (
-    check_when as _check_when,
 )
 
 __all__ = ["Job", "JobMover", "JobState"]
@@ -511,7 +507,7 @@ class Job:
         """Give the job a new ``priority`` (0 none, 1 first … 2,097,151). A waiting job
         moves to its new place: with ``lifo`` first among the jobs of that priority,
         else last; a job in another state gets it when it next waits."""
-        value = _check_priority(priority)
+        value = check_priority(priority)
         if not isinstance(lifo, bool):
             raise TypeError("lifo must be True or False")
         await self._mover.backend.change_priority(self._mover.queue, self.id, value, lifo)
@@ -536,7 +532,7 @@ class Job:
         :class:`~corral.DelayedError` from the processor (the step-job pattern). The
         lock is checked first: a wrong token raises a LockError."""
         token = self._token_for(token, "move_to_delayed")
-        due = _check_when(when)
+        due = check_when(when)
         now = _clock.now_ms()
         mover = self._mover
         delay = max(0, due - now)

@@ -205,8 +205,11 @@ class Worker(QueueClient):
             raise TypeError("token must be a non-empty string")
         else:
             check_text(token, "token")
+        job = await self._fetcher.next_job(token, block=block, stop=self._closing)
+        # After the fetch, in the background: a fetch that is waiting (or is cancelled)
+        # has nothing else running beside it.
         self._presence.beat_soon()
-        return await self._fetcher.next_job(token, block=block, stop=self._closing)
+        return job
 
     # -- stalled jobs ------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """A worker telling its store that it is taking jobs (``Queue.get_workers``).
 
-The worker says so when it starts (``run``, or in the background of its first
-``get_next_job``), then
+The worker says so when it starts (``run``, or in the background once its first
+``get_next_job`` returns), then
 every :data:`BEAT_S` seconds while it runs, and says it is gone when it closes.
 On Redis the first beat names the worker's blocking connection as Node names its
 own, which is what both languages' worker lists read; on SQLite each beat

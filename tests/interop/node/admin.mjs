@@ -30,7 +30,9 @@ run(async ({ url, queueName, command }) => {
   if (command.awaitFinished) {
     // Listen first (then say ready), so the job cannot finish unseen.
     const { id, ttl } = command.awaitFinished;
-    const events = new QueueEvents(queueName, { connection, prefix });
+    // From the stream's start: "ready" comes before the reader's first XREAD, and a
+    // job finishing in between must not be missed.
+    const events = new QueueEvents(queueName, { connection, prefix, lastEventId: '0-0' });
     try {
       await events.waitUntilReady();
       const job = await Job.fromId(queue, id);
