@@ -3,7 +3,9 @@
 corral reads patterns with `cronsim <https://pypi.org/project/cronsim/>`_ (five
 fields, or six with seconds first, as BullMQ's cron-parser takes them; names,
 ranges, steps, ``L``, ``W`` and ``#``) and the IANA zones of :mod:`zoneinfo`
-(``tzdata`` supplies them where the system has none). Next runs are computed
+(``tzdata`` supplies them where the system has none). Both come with the
+``cron`` and ``redis`` extras; cronsim is imported only when a cron pattern is
+used, so corral itself still needs nothing. Next runs are computed
 as Node BullMQ's cron-parser computes them, so a scheduler gives the same times
 whichever side adds its next iteration:
 
@@ -20,9 +22,13 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cronsim import CronSim, CronSimError
+from corral.errors import MissingDependency
+
+if TYPE_CHECKING:
+    from cronsim import CronSim
 
 __all__ = ["check_pattern", "check_zone", "next_run_ms"]
 
@@ -39,6 +45,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LOOKAHEAD = timedelta(hours=4)
 """Past the first candidate, how far later wall times are still read: a clock
 change moves instants by at most a few hours, so no earlier run can hide beyond."""
+
+
+def _cronsim() -> Any:
+    """The cronsim module, imported on first use: only cron schedules need it."""
+    try:
+        import cronsim
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependency(
+            "cron schedules need the 'cronsim' package: pip install 'corral[cron]' "
+            "(the redis extra includes it)"
+        ) from exc
+    return cronsim
 
 
 def _expand(pattern: str) -> str:
@@ -61,9 +79,10 @@ def check_pattern(pattern: str) -> str:
             f"cron pattern {pattern!r} has {fields} fields: give 5 (minute hour day month "
             "weekday) or 6 (seconds first)"
         )
+    cronsim = _cronsim()
     try:
-        CronSim(expanded, datetime(2000, 1, 1))
-    except (CronSimError, ValueError, IndexError, KeyError) as exc:
+        cronsim.CronSim(expanded, datetime(2000, 1, 1))
+    except (cronsim.CronSimError, ValueError, IndexError, KeyError) as exc:
         raise ValueError(f"cron pattern {pattern!r} cannot be read: {exc}") from None
     return expanded
 
@@ -94,19 +113,21 @@ def next_run_ms(pattern: str, tz: str | None, after_ms: int) -> int | None:
     local = after.astimezone(zone)
     in_second_pass = local.fold == 1
     start = local.replace(tzinfo=None, fold=0)
-    # Near a clock change, wall times just before ``after``'s own can fall after it
-    # (a skipped or repeated hour): read them too, from as far back as the change.
     before = (after - _LOOKAHEAD).astimezone(zone).utcoffset()
     later = (after + _LOOKAHEAD).astimezone(zone).utcoffset()
-    if before is not None and later is not None and before != later:
-        start -= abs(later - before)
-    sim = CronSim(expanded, start)
+    span = abs(later - before) if before is not None and later is not None else timedelta(0)
+    span_ms = span // timedelta(milliseconds=1)
+    sim: CronSim = _cronsim().CronSim(expanded, start)
     every_hour = len(sim.hours) == 24
+    if every_hour and span:
+        # A pattern that runs every hour runs in both passes of a repeated hour:
+        # read the wall times of the repeated hour too, from as far back as the change.
+        sim = _cronsim().CronSim(expanded, start - span)
     best: int | None = None
     for wall in sim:
         first = _ms(wall.replace(tzinfo=zone, fold=0))
         second = _ms(wall.replace(tzinfo=zone, fold=1))
-        if best is not None and first > best + _LOOKAHEAD // timedelta(milliseconds=1):
+        if best is not None and first > best + span_ms:
             break
         candidates: tuple[int, ...]
         if every_hour or second == first:
@@ -118,4 +139,14 @@ def next_run_ms(pattern: str, tz: str | None, after_ms: int) -> int | None:
         for moment in candidates:
             if moment > after_ms and (best is None or moment < best):
                 best = moment
+        if best is not None and not _changes_between(zone, after, best):
+            break  # no clock change near: wall order is time order, the first is the next
     return best
+
+
+def _changes_between(zone: ZoneInfo, after: datetime, best_ms: int) -> bool:
+    """Whether ``zone``'s offset may change between ``after`` and ``best_ms`` (with
+    the look-ahead either side)."""
+    first = (after - _LOOKAHEAD).astimezone(zone).utcoffset()
+    last = (_EPOCH + timedelta(milliseconds=best_ms) + _LOOKAHEAD).astimezone(zone).utcoffset()
+    return first != last
