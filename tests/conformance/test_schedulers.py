@@ -29,7 +29,9 @@ async def test_every_schedule_runs_now_and_keeps_one_iteration_pending(
     assert await queue.get_job_state(first.id) is JobState.WAITING
     worker = make_worker()
     job = await worker.get_next_job("t", block=False)
-    assert job is not None and job.id == first.id and job.data == {"n": 1}
+    assert job is not None
+    assert job.id == first.id
+    assert job.data == {"n": 1}
     # Starting the iteration added the next one, 60 s later, and only that one.
     pending = await _pending(queue)
     assert len(pending) == 1
@@ -39,7 +41,8 @@ async def test_every_schedule_runs_now_and_keeps_one_iteration_pending(
     assert await worker.get_next_job("t2", block=False) is None
     await clock.advance(61)
     second = await worker.get_next_job("t2", block=False)
-    assert second is not None and second.id == pending[0]
+    assert second is not None
+    assert second.id == pending[0]
     scheduler = await queue.get_job_scheduler("tick")
     assert scheduler is not None
     assert scheduler.iteration_count == 3
@@ -75,7 +78,8 @@ async def test_cron_schedule_in_a_zone(queue: Queue, clock: ApiClock) -> None:
     assert 0 < _due_ms(job.id) - clock.now_ms() <= 86_400_000
     scheduler = await queue.get_job_scheduler("nightly")
     assert scheduler is not None
-    assert scheduler.cron == "0 3 * * *" and scheduler.tz == "Europe/Paris"
+    assert scheduler.cron == "0 3 * * *"
+    assert scheduler.tz == "Europe/Paris"
     assert scheduler.every is None
     assert scheduler.next_run == due
     assert scheduler.data == {"kind": "daily"}
@@ -89,13 +93,15 @@ async def test_cron_iteration_adds_the_next_run_when_it_starts(
     await clock.advance(61)
     worker = make_worker()
     got = await worker.get_next_job("t", block=False)
-    assert got is not None and got.id == job.id
+    assert got is not None
+    assert got.id == job.id
     assert got.opts.attempts == 3
     (pending,) = await _pending(queue)
     assert _due_ms(pending) > _due_ms(job.id)
     assert _due_ms(pending) % 60_000 == 0
     nxt = await queue.get_job(pending)
-    assert nxt is not None and nxt.opts.attempts == 3
+    assert nxt is not None
+    assert nxt.opts.attempts == 3
 
 
 async def test_immediately_runs_a_cron_schedule_now(queue: Queue) -> None:
@@ -146,7 +152,9 @@ async def test_upsert_replaces_the_definition_and_its_pending_iteration(
     assert await queue.get_job(first.id) is None or first.id == second.id
     assert await _pending(queue) == [second.id]
     scheduler = await queue.get_job_scheduler("r")
-    assert scheduler is not None and scheduler.cron == "30 * * * *" and scheduler.data == {"v": 2}
+    assert scheduler is not None
+    assert scheduler.cron == "30 * * * *"
+    assert scheduler.data == {"v": 2}
     assert await queue.get_job_schedulers_count() == 1
     # The same `every` again keeps its slot.
     a = await queue.upsert_job_scheduler("e", every=300)
@@ -180,7 +188,8 @@ async def test_a_removed_scheduler_adds_no_more_iterations(
     assert await queue.remove_job_scheduler("gone")
     # The waiting iteration stays (only a delayed one is removed) but moves nothing on.
     got = await make_worker().get_next_job("t", block=False)
-    assert got is not None and got.id == job.id
+    assert got is not None
+    assert got.id == job.id
     assert await _pending(queue) == []
 
 
@@ -203,11 +212,13 @@ async def test_the_iteration_job_options_come_from_the_template(queue: Queue) ->
     job = await queue.upsert_job_scheduler(
         "opts", every=60, priority=3, attempts=2, backoff=5, remove_on_complete=True
     )
-    assert job.opts.priority == 3 and job.opts.attempts == 2
+    assert job.opts.priority == 3
+    assert job.opts.attempts == 2
     assert job.opts.remove_on_complete is True
     assert await queue.get_job_state(job.id) is JobState.PRIORITIZED
     scheduler = await queue.get_job_scheduler("opts")
-    assert scheduler is not None and scheduler.options.attempts == 2
+    assert scheduler is not None
+    assert scheduler.options.attempts == 2
 
 
 @pytest.mark.parametrize(

@@ -86,13 +86,15 @@ async def test_a_corral_scheduler_runs_on_node_workers(
     assert not result["timedOut"], result
     assert not result["errors"], result["errors"]
     ids = [c["id"] for c in result["completed"]]
-    assert len(set(ids)) == 3 and all(i.startswith("repeat:py-sched:") for i in ids)
+    assert len(set(ids)) == 3
+    assert all(i.startswith("repeat:py-sched:") for i in ids)
     assert all(
         s["data"] == {"from": "corral"} and s["opts"]["attempts"] == 2 for s in result["seen"]
     )
     assert len(await _pending(queue)) == 1
     scheduler = await queue.get_job_scheduler("py-sched")
-    assert scheduler is not None and scheduler.iteration_count >= 4
+    assert scheduler is not None
+    assert scheduler.iteration_count >= 4
 
 
 async def test_node_and_corral_workers_share_one_schedule(
@@ -133,16 +135,23 @@ async def test_each_side_lists_the_others_schedulers(
     assert count == 2
     by_key = {s["key"]: s for s in listed}
     py = by_key["py-cron"]
-    assert py["pattern"] == "0 3 * * *" and py["tz"] == "Europe/Paris"
-    assert py["name"] == "report" and py["limit"] == 10 and py["iterationCount"] == 1
+    assert py["pattern"] == "0 3 * * *"
+    assert py["tz"] == "Europe/Paris"
+    assert py["name"] == "report"
+    assert py["limit"] == 10
+    assert py["iterationCount"] == 1
     assert py["template"]["data"] == {"kind": "daily"}
     assert py["template"]["opts"]["removeOnComplete"] is True
     ours = {s.id: s for s in await queue.get_job_schedulers()}
     assert py["next"] == round(ours["py-cron"].next_run.timestamp() * 1000)
     node = ours["node-every"]
-    assert node.every == 60 and node.cron is None and node.name == "tick"
-    assert node.end is not None and round(node.end.timestamp() * 1000) == end
-    assert node.data == {"n": 1} and node.options.priority == 2
+    assert node.every == 60
+    assert node.cron is None
+    assert node.name == "tick"
+    assert node.end is not None
+    assert round(node.end.timestamp() * 1000) == end
+    assert node.data == {"n": 1}
+    assert node.options.priority == 2
     assert node.iteration_count == 1
     assert await queue.get_job_schedulers_count() == 2
     # Removing works across too.
