@@ -8,6 +8,7 @@ corral jobs Q [--state failed] [--limit N]      list jobs with their reasons
 corral add Q NAME '{"json": "data"}' [--delay S --priority N --attempts N ...]
 corral retry|remove|promote Q ID [ID ...]       act on jobs
 corral pause|resume Q                           stop or restart handing out jobs
+corral schedulers Q                             list job schedulers (and schedule / unschedule)
 ```
 
 Every command takes ``--url`` (default: ``$CORRAL_URL``, else ``sqlite:///corral.db``),
@@ -30,6 +31,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
+from corral import _cli_schedulers
 from corral._version import __version__
 from corral.backends import mask_url
 from corral.errors import CorralError
@@ -128,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     for verb, text in (("pause", "stop handing out jobs"), ("resume", "hand out jobs again")):
         act = sub.add_parser(verb, parents=[store], help=text)
         act.add_argument("queue")
+    _cli_schedulers.add_parsers(sub, store)
     return parser
 
 
@@ -344,6 +347,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] 
     "promote": _act,
     "pause": _pause,
     "resume": _pause,
+    **_cli_schedulers.COMMANDS,
 }
 
 
