@@ -31,13 +31,15 @@ async def main() -> None:
 
     # --8<-- [start:work]
     ran = []
+    three = asyncio.Event()
 
     async def beat(job: Job) -> None:
         ran.append(job.data)
+        if len(ran) == 3:  # the heartbeat runs three times (its limit), then stops
+            three.set()
 
     async with Worker("reports", beat, drain_delay=0.5):
-        while len(ran) < 3:  # the heartbeat runs three times, then stops
-            await asyncio.sleep(0.1)
+        await three.wait()
     # --8<-- [end:work]
     print(f"heartbeat ran {len(ran)} times: {ran}")
     heartbeat = await queue.get_job_scheduler("heartbeat")
