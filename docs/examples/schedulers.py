@@ -25,7 +25,9 @@ async def main() -> None:
 
     # --8<-- [start:list]
     for scheduler in await queue.get_job_schedulers():  # next run first
-        what = f"every {scheduler.every} s" if scheduler.every else f"{scheduler.cron} {scheduler.tz}"
+        what = (
+            f"every {scheduler.every} s" if scheduler.every else f"{scheduler.cron} {scheduler.tz}"
+        )
         print(f"{scheduler.id}: {what}, {scheduler.iteration_count} iteration(s) so far")
     # --8<-- [end:list]
 
