@@ -35,6 +35,7 @@ from corral.backends.base import (
     FlowEntry,
     JobRecord,
     JobState,
+    KeepJobs,
     NewJob,
     Retry,
     SchedulerIteration,
@@ -42,7 +43,7 @@ from corral.backends.base import (
     SchedulerSpec,
 )
 from corral.backends.keyspace import RESERVED_JOB_IDS, validate_prefix
-from corral.backends.redis import flows, schedulers
+from corral.backends.redis import cancel, flows, schedulers
 from corral.backends.redis.connection import (
     RedisConnection,
     RedisConnectionError,
@@ -596,3 +597,15 @@ class RedisBackend:
     async def get_job_schedulers_count(self, queue: str) -> int:
         """How many schedulers the queue has."""
         return await schedulers.get_job_schedulers_count(self, queue)
+
+    # -- cancellation ----------------------------------------------------------------
+
+    async def cancel_job(
+        self, queue: str, job_id: str, reason: str, now: int, keep: KeepJobs
+    ) -> JobState:
+        """Fail a job not yet running, or mark a running one for its worker."""
+        return await cancel.cancel_job(self, queue, job_id, reason, now, keep)
+
+    async def get_cancel_requests(self, queue: str, job_ids: Sequence[str]) -> dict[str, str]:
+        """The jobs of ``job_ids`` marked to be cancelled, with their reasons."""
+        return await cancel.get_cancel_requests(self, queue, job_ids)

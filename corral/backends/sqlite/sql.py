@@ -10,9 +10,9 @@ SQL lives in ``.sql`` files shipped inside the package and read with
   the version reached in ``PRAGMA user_version``. Numbers start at 1 and only
   increase; a gap is allowed, so migrations written side by side keep the numbers
   they were given (the schema version is the highest number).
-* ``queries_flows.sql``, ``queries_schedulers.sql``: more named blocks (flows, job
-  schedulers and deduplication), merged into :data:`Q`; a name defined in two files
-  is refused.
+* ``queries_flows.sql``, ``queries_cancel.sql``, ``queries_schedulers.sql``: more
+  named blocks (flows, cancellation, job schedulers and deduplication), merged into
+  :data:`Q` (:data:`QUERY_FILES`); a name defined in two files is refused.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from importlib import resources
 from corral.errors import BackendError
 
 __all__ = [
-    "QUERY_FILES",
     "Q",
+    "QUERY_FILES",
     "SCHEMA_VERSION",
     "migrate",
     "migrations",
@@ -66,14 +66,19 @@ def parse_queries(text: str) -> dict[str, str]:
     return queries
 
 
-QUERY_FILES = ("queries.sql", "queries_flows.sql", "queries_schedulers.sql")
+QUERY_FILES: tuple[str, ...] = (
+    "queries.sql",
+    "queries_flows.sql",
+    "queries_cancel.sql",
+    "queries_schedulers.sql",
+)
 """The files of named queries, merged into :data:`Q`."""
 
 
 def _all_queries() -> dict[str, str]:
     queries: dict[str, str] = {}
-    for name in QUERY_FILES:
-        more = parse_queries(_read(name))
+    for file in QUERY_FILES:
+        more = parse_queries(_read(file))
         twice = sorted(queries.keys() & more.keys())
         if twice:
             raise ValueError(f"queries defined in two files: {twice}")
