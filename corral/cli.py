@@ -14,6 +14,7 @@ corral workers [Q]                              the workers taking jobs now
 corral pause|resume Q                           stop or restart handing out jobs
 corral cancel Q ID [ID ...] [--reason TEXT]     cancel jobs (a running one is stopped)
 corral dashboard [--host H --port N --read-only --auth user:password]   the web dashboard
+corral schedulers Q                             list job schedulers (and schedule / unschedule)
 ```
 
 Durations take ``30s``, ``5m``, ``1h``, ``1d`` or plain seconds.
@@ -38,7 +39,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from corral import _cli_admin
+from corral import _cli_admin, _cli_schedulers
 from corral._version import __version__
 from corral.backends import mask_url
 from corral.errors import CorralError
@@ -161,6 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     from corral._cli_dashboard import add_dashboard_parser
 
     add_dashboard_parser(sub, store)
+    _cli_schedulers.add_parsers(sub, store)
     return parser
 
 
@@ -409,6 +411,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] 
     "resume": _pause,
     "cancel": _cancel,
     "dashboard": lambda args: _dashboard(args),
+    **_cli_schedulers.COMMANDS,
 }
 
 

@@ -472,6 +472,11 @@ class Queue(_Client[_queue.Queue]):
     get_global_rate_limit = _blocking(_queue.Queue.get_global_rate_limit)
     get_workers = _blocking(_queue.Queue.get_workers)
     default_job_options = _attr(_queue.Queue, lambda q: q.default_job_options)
+    upsert_job_scheduler = _blocking_job(_queue.Queue.upsert_job_scheduler)
+    get_job_scheduler = _blocking(_queue.Queue.get_job_scheduler)
+    get_job_schedulers = _blocking(_queue.Queue.get_job_schedulers)
+    get_job_schedulers_count = _blocking(_queue.Queue.get_job_schedulers_count)
+    remove_job_scheduler = _blocking(_queue.Queue.remove_job_scheduler)
     close = _blocking(_queue.Queue.close)
     cancel = _blocking(_queue.Queue.cancel)
 

@@ -204,3 +204,11 @@ async def test_get_jobs_asc_orders_waiting_and_delayed_both_ways(queue: Queue) -
     assert [j.name for j in page] == ["d2", "d1"]
     with pytest.raises(TypeError, match="asc"):
         await queue.get_jobs("waiting", asc="yes")  # type: ignore[arg-type]
+
+
+async def test_drain_keeps_a_job_schedulers_next_run(queue: Queue) -> None:
+    upcoming = await queue.upsert_job_scheduler("nightly", cron="0 3 * * *")
+    assert await queue.get_job_state(upcoming.id) is JobState.DELAYED
+    await queue.add("other", {}, delay=600)
+    assert await queue.drain(delayed=True) == 1
+    assert await queue.get_job_state(upcoming.id) is JobState.DELAYED

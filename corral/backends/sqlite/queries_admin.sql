@@ -16,9 +16,13 @@ WHERE coalesce(finished_on, processed_on, timestamp) <= ?3
 ORDER BY lane, seq;
 
 -- name: drain_batch
--- Up to n jobs that wait (waiting, prioritized, and delayed when asked), front first.
+-- Up to n jobs that wait (waiting, prioritized, and delayed when asked, but not a job
+-- scheduler's next run 'repeat:<id>:<next ms>', which stays as on Redis).
 SELECT rowid, id FROM jobs
-WHERE qid = ?1 AND (state = 'waiting' OR state = 'prioritized' OR (?2 AND state = 'delayed'))
+WHERE qid = ?1
+  AND (state = 'waiting' OR state = 'prioritized' OR (?2 AND state = 'delayed'
+       AND NOT EXISTS (SELECT 1 FROM job_schedulers AS s
+                       WHERE s.qid = ?1 AND jobs.id = 'repeat:' || s.id || ':' || s.next_ms)))
 LIMIT ?3;
 
 -- name: retry_batch
