@@ -1,7 +1,7 @@
 """How long ``Queue.clean`` and ``Queue.retry_jobs`` take on many jobs, and whether
 other clients of the store are held up meanwhile.
 
-    python -m bench.maintenance [--jobs 100000] [--rounds 3] [--only redis,sqlite]
+    python -m bench.maintenance [--jobs 100000] [--rounds 3] [--only redis,sqlite] [--verbose]
 
 For each backend and round: N finished jobs (completed for ``clean``, failed for
 ``retry_jobs``) are written straight into the store in BullMQ's / corral's layout
@@ -37,6 +37,7 @@ __all__ = ["main"]
 
 _OPTS = json.dumps({"attempts": 0})
 VERBOSE = False
+"""``--verbose``: also print each call's five slowest probe answers."""
 
 
 async def _fill_redis(url: str, queue: str, n: int, state: str) -> None:
@@ -48,7 +49,7 @@ async def _fill_redis(url: str, queue: str, n: int, state: str) -> None:
             pipe = raw.pipeline(transaction=False)
             members = {}
             for i in range(start + 1, min(start + 5000, n) + 1):
-                fields = {
+                fields: dict[str, str | int] = {
                     "name": "j", "data": '{"i":1}', "opts": _OPTS, "timestamp": now,
                     "processedOn": now, "finishedOn": now + i, "atm": 1, "ats": 1,
                     "delay": 0, "priority": 0,
@@ -186,7 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=100_000, help="jobs per call (100000)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is shown (3)")
     parser.add_argument("--only", default="redis,sqlite", help="backends: redis,sqlite")
+    parser.add_argument("--verbose", action="store_true", help="the slowest probe answers too")
     args = parser.parse_args(argv)
+    global VERBOSE
+    VERBOSE = args.verbose
     backends = [b for b in args.only.split(",") if b]
     with tempfile.TemporaryDirectory(prefix="corral-bench-") as tmp:
         print(asyncio.run(_run(backends, args.jobs, args.rounds, Path(tmp))))
