@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -58,7 +59,7 @@ async def _fill_redis(url: str, queue: str, n: int, state: str) -> None:
                     fields |= {"failedReason": "boom", "stacktrace": "[]"}
                 else:
                     fields["returnvalue"] = '"ok"'
-                pipe.hset(base + str(i), mapping=fields)
+                pipe.hset(base + str(i), mapping=cast(Any, fields))
                 members[str(i)] = now + i
             pipe.zadd(base + state, members)
             await pipe.execute()
