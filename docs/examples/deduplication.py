@@ -29,10 +29,10 @@ async def main() -> None:
     # --8<-- [end:throttle]
 
     # --8<-- [start:debounce]
-    last = None
-    for text in ("h", "he", "hello"):  # e.g. a search box: only the last one runs
-        rule = Deduplication(id="search", ttl=1, extend=True, replace=True)
-        last = await queue.add("search", {"q": text}, delay=1, deduplication=rule)
+    rule = Deduplication(id="search", ttl=1, extend=True, replace=True)
+    for text in ("h", "he"):  # e.g. a search box: only the last one runs
+        await queue.add("search", {"q": text}, delay=1, deduplication=rule)
+    last = await queue.add("search", {"q": "hello"}, delay=1, deduplication=rule)
     pending = [j.data["q"] for j in await queue.get_jobs("delayed")]
     print(f"pending searches: {pending} (last: {last.data['q']})")
     # --8<-- [end:debounce]
