@@ -46,6 +46,8 @@ from corral.backends.redis.connection import (
     RedisReplyError,
 )
 from corral.backends.redis.connections import Connections
+from corral.backends.redis.durability import READ_ONLY as _READ_ONLY
+from corral.backends.redis.durability import run_durably
 from corral.backends.redis.keys import QueueKeys
 from corral.backends.redis.records import (
     pairs,
@@ -55,6 +57,7 @@ from corral.backends.redis.records import (
     parse_jobs,
 )
 from corral.backends.redis.scripts import load_script, refusal
+from corral.backends.redis.slots import check_queue_slot
 from corral.errors import (
     BackendError,
     CorruptJobError,
@@ -166,13 +169,20 @@ class RedisBackend:
         """The key names of ``queue`` (cached)."""
         keys = self._keys.get(queue)
         if keys is None:
+            if self._connections.cluster:
+                check_queue_slot(self.prefix, queue)
             keys = self._keys[queue] = QueueKeys(self.prefix, queue)
         return keys
 
     async def _run(self, name: str, queue: str, args: Sequence[Any]) -> Any:
         script = load_script(name)
         keys = self.keys(queue)
+        replicas, wait_ms = self._connections.min_replicas
         try:
+            if replicas and name not in _READ_ONLY:
+                return await run_durably(
+                    script, self.redis, keys.script_head(script), args, replicas, wait_ms
+                )
             return await script.run(self.redis, keys.script_head(script), args)
         except RedisError as exc:
             raise _failure(f"redis {name} on queue {queue!r} failed: {exc}", exc) from exc

@@ -1,0 +1,379 @@
+"""Redis Cluster and Sentinel connections, over redis-py.
+
+corral's own client (:mod:`.client`) talks to one standalone server. For a
+Cluster or a Sentinel-managed primary, :func:`open_deployment` makes a
+:class:`~corral.backends.redis.connection.RedisConnection` over redis-py's
+asyncio ``RedisCluster`` and ``Sentinel`` (the ``redis`` extra installs it), so
+the backend above sees the same five methods and the same rules:
+
+* **Replies keep RESP2's shapes.** redis-py's reply callbacks (``HGETALL`` → dict,
+  ``SCAN`` → tuple …) are switched off for the commands corral sends.
+* **Nothing is retried.** redis-py is built with zero retries; what it still
+  repeats are redirections the server answered without running the command
+  (``MOVED``, ``ASK``, ``TRYAGAIN``). Anything else that leaves the outcome
+  unknown raises :class:`RedisConnectionError`, and the next command finds the
+  topology again (a promoted replica, a moved slot, a new Sentinel primary).
+* **Command timeout and keepalive** as with corral's client: a command that
+  makes no progress for ``socket_timeout`` seconds (a blocking one: its block
+  time on top) fails, and TCP keepalive probes an idle peer after 30 s.
+* **Blocking commands** run on :meth:`dedicated` clients of their own.
+* **A batch** (:meth:`execute_many`) goes to one server on one connection, in
+  order: on a Cluster, the server holding the slot of the batch's first key (a
+  ``MULTI`` … ``EXEC`` or a script followed by ``WAIT`` names keys of one slot).
+* **SCAN** on a Cluster walks every primary in turn; its cursor is this
+  connection's own (``"<primary>-<cursor>"``), and ``"0"`` ends the walk as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+from redis import exceptions as rex
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+
+from corral.backends.redis.client import _KEEPALIVE, block_seconds
+from corral.backends.redis.connection import (
+    CommandHead,
+    RedisConnection,
+    RedisConnectionError,
+    RedisReplyError,
+)
+from corral.backends.redis.deployments import Deployment
+
+__all__ = ["ClusterConnection", "SentinelConnection", "open_deployment"]
+
+_KEPT_CALLBACKS = ("CLUSTER", "COMMAND")
+"""redis-py's own topology and command-table reads need their reply callbacks."""
+_LOST = (rex.ConnectionError, rex.TimeoutError, rex.ClusterError, rex.RedisClusterException)
+_REDIRECTS = 16
+"""How many redirections (MOVED, ASK, TRYAGAIN) one batch follows before giving up."""
+
+
+def _keepalive_options() -> dict[int, int]:
+    options: dict[int, int] = {}
+    for name, value in _KEEPALIVE:
+        option = getattr(socket, name, None)
+        if option is None and name == "TCP_KEEPIDLE":
+            option = getattr(socket, "TCP_KEEPALIVE", None)  # macOS's name for it
+        if option is not None:
+            options[option] = value
+    return options
+
+
+def _client_kwargs(deployment: Deployment, *, name: str | None, blocking: bool) -> dict[str, Any]:
+    """redis-py keyword arguments for the servers of ``deployment``."""
+    s = deployment.settings
+    kwargs: dict[str, Any] = {
+        "username": s.username,
+        "password": s.password,
+        "client_name": name,
+        "decode_responses": True,
+        "encoding_errors": "replace",
+        # Blocking commands are timed here (block time + socket_timeout), not by redis-py.
+        "socket_timeout": None if blocking else s.timeout,
+        "socket_connect_timeout": s.connect_timeout,
+        "socket_keepalive": True,
+        "socket_keepalive_options": _keepalive_options(),
+        "retry": Retry(NoBackoff(), 0),
+        "protocol": 2,  # RESP2's reply shapes, whatever redis-py's default
+    }
+    if s.ssl is not None:
+        tls = deployment.tls
+        kwargs.update(
+            ssl=True,
+            ssl_ca_certs=tls.get("ssl_ca_certs"),
+            ssl_certfile=tls.get("ssl_certfile"),
+            ssl_keyfile=tls.get("ssl_keyfile"),
+            ssl_cert_reqs=tls.get("ssl_cert_reqs", "required").lower(),
+            ssl_check_hostname=s.ssl.check_hostname,
+        )
+    return kwargs
+
+
+def _strip_callbacks(callbacks: Any) -> None:
+    """Drop every reply callback but redis-py's own topology ones, so replies keep
+    RESP2's shapes (the backend parses them)."""
+    for command in list(callbacks):
+        text = command.decode() if isinstance(command, bytes) else str(command)
+        if not text.upper().startswith(_KEPT_CALLBACKS):
+            del callbacks[command]
+
+
+def _reply_error(exc: rex.ResponseError) -> RedisReplyError:
+    if isinstance(exc, rex.NoScriptError):
+        return RedisReplyError(f"NOSCRIPT {exc}")
+    return RedisReplyError(str(exc))
+
+
+class _Managed:
+    """What the Cluster and the Sentinel connections share: timing and error mapping."""
+
+    def __init__(self, deployment: Deployment, *, name: str | None, blocking: bool) -> None:
+        self._deployment = deployment
+        self._name = name
+        self._blocking = blocking
+        self._timeout = deployment.settings.timeout
+        self._closed = False
+
+    def _allowance(self, args: Sequence[Any]) -> float:
+        block = block_seconds(args) if self._blocking else None
+        if block is None:
+            return self._timeout
+        return math.inf if math.isinf(block) else block + self._timeout
+
+    async def _call(self, allowance: float, call: Any) -> Any:
+        if self._closed:
+            raise RedisConnectionError("this Redis connection is closed")
+        try:
+            if math.isinf(allowance):
+                return await call()
+            async with asyncio.timeout(allowance):
+                return await call()
+        except TimeoutError:
+            self._lost()
+            raise RedisConnectionError(
+                f"Redis did not answer within {allowance:g}s (socket_timeout); the outcome "
+                "of the command is unknown"
+            ) from None
+        except rex.ReadOnlyError as exc:
+            # A primary demoted under us (failover): it ran nothing.
+            self._lost()
+            raise RedisConnectionError(f"Redis primary changed: {exc}") from None
+        except rex.ResponseError as exc:
+            if isinstance(exc, rex.ClusterDownError):
+                self._lost()
+                raise RedisConnectionError(f"Redis Cluster is down: {exc}") from None
+            raise _reply_error(exc) from None
+        except _LOST as exc:
+            self._lost()
+            raise RedisConnectionError(f"connection to Redis lost: {exc}") from None
+
+    def _lost(self) -> None:
+        """The topology may have changed: look it up again before the next command."""
+
+    async def execute_with_head(self, head: CommandHead, args: Sequence[Any]) -> Any:
+        """Send ``head.args + args`` and return the reply."""
+        return await self.execute(*head.args, *args)
+
+    async def execute(self, *args: Any) -> Any:  # pragma: no cover - both subclasses define it
+        raise NotImplementedError
+
+
+class SentinelConnection(_Managed):
+    """The primary of a Sentinel service, found through the sentinels; after a
+    failover the next command reaches the new primary."""
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        *,
+        name: str | None = None,
+        blocking: bool = False,
+        sentinel: Sentinel | None = None,
+    ) -> None:
+        super().__init__(deployment, name=name, blocking=blocking)
+        s = deployment.settings
+        if sentinel is None:
+            sentinel_kwargs: dict[str, Any] = {
+                "socket_timeout": s.timeout,
+                "socket_connect_timeout": s.connect_timeout,
+                "socket_keepalive": True,
+                "socket_keepalive_options": _keepalive_options(),
+                "retry": Retry(NoBackoff(), 0),
+                "username": deployment.sentinel_username,
+                "password": deployment.sentinel_password,
+            }
+            if s.ssl is not None:
+                tls = _client_kwargs(deployment, name=None, blocking=False)
+                sentinel_kwargs.update({k: v for k, v in tls.items() if k.startswith("ssl")})
+            sentinel = Sentinel(list(deployment.nodes), sentinel_kwargs=sentinel_kwargs)
+        self._sentinel = sentinel
+        self._owns_sentinel = not blocking
+        kwargs = _client_kwargs(deployment, name=name, blocking=blocking)
+        kwargs["db"] = s.db
+        self._client: Redis = sentinel.master_for(deployment.service or "", **kwargs)
+        _strip_callbacks(self._client.response_callbacks)
+
+    def __repr__(self) -> str:
+        return f"SentinelConnection(service={self._deployment.service!r}, name={self._name!r})"
+
+    async def execute(self, *args: Any) -> Any:
+        """Send one command to the primary and return its reply."""
+        return await self._call(self._allowance(args), lambda: self._client.execute_command(*args))
+
+    async def execute_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send ``commands`` back to back on one connection and return the replies."""
+
+        async def run() -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return list(await pipe.execute())
+
+        return list(await self._call(self._timeout, run))
+
+    def dedicated(self, *, name: str | None = None) -> SentinelConnection:
+        """A connection of its own to the service's primary (same sentinels)."""
+        return SentinelConnection(
+            self._deployment, name=name, blocking=True, sentinel=self._sentinel
+        )
+
+    async def close(self) -> None:
+        """Close the connections (and the sentinels' ones, for the shared connection)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._client.aclose()
+        if self._owns_sentinel:
+            for sentinel in self._sentinel.sentinels:
+                await sentinel.aclose()
+
+
+class ClusterConnection(_Managed):
+    """A Redis Cluster: each command goes to the primary of its keys' slot,
+    following ``MOVED``/``ASK`` and finding the slots again after a failure."""
+
+    def __init__(
+        self, deployment: Deployment, *, name: str | None = None, blocking: bool = False
+    ) -> None:
+        super().__init__(deployment, name=name, blocking=blocking)
+        seeds = [ClusterNode(host, port) for host, port in deployment.nodes]
+        self._client = RedisCluster(
+            startup_nodes=seeds,
+            cluster_error_retry_attempts=0,
+            require_full_coverage=False,
+            **_client_kwargs(deployment, name=name, blocking=blocking),
+        )
+        _strip_callbacks(self._client.response_callbacks)
+        self._stripped = False
+
+    def __repr__(self) -> str:
+        return f"ClusterConnection(seeds={list(self._deployment.nodes)!r}, name={self._name!r})"
+
+    async def _ready(self) -> RedisCluster:
+        client = self._client
+        await client.initialize()
+        if not self._stripped:
+            for node in client.get_nodes():
+                _strip_callbacks(node.response_callbacks)
+            self._stripped = True
+        return client
+
+    def _lost(self) -> None:
+        self._stripped = False  # nodes found again get redis-py's callbacks afresh
+
+    async def execute(self, *args: Any) -> Any:
+        """Send one command to the primary of its slot and return its reply."""
+        if str(args[0]).upper() == "SCAN":
+            return await self._call(self._timeout, lambda: self._scan(args))
+
+        async def run() -> Any:
+            client = await self._ready()
+            if len(args) > 1:
+                # redis-py routes two-word commands (SCRIPT LOAD → every primary,
+                # CLIENT … → any node) by their joined name.
+                joined = f"{args[0]} {args[1]}".upper()
+                if joined in client.command_flags:
+                    return await client.execute_command(joined, *args[2:])
+            return await client.execute_command(*args)
+
+        return await self._call(self._allowance(args), run)
+
+    async def _scan(self, args: Sequence[Any]) -> list[Any]:
+        """One step of a SCAN over every primary, with a cursor of this connection's own."""
+        client = await self._ready()
+        primaries = sorted(client.get_primaries(), key=lambda n: n.name)
+        index_text, _, cursor = str(args[1]).partition("-")
+        index = int(index_text) if cursor else 0
+        cursor = cursor or "0"
+        if index >= len(primaries):
+            return ["0", []]
+        node = primaries[index]
+        next_cursor, keys = await node.execute_command("SCAN", cursor, *args[2:])
+        if str(next_cursor) != "0":
+            return [f"{index}-{next_cursor}", keys]
+        if index + 1 < len(primaries):
+            return [f"{index + 1}-0", keys]
+        return ["0", keys]
+
+    async def execute_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send ``commands`` to the primary of the first key's slot, on one connection."""
+        return list(await self._call(self._timeout, lambda: self._batch(commands)))
+
+    async def _batch(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        client = await self._ready()
+        key = _first_key(commands)
+        node = client.get_node_from_key(key) if key is not None else client.get_default_node()
+        asking = False
+        for _ in range(_REDIRECTS):
+            batch = [("ASKING",), *commands] if asking else list(commands)
+            piped = [PipelineCommand(i, *c) for i, c in enumerate(batch)]
+            await node.execute_pipeline(piped)
+            results = [p.result for p in piped][1 if asking else 0 :]
+            redirect = next(
+                (r for r in results if isinstance(r, rex.AskError | rex.TryAgainError)), None
+            )
+            if isinstance(redirect, rex.MovedError):
+                await client.nodes_manager.initialize()
+                self._stripped = False
+                client = await self._ready()
+                node = client.get_node_from_key(key) if key is not None else node
+                asking = False
+            elif isinstance(redirect, rex.AskError):
+                found = client.get_node(host=redirect.host, port=redirect.port)
+                if found is None:
+                    await client.nodes_manager.initialize()
+                    client = await self._ready()
+                    found = client.get_node(host=redirect.host, port=redirect.port)
+                if found is None:
+                    raise RedisConnectionError(f"ASK to an unknown node: {redirect}")
+                node, asking = found, True
+            elif isinstance(redirect, rex.TryAgainError):
+                await asyncio.sleep(0.05)
+            else:
+                for result in results:
+                    if isinstance(result, BaseException):
+                        raise result
+                return results
+        raise RedisConnectionError(f"Redis Cluster kept redirecting a batch: {redirect}")
+
+    def dedicated(self, *, name: str | None = None) -> ClusterConnection:
+        """A cluster client of its own (same seeds), for blocking commands."""
+        return ClusterConnection(self._deployment, name=name, blocking=True)
+
+    async def close(self) -> None:
+        """Close every node connection."""
+        if not self._closed:
+            self._closed = True
+            await self._client.aclose()
+
+
+def _first_key(commands: Sequence[Sequence[Any]]) -> str | None:
+    """The first key a batch names: a script's first ``KEYS`` entry, or a command's
+    first argument (``MULTI``, ``EXEC``, ``WAIT`` and ``ASKING`` name none)."""
+    for command in commands:
+        name = str(command[0]).upper()
+        if name in ("MULTI", "EXEC", "WAIT", "ASKING"):
+            continue
+        if name in ("EVAL", "EVALSHA"):
+            if len(command) > 3 and int(command[2]) > 0:
+                return str(command[3])
+            continue
+        if len(command) > 1:
+            return str(command[1])
+    return None
+
+
+def open_deployment(deployment: Deployment) -> RedisConnection:
+    """The shared connection for ``deployment`` (no I/O until its first command)."""
+    if deployment.kind == "cluster":
+        return ClusterConnection(deployment)
+    return SentinelConnection(deployment)
