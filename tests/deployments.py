@@ -12,6 +12,7 @@ Nothing here is a fake: every server is a real process, stopped by ``stop()``.
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 import signal
 import socket
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from redis.asyncio import Redis, RedisCluster
 
 SERVICE = "corral"
 """The Sentinel service name of :func:`start_sentinel_group`."""
@@ -60,6 +62,16 @@ def free_ports(count: int, *, bus: bool = False) -> list[int]:
     return ports
 
 
+def _die_with_parent() -> None:
+    """In the child: be killed when the test process dies, however it dies (Linux),
+    so a killed test run leaves no servers behind."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
 def _wait_listening(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -95,7 +107,9 @@ class Node:
 
     def start(self) -> None:
         log = open(self.workdir / f"{self.port}.log", "ab")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen(self.args, cwd=self.workdir, stdout=log, stderr=log)
+        self.proc = subprocess.Popen(
+            self.args, cwd=self.workdir, stdout=log, stderr=log, preexec_fn=_die_with_parent
+        )
         log.close()
         _wait_listening(self.port, self.proc, time.monotonic() + 15)
 
@@ -330,3 +344,12 @@ def _wait_sentinels_know_replica(group: SentinelGroup, timeout: float = 30) -> N
         time.sleep(0.2)
     raise RuntimeError("the sentinels did not find each other and the replica in time")
 
+
+
+def raw_client(url: str) -> Redis | RedisCluster:
+    """A plain redis-py client on the Redis of a test URL (a cluster client for
+    ``redis+cluster://``), for reading and aging keys behind corral's back."""
+    if url.startswith("redis+cluster://"):
+        host, _, port = url.removeprefix("redis+cluster://").split(",")[0].partition(":")
+        return RedisCluster(host=host, port=int(port), decode_responses=True, protocol=2)
+    return Redis.from_url(url, decode_responses=True)

@@ -174,9 +174,14 @@ class RedisBackend:
             keys = self._keys[queue] = QueueKeys(self.prefix, queue)
         return keys
 
-    async def _run(self, name: str, queue: str, args: Sequence[Any]) -> Any:
+    async def _run(
+        self, name: str, queue: str, args: Sequence[Any], *, job_id: str | None = None
+    ) -> Any:
         script = load_script(name)
         keys = self.keys(queue)
+        if script.job_keys:
+            assert job_id is not None, f"{name} declares job KEYS: pass job_id"
+            args = [*script.job_key_names(keys.job(job_id)), *args]
         replicas, wait_ms = self._connections.min_replicas
         try:
             if replicas and name not in _READ_ONLY:
@@ -473,8 +478,8 @@ class RedisBackend:
     async def add_log(self, queue: str, job_id: str, line: str, keep: int | None = None) -> int:
         """Append a log line (keeping the newest ``keep``); return the job's line count."""
         _not_a_job(job_id, "add_log")
-        args = [self.keys(queue).base, job_id, line, "" if keep is None else keep]
-        reply = await self._run("add_log", queue, args)
+        args = [line, "" if keep is None else keep]
+        reply = await self._run("add_log", queue, args, job_id=job_id)
         refusal(reply, job_id=job_id, operation="add_log")
         return int(reply)
 

@@ -132,8 +132,8 @@ async def get_dependencies(
     for start in starts:
         if start and not start.isdigit():
             raise ValueError(f"a cursor must come from a DependencyPage, not {start!r}")
-    args = [backend.keys(queue).job(job_id), "" if limit is None else limit, *starts]
-    reply = await backend._run("get_dependencies", queue, args)
+    args = ["" if limit is None else limit, *starts]
+    reply = await backend._run("get_dependencies", queue, args, job_id=job_id)
     processed, next_p, unprocessed, next_u, ignored, next_i, failed, next_f = reply
     nexts = (next_p, next_u, next_i, next_f)
     return DependencyPage(

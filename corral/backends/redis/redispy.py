@@ -248,7 +248,6 @@ class ClusterConnection(_Managed):
         seeds = [ClusterNode(host, port) for host, port in deployment.nodes]
         self._client = RedisCluster(
             startup_nodes=seeds,
-            cluster_error_retry_attempts=0,
             require_full_coverage=False,
             **_client_kwargs(deployment, name=name, blocking=blocking),
         )
