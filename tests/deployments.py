@@ -199,6 +199,35 @@ class Cluster:
             time.sleep(0.2)
         raise RuntimeError("the Redis Cluster did not become ok in time")
 
+    def wait_promoted(self, slot: int, old: int, timeout: float = 60) -> int:
+        """Until a primary other than ``old`` serves ``slot`` and the cluster is ok;
+        return its port."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                port = self.primary_of_slot(slot)
+                if port != old:
+                    self.wait_ok(timeout=max(1.0, deadline - time.monotonic()))
+                    return port
+            except (subprocess.SubprocessError, redis.RedisError, RuntimeError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"no replica took over slot {slot} in time")
+
+    def wait_replicas(self, timeout: float = 60) -> None:
+        """Until every live replica has finished its first sync with its primary."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            infos = [cli(n.port, "INFO", "replication") for n in self.nodes if n.alive]
+            replicas = [i for i in infos if "role:slave" in i]
+            synced = (
+                "master_link_status:up" in i and "master_sync_in_progress:0" in i for i in replicas
+            )
+            if replicas and all(synced):
+                return
+            time.sleep(0.2)
+        raise RuntimeError("the cluster's replicas did not sync in time")
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
@@ -234,6 +263,7 @@ def start_cluster(workdir: Path, *, node_timeout_ms: int = 2000) -> Cluster:
         hosts = [f"127.0.0.1:{p}" for p in ports]
         cli(ports[0], "--cluster", "create", *hosts, "--cluster-replicas", "1", "--cluster-yes")
         cluster.wait_ok()
+        cluster.wait_replicas()
     except BaseException:
         cluster.stop()
         raise
@@ -322,10 +352,21 @@ def start_sentinel_group(workdir: Path, *, down_after_ms: int = 1000) -> Sentine
             node.start()
         group.wait_primary()
         _wait_sentinels_know_replica(group)
+        _wait_synced(replica_port)
     except BaseException:
         group.stop()
         raise
     return group
+
+
+def _wait_synced(replica: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = cli(replica, "INFO", "replication")
+        if "master_link_status:up" in info and "master_sync_in_progress:0" in info:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the replica on {replica} did not sync in time")
 
 
 def _wait_sentinels_know_replica(group: SentinelGroup, timeout: float = 30) -> None:
@@ -334,7 +375,11 @@ def _wait_sentinels_know_replica(group: SentinelGroup, timeout: float = 30) -> N
         try:
             known = [
                 cli(s.port, "SENTINEL", "replicas", SERVICE).count("ip")
-                and int(cli(s.port, "SENTINEL", "master", SERVICE).split("num-other-sentinels\n")[1].split()[0])
+                and int(
+                    cli(s.port, "SENTINEL", "master", SERVICE)
+                    .split("num-other-sentinels\n")[1]
+                    .split()[0]
+                )
                 for s in group.sentinels
             ]
             if all(n >= 2 for n in known):
@@ -343,7 +388,6 @@ def _wait_sentinels_know_replica(group: SentinelGroup, timeout: float = 30) -> N
             pass
         time.sleep(0.2)
     raise RuntimeError("the sentinels did not find each other and the replica in time")
-
 
 
 def raw_client(url: str) -> Redis | RedisCluster:

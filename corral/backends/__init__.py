@@ -36,11 +36,14 @@ __all__ = ["DEFAULT_URL", "Backend", "open_backend", "resolve_url"]
 DEFAULT_URL = "sqlite:///corral.db"
 """The URL used when neither ``url=`` nor ``CORRAL_URL`` is given."""
 
-_REDIS_SCHEMES = tuple(
-    f"{scheme}://"
-    for name in ("redis", "rediss", "valkey", "valkeys")
-    for scheme in (name, f"{name}+cluster", f"{name}+sentinel")
-) + ("unix://",)
+_REDIS_SCHEMES = (
+    *(
+        f"{scheme}://"
+        for name in ("redis", "rediss", "valkey", "valkeys")
+        for scheme in (name, f"{name}+cluster", f"{name}+sentinel")
+    ),
+    "unix://",
+)
 _GIVEN = "redis://(given connection)"
 """The URL shown for a Redis backend on a connection handed in without a URL."""
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")

@@ -10,13 +10,15 @@ carries a flow across queues. Failover and slot migration are in
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from corral import ConfigurationError, FlowProducer, Queue, Worker
+from corral import ConfigurationError, FlowProducer, Job, Queue, Worker
 from corral.backends import open_backend
 from corral.backends.redis.slots import key_slot
 from tests.deployments import Cluster, raw_client
@@ -49,16 +51,14 @@ async def test_a_braced_prefix_or_queue_name_keeps_the_queue_in_one_slot(
     for prefix, name in (("{app}", queue_name), ("bull", "{" + queue_name + "}")):
         async with Queue(name, url=cluster_url, prefix=prefix) as queue:
             job = await queue.add("job", {"n": 1})
-            done: list[str] = []
+            done: asyncio.Queue[str] = asyncio.Queue()
 
-            async def work(job: object) -> str:
-                done.append(job.id)  # type: ignore[attr-defined]
+            async def work(job: Job, done: asyncio.Queue[str] = done) -> str:
+                done.put_nowait(job.id)
                 return "ok"
 
             async with Worker(name, work, url=cluster_url, prefix=prefix, drain_delay=0.2):
-                while not done:
-                    await __import__("asyncio").sleep(0.05)
-            assert done == [job.id]
+                assert await done.get() == job.id
             got = await queue.get_job(job.id)
             assert got is not None
             assert await got.get_state() == "completed"
@@ -72,7 +72,11 @@ async def test_a_flow_across_slots_is_refused_with_how_to_choose_the_prefix(
     async with FlowProducer(url=cluster_url) as flows:
         with pytest.raises(ConfigurationError, match=r"one braced prefix \(prefix='\{app\}'"):
             await flows.add(
-                {"name": "p", "queue_name": parent, "children": [{"name": "c", "queue_name": child}]}
+                {
+                    "name": "p",
+                    "queue_name": parent,
+                    "children": [{"name": "c", "queue_name": child}],
+                }
             )
     keys = [k async for k in raw.scan_iter(match=f"bull:{{{queue_name}*")]  # type: ignore[attr-defined]
     assert keys == []
@@ -97,7 +101,7 @@ async def test_a_flow_under_one_braced_prefix_spans_queues(
     async def parent(job: object) -> object:
         return await job.get_children_values()  # type: ignore[attr-defined]
 
-    options = {"url": cluster_url, "prefix": prefix, "drain_delay": 0.2}
+    options: dict[str, Any] = {"url": cluster_url, "prefix": prefix, "drain_delay": 0.2}
     async with (
         Worker("media", child, **options),
         Worker("render", parent, **options),
@@ -107,7 +111,7 @@ async def test_a_flow_under_one_braced_prefix_spans_queues(
             job = await queue.get_job(node.job.id)
             if job is not None and await job.get_state() == "completed":
                 break
-            await __import__("asyncio").sleep(0.05)
+            await asyncio.sleep(0.05)
         assert job is not None
         assert job.return_value == {f"{prefix}:media:{node.children[0].job.id}": 7}
 
@@ -141,7 +145,8 @@ async def test_list_queues_and_corral_status_see_queues_on_every_shard(
         await backend.close()
     assert set(names) <= set(listed)
 
-    status = subprocess.run(
+    status = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "corral", "status", "--url", cluster_url],
         capture_output=True,
         text=True,

@@ -77,7 +77,7 @@ class ApiClock:
     """corral's clock, driven: real time plus what :meth:`advance` added."""
 
     def __init__(self, raw: Redis | RedisCluster | None, queue: str) -> None:
-        self._store = Clock(raw, queue)
+        self._store = Clock(raw, queue)  # type: ignore[arg-type]  # a cluster client too
         self._offset_ms = 0
         self._real = _clock.now_ms
 

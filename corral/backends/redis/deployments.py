@@ -99,7 +99,9 @@ def parse_deployment_url(url: str) -> Deployment:
         service_text, _, db = path.partition("/")
         service = unquote(service_text)
         if not service:
-            raise bad("name the Sentinel service after the sentinels: redis+sentinel://host:port/SERVICE")
+            raise bad(
+                "name the Sentinel service after the sentinels: redis+sentinel://host:port/SERVICE"
+            )
     if kind == "cluster" and any(sentinel_auth.values()):
         raise bad("sentinel_username and sentinel_password apply to redis+sentinel:// only")
     # The servers' settings are read as one plain URL to the first node, so every

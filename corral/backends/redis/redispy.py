@@ -194,7 +194,9 @@ class SentinelConnection(_Managed):
             if s.ssl is not None:
                 tls = _client_kwargs(deployment, name=None, blocking=False)
                 sentinel_kwargs.update({k: v for k, v in tls.items() if k.startswith("ssl")})
-            sentinel = Sentinel(list(deployment.nodes), sentinel_kwargs=sentinel_kwargs)
+            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+                list(deployment.nodes), sentinel_kwargs=sentinel_kwargs
+            )
         self._sentinel = sentinel
         self._owns_sentinel = not blocking
         kwargs = _client_kwargs(deployment, name=name, blocking=blocking)
@@ -207,7 +209,11 @@ class SentinelConnection(_Managed):
 
     async def execute(self, *args: Any) -> Any:
         """Send one command to the primary and return its reply."""
-        return await self._call(self._allowance(args), lambda: self._client.execute_command(*args))
+        client = self._client
+        return await self._call(
+            self._allowance(args),
+            lambda: client.execute_command(*args),  # type: ignore[no-untyped-call]
+        )
 
     async def execute_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Send ``commands`` back to back on one connection and return the replies."""
@@ -310,7 +316,10 @@ class ClusterConnection(_Managed):
     async def _batch(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         client = await self._ready()
         key = _first_key(commands)
-        node = client.get_node_from_key(key) if key is not None else client.get_default_node()
+        found = client.get_node_from_key(key) if key is not None else client.get_default_node()
+        if found is None:
+            raise RedisConnectionError("no Redis Cluster node serves the batch's slot")
+        node: ClusterNode = found
         asking = False
         for _ in range(_REDIRECTS):
             batch = [("ASKING",), *commands] if asking else list(commands)
@@ -324,7 +333,7 @@ class ClusterConnection(_Managed):
                 await client.nodes_manager.initialize()
                 self._stripped = False
                 client = await self._ready()
-                node = client.get_node_from_key(key) if key is not None else node
+                node = (client.get_node_from_key(key) if key is not None else None) or node
                 asking = False
             elif isinstance(redirect, rex.AskError):
                 found = client.get_node(host=redirect.host, port=redirect.port)
