@@ -11,9 +11,11 @@ carries a flow across queues. Failover and slot migration are in
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,3 +158,19 @@ async def test_list_queues_and_corral_status_see_queues_on_every_shard(
     assert status.returncode == 0, status.stderr
     for name in names:
         assert name in status.stdout
+
+
+async def test_the_guide_example_runs_on_the_cluster(cluster_url: str, tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "cluster_sentinel.py"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, str(example)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "CORRAL_URL": cluster_url},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == example.with_suffix(".out").read_text()
