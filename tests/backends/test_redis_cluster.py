@@ -160,8 +160,12 @@ async def test_list_queues_and_corral_status_see_queues_on_every_shard(
         assert name in status.stdout
 
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "cluster_sentinel.py"
+EXPECTED = EXAMPLE.with_suffix(".out").read_text()
+
+
 async def test_the_guide_example_runs_on_the_cluster(cluster_url: str, tmp_path: Path) -> None:
-    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "cluster_sentinel.py"
+    example = EXAMPLE
     done = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, str(example)],
@@ -173,4 +177,4 @@ async def test_the_guide_example_runs_on_the_cluster(cluster_url: str, tmp_path:
         env={**os.environ, "CORRAL_URL": cluster_url},
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout == example.with_suffix(".out").read_text()
+    assert done.stdout == EXPECTED
