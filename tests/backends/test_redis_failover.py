@@ -1,5 +1,6 @@
 """Failover on real servers: the primary under a busy queue is killed (``kill -9``)
-while 2 workers process 5,000 jobs, a replica is promoted, and the run finishes.
+while 2 workers process 5,000 jobs, a replica is promoted, and the run finishes;
+and a slot migration (``redis-cli --cluster reshard``) of a busy queue's slot.
 
 Each test starts a deployment of its own (the session's cluster and Sentinel
 group stay whole for the other tests):
@@ -10,7 +11,8 @@ group stay whole for the other tests):
 
 What is asserted, on both: every job added before the kill completes, and so
 does every add that was acknowledged through a ``?min_replicas=1`` URL while the
-kill happened (WAIT: a replica held it before the add returned). Adds
+kill happened (WAIT: a replica held it before the add returned). During the
+migration every job runs exactly once. Adds
 acknowledged through a plain URL in the same moments may be lost with the
 primary (asynchronous replication): they are counted and printed (``-s``), not
 asserted, and re-runs (a completion the dead primary took with it) likewise.
@@ -35,6 +37,7 @@ from tests.deployments import (
     Cluster,
     DeploymentUnavailable,
     SentinelGroup,
+    cli,
     start_cluster,
     start_sentinel_group,
 )
@@ -193,3 +196,67 @@ async def test_a_sentinel_failover_loses_no_job_added_before_it_nor_any_durable_
     print(outcome.report("sentinel failover"))
     assert set(outcome.before) <= set(outcome.runs)
     assert set(outcome.durable) <= set(outcome.runs)
+
+
+def _first_slots_queue(cluster: Cluster, port: int, within: int) -> tuple[str, int]:
+    """A braced queue name whose slot is among the first ``within`` slots of ``port``."""
+    first = min(a for (a, _), p in cluster.slot_map().items() if p == port)
+    i = 0
+    while True:
+        name = "{" + f"migrating-{i}" + "}"
+        slot = key_slot(f"bull:{name}:id")
+        if first <= slot < first + within:
+            return name, slot
+        i += 1
+
+
+async def test_a_slot_migration_under_busy_workers_loses_and_doubles_no_job(
+    own_cluster: Cluster,
+) -> None:
+    source, target = own_cluster.seeds[0], own_cluster.seeds[1]
+    name, slot = _first_slots_queue(own_cluster, source, 5)
+    ids = {port: cli(port, "CLUSTER", "MYID").strip() for port in (source, target)}
+    url = own_cluster.url()
+    runs: collections.Counter[str] = collections.Counter()
+    async with Queue(name, url=url) as queue:
+        added = [j.id for j in await queue.add_bulk([{"name": "j", "data": {}}] * 3000)]
+
+        under_way = asyncio.Event()
+
+        async def work(job: Job) -> None:
+            runs[job.id] += 1
+            if len(runs) >= 300:
+                under_way.set()
+
+        stop = asyncio.Event()
+        late: list[str] = []
+        workers = [Worker(name, work, url=url, **WORKER_OPTIONS) for _ in range(2)]
+        running = [asyncio.create_task(w.run()) for w in workers]
+        producer = asyncio.create_task(_produce(queue, late, stop))
+        try:
+            await under_way.wait()
+            await asyncio.to_thread(
+                cli,
+                source,
+                "--cluster", "reshard", f"127.0.0.1:{source}",
+                "--cluster-from", ids[source], "--cluster-to", ids[target],
+                "--cluster-slots", "10", "--cluster-yes",
+                "--cluster-pipeline", "1",  # one key per MIGRATE: a long migration
+                timeout=120,
+            )  # fmt: skip
+            assert own_cluster.primary_of_slot(slot) == target
+            await asyncio.sleep(0.5)
+            stop.set()
+            await producer
+            everything = {*added, *late}
+            for _ in range(1200):
+                if everything <= set(runs):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            for worker in workers:
+                await worker.close()
+            await asyncio.gather(*running, producer, return_exceptions=True)
+    assert set(runs) == everything
+    assert [i for i, n in runs.items() if n > 1] == []

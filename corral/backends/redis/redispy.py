@@ -8,8 +8,8 @@ the backend above sees the same five methods and the same rules:
 
 * **Replies keep RESP2's shapes.** redis-py's reply callbacks (``HGETALL`` → dict,
   ``SCAN`` → tuple …) are switched off for the commands corral sends.
-* **Nothing is retried.** redis-py is built with zero retries; what it still
-  repeats are redirections the server answered without running the command
+* **Nothing is retried.** redis-py is built with zero retries; what is still
+  repeated are redirections the server answered without running the command
   (``MOVED``, ``ASK``, ``TRYAGAIN``). Anything else that leaves the outcome
   unknown raises :class:`RedisConnectionError`, and the next command finds the
   topology again (a promoted replica, a moved slot, a new Sentinel primary).
@@ -53,8 +53,6 @@ __all__ = ["ClusterConnection", "SentinelConnection", "open_deployment"]
 _KEPT_CALLBACKS = ("CLUSTER", "COMMAND")
 """redis-py's own topology and command-table reads need their reply callbacks."""
 _LOST = (rex.ConnectionError, rex.TimeoutError, rex.ClusterError, rex.RedisClusterException)
-_REDIRECTS = 16
-"""How many redirections (MOVED, ASK, TRYAGAIN) one batch follows before giving up."""
 
 
 def _keepalive_options() -> dict[int, int]:
@@ -244,8 +242,21 @@ class SentinelConnection(_Managed):
 
 
 class ClusterConnection(_Managed):
-    """A Redis Cluster: each command goes to the primary of its keys' slot,
-    following ``MOVED``/``ASK`` and finding the slots again after a failure."""
+    """A Redis Cluster: each command goes to the primary of its keys' slot.
+
+    redis-py finds the nodes and the slots; corral sends every command that names
+    a key itself, on one connection of the node serving the slot, so that the
+    answers a node gives without running the command are followed as the Cluster
+    specification says: ``MOVED`` patches the slot table and resends, ``ASK`` sends
+    ``ASKING`` and the command *on the same connection* to the importing node,
+    ``TRYAGAIN`` (a multi-key command during a slot migration) waits and resends
+    until the migration is over or the command's time is up. After a connection
+    failure the slot table is read again (at most every 0.2 s), so a promoted
+    replica is found.
+    """
+
+    cluster = True
+    """The backend checks that every queue's keys share one hash slot."""
 
     def __init__(
         self, deployment: Deployment, *, name: str | None = None, blocking: bool = False
@@ -255,10 +266,15 @@ class ClusterConnection(_Managed):
         self._client = RedisCluster(
             startup_nodes=seeds,
             require_full_coverage=False,
+            # A MOVED patches the slot table; never a disconnect of every node, which
+            # would fail the commands other coroutines have in flight.
+            reinitialize_steps=0,
             **_client_kwargs(deployment, name=name, blocking=blocking),
         )
         _strip_callbacks(self._client.response_callbacks)
-        self._stripped = False
+        self._refresh = False
+        self._refreshed_at = -math.inf
+        self._refreshing: asyncio.Lock | None = None
 
     def __repr__(self) -> str:
         return f"ClusterConnection(seeds={list(self._deployment.nodes)!r}, name={self._name!r})"
@@ -266,21 +282,35 @@ class ClusterConnection(_Managed):
     async def _ready(self) -> RedisCluster:
         client = self._client
         await client.initialize()
-        if not self._stripped:
-            for node in client.get_nodes():
-                _strip_callbacks(node.response_callbacks)
-            self._stripped = True
+        if self._refresh:
+            await self._refresh_slots()
         return client
 
+    async def _refresh_slots(self) -> None:
+        if self._refreshing is None:
+            self._refreshing = asyncio.Lock()
+        async with self._refreshing:
+            loop = asyncio.get_running_loop()
+            if not self._refresh or loop.time() - self._refreshed_at < _REFRESH_EVERY:
+                return
+            self._refresh = False
+            self._refreshed_at = loop.time()
+            await self._client.nodes_manager.initialize()
+
     def _lost(self) -> None:
-        self._stripped = False  # nodes found again get redis-py's callbacks afresh
+        self._refresh = True
 
     async def execute(self, *args: Any) -> Any:
         """Send one command to the primary of its slot and return its reply."""
-        if str(args[0]).upper() == "SCAN":
+        name = str(args[0]).upper()
+        if name == "SCAN":
             return await self._call(self._timeout, lambda: self._scan(args))
+        key = _first_key([args])
+        if key is not None:
+            replies = await self._call(self._allowance(args), lambda: self._routed([args], key))
+            return replies[0]
 
-        async def run() -> Any:
+        async def unkeyed() -> Any:
             client = await self._ready()
             if len(args) > 1:
                 # redis-py routes two-word commands (SCRIPT LOAD → every primary,
@@ -290,7 +320,7 @@ class ClusterConnection(_Managed):
                     return await client.execute_command(joined, *args[2:])
             return await client.execute_command(*args)
 
-        return await self._call(self._allowance(args), run)
+        return await self._call(self._timeout, unkeyed)
 
     async def _scan(self, args: Sequence[Any]) -> list[Any]:
         """One step of a SCAN over every primary, with a cursor of this connection's own."""
@@ -301,8 +331,7 @@ class ClusterConnection(_Managed):
         cursor = cursor or "0"
         if index >= len(primaries):
             return ["0", []]
-        node = primaries[index]
-        next_cursor, keys = await node.execute_command("SCAN", cursor, *args[2:])
+        next_cursor, keys = await primaries[index].execute_command("SCAN", cursor, *args[2:])
         if str(next_cursor) != "0":
             return [f"{index}-{next_cursor}", keys]
         if index + 1 < len(primaries):
@@ -311,17 +340,21 @@ class ClusterConnection(_Managed):
 
     async def execute_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Send ``commands`` to the primary of the first key's slot, on one connection."""
-        return list(await self._call(self._timeout, lambda: self._batch(commands)))
-
-    async def _batch(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        client = await self._ready()
         key = _first_key(commands)
-        found = client.get_node_from_key(key) if key is not None else client.get_default_node()
-        if found is None:
-            raise RedisConnectionError("no Redis Cluster node serves the batch's slot")
-        node: ClusterNode = found
+        if key is None:
+            raise RedisReplyError("a batch on a Redis Cluster must name a key (its slot)")
+        return list(await self._call(self._timeout, lambda: self._routed(commands, key)))
+
+    async def _routed(self, commands: Sequence[Sequence[Any]], key: str) -> list[Any]:
+        """Run ``commands`` on one connection of the node serving ``key``'s slot,
+        following MOVED, ASK and TRYAGAIN (none of which ran the command)."""
+        client = await self._ready()
+        node = client.get_node_from_key(key)
         asking = False
-        for _ in range(_REDIRECTS):
+        pause = 0.01
+        while True:
+            if node is None:
+                raise RedisConnectionError(f"no Redis Cluster node serves the slot of {key!r}")
             batch = [("ASKING",), *commands] if asking else list(commands)
             piped = [PipelineCommand(i, *c) for i, c in enumerate(batch)]
             await node.execute_pipeline(piped)
@@ -329,29 +362,26 @@ class ClusterConnection(_Managed):
             redirect = next(
                 (r for r in results if isinstance(r, rex.AskError | rex.TryAgainError)), None
             )
+            asking = False
             if isinstance(redirect, rex.MovedError):
-                await client.nodes_manager.initialize()
-                self._stripped = False
-                client = await self._ready()
-                node = (client.get_node_from_key(key) if key is not None else None) or node
-                asking = False
+                await client.nodes_manager.move_slot(redirect)
+                node = client.get_node_from_key(key)
             elif isinstance(redirect, rex.AskError):
-                found = client.get_node(host=redirect.host, port=redirect.port)
-                if found is None:
-                    await client.nodes_manager.initialize()
-                    client = await self._ready()
-                    found = client.get_node(host=redirect.host, port=redirect.port)
-                if found is None:
-                    raise RedisConnectionError(f"ASK to an unknown node: {redirect}")
-                node, asking = found, True
+                node = client.get_node(host=redirect.host, port=redirect.port)
+                if node is None:
+                    await client.nodes_manager.move_slot(redirect)
+                    node = client.get_node(host=redirect.host, port=redirect.port)
+                asking = True
             elif isinstance(redirect, rex.TryAgainError):
-                await asyncio.sleep(0.05)
+                # A slot migration is moving this batch's keys: wait it out (the
+                # command's timeout bounds the wait).
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.2)
             else:
                 for result in results:
                     if isinstance(result, BaseException):
                         raise result
                 return results
-        raise RedisConnectionError(f"Redis Cluster kept redirecting a batch: {redirect}")
 
     def dedicated(self, *, name: str | None = None) -> ClusterConnection:
         """A cluster client of its own (same seeds), for blocking commands."""
@@ -364,16 +394,34 @@ class ClusterConnection(_Managed):
             await self._client.aclose()
 
 
+_REFRESH_EVERY = 0.2
+"""Seconds between two readings of the slot table after failures."""
+_KEYLESS = frozenset(
+    {
+        "ACL", "ASKING", "AUTH", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "DBSIZE", "DEBUG",
+        "ECHO", "EXEC", "FLUSHALL", "FLUSHDB", "FUNCTION", "HELLO", "INFO", "KEYS", "LATENCY",
+        "MEMORY", "MULTI", "PING", "READONLY", "READWRITE", "SCAN", "SCRIPT", "SELECT",
+        "SLOWLOG", "TIME", "WAIT",
+    }
+)  # fmt: skip
+"""Commands that name no key: redis-py routes them."""
+
+
 def _first_key(commands: Sequence[Sequence[Any]]) -> str | None:
-    """The first key a batch names: a script's first ``KEYS`` entry, or a command's
-    first argument (``MULTI``, ``EXEC``, ``WAIT`` and ``ASKING`` name none)."""
+    """The first key a batch names: a script's first ``KEYS`` entry, the first
+    stream of ``XREAD``, or a command's first argument; None when none names one."""
     for command in commands:
         name = str(command[0]).upper()
-        if name in ("MULTI", "EXEC", "WAIT", "ASKING"):
+        if name in _KEYLESS:
             continue
         if name in ("EVAL", "EVALSHA"):
             if len(command) > 3 and int(command[2]) > 0:
                 return str(command[3])
+            continue
+        if name in ("XREAD", "XREADGROUP"):
+            words = [str(a).upper() for a in command]
+            if "STREAMS" in words and words.index("STREAMS") + 1 < len(command):
+                return str(command[words.index("STREAMS") + 1])
             continue
         if len(command) > 1:
             return str(command[1])
