@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import signal
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from tests.conftest import service_missing
 from tests.deployments import (
     Cluster,
     DeploymentUnavailable,
+    Node,
     SentinelGroup,
     cli,
     start_cluster,
@@ -260,3 +262,29 @@ async def test_a_slot_migration_under_busy_workers_loses_and_doubles_no_job(
             await asyncio.gather(*running, producer, return_exceptions=True)
     assert set(runs) == everything
     assert [i for i, n in runs.items() if n > 1] == []
+
+
+async def _times_out_then_recovers(url: str, name: str, freeze: Node) -> None:
+    async with Queue(name, url=url) as queue:
+        await queue.add("before", {})
+        assert freeze.proc is not None
+        freeze.proc.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(StoreUnavailableError):
+                await queue.add("while-frozen", {})
+        finally:
+            freeze.proc.send_signal(signal.SIGCONT)
+        await queue.add("after", {})
+
+
+async def test_a_command_to_a_frozen_cluster_primary_times_out(own_cluster: Cluster) -> None:
+    name = "{frozen}"
+    primary = own_cluster.node(own_cluster.primary_of_slot(key_slot(f"bull:{name}:id")))
+    await _times_out_then_recovers(own_cluster.url(query="socket_timeout=0.3"), name, primary)
+
+
+async def test_a_command_to_a_frozen_sentinel_primary_times_out(
+    own_sentinels: SentinelGroup,
+) -> None:
+    primary = own_sentinels.server(own_sentinels.primary_port())
+    await _times_out_then_recovers(own_sentinels.url(query="socket_timeout=0.3"), "frozen", primary)
