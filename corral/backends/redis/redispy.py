@@ -355,10 +355,7 @@ class ClusterConnection(_Managed):
         while True:
             if node is None:
                 raise RedisConnectionError(f"no Redis Cluster node serves the slot of {key!r}")
-            batch = [("ASKING",), *commands] if asking else list(commands)
-            piped = [PipelineCommand(i, *c) for i, c in enumerate(batch)]
-            await node.execute_pipeline(piped)
-            results = [p.result for p in piped][1 if asking else 0 :]
+            results = await _send(node, commands, asking=asking)
             redirect = next(
                 (r for r in results if isinstance(r, rex.AskError | rex.TryAgainError)), None
             )
@@ -392,6 +389,20 @@ class ClusterConnection(_Managed):
         if not self._closed:
             self._closed = True
             await self._client.aclose()
+
+
+async def _send(node: ClusterNode, commands: Sequence[Sequence[Any]], *, asking: bool) -> list[Any]:
+    """The replies (an error reply as its exception) of ``commands`` sent to ``node``
+    on one connection, after ``ASKING`` when ``asking``."""
+    if len(commands) == 1 and not asking:
+        try:
+            return [await node.execute_command(*commands[0])]
+        except rex.ResponseError as exc:  # MOVED, ASK, TRYAGAIN or the command's error
+            return [exc]
+    batch = [("ASKING",), *commands] if asking else list(commands)
+    piped = [PipelineCommand(i, *c) for i, c in enumerate(batch)]
+    await node.execute_pipeline(piped)
+    return [p.result for p in piped][1 if asking else 0 :]
 
 
 _REFRESH_EVERY = 0.2
