@@ -22,7 +22,7 @@ async def test_workers_find_the_primary_through_the_sentinels(
 
     async def work(job: Job) -> int:
         done.put_nowait(job.id)
-        return job.data["n"] * 2
+        return int(job.data["n"]) * 2
 
     async with Queue(queue_name, url=sentinel_url) as queue:
         jobs = await queue.add_bulk([{"name": "double", "data": {"n": n}} for n in range(5)])

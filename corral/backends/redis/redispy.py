@@ -312,13 +312,14 @@ class ClusterConnection(_Managed):
 
         async def unkeyed() -> Any:
             client = await self._ready()
-            if len(args) > 1:
-                # redis-py routes two-word commands (SCRIPT LOAD → every primary,
-                # CLIENT … → any node) by their joined name.
-                joined = f"{args[0]} {args[1]}".upper()
-                if joined in client.command_flags:
-                    return await client.execute_command(joined, *args[2:])
-            return await client.execute_command(*args)
+            if name == "SCRIPT" and len(args) > 1:
+                # SCRIPT LOAD / FLUSH / EXISTS: on every primary (redis-py's routing
+                # by the joined name), so any primary can run the script.
+                return await client.execute_command(f"{args[0]} {args[1]}".upper(), *args[2:])
+            node = client.get_default_node()
+            if node is None:
+                raise RedisConnectionError("the Redis Cluster has no node to send to")
+            return await node.execute_command(*args)  # one node, its own reply
 
         return await self._call(self._timeout, unkeyed)
 
