@@ -39,7 +39,7 @@ async def test_replies_keep_resp2_shapes_and_errors_keep_the_server_text(
     assert await managed.execute("HGETALL", key) == ["a", "1"]
     with pytest.raises(RedisReplyError, match="WRONGTYPE"):
         await managed.execute("LPUSH", key, "x")
-    with pytest.raises(RedisReplyError, match="^NOSCRIPT"):
+    with pytest.raises(RedisReplyError, match=r"^NOSCRIPT"):
         await managed.execute("EVALSHA", "0" * 40, 1, key)
     with pytest.raises(RedisReplyError, match="boom"):
         await managed.execute("EVAL", "return redis.error_reply('boom')", 1, key)
