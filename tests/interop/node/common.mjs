@@ -7,7 +7,10 @@
 //   {"ok": false, "error": "...", ...}   on failure, then it exits 1
 // Long-running scripts stop when a line "stop" arrives on stdin or stdin closes.
 
-import { Cluster } from 'ioredis';
+import { createRequire } from 'node:module';
+
+// ioredis is loaded only for a Cluster URL: loading it slows every script's start.
+const require = createRequire(import.meta.url);
 
 export function parseArgs() {
   const [url, queueName, raw] = process.argv.slice(2);
@@ -27,6 +30,7 @@ export function connectionFor(url) {
       const [host, port] = seed.split(':');
       return { host, port: Number(port) };
     });
+    const { Cluster } = require('ioredis');
     return new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: null } });
   }
   const u = new URL(url);
