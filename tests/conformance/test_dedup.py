@@ -184,3 +184,39 @@ async def test_deduplication_and_parent_cannot_be_combined(queue: Queue) -> None
     parent = await queue.add("p", {})
     with pytest.raises(ValueError, match="cannot be used together"):
         await queue.add("c", {}, parent=parent, deduplication={"id": "x"})
+
+
+async def test_reads_of_unknown_deduplication_ids(queue: Queue) -> None:
+    assert await queue.get_deduplication_job_id("none") is None
+    assert await queue.remove_deduplication_key("none") is False
+    with pytest.raises(TypeError, match="must be a string"):
+        await queue.get_deduplication_job_id(5)  # type: ignore[arg-type]
+
+
+async def test_an_expired_ttl_frees_the_id_for_the_next_add(queue: Queue, clock: ApiClock) -> None:
+    first = await queue.add("t", {}, deduplication={"id": "exp", "ttl": 1})
+    await clock.advance(2)
+    second = await queue.add("t", {}, deduplication={"id": "exp", "ttl": 1})
+    assert second.id != first.id
+    assert await queue.get_deduplication_job_id("exp") == second.id
+
+
+async def test_debounce_with_keep_last_if_active_takes_over_a_delayed_owner(queue: Queue) -> None:
+    rule = {"id": "dk", "ttl": 60, "replace": True, "keep_last_if_active": True}
+    first = await queue.add("s", {"v": 1}, delay=60, deduplication=rule)
+    second = await queue.add("s", {"v": 2}, delay=60, deduplication=rule)
+    assert second.id != first.id
+    assert await queue.get_deduplication_job_id("dk") == second.id
+
+
+async def test_replace_keeps_aside_an_add_that_meets_an_active_owner(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    rule = {"id": "ra", "replace": True, "keep_last_if_active": True}
+    first = await queue.add("s", {"v": 1}, deduplication=rule)
+    job = await make_worker().get_next_job("t", block=False)
+    assert job is not None
+    assert (await queue.add("s", {"v": 2}, deduplication=rule)).id == first.id
+    await job.move_to_completed(None, "t", fetch_next=False)
+    (kept,) = await queue.get_jobs("waiting")
+    assert kept.data == {"v": 2}
