@@ -26,6 +26,8 @@ class UnencodableError(TypeError):
 def dumps(value: Any, *, what: str = "value") -> str:
     """Encode ``value`` as compact JSON text; UnencodableError (a TypeError) names what
     could not be encoded and why."""
+    if value is None:
+        return "null"  # what a job without a return value stores, every time
     try:
         text = _encoder.encode(value)
     except TypeError as exc:

@@ -58,6 +58,9 @@ MIN_RATE_LIMIT_HOLD_OFF_MS = 1000
 set (ms): without it the job would run again at once, thousands of times a second."""
 
 
+_AsyncProcessor = Callable[[Job], Awaitable[Any]]
+
+
 class ProcessorCall:
     """Calls a processor: awaited when it is a coroutine function, else in a thread pool
     of ``concurrency`` threads (plain functions must not block the event loop)."""
@@ -75,7 +78,7 @@ class ProcessorCall:
 
     async def __call__(self, job: Job) -> Any:
         if self.is_async:
-            return await cast(Callable[[Job], Awaitable[Any]], self.processor)(job)
+            return await cast(_AsyncProcessor, self.processor)(job)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, self.processor, job)
 

@@ -63,12 +63,28 @@ probes: a vanished peer is noticed in about a minute instead of hours."""
 
 def pack_command(args: Sequence[Any]) -> bytes:
     """Encode one command in RESP: an array of bulk strings."""
-    return b"*%d\r\n%s" % (len(args), pack_args(args))
+    try:
+        return _pack(args if type(args) is tuple else tuple(args))
+    except TypeError:  # a type hiredis does not pack (bool, an int subclass, ...)
+        return b"*%d\r\n%s" % (len(args), _pack_args_each(args))
 
 
 def pack_args(args: Sequence[Any]) -> bytes:
     """RESP bulk strings for ``args``, without the array header (so a fixed part
     of a command, like a script's SHA and keys, can be packed once and reused)."""
+    try:
+        packed = _pack(args if type(args) is tuple else tuple(args))
+    except TypeError:  # a type hiredis does not pack (bool, an int subclass, ...)
+        return _pack_args_each(args)
+    return packed[packed.index(b"\n") + 1 :]
+
+
+_pack = hiredis.pack_command
+"""hiredis's packer (C): str as UTF-8, int, float as ``repr``, bytes; the same bytes
+as :func:`_pack_args_each` for those types."""
+
+
+def _pack_args_each(args: Sequence[Any]) -> bytes:
     out = []
     for arg in args:
         kind = type(arg)
