@@ -17,6 +17,7 @@ from corral.errors import CorruptJobError
 __all__ = ["UnencodableError", "check_text", "dumps", "escape_surrogates", "loads", "loads_field"]
 
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_scan = json.JSONDecoder().scan_once
 
 
 class UnencodableError(TypeError):
@@ -91,6 +92,14 @@ def loads_field(job_id: str, field: str, text: str | None, default: Any = None) 
     """Decode one stored JSON field of a job, or raise CorruptJobError naming it."""
     if text is None:
         return default
+    try:
+        # The common case, a value with nothing around it, straight to the C scanner;
+        # anything else (whitespace, trailing text, an error) through json.loads.
+        value, end = _scan(text, 0)
+        if end == len(text):
+            return value
+    except (ValueError, StopIteration, RecursionError):
+        pass
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
