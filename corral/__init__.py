@@ -23,6 +23,7 @@ import logging
 from corral._children import Dependencies
 from corral._version import __version__
 from corral.backends.base import DependencyCounts, JobState
+from corral.cancellation import Cancellation, CancelOutcome
 from corral.connection import Connection
 from corral.errors import (
     BackendError,
@@ -30,9 +31,11 @@ from corral.errors import (
     CorralError,
     CorruptJobError,
     FailedChildrenError,
+    JobCancelledError,
     JobError,
     JobNotFoundError,
     JobStateError,
+    JobTimeoutError,
     LockError,
     LockMismatchError,
     MissingDependency,
@@ -62,6 +65,8 @@ logging.getLogger("corral").addHandler(logging.NullHandler())
 __all__ = [
     "BackendError",
     "Backoff",
+    "CancelOutcome",
+    "Cancellation",
     "ConfigurationError",
     "Connection",
     "CorralError",
@@ -73,11 +78,13 @@ __all__ = [
     "FlowNode",
     "FlowProducer",
     "Job",
+    "JobCancelledError",
     "JobError",
     "JobNotFoundError",
     "JobOptions",
     "JobState",
     "JobStateError",
+    "JobTimeoutError",
     "LockError",
     "LockMismatchError",
     "MissingDependency",

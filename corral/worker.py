@@ -18,6 +18,7 @@ logged and never stop the worker):
 | ``stalled`` | job_id | the stalled checker returned a job to wait |
 | ``drained`` | | the queue has no job left to fetch |
 | ``error`` | error, job or None | something went wrong outside a processor (lost lock, store down) |
+| ``cancelled`` | job, reason | a job this worker ran was cancelled (``queue.cancel``) and failed |
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class Worker(QueueClient):
     - ``backoff_strategy``: ``fn(attempts_made, backoff_type, error) -> seconds``
       for jobs whose backoff type is neither ``fixed`` nor ``exponential``.
     - ``connection``: a :class:`~corral.Connection` to share instead of ``url``.
+    - ``timeout`` (seconds): how long :meth:`run` lets an attempt run when its job
+      has no ``timeout`` option; past it the processor is stopped and the attempt
+      fails with a :class:`~corral.JobTimeoutError` (retried while attempts remain).
+      None: no limit.
     """
 
     def __init__(
@@ -88,6 +93,7 @@ class Worker(QueueClient):
         name: str | None = None,
         backoff_strategy: BackoffStrategy | None = None,
         concurrency: int = 1,
+        timeout: Duration | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise TypeError("concurrency must be an integer")
@@ -96,6 +102,7 @@ class Worker(QueueClient):
         lock_ms = to_ms(lock_duration, name="lock_duration", allow_zero=False)
         stalled_ms = to_ms(stalled_interval, name="stalled_interval", allow_zero=False)
         drain_ms = to_ms(drain_delay, name="drain_delay", allow_zero=False)
+        timeout_ms = None if timeout is None else to_ms(timeout, name="timeout", allow_zero=False)
         if isinstance(max_stalled_count, bool) or not isinstance(max_stalled_count, int):
             raise TypeError("max_stalled_count must be an integer")
         if max_stalled_count < 0:
@@ -131,6 +138,8 @@ class Worker(QueueClient):
         """How many jobs :meth:`run` processes at once."""
         self.backoff_strategy = backoff_strategy
         """The custom backoff, if any (see the class docstring)."""
+        self.timeout_ms = timeout_ms
+        """How long an attempt of a job without its own ``timeout`` may run (ms; None: no limit)."""
         self._hooks = Hooks()
         limiter_wire = (
             None
@@ -145,6 +154,7 @@ class Worker(QueueClient):
             limiter=limiter_wire,
             worker_name=name,
             backoff_strategy=backoff_strategy,
+            hooks=self._hooks,
         )
         self._stalled = StalledChecker(
             backend=self._backend,
@@ -273,6 +283,7 @@ class Worker(QueueClient):
             stalled=self._stalled,
             active=active,
             concurrency=self.concurrency,
+            timeout_ms=self.timeout_ms,
         )
         self._run_done.clear()
         remove_signals = None
@@ -341,3 +352,11 @@ class Worker(QueueClient):
             logger.warning(
                 "worker on queue %r: closing the store connection: %s", self._name, error
             )
+
+    # -- observing --------------------------------------------------------------------
+
+    @property
+    def jobs_in_progress(self) -> int:
+        """How many jobs :meth:`run` is processing right now (0 when not running)."""
+        runner = self._runner
+        return 0 if runner is None else len(runner.active)
