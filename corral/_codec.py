@@ -10,6 +10,7 @@ BullMQ's own field names and encodings live in :mod:`corral._wire`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from corral.errors import CorruptJobError
@@ -17,7 +18,7 @@ from corral.errors import CorruptJobError
 __all__ = ["UnencodableError", "check_text", "dumps", "escape_surrogates", "loads", "loads_field"]
 
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-_scan = json.JSONDecoder().scan_once
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 class UnencodableError(TypeError):

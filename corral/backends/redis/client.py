@@ -34,7 +34,7 @@ import contextlib
 import math
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -82,7 +82,7 @@ def pack_args(args: Sequence[Any]) -> bytes:
     return packed[packed.index(b"\n") + 1 :]
 
 
-_pack = hiredis.pack_command
+_pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
 """hiredis's packer (C): str as UTF-8, int, float as ``repr``, bytes; the same bytes
 as :func:`_pack_args_each` for those types."""
 
