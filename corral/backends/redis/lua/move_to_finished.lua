@@ -9,7 +9,7 @@
   KEYS[5]  delayed      ZSET    promoted on fetch
   KEYS[6]  marker       ZSET    wake-up marker
   KEYS[7]  meta         HASH    queue settings
-  KEYS[8]  events       STREAM  event log (trimmed first)
+  KEYS[8]  events       STREAM  event log (each event added trims it)
   KEYS[9]  limiter      STRING  rate-limit counter
   KEYS[10] stalled      SET     stalled candidates (the job leaves it)
   KEYS[11] completed    ZSET    finished ids, score finishedOn
@@ -72,13 +72,17 @@ local keep_count, keep_age = tonumber(ARGV[8]), tonumber(ARGV[9])
 local failed = target == "failed"
 local finished = failed and KEYS[12] or KEYS[11]
 local M = read_meta(Q.meta)
-redis.call("XTRIM", Q.events, "MAXLEN", "~", M.max_events)
 
 local job_key = base .. id
-local attempts_made = bump(job_key, "atm")
+-- The attempt counts, but a completed job removed at once has no hash to count it in.
+local attempts_made = 0
+if failed or keep_count ~= 0 then
+  attempts_made = bump(job_key, "atm")
+end
 
+local fields = redis.call("HMGET", job_key, "deid", "parentKey", "parent")
 -- A deduplication key without expiry lasts while its job is unfinished.
-local dedup_id = redis.call("HGET", job_key, "deid")
+local dedup_id = fields[1]
 if dedup_id then
   local dedup_key = base .. "de:" .. dedup_id
   if redis.call("GET", dedup_key) == id and redis.call("PTTL", dedup_key) == -1 then
@@ -87,7 +91,7 @@ if dedup_id then
   dedup_requeue(Q, M, base, dedup_id, now)
 end
 
-local parent = parent_of(job_key)
+local parent = parent_from_fields(fields[2], fields[3])
 if parent then
   if failed then
     on_child_failed(parent, job_key, value, now)
