@@ -35,6 +35,13 @@ from corral._codec import check_text, dumps
 from corral._wire import Form
 from corral.backends.base import MAX_PRIORITY, KeepJobs, NewJob, ParentLink, ParentPolicy
 from corral.backends.keyspace import RESERVED_JOB_IDS
+from corral.dedup import (
+    Deduplication,
+    check_deduplication,
+    dedup_read,
+    dedup_rule,
+    dedup_write,
+)
 
 __all__ = [
     "MAX_DUE_MS",
@@ -311,6 +318,8 @@ class JobOptions:
     """The largest ``data`` (bytes of JSON) an add accepts (None: any)."""
     stack_trace_limit: int | None = None
     """Failed attempts' stack traces kept (None: corral's default, 10)."""
+    deduplication: Deduplication | None = None
+    """How the job was deduplicated when added (BullMQ's ``de``), if it was."""
     extra: Mapping[str, object] = field(default_factory=lambda: _NO_EXTRA)
 
     @property
@@ -531,6 +540,8 @@ def _read_backoff(raw: object) -> Backoff | None:
     return Backoff(kind, delay_ms / 1000, jitter)
 
 
+_DEDUP: Form[Deduplication] = Form(dedup_write, dedup_read)
+
 _BACKOFF: Form[Backoff] = Form(
     lambda b: _wire.backoff_write(b.type, b.delay_ms, b.jitter), _read_backoff
 )
@@ -623,20 +634,11 @@ OPTIONS: tuple[Option[Any], ...] = (
            _wire.COUNT),
     Option("stack_trace_limit", "stackTraceLimit", "stack_trace_limit", None,
            _optional_count("stack_trace_limit", 0), _wire.COUNT),
+    Option("deduplication", "de", "deduplication", None, check_deduplication, _DEDUP),
 )  # fmt: skip
 """Every job option, in the order ``Queue.add`` lists them."""
 
-_FAILURE_OPTIONS = tuple(
-    row
-    for row in OPTIONS
-    if row.name
-    in (
-        "fail_parent_on_failure",
-        "continue_parent_on_failure",
-        "ignore_dependency_on_failure",
-        "remove_dependency_on_failure",
-    )
-)
+_FAILURE_OPTIONS = tuple(row for row in OPTIONS if row.wire in ("fpof", "cpof", "idof", "rdof"))
 """What a child's failure does to its parent: at most one of these may be set."""
 
 _BY_NAME: dict[str, Option[Any]] = {row.name: row for row in OPTIONS}
@@ -718,6 +720,12 @@ def new_job(name: object, data: object, options: Mapping[str, object], *, now_ms
             f"size_limit of {opts.size_limit:,} bytes: send less (e.g. a reference to where "
             "the data is) or raise size_limit"
         )
+    dedup = opts.deduplication
+    if dedup is not None and parent is not None:
+        raise ValueError(
+            "deduplication and parent cannot be used together (as in BullMQ): a child "
+            "belongs to one parent; give the child a job_id instead"
+        )
     return NewJob(
         name,
         encoded,
@@ -728,6 +736,7 @@ def new_job(name: object, data: object, options: Mapping[str, object], *, now_ms
         opts.lifo,
         opts.job_id,
         None if parent is None else ParentLink(parent.queue_key, parent.id, opts.parent_policy),
+        None if dedup is None else dedup_rule(dedup, now_ms),
     )
 
 

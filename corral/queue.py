@@ -13,6 +13,7 @@ from corral._queue_admin import WorkerInfo
 from corral.backends.base import JobRecord, JobState, Limiter, NewJob
 from corral.cancellation import Cancellation, cancel_job
 from corral.connection import SharedConnection
+from corral.dedup import DeduplicationOption, check_deduplication_id
 from corral.errors import JobNotFoundError
 from corral.job import Job
 from corral.options import (
@@ -96,6 +97,7 @@ class Queue(QueueClient):
         keep_logs: int | None = None,
         size_limit: int | None = None,
         stack_trace_limit: int | None = None,
+        deduplication: DeduplicationOption = None,
     ) -> Job:
         """Add a job and return it.
 
@@ -131,6 +133,10 @@ class Queue(QueueClient):
           larger than that many bytes.
         - ``stack_trace_limit``: keep the stack traces of that many failed attempts
           (default 10; 0: none).
+        - ``deduplication``: ``{"id": ..., "ttl": seconds, "extend": ..., "replace":
+          ..., "keep_last_if_active": ..., "reschedule": ...}`` or a
+          :class:`~corral.Deduplication`: add nothing while another job holds the
+          id, and return that job instead (see :mod:`corral.dedup`, BullMQ's modes).
 
         The options are those of :data:`corral.options.OPTIONS`; bad input raises
         before anything is written.
@@ -157,11 +163,12 @@ class Queue(QueueClient):
                 "keep_logs": keep_logs,
                 "size_limit": size_limit,
                 "stack_trace_limit": stack_trace_limit,
+                "deduplication": deduplication,
             }),
             now_ms=_clock.now_ms(),
         )  # fmt: skip
         (added_id,) = await self._backend.add_jobs(self._name, [spec])
-        if spec.job_id is not None:
+        if spec.job_id is not None or spec.deduplication is not None:
             return await self._stored_job(added_id, spec)
         return self._job_after_add(added_id, spec)
 
@@ -191,12 +198,15 @@ class Queue(QueueClient):
             return []
         ids = await self._backend.add_jobs(self._name, specs)
         return [
-            self._job_after_add(i, s) if s.job_id is None else await self._stored_job(i, s)
+            self._job_after_add(i, s)
+            if s.job_id is None and s.deduplication is None
+            else await self._stored_job(i, s)
             for i, s in zip(ids, specs, strict=True)
         ]
 
     async def _stored_job(self, job_id: str, spec: NewJob) -> Job:
-        # A custom id may have existed already: show the job that is really stored.
+        # A custom id may have existed already, or a deduplicated add returned the
+        # job that holds the id: show the job that is really stored.
         existing = await self.get_job(job_id)
         return existing if existing is not None else self._job_after_add(job_id, spec)
 
@@ -530,6 +540,21 @@ class Queue(QueueClient):
         (:class:`~corral.Cancellation`); the queue's events get ``cancelled``.
         """
         return await cancel_job(self._backend, self._name, job_id, reason)
+
+    # -- deduplication ---------------------------------------------------------------
+
+    async def get_deduplication_job_id(self, dedup_id: str) -> str | None:
+        """The id of the job that holds deduplication id ``dedup_id`` (Node's or
+        corral's), or None when the id is free."""
+        checked = check_deduplication_id(dedup_id)
+        return await self._backend.get_deduplication_job_id(self._name, checked, _clock.now_ms())
+
+    async def remove_deduplication_key(self, dedup_id: str) -> bool:
+        """Free deduplication id ``dedup_id`` now, whoever holds it (the next add with
+        it is added); False if it was free."""
+        return await self._backend.remove_deduplication_key(
+            self._name, check_deduplication_id(dedup_id)
+        )
 
 
 def _parse_states(states: tuple[str, ...]) -> list[JobState]:

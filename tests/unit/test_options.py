@@ -49,6 +49,7 @@ SAMPLES: dict[str, object] = {
     "keep_logs": 50,
     "size_limit": 4096,
     "stack_trace_limit": 3,
+    "deduplication": {"id": "user-42", "ttl": 5.0, "extend": True, "replace": True},
 }
 EXCLUSIVE = (
     "continue_parent_on_failure",

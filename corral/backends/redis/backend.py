@@ -17,6 +17,7 @@ and promotes delayed jobs, as :mod:`corral.backends.base` says per operation.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -53,6 +54,8 @@ from corral.backends.redis.connection import (
     RedisReplyError,
 )
 from corral.backends.redis.connections import Connections
+from corral.backends.redis.durability import READ_ONLY as _READ_ONLY
+from corral.backends.redis.durability import run_durably
 from corral.backends.redis.keys import QueueKeys
 from corral.backends.redis.records import (
     pairs,
@@ -62,6 +65,7 @@ from corral.backends.redis.records import (
     parse_jobs,
 )
 from corral.backends.redis.scripts import load_script, refusal
+from corral.backends.redis.slots import check_queue_slot
 from corral.errors import (
     BackendError,
     CorruptJobError,
@@ -173,13 +177,25 @@ class RedisBackend:
         """The key names of ``queue`` (cached)."""
         keys = self._keys.get(queue)
         if keys is None:
+            if self._connections.cluster:
+                check_queue_slot(self.prefix, queue)
             keys = self._keys[queue] = QueueKeys(self.prefix, queue)
         return keys
 
-    async def _run(self, name: str, queue: str, args: Sequence[Any]) -> Any:
+    async def _run(
+        self, name: str, queue: str, args: Sequence[Any], *, job_id: str | None = None
+    ) -> Any:
         script = load_script(name)
         keys = self.keys(queue)
+        if script.job_keys:
+            assert job_id is not None, f"{name} declares job KEYS: pass job_id"
+            args = [*script.job_key_names(keys.job(job_id)), *args]
+        replicas, wait_ms = self._connections.min_replicas
         try:
+            if replicas and name not in _READ_ONLY:
+                return await run_durably(
+                    script, self.redis, keys.script_head(script), args, replicas, wait_ms
+                )
             return await script.run(self.redis, keys.script_head(script), args)
         except RedisError as exc:
             raise _failure(f"redis {name} on queue {queue!r} failed: {exc}", exc) from exc
@@ -212,7 +228,10 @@ class RedisBackend:
             entries = [FlowEntry(queue, job) for job in jobs]
             now = max(job.timestamp_ms for job in jobs)
             return await flows.add_flow(self, entries, now, operation="add")
-        args: list[Any] = [self.keys(queue).base]
+        keys = self.keys(queue)
+        args: list[Any] = [keys.base]
+        dedup_keys: list[str] = []
+        script = load_script("add_jobs")
         for job in jobs:
             args += (
                 job.job_id or "",
@@ -224,6 +243,20 @@ class RedisBackend:
                 job.priority,
                 "1" if job.lifo else "0",
             )
+            rule = job.deduplication
+            if rule is None:
+                args += ("", "")
+            else:
+                # Its de:/dn: keys travel in KEYS (known before the call), after the queue's.
+                args += (json.dumps(rule.wire()), len(script.keys) + len(dedup_keys) + 1)
+                dedup_keys += (f"{keys.base}de:{rule.id}", f"{keys.base}dn:{rule.id}")
+        if dedup_keys:
+            head = script.head([*keys.for_script(script.name, script.keys), *dedup_keys])
+            try:
+                found: list[str] = await script.run(self.redis, head, args)
+            except RedisError as exc:
+                raise _failure(f"redis add_jobs on queue {queue!r} failed: {exc}", exc) from exc
+            return found
         ids: list[str] = await self._run("add_jobs", queue, args)
         return ids
 
@@ -470,8 +503,8 @@ class RedisBackend:
     async def add_log(self, queue: str, job_id: str, line: str, keep: int | None = None) -> int:
         """Append a log line (keeping the newest ``keep``); return the job's line count."""
         _not_a_job(job_id, "add_log")
-        args = [self.keys(queue).base, job_id, line, "" if keep is None else keep]
-        reply = await self._run("add_log", queue, args)
+        args = [line, "" if keep is None else keep]
+        reply = await self._run("add_log", queue, args, job_id=job_id)
         refusal(reply, job_id=job_id, operation="add_log")
         return int(reply)
 
@@ -685,3 +718,15 @@ class RedisBackend:
     async def get_cancel_requests(self, queue: str, job_ids: Sequence[str]) -> dict[str, str]:
         """The jobs of ``job_ids`` marked to be cancelled, with their reasons."""
         return await cancel.get_cancel_requests(self, queue, job_ids)
+
+    # -- deduplication -------------------------------------------------------------
+
+    async def get_deduplication_job_id(self, queue: str, dedup_id: str, now: int) -> str | None:
+        """GET of the ``de:<id>`` key (it expires by the server's clock)."""
+        found = await self._command(queue, "GET", f"{self.keys(queue).base}de:{dedup_id}")
+        return None if found is None else str(found)
+
+    async def remove_deduplication_key(self, queue: str, dedup_id: str) -> bool:
+        """DEL of the ``de:<id>`` key, as Node's ``removeDeduplicationKey``."""
+        key = f"{self.keys(queue).base}de:{dedup_id}"
+        return bool(await self._command(queue, "DEL", key))
