@@ -26,6 +26,8 @@ from corral.backends.base import DependencyCounts, JobState
 from corral.connection import Connection
 from corral.errors import (
     BackendError,
+    ChildCrashedError,
+    ChildJobError,
     ConfigurationError,
     CorralError,
     CorruptJobError,
@@ -33,6 +35,7 @@ from corral.errors import (
     JobError,
     JobNotFoundError,
     JobStateError,
+    JobTimeoutError,
     LockError,
     LockMismatchError,
     MissingDependency,
@@ -62,6 +65,8 @@ logging.getLogger("corral").addHandler(logging.NullHandler())
 __all__ = [
     "BackendError",
     "Backoff",
+    "ChildCrashedError",
+    "ChildJobError",
     "ConfigurationError",
     "Connection",
     "CorralError",
@@ -78,6 +83,7 @@ __all__ = [
     "JobOptions",
     "JobState",
     "JobStateError",
+    "JobTimeoutError",
     "LockError",
     "LockMismatchError",
     "MissingDependency",

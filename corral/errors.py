@@ -24,6 +24,12 @@ CorralError
     ├── UnrecoverableError                  fail at once, no retry
     ├── RateLimitError                      put the job back and pause fetching
     └── WaitingChildrenError                the job now waits for its children
+
+Process workers (``Worker(..., processes=N)``) fail an attempt with:
+CorralError
+├── ChildJobError                           the processor raised in a child process
+├── ChildCrashedError                       the child died while running the job
+└── JobTimeoutError                         the job ran past its timeout (its child was stopped)
 ```
 
 Invalid arguments raise the standard ``ValueError`` / ``TypeError`` with the rule
@@ -41,6 +47,8 @@ import enum
 
 __all__ = [
     "BackendError",
+    "ChildCrashedError",
+    "ChildJobError",
     "ConfigurationError",
     "CorralError",
     "CorruptJobError",
@@ -49,6 +57,7 @@ __all__ = [
     "JobError",
     "JobNotFoundError",
     "JobStateError",
+    "JobTimeoutError",
     "LockError",
     "LockMismatchError",
     "MissingDependency",
@@ -392,3 +401,29 @@ def _error_from_code(
         job_id=jid,
         operation=operation,
     )
+
+
+# -- process workers ---------------------------------------------------------------------
+
+
+class ChildJobError(CorralError):
+    """The processor raised in a process worker's child. Exceptions do not cross the
+    process boundary (nothing is pickled): this one carries the original's message
+    (the job's ``failed_reason``), its class name in :attr:`type_name`, and the
+    child's traceback as its ``__cause__`` (so the job's stack trace shows it)."""
+
+    def __init__(self, message: str, *, type_name: str = "Exception") -> None:
+        super().__init__(message)
+        self.type_name = type_name
+        """The class name of the exception the processor raised (e.g. ``"KeyError"``)."""
+
+
+class ChildCrashedError(CorralError):
+    """A process worker's child died while running the job (a segfault, an OOM kill,
+    ``os._exit``): the job's attempt fails with the signal or exit code, the child is
+    replaced, and the worker goes on."""
+
+
+class JobTimeoutError(CorralError):
+    """The job ran longer than its ``timeout``: the attempt fails (and is retried
+    while attempts remain); a process worker stops the child that ran it."""
