@@ -88,3 +88,36 @@ def grow(job: Job) -> int:
 
 
 _ballast = bytearray()
+
+
+def rendezvous(job: Job) -> dict[str, Any]:
+    """Mark this job started in ``data["dir"]``, then wait (up to 20 s) until
+    ``data["n"]`` jobs have: only jobs running at the same time all meet."""
+    folder = job.data["dir"]
+    with open(os.path.join(folder, f"{job.id}.started"), "w"):
+        pass
+    deadline = time.monotonic() + 20
+    met = False
+    while time.monotonic() < deadline:
+        if len([f for f in os.listdir(folder) if f.endswith(".started")]) >= job.data["n"]:
+            met = True
+            break
+        time.sleep(0.01)
+    return {"pid": os.getpid(), "met": met}
+
+
+def report_pid(job: Job) -> Any:
+    """Report the child's pid as progress, then sleep."""
+    BlockingJob(job).update_progress({"pid": os.getpid()})
+    time.sleep(job.data.get("s", 60))
+    return os.getpid()
+
+
+async def async_report_pid(job: Job) -> Any:
+    await job.update_progress({"pid": os.getpid()})
+    await asyncio.sleep(job.data.get("s", 60))
+    return os.getpid()
+
+
+def finishes_move(job: Job) -> Any:
+    return asyncio.run(job.move_to_completed("no", job.token))

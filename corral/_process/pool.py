@@ -115,6 +115,8 @@ class _Child:
         self.stopping: str | None = None
         """Why the parent is stopping this child (None: it is not)."""
         self.reader: asyncio.Task[None] | None = None
+        self.replaced = False
+        """Whether a fresh child was already started in this one's place."""
 
     @property
     def alive(self) -> bool:
@@ -275,7 +277,11 @@ class ProcessPool:
                 "worker on queue %r: an idle child process (pid %d) %s",
                 self.name, child.pid, how,
             )  # fmt: skip
-        if not self._closing and child.ready.done() and child.stopping != "it did not start":
+        if (
+            not (self._closing or child.replaced)
+            and child.ready.done()
+            and child.stopping != "it did not start"
+        ):
             self._spawn_task(self._replace())
 
     async def _answer(self, child: _Child, message: dict[str, Any]) -> None:
@@ -435,6 +441,8 @@ class ProcessPool:
         child.stopping = reason
         child.send({"t": "exit"})
         if not self._closing:
+            # Start the fresh child now rather than once this one has gone.
+            child.replaced = True
             self._spawn_task(self._replace())
 
     async def _stop(self, child: _Child, why: str, signum: int) -> None:

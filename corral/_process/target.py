@@ -58,7 +58,9 @@ def load_target(spec: str) -> Callable[..., Any]:
         try:
             target = getattr(target, part)
         except AttributeError:
-            raise ValueError(f"module {module_name!r} has no attribute {name!r}") from None
+            raise ValueError(
+                f"module {module_name!r} has no attribute {name!r} (processor {spec!r})"
+            ) from None
     if not callable(target):
         raise TypeError(f"processor {spec!r} is not a function")
     return target  # type: ignore[no-any-return]
