@@ -503,6 +503,10 @@ class Worker(_Client[_worker.Worker]):
     running = _attr(_worker.Worker, lambda w: w.running)
     stopped_at_once = _attr(_worker.Worker, lambda w: w.stopped_at_once)
     backoff_strategy = _attr(_worker.Worker, lambda w: w.backoff_strategy)
+    processes = _attr(_worker.Worker, lambda w: w.processes)
+    max_jobs_per_child = _attr(_worker.Worker, lambda w: w.max_jobs_per_child)
+    max_memory_per_child = _attr(_worker.Worker, lambda w: w.max_memory_per_child)
+    kill_grace = _attr(_worker.Worker, lambda w: w.kill_grace)
 
     get_next_job = _blocking_job_or_none(_worker.Worker.get_next_job)
     check_stalled_jobs = _blocking(_worker.Worker.check_stalled_jobs)
