@@ -28,8 +28,7 @@ CorralError
 Process workers (``Worker(..., processes=N)``) fail an attempt with:
 CorralError
 ├── ChildJobError                           the processor raised in a child process
-├── ChildCrashedError                       the child died while running the job
-└── JobTimeoutError                         the job ran past its timeout (its child was stopped)
+└── ChildCrashedError                       the child died while running the job
 ```
 
 Invalid arguments raise the standard ``ValueError`` / ``TypeError`` with the rule
@@ -57,7 +56,6 @@ __all__ = [
     "JobError",
     "JobNotFoundError",
     "JobStateError",
-    "JobTimeoutError",
     "LockError",
     "LockMismatchError",
     "MissingDependency",
@@ -422,8 +420,3 @@ class ChildCrashedError(CorralError):
     """A process worker's child died while running the job (a segfault, an OOM kill,
     ``os._exit``): the job's attempt fails with the signal or exit code, the child is
     replaced, and the worker goes on."""
-
-
-class JobTimeoutError(CorralError):
-    """The job ran longer than its ``timeout``: the attempt fails (and is retried
-    while attempts remain); a process worker stops the child that ran it."""

@@ -121,3 +121,10 @@ async def async_report_pid(job: Job) -> Any:
 
 def finishes_move(job: Job) -> Any:
     return asyncio.run(job.move_to_completed("no", job.token))
+
+
+async def log_count(job: Job) -> Any:
+    await job.log("one")
+    await job.log("two")
+    lines, count = await job._mover.backend.get_logs(job.queue_name, job.id, -1, -1)
+    return {"last": lines, "count": count}

@@ -12,7 +12,6 @@ What happens to a job whose child does not answer normally:
 | the processor raised | fails with its message (:class:`~corral.ChildJobError`; Unrecoverable/RateLimit/WaitingChildren keep their meaning) | goes on |
 | returned a value JSON cannot hold | fails: "the processor's return value could not be stored: …" | goes on |
 | the child died (segfault, OOM kill, ``os._exit``) | fails with the signal or exit code (:class:`~corral.ChildCrashedError`) | replaced |
-| the job's timeout passed | fails with a timeout reason (retried if attempts remain) | SIGTERM, SIGKILL after ``kill_grace``; replaced |
 | the worker stops past its grace, or at once | returned to wait without using an attempt | killed; not replaced |
 
 Recycling: a child that has run ``max_jobs_per_child`` jobs, or whose resident
@@ -29,7 +28,7 @@ import multiprocessing
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from corral._codec import loads
@@ -48,7 +47,6 @@ from corral.errors import (
     ChildJobError,
     ConfigurationError,
     CorralError,
-    JobTimeoutError,
     RateLimitError,
     UnrecoverableError,
     WaitingChildrenError,
@@ -133,10 +131,7 @@ class _Child:
 
 
 class ProcessPool:
-    """Runs a processor in ``processes`` child processes, one job per child at a time.
-
-    ``timeout_for(job)`` gives a job's hard timeout in seconds (None: none).
-    """
+    """Runs a processor in ``processes`` child processes, one job per child at a time."""
 
     def __init__(
         self,
@@ -147,7 +142,6 @@ class ProcessPool:
         max_memory_per_child: int | None,
         kill_grace: float,
         name: str,
-        timeout_for: Callable[[Job], float | None] = lambda job: None,
     ) -> None:
         self.target = target
         self.processes = processes
@@ -155,7 +149,6 @@ class ProcessPool:
         self.max_memory_per_child = max_memory_per_child
         self.kill_grace = kill_grace
         self.name = name
-        self.timeout_for = timeout_for
         self.children: set[_Child] = set()
         self._idle: asyncio.Queue[_Child] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -254,8 +247,15 @@ class ProcessPool:
                     child.rss = int(message.get("rss") or 0)
                     if child.result is not None and not child.result.done():
                         child.result.set_result(message)
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+        except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except ValueError as error:
+            # A frame that cannot be read: the child is of no more use (its job fails).
+            logger.error(
+                "worker on queue %r: child process %d sent what the worker cannot read "
+                "(%s); killing it", self.name, child.pid, error,
+            )  # fmt: skip
+            child.signal(signal.SIGKILL)
         await child.exited.wait()
         child.writer.close()
         with contextlib.suppress(ValueError, OSError):
@@ -306,8 +306,11 @@ class ProcessPool:
         if op == "add_log":
             return await job.log(str(args[0]), keep=args[1])
         if op == "get_logs":
-            lines = await job.get_logs(int(args[0]), int(args[1]))
-            return [lines, len(lines)]
+            mover = job._mover
+            lines, count = await mover.backend.get_logs(
+                mover.queue, job.id, int(args[0]), int(args[1])
+            )
+            return [lines, count]
         if op == "get_state":
             return (await job.get_state()).value
         raise RuntimeError(f"unknown call {op!r} from a child process")
@@ -384,16 +387,7 @@ class ProcessPool:
                     "token": job.token,
                 }
             )
-            timeout = self.timeout_for(job)
-            try:
-                async with asyncio.timeout(timeout):
-                    outcome = await asyncio.shield(result)
-            except TimeoutError:
-                if result.done() and not result.cancelled() and result.exception() is None:
-                    outcome = result.result()
-                else:
-                    await self._stop(child, "the job timed out", signal.SIGTERM)
-                    raise _timeout_error(job, timeout) from None
+            outcome = await asyncio.shield(result)
         except asyncio.CancelledError:
             # The worker is stopping: past its grace, or at once. The child is killed
             # so that the job runs nowhere; then (at once) its lock is released.
@@ -514,9 +508,3 @@ class _RemoteTraceback(Exception):
 
     def __str__(self) -> str:
         return f'\n"""\n{self.trace}\n"""'
-
-
-def _timeout_error(job: Job, timeout: float | None) -> Exception:
-    return JobTimeoutError(
-        f"job {job.id} timed out after {timeout:g}s; its child process was stopped"
-    )

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from corral import ChildCrashedError, ChildJobError, Job, JobState, Queue, Worker
+from corral import (
+    ChildCrashedError,
+    ChildJobError,
+    ConfigurationError,
+    Job,
+    JobState,
+    Queue,
+    Worker,
+)
 from corral.sync import Job as BlockingJob
 from tests import process_jobs
 from tests.conformance.conftest import WorkerFactory
@@ -343,3 +352,40 @@ def test_a_processor_path_runs_in_process_without_processes() -> None:
     worker = Worker("q", "tests.process_jobs:pid", url="sqlite://:memory:")
     assert worker.processor is process_jobs.pid
     assert worker.processes is None
+
+
+async def test_a_worker_whose_children_cannot_load_the_processor_says_why(
+    make_worker: WorkerFactory,
+) -> None:
+    worker = make_worker(processor="tests.process_jobs_parent_only:process", processes=2)
+    with pytest.raises(ConfigurationError, match="a child process cannot load processor"):
+        await worker.run()
+    assert not worker.running
+
+
+def test_a_blocking_worker_runs_its_processor_in_children(url: str, queue_name: str) -> None:
+    from corral import sync
+
+    with sync.Queue(queue_name, url=url) as queue:
+        job = queue.add("echo", {"n": 1})
+        with sync.Worker(queue_name, "tests.process_jobs:echo", url=url, processes=1) as worker:
+            assert worker.processes == 1
+            deadline = time.monotonic() + 30
+            while queue.get_job_state(job.id) is not JobState.COMPLETED:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        done = queue.get_job(job.id)
+        assert done is not None
+        assert done.return_value["data"] == {"n": 1}
+        assert done.return_value["pid"] != os.getpid()
+
+
+async def test_a_child_reads_the_whole_log_count(queue: Queue, make_worker: WorkerFactory) -> None:
+    job = await queue.add("logs", {})
+    await job.log("before")
+    worker = make_worker(processor=process_jobs.log_count, processes=1)
+    running = asyncio.create_task(worker.run())
+    await _finish(queue, [job.id])
+    await worker.close()
+    await running
+    assert (await _job(queue, job.id)).return_value == {"last": ["two"], "count": 3}
