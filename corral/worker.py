@@ -178,6 +178,7 @@ class Worker(QueueClient):
             limiter=limiter_wire,
             worker_name=name,
             backoff_strategy=backoff_strategy,
+            hooks=self._hooks,
         )
         self._stalled = StalledChecker(
             backend=self._backend,

@@ -7,7 +7,8 @@ It owns everything a fetch depends on, for ``Worker.get_next_job``, the slots of
 - the queue's rate-limit window as this worker last saw it (the only copy), and
   any hold-off the worker decides on itself (a bare ``RateLimitError``);
 - deferred failures: a fetched job marked to fail on its next fetch (it stalled
-  too often) is failed at once with its reason and the next job is fetched;
+  too often, or a child with ``fail_parent_on_failure`` failed) is failed at once
+  with its reason, the worker's ``failed`` hooks fire, and the next job is fetched;
 - turning a fetched record into a :class:`~corral.Job` that moves through this
   fetcher, so its ``fetch_next`` uses the same settings;
 - waiting for work without busy polling: concurrent waiters of one worker share
@@ -21,6 +22,7 @@ import time
 from typing import Any
 
 from corral import _clock
+from corral._engine.hooks import Hooks
 from corral._policy import BackoffStrategy, failure_stacktrace
 from corral.backends.base import Backend, Failed, Fetched, FetchRequest, Limiter
 from corral.errors import UnrecoverableError
@@ -43,8 +45,12 @@ class Fetcher:
         limiter: Limiter | None = None,
         worker_name: str | None = None,
         backoff_strategy: BackoffStrategy | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self.backend = backend
+        self.hooks = hooks
+        """The worker's hooks: a deferred failure fires its ``failed`` hooks, as any
+        other failure does."""
         self.queue = queue
         self.lock_duration_ms = lock_duration_ms
         self.drain_delay_ms = drain_delay_ms
@@ -92,6 +98,11 @@ class Fetcher:
             fetched = await self.backend.move_to_finished(
                 self.queue, record.id, token, outcome, _clock.now_ms(), self.request(token)
             )
+            if self.hooks is not None and "failed" in self.hooks:
+                failed = Job(self.mover, record, token)
+                failed._finished()
+                failed.failed_reason = reason
+                await self.hooks.emit("failed", failed, UnrecoverableError(reason))
         if fetched is not None and fetched.job is None and fetched.rate_limited_for_ms > 0:
             self.limited_until_ms = _clock.now_ms() + fetched.rate_limited_for_ms
         return fetched

@@ -69,6 +69,22 @@ async def test_fail_parent_on_failure_fails_the_parent_with_the_childs_key(
     assert deps.unprocessed == [f"bull:{kids}:{children[1].id}"]
 
 
+async def test_a_parent_failed_by_its_child_fires_the_workers_failed_hooks(
+    flows: FlowProducer, hands: Hands, queue_name: str
+) -> None:
+    kids = f"{queue_name}-kids"
+    parent, children = await _parent_and_children(flows, queue_name, kids, "fail_parent_on_failure")
+    await _fail(hands(kids), "bad")
+    worker = hands(queue_name)
+    seen: list[tuple[str, str | None, bool, str]] = []
+    worker.on("failed", lambda job, error: seen.append(
+        (job.id, job.failed_reason, job.finished_on is not None, type(error).__name__)))  # fmt: skip
+    # The fetch that fails the parent reports it as any failure of a job it took.
+    assert await worker.get_next_job("t", block=False) is None
+    reason = f"child bull:{kids}:{children[0].id} failed"
+    assert seen == [(parent.id, reason, True, "UnrecoverableError")]
+
+
 async def test_continue_parent_on_failure_runs_the_parent_at_once(
     flows: FlowProducer, hands: Hands, run_workers: Any, queue: Queue, queue_name: str
 ) -> None:
