@@ -29,6 +29,7 @@ import os
 import signal
 import socket
 from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from corral._codec import loads
@@ -93,6 +94,33 @@ def _forkserver(preload: list[str]) -> Any:
         context.set_forkserver_preload(preload)
         _context = context
     return _context
+
+
+_start_thread: ThreadPoolExecutor | None = None
+
+
+def _starter() -> ThreadPoolExecutor:
+    """The one thread that starts and closes children: ``multiprocessing`` keeps a
+    process-wide list of children that a start reads and a close changes, so the two
+    never run at once (and a start never blocks the event loop)."""
+    global _start_thread
+    if _start_thread is None:
+        _start_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corral-children")
+    return _start_thread
+
+
+def _start_process(process: Any, theirs: socket.socket) -> None:
+    """Start ``process`` and close the parent's copy of the child's socket end (here,
+    whatever happens to the task that asked: the start may still be reading it)."""
+    try:
+        process.start()
+    finally:
+        theirs.close()
+
+
+def _close_process(process: Any) -> None:
+    with contextlib.suppress(ValueError, OSError):
+        process.close()
 
 
 class _Child:
@@ -187,13 +215,14 @@ class ProcessPool:
             name=f"corral-{self.name}-child",
             daemon=True,
         )
+        starting = loop.run_in_executor(_starter(), _start_process, process, theirs)
         try:
-            await loop.run_in_executor(None, process.start)
+            await asyncio.shield(starting)
         except BaseException:
-            ours.close()
+            # Cancelled or failed: once the start is over, closing our end makes a
+            # child that did start exit at once.
+            starting.add_done_callback(lambda _: ours.close())
             raise
-        finally:
-            theirs.close()
         reader, writer = await asyncio.open_unix_connection(sock=ours)
         child = _Child(process, writer)
         self.children.add(child)
@@ -218,7 +247,12 @@ class ProcessPool:
     def _on_exit(self, child: _Child) -> None:
         loop = asyncio.get_running_loop()
         loop.remove_reader(child.process.sentinel)
-        child.process.join(0)
+        self._spawn_task(self._reap(child))
+
+    async def _reap(self, child: _Child) -> None:
+        # On the starter thread: a start elsewhere may be polling the same child.
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(_starter(), child.process.join, 0)
         child.exitcode = child.process.exitcode
         child.exited.set()
 
@@ -258,8 +292,7 @@ class ProcessPool:
             child.signal(signal.SIGKILL)
         await child.exited.wait()
         child.writer.close()
-        with contextlib.suppress(ValueError, OSError):
-            child.process.close()
+        await asyncio.get_running_loop().run_in_executor(_starter(), _close_process, child.process)
         self.children.discard(child)
         how = describe_exit(child.exitcode)
         if not child.ready.done():
@@ -390,7 +423,9 @@ class ProcessPool:
             outcome = await asyncio.shield(result)
         except asyncio.CancelledError:
             # The worker is stopping: past its grace, or at once. The child is killed
-            # so that the job runs nowhere; then (at once) its lock is released.
+            # (and not replaced) so that the job runs nowhere; then (at once) its lock
+            # is released.
+            child.replaced = True
             await asyncio.shield(self._stop(child, "the worker is stopping", signal.SIGKILL))
             if self._forced:
                 await self._hand_back(job)
