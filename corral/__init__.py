@@ -23,6 +23,7 @@ import logging
 from corral._children import Dependencies
 from corral._version import __version__
 from corral.backends.base import DependencyCounts, JobState
+from corral.cancellation import Cancellation, CancelOutcome
 from corral.connection import Connection
 from corral.errors import (
     BackendError,
@@ -32,9 +33,11 @@ from corral.errors import (
     CorralError,
     CorruptJobError,
     FailedChildrenError,
+    JobCancelledError,
     JobError,
     JobNotFoundError,
     JobStateError,
+    JobTimeoutError,
     LockError,
     LockMismatchError,
     MissingDependency,
@@ -64,6 +67,8 @@ logging.getLogger("corral").addHandler(logging.NullHandler())
 __all__ = [
     "BackendError",
     "Backoff",
+    "CancelOutcome",
+    "Cancellation",
     "ChildCrashedError",
     "ChildJobError",
     "ConfigurationError",
@@ -77,11 +82,13 @@ __all__ = [
     "FlowNode",
     "FlowProducer",
     "Job",
+    "JobCancelledError",
     "JobError",
     "JobNotFoundError",
     "JobOptions",
     "JobState",
     "JobStateError",
+    "JobTimeoutError",
     "LockError",
     "LockMismatchError",
     "MissingDependency",

@@ -8,6 +8,8 @@ corral jobs Q [--state failed] [--limit N]      list jobs with their reasons
 corral add Q NAME '{"json": "data"}' [--delay S --priority N --attempts N ...]
 corral retry|remove|promote Q ID [ID ...]       act on jobs
 corral pause|resume Q                           stop or restart handing out jobs
+corral cancel Q ID [ID ...] [--reason TEXT]     cancel jobs (a running one is stopped)
+corral dashboard [--host H --port N --read-only --auth user:password]   the web dashboard
 ```
 
 Every command takes ``--url`` (default: ``$CORRAL_URL``, else ``sqlite:///corral.db``),
@@ -94,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
         help="run the processor in N child processes (default: in the worker process)",
     )  # fmt: skip
     worker.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS",
+        help="fail an attempt that runs longer (jobs without their own timeout option)",
+    )  # fmt: skip
+    worker.add_argument(
         "--max-jobs-per-child", type=int, default=None, help="replace a child after N jobs"
     )
     worker.add_argument(
@@ -101,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
         help="replace a child once a job leaves it above SIZE resident memory (e.g. 512M)",
     )  # fmt: skip
     worker.add_argument("--log-level", default="INFO", help="logging level (INFO)")
+    worker.add_argument(
+        "--metrics-port", type=int, metavar="N",
+        help="serve Prometheus metrics on http://127.0.0.1:N/metrics (needs prometheus_client)",
+    )  # fmt: skip
+    worker.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address of the metrics server (127.0.0.1)"
+    )
 
     status = sub.add_parser("status", parents=[store], help="job counts per state")
     status.add_argument("--queue", "-q", help="only this queue")
@@ -142,6 +155,23 @@ def _parser() -> argparse.ArgumentParser:
     for verb, text in (("pause", "stop handing out jobs"), ("resume", "hand out jobs again")):
         act = sub.add_parser(verb, parents=[store], help=text)
         act.add_argument("queue")
+
+    cancel = sub.add_parser(
+        "cancel",
+        parents=[store],
+        help="cancel jobs",
+        description=(
+            "Cancel jobs: one not running yet fails at once; a running one is stopped "
+            "by the worker holding it. Either way it ends failed with the reason "
+            "'cancelled: REASON' and is not retried."
+        ),
+    )
+    cancel.add_argument("queue")
+    cancel.add_argument("ids", nargs="+", metavar="ID")
+    cancel.add_argument("--reason", help="why (default: by request)")
+    from corral._cli_dashboard import add_dashboard_parser
+
+    add_dashboard_parser(sub, store)
     return parser
 
 
@@ -196,7 +226,7 @@ async def _worker(args: argparse.Namespace) -> None:
         concurrency=args.concurrency, lock_duration=args.lock_duration,
         stalled_interval=args.stalled_interval, max_stalled_count=args.max_stalled_count,
         name=args.name, processes=args.processes, max_jobs_per_child=args.max_jobs_per_child,
-        max_memory_per_child=args.max_memory_per_child,
+        max_memory_per_child=args.max_memory_per_child, timeout=args.timeout,
     )  # fmt: skip
     log = logging.getLogger("corral.cli")
     log.info(
@@ -204,10 +234,17 @@ async def _worker(args: argparse.Namespace) -> None:
         args.queue, worker.url, args.processor, worker.concurrency,
         "" if args.processes is None else f", {args.processes} child processes",
     )  # fmt: skip
+    metrics = None
+    if args.metrics_port is not None:
+        from corral._cli_dashboard import serve_worker_metrics
+
+        metrics = await serve_worker_metrics(worker, args, url=args.url, prefix=args.prefix)
     try:
         await worker.run(handle_signals=True, grace=args.grace)
     finally:
         await worker.close(grace=args.grace)
+        if metrics is not None:
+            await metrics()
     if worker.stopped_at_once:
         log.warning("worker stopped at once; jobs it held will stall back to the queue")
         logging.shutdown()
@@ -358,6 +395,19 @@ async def _pause(args: argparse.Namespace) -> None:
     print(f"{args.queue}: {args.command}d")
 
 
+async def _cancel(args: argparse.Namespace) -> None:
+    from corral.queue import Queue
+
+    refused = 0
+    async with Queue(args.queue, url=args.url, prefix=args.prefix) as queue:
+        for job_id in args.ids:
+            answer = await queue.cancel(job_id, reason=args.reason)
+            print(answer.message, file=sys.stdout if answer.accepted else sys.stderr)
+            refused += not answer.accepted
+    if refused:
+        raise CorralError(f"{refused} of {len(args.ids)} job(s) could not be cancelled")
+
+
 _DONE = {"retry": "retried", "remove": "removed", "promote": "promoted"}
 
 
@@ -377,7 +427,15 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] 
     "promote": _act,
     "pause": _pause,
     "resume": _pause,
+    "cancel": _cancel,
+    "dashboard": lambda args: _dashboard(args),
 }
+
+
+async def _dashboard(args: argparse.Namespace) -> None:
+    from corral._cli_dashboard import run_dashboard
+
+    await run_dashboard(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

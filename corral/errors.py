@@ -22,6 +22,8 @@ CorralError
 │   └── ObliterateError                     the queue is not paused, or has active jobs
 └── ProcessorError                          raised *by user code* to steer a job's outcome
     ├── UnrecoverableError                  fail at once, no retry
+    │   └── JobCancelledError               the job was cancelled (``queue.cancel``)
+    ├── JobTimeoutError (also TimeoutError)  the attempt ran past its ``timeout``
     ├── RateLimitError                      put the job back and pause fetching
     └── WaitingChildrenError                the job now waits for its children
 
@@ -53,9 +55,11 @@ __all__ = [
     "CorruptJobError",
     "ErrorCode",
     "FailedChildrenError",
+    "JobCancelledError",
     "JobError",
     "JobNotFoundError",
     "JobStateError",
+    "JobTimeoutError",
     "LockError",
     "LockMismatchError",
     "MissingDependency",
@@ -227,6 +231,28 @@ class ProcessorError(CorralError):
 
 class UnrecoverableError(ProcessorError):
     """Raise from a processor to fail the job at once, whatever attempts remain."""
+
+
+class JobCancelledError(UnrecoverableError):
+    """The job was cancelled (``queue.cancel`` / ``job.cancel``): it fails for good,
+    with no retry, its failed reason ``cancelled: <reason>``.
+
+    A plain-function processor raises it with ``job.raise_if_cancelled()``; an async
+    one gets ``asyncio.CancelledError`` instead, and the worker records this.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        """The failed reason, ``cancelled: ...``."""
+
+
+class JobTimeoutError(ProcessorError, TimeoutError):
+    """The attempt ran longer than its ``timeout`` (the job's option, else the
+    worker's): it fails with this as its reason and is retried while attempts remain."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class RateLimitError(ProcessorError):

@@ -38,6 +38,8 @@ from corral.backends.base import (
     JobState,
     Retry,
 )
+from corral.cancellation import Cancellation, cancel_job
+from corral.errors import ProcessorError
 from corral.options import (
     Duration,
     JobOptions,
@@ -114,6 +116,7 @@ class Job:
         "_progress",
         "_record",
         "_return_value",
+        "_stop",
         "attempts_made",
         "attempts_started",
         "deferred_failure",
@@ -142,6 +145,7 @@ class Job:
         self._opts: JobOptions | None = None
         self._progress: Any = _UNSET
         self._return_value: Any = _UNSET
+        self._stop: ProcessorError | None = None
 
     # -- construction ------------------------------------------------------------
 
@@ -470,6 +474,45 @@ class Job:
     async def get_state(self) -> JobState:
         """The job's current state in its queue."""
         return await self._mover.backend.get_state(self._mover.queue, self.id)
+
+    # -- cancellation and timeouts ---------------------------------------------------
+
+    async def cancel(self, reason: str | None = None) -> Cancellation:
+        """Cancel the job (see :meth:`corral.Queue.cancel`): it ends ``failed`` with the
+        reason ``cancelled: <reason>`` and is not retried."""
+        mover = self._mover
+        return await cancel_job(mover.backend, mover.queue, self.id, reason)
+
+    @property
+    def stop_reason(self) -> ProcessorError | None:
+        """Why the worker running this job wants its processor to stop: a
+        :class:`~corral.JobCancelledError` (the job was cancelled) or a
+        :class:`~corral.JobTimeoutError` (it ran past its timeout); None while it
+        may go on. Set only on a job that :meth:`corral.Worker.run` is processing."""
+        return self._stop
+
+    @property
+    def is_cancelled(self) -> bool:
+        """Whether the processor should stop now: the job was cancelled or timed out
+        (see :attr:`stop_reason`). A plain-function processor polls it; an async
+        one gets ``asyncio.CancelledError`` at its next ``await`` instead."""
+        return self._stop is not None
+
+    def raise_if_cancelled(self) -> None:
+        """Raise :attr:`stop_reason` (a :class:`~corral.JobCancelledError` or
+        :class:`~corral.JobTimeoutError`) if the processor should stop; for a
+        plain-function processor to call now and then."""
+        stop = self._stop
+        if stop is not None:
+            raise type(stop)(str(stop))
+
+    def request_stop(self, reason: ProcessorError) -> bool:
+        """Record why this job's processor must stop (for the engine); False if a
+        stop was already recorded (the first reason stands)."""
+        if self._stop is not None:
+            return False
+        self._stop = reason
+        return True
 
     def _finished(self) -> None:
         self.attempts_made += 1

@@ -294,6 +294,9 @@ class JobOptions:
     """How many finished jobs to keep when this one fails for good."""
     timestamp_ms: int | None = None
     """Creation time in epoch ms, if it was given explicitly."""
+    timeout_ms: int | None = None
+    """How long an attempt may run before it fails with a JobTimeoutError (ms; None:
+    the worker's ``timeout``, if any)."""
     parent: ParentRef | None = None
     """The job is a child of this job (a flow)."""
     fail_parent_on_failure: bool = False
@@ -375,6 +378,16 @@ def _check_delay(value: object) -> int:
     if isinstance(value, int | float | timedelta):
         return to_ms(value, name="delay")
     raise TypeError(f"delay must be a number of seconds or a timedelta, not {type(value).__name__}")
+
+
+def _check_timeout(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float | timedelta):
+        return to_ms(value, name="timeout", allow_zero=False)
+    raise TypeError(
+        f"timeout must be a number of seconds or a timedelta, not {type(value).__name__}"
+    )
 
 
 def _check_priority(value: object) -> int:
@@ -577,6 +590,9 @@ OPTIONS: tuple[Option[Any], ...] = (
            _retention("remove_on_fail"), _wire.KEEP,
            Cli(int, "a count", "N", "keep only the newest N failed jobs (0: remove at once)")),
     Option("timestamp", "timestamp", "timestamp_ms", None, _check_timestamp, _wire.EPOCH_MS),
+    Option("timeout", "timeout", "timeout_ms", None, _check_timeout, _wire.MS,
+           Cli(float, "a number of seconds", "SECONDS",
+               "fail an attempt that runs longer than this many seconds")),
     Option("parent", "parent", "parent", None, _check_parent, _PARENT),
     Option("fail_parent_on_failure", "fpof", "fail_parent_on_failure", False,
            _check_flag("fail_parent_on_failure"), _wire.FLAG),

@@ -8,6 +8,7 @@ from typing import Any
 from corral import _clock
 from corral._client import QueueClient
 from corral.backends.base import JobRecord, JobState, NewJob
+from corral.cancellation import Cancellation, cancel_job
 from corral.connection import SharedConnection
 from corral.job import Job
 from corral.options import (
@@ -68,6 +69,7 @@ class Queue(QueueClient):
         remove_on_complete: KeepPolicy | None = None,
         remove_on_fail: KeepPolicy | None = None,
         timestamp: TimestampOption = None,
+        timeout: Duration | None = None,
         parent: ParentOption = None,
         fail_parent_on_failure: bool = False,
         continue_parent_on_failure: bool = False,
@@ -91,6 +93,9 @@ class Queue(QueueClient):
         - ``timestamp``: creation time (aware datetime or epoch seconds, 1970 to
           9999); default now. The job falls due at ``timestamp + delay``, at most
           2**53 - 1 ms after 1970.
+        - ``timeout`` (seconds): an attempt that runs longer fails with a
+          :class:`~corral.JobTimeoutError` (retried while attempts remain); None
+          leaves it to the worker's ``timeout``.
         - ``parent``: add the job as a child of an existing job, given as
           ``{"id": ..., "queue": ...}`` (``queue`` is ``<prefix>:<name>``, or a plain
           name under this queue's prefix), a :class:`~corral.ParentRef` or a Job. The
@@ -117,6 +122,7 @@ class Queue(QueueClient):
                 "remove_on_complete": remove_on_complete,
                 "remove_on_fail": remove_on_fail,
                 "timestamp": timestamp,
+                "timeout": timeout,
                 "parent": qualify_parent(parent, self._prefix),
                 "fail_parent_on_failure": fail_parent_on_failure,
                 "continue_parent_on_failure": continue_parent_on_failure,
@@ -248,6 +254,20 @@ class Queue(QueueClient):
         """
         await self._backend.pause(self._name)
         await self._backend.obliterate(self._name, force=force)
+
+    async def cancel(self, job_id: str, *, reason: str | None = None) -> Cancellation:
+        """Cancel a job; it ends ``failed`` with the reason ``cancelled: <reason>``
+        (default ``cancelled: by request``) and is never retried.
+
+        A waiting, prioritized or delayed job (or a parent waiting for its children)
+        fails at once. An active job is stopped by whichever worker holds it, in any
+        process or on any host, within about a second: an async processor gets
+        ``asyncio.CancelledError`` at its next ``await``, a plain function can poll
+        ``job.is_cancelled``; the worker then fails the job and its ``cancelled``
+        hook runs. A finished or unknown job is left alone. The answer says which
+        (:class:`~corral.Cancellation`); the queue's events get ``cancelled``.
+        """
+        return await cancel_job(self._backend, self._name, job_id, reason)
 
 
 def _parse_states(states: tuple[str, ...]) -> list[JobState]:

@@ -378,6 +378,11 @@ class Job(_Facade[_job.Job]):
     get_failed_children_values = _blocking(_job.Job.get_failed_children_values)
     move_to_waiting_children = _blocking(_job.Job.move_to_waiting_children)
     is_waiting_children = _blocking(_job.Job.is_waiting_children)
+    cancel = _blocking(_job.Job.cancel)
+    stop_reason = _attr(_job.Job, lambda j: j.stop_reason)
+    is_cancelled = _attr(_job.Job, lambda j: j.is_cancelled)
+    raise_if_cancelled = _direct(_job.Job.raise_if_cancelled)
+    request_stop = _direct(_job.Job.request_stop)
 
     def __repr__(self) -> str:
         return repr(self._wrapped)
@@ -445,6 +450,7 @@ class Queue(_Client[_queue.Queue]):
     is_paused = _blocking(_queue.Queue.is_paused)
     obliterate = _blocking(_queue.Queue.obliterate)
     close = _blocking(_queue.Queue.close)
+    cancel = _blocking(_queue.Queue.cancel)
 
 
 def _blocking_run(
@@ -507,6 +513,8 @@ class Worker(_Client[_worker.Worker]):
     max_jobs_per_child = _attr(_worker.Worker, lambda w: w.max_jobs_per_child)
     max_memory_per_child = _attr(_worker.Worker, lambda w: w.max_memory_per_child)
     kill_grace = _attr(_worker.Worker, lambda w: w.kill_grace)
+    timeout_ms = _attr(_worker.Worker, lambda w: w.timeout_ms)
+    jobs_in_progress = _attr(_worker.Worker, lambda w: w.jobs_in_progress)
 
     get_next_job = _blocking_job_or_none(_worker.Worker.get_next_job)
     check_stalled_jobs = _blocking(_worker.Worker.check_stalled_jobs)

@@ -18,6 +18,7 @@ logged and never stop the worker):
 | ``stalled`` | job_id | the stalled checker returned a job to wait |
 | ``drained`` | | the queue has no job left to fetch |
 | ``error`` | error, job or None | something went wrong outside a processor (lost lock, store down) |
+| ``cancelled`` | job, reason | a job this worker ran was cancelled (``queue.cancel``) and failed |
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ from corral._engine.locks import LockRenewer
 from corral._engine.runner import ProcessorCall, Runner
 from corral._engine.signals import ShutdownSignals
 from corral._engine.stalled import StalledChecker
+from corral._engine.stops import Stops
 from corral._policy import BackoffStrategy
 from corral._process.options import check_processor
-from corral._process.pool import ProcessPool
+from corral._process.pool import PROCESS_STOP_MARGIN, ProcessPool
 from corral.backends.base import Limiter
 from corral.connection import SharedConnection
 from corral.job import Job, JobMover
@@ -83,6 +85,10 @@ class Worker(QueueClient):
     - ``backoff_strategy``: ``fn(attempts_made, backoff_type, error) -> seconds``
       for jobs whose backoff type is neither ``fixed`` nor ``exponential``.
     - ``connection``: a :class:`~corral.Connection` to share instead of ``url``.
+    - ``timeout`` (seconds): how long :meth:`run` lets an attempt run when its job
+      has no ``timeout`` option; past it the processor is stopped and the attempt
+      fails with a :class:`~corral.JobTimeoutError` (retried while attempts remain).
+      None: no limit.
     """
 
     def __init__(
@@ -101,6 +107,7 @@ class Worker(QueueClient):
         name: str | None = None,
         backoff_strategy: BackoffStrategy | None = None,
         concurrency: int | None = None,
+        timeout: Duration | None = None,
         processes: int | None = None,
         max_jobs_per_child: int | None = None,
         max_memory_per_child: int | None = None,
@@ -122,6 +129,7 @@ class Worker(QueueClient):
         lock_ms = to_ms(lock_duration, name="lock_duration", allow_zero=False)
         stalled_ms = to_ms(stalled_interval, name="stalled_interval", allow_zero=False)
         drain_ms = to_ms(drain_delay, name="drain_delay", allow_zero=False)
+        timeout_ms = None if timeout is None else to_ms(timeout, name="timeout", allow_zero=False)
         if isinstance(max_stalled_count, bool) or not isinstance(max_stalled_count, int):
             raise TypeError("max_stalled_count must be an integer")
         if max_stalled_count < 0:
@@ -164,6 +172,8 @@ class Worker(QueueClient):
         """How many jobs :meth:`run` processes at once."""
         self.backoff_strategy = backoff_strategy
         """The custom backoff, if any (see the class docstring)."""
+        self.timeout_ms = timeout_ms
+        """How long an attempt of a job without its own ``timeout`` may run (ms; None: no limit)."""
         self._hooks = Hooks()
         limiter_wire = (
             None
@@ -312,6 +322,8 @@ class Worker(QueueClient):
             stalled=self._stalled,
             active=active,
             concurrency=self.concurrency,
+            timeout_ms=self.timeout_ms,
+            stops=None if pool is None else self._process_stops(),
         )
         self._run_done.clear()
         remove_signals = None
@@ -330,6 +342,14 @@ class Worker(QueueClient):
             self.stopped_at_once = runner.forced
             self._runner = None
             self._run_done.set()
+
+    def _process_stops(self) -> Stops:
+        # A child told to stop gets kill_grace before SIGKILL: wait for that, so the
+        # job is failed once its child is gone (never while it still runs).
+        return Stops(
+            backend=self._backend, queue=self._name, hooks=self._hooks,
+            grace=self.kill_grace + PROCESS_STOP_MARGIN,
+        )  # fmt: skip
 
     def _make_pool(self) -> ProcessPool:
         options = self._process_options
@@ -396,3 +416,11 @@ class Worker(QueueClient):
             logger.warning(
                 "worker on queue %r: closing the store connection: %s", self._name, error
             )
+
+    # -- observing --------------------------------------------------------------------
+
+    @property
+    def jobs_in_progress(self) -> int:
+        """How many jobs :meth:`run` is processing right now (0 when not running)."""
+        runner = self._runner
+        return 0 if runner is None else len(runner.active)

@@ -128,3 +128,17 @@ async def log_count(job: Job) -> Any:
     await job.log("two")
     lines, count = await job._mover.backend.get_logs(job.queue_name, job.id, -1, -1)
     return {"last": lines, "count": count}
+
+
+def sleeps_and_tells(job: Job) -> Any:
+    """Report the child's pid, sleep; on SIGTERM (SystemExit) record what the child
+    saw of the stop in the job's log, then exit."""
+    blocking = BlockingJob(job)
+    blocking.update_progress({"pid": os.getpid()})
+    try:
+        time.sleep(job.data.get("s", 60))
+    except SystemExit:
+        reason = job.stop_reason
+        blocking.log(f"stopped: {job.is_cancelled} {type(reason).__name__}: {reason}")
+        raise
+    return os.getpid()

@@ -14,10 +14,12 @@ from typing import Any, Literal
 
 __all__ = ["EVENTS", "Hooks", "WorkerEvent"]
 
-WorkerEvent = Literal["active", "completed", "failed", "stalled", "drained", "error"]
+WorkerEvent = Literal["active", "completed", "failed", "stalled", "drained", "error", "cancelled"]
 """The event names a worker's hooks accept."""
 
-EVENTS: frozenset[str] = frozenset({"active", "completed", "failed", "stalled", "drained", "error"})
+EVENTS: frozenset[str] = frozenset(
+    {"active", "completed", "failed", "stalled", "drained", "error", "cancelled"}
+)
 
 logger = logging.getLogger("corral.worker")
 

@@ -33,9 +33,11 @@ from corral._engine.fetcher import Fetcher
 from corral._engine.hooks import Hooks
 from corral._engine.locks import LockRenewer
 from corral._engine.stalled import StalledChecker
+from corral._engine.stops import Stops
 from corral.errors import (
     BackendError,
     FailedChildrenError,
+    JobCancelledError,
     LockError,
     PendingDependenciesError,
     RateLimitError,
@@ -95,17 +97,47 @@ class ProcessorCall:
         self.is_async = inspect.iscoroutinefunction(processor) or inspect.iscoroutinefunction(
             getattr(processor, "__call__", None)  # noqa: B004 - an object with async __call__
         )
+        self.concurrency = concurrency
+        self.name = name
         self.executor: ThreadPoolExecutor | None = None
+        self._retired: list[ThreadPoolExecutor] = []
         if not self.is_async:
             self.executor = ThreadPoolExecutor(
                 max_workers=concurrency, thread_name_prefix=f"corral-{name}"
             )
 
     async def __call__(self, job: Job) -> Any:
+        """Run the processor on ``job``. Cancelling the awaiting task is how the
+        engine stops it (see :mod:`corral._engine.stops`): an async processor gets
+        ``CancelledError``; a thread cannot be stopped, so it is left to finish and
+        later jobs get a fresh pool."""
         if self.is_async:
             return await cast(Callable[[Job], Awaitable[Any]], self.processor)(job)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self.processor, job)
+        executor = self.executor
+        assert executor is not None
+        running = executor.submit(self.processor, job)
+        try:
+            return await asyncio.wrap_future(running)
+        except asyncio.CancelledError:
+            if running.running() and job.stop_reason is not None:
+                self._abandon(job, executor)
+            raise
+
+    def _abandon(self, job: Job, executor: ThreadPoolExecutor) -> None:
+        """A stopped job's thread runs on: warn, and give later jobs a new pool."""
+        logger.warning(
+            "job %s (%s): %s, but its processor is a plain function running in a thread, "
+            "which cannot be stopped: the job is failed and the thread is left to finish "
+            "(check job.is_cancelled or call job.raise_if_cancelled() in the function to "
+            "end it early, or run it in a process worker, which can be stopped)",
+            job.id, job.name, job.stop_reason,
+        )  # fmt: skip
+        if executor is self.executor:
+            self.executor = ThreadPoolExecutor(
+                max_workers=self.concurrency, thread_name_prefix=f"corral-{self.name}"
+            )
+            self._retired.append(executor)
+            executor.shutdown(wait=False)
 
     def force(self) -> None:
         """Nothing to do: a thread cannot be stopped (its job's lock is left to expire)."""
@@ -114,6 +146,7 @@ class ProcessorCall:
         """Stop the thread pool without waiting for threads still running."""
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
+        self._retired.clear()
 
 
 class Runner:
@@ -129,6 +162,8 @@ class Runner:
         stalled: StalledChecker,
         active: dict[str, Job],
         concurrency: int,
+        stops: Stops | None = None,
+        timeout_ms: int | None = None,
     ) -> None:
         self.fetcher = fetcher
         self.call = call
@@ -137,6 +172,15 @@ class Runner:
         self.stalled = stalled
         self.concurrency = concurrency
         self.queue = fetcher.queue
+        self.stops = (
+            stops
+            if stops is not None
+            else Stops(backend=fetcher.backend, queue=fetcher.queue, hooks=hooks)
+        )
+        """The processor calls in progress, and how to stop one (cancel, timeout)."""
+        self.timeout_ms = timeout_ms
+        """The worker's default timeout for a job (ms; None: none)."""
+        self._abandoned: set[asyncio.Future[Any]] = set()
         self.stopping = asyncio.Event()
         self.active = active
         """Jobs in hand, by id (the renewer's ``held``: it extends their locks)."""
@@ -160,6 +204,7 @@ class Runner:
                 # a graceful stop's grace period keep their locks.
                 group.create_task(self.renewer.run(self._slots_done), name="corral-lock-renewer")
                 group.create_task(self.stalled.run(self.stopping), name="corral-stalled-checker")
+                group.create_task(self.stops.run(self._slots_done), name="corral-cancel-watch")
                 slots = [
                     group.create_task(self._slot(), name=f"corral-slot-{i}")
                     for i in range(self.concurrency)
@@ -255,7 +300,7 @@ class Runner:
         started = time.perf_counter()
         try:
             try:
-                result = await self.call(job)
+                result = await self._call(job)
             except asyncio.CancelledError:
                 raise
             except RateLimitError:
@@ -283,6 +328,8 @@ class Runner:
                         job.id, job.name, (time.perf_counter() - started) * 1000,
                         job.failed_reason,
                     )  # fmt: skip
+                if isinstance(error, JobCancelledError) and "cancelled" in hooks:
+                    await hooks.emit("cancelled", job, error.reason)
                 if "failed" in hooks:
                     await hooks.emit("failed", job, error)
                 return nxt
@@ -319,6 +366,38 @@ class Runner:
             return None
         finally:
             self.active.pop(job.id, None)
+
+    async def _call(self, job: Job) -> Any:
+        """Run the processor on ``job`` in a task of its own, so that it can be stopped
+        (see :mod:`corral._engine.stops`); the job's reason is raised once it is."""
+        task = asyncio.ensure_future(self.call(job))
+        timeout_ms = job.opts.timeout_ms or self.timeout_ms
+        done = self.stops.start(job, task, timeout_ms)
+        try:
+            await done
+        except asyncio.CancelledError:
+            # The slot is being stopped (shutdown): stop the processor with it.
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
+        finally:
+            self.stops.finish(job.id)
+        reason = job.stop_reason
+        if reason is None:
+            return task.result()
+        # Stopped: its lock is renewed no more; the job fails with the reason now.
+        self.active.pop(job.id, None)
+        if not task.done():
+            logger.warning(
+                "job %s (%s): its processor did not stop within %gs of being told to (%s); "
+                "the job is failed and the processor is left running",
+                job.id, job.name, self.stops.grace, reason,
+            )  # fmt: skip
+            self._abandoned.add(task)
+            task.add_done_callback(self._abandoned.discard)
+        elif not task.cancelled():
+            task.exception()  # its own ending is superseded by the reason
+        raise type(reason)(str(reason))
 
     async def _finish(self, job: Job, move: Callable[..., Awaitable[Job | None]]) -> Job | None:
         """Finish ``job`` with ``move(fetch_next=...)``. When the store does not answer (the

@@ -44,6 +44,7 @@ from corral._codec import UnencodableError, dumps, loads
 from corral._process.target import load_target
 from corral._process.wire import BlockingLink, error_payload, record_from_payload
 from corral.backends.base import Backend, JobState
+from corral.errors import JobCancelledError, JobTimeoutError, ProcessorError
 from corral.job import Job, JobMover
 
 __all__ = ["ChildStore", "child_main"]
@@ -103,6 +104,14 @@ def _store_error(reply: dict[str, Any]) -> Exception:
     return RuntimeError(message)
 
 
+def _stop_reason(message: dict[str, Any]) -> ProcessorError:
+    """What ``job.stop_reason`` says in the child: the worker's reason, same class."""
+    text = str(message.get("message"))
+    if message.get("type") == "JobTimeoutError":
+        return JobTimeoutError(text)
+    return JobCancelledError(text)
+
+
 class _Child:
     """One child: the reader thread, the calls in flight to the parent, the job loop."""
 
@@ -116,6 +125,8 @@ class _Child:
         self._calls_lock = threading.Lock()
         self._exiting = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.job: Job | None = None
+        """The job the processor is running, if any."""
 
     # -- frames from the parent -------------------------------------------------------
 
@@ -137,6 +148,13 @@ class _Child:
                     future.set_result(message.get("value"))
                 else:
                     future.set_exception(_store_error(message))
+            elif kind == "stop":
+                # The worker is stopping this job (a cancel or a timeout); SIGTERM follows.
+                job = self.job
+                if job is not None:
+                    job.request_stop(_stop_reason(message))
+                with contextlib.suppress(OSError):
+                    self.link.send({"t": "stopping"})
             else:
                 if kind == "exit":
                     self._exiting = True
@@ -176,6 +194,7 @@ class _Child:
         store = ChildStore(self, message["prefix"])
         job = Job(JobMover(cast(Backend, store), message["queue"]), record, message["token"])
         outcome: dict[str, Any] = {"t": "done", "id": record.id}
+        self.job = job
         try:
             result = self.function(job)
             if inspect.isawaitable(result):
@@ -189,6 +208,8 @@ class _Child:
             except UnencodableError as error:
                 refused = ValueError(f"the processor's return value could not be stored: {error}")
                 outcome.update(ok=False, error=error_payload(refused, str(refused)))
+        finally:
+            self.job = None
         outcome["rss"] = _rss_bytes()
         self.link.send(outcome)
 

@@ -12,6 +12,7 @@ What happens to a job whose child does not answer normally:
 | the processor raised | fails with its message (:class:`~corral.ChildJobError`; Unrecoverable/RateLimit/WaitingChildren keep their meaning) | goes on |
 | returned a value JSON cannot hold | fails: "the processor's return value could not be stored: …" | goes on |
 | the child died (segfault, OOM kill, ``os._exit``) | fails with the signal or exit code (:class:`~corral.ChildCrashedError`) | replaced |
+| its ``timeout`` passed, or it was cancelled | fails with the JobTimeoutError / JobCancelledError reason (a timeout retries while attempts remain) | told why (``job.is_cancelled``), SIGTERM, SIGKILL after ``kill_grace``; replaced |
 | the worker stops past its grace, or at once | returned to wait without using an attempt | killed; not replaced |
 
 Recycling: a child that has run ``max_jobs_per_child`` jobs, or whose resident
@@ -54,7 +55,7 @@ from corral.errors import (
 )
 from corral.job import Job
 
-__all__ = ["ProcessPool", "describe_exit"]
+__all__ = ["PROCESS_STOP_MARGIN", "ProcessPool", "describe_exit"]
 
 logger = logging.getLogger("corral.worker")
 
@@ -63,6 +64,12 @@ START_TIMEOUT = 60.0
 
 RETURN_TIMEOUT = 5.0
 """How long (seconds) a job killed by a stop may take to be handed back to wait."""
+
+STOP_NOTICE_WAIT = 0.5
+"""How long (seconds) a child may take to hear why its job stops before SIGTERM."""
+
+PROCESS_STOP_MARGIN = 1.0
+"""How long (seconds) past ``kill_grace`` the runner waits for a stopped job's child."""
 
 RESPAWN_DELAY_MAX = 5.0
 """The longest pause (seconds) between attempts to replace a child that fails to start."""
@@ -142,6 +149,8 @@ class _Child:
         """Why the parent is stopping this child (None: it is not)."""
         self.reader: asyncio.Task[None] | None = None
         self.replaced = False
+        self.stop_heard = asyncio.Event()
+        """Set when the child has heard why its job stops."""
         """Whether a fresh child was already started in this one's place."""
 
     @property
@@ -277,6 +286,8 @@ class ProcessPool:
                         )
                 elif kind == "call":
                     self._spawn_task(self._answer(child, message))
+                elif kind == "stopping":
+                    child.stop_heard.set()
                 elif kind == "done":
                     child.rss = int(message.get("rss") or 0)
                     if child.result is not None and not child.result.done():
@@ -404,7 +415,7 @@ class ProcessPool:
             await self._hand_back(job)
             raise
         except asyncio.CancelledError:
-            if self._forced:
+            if self._forced and job.stop_reason is None:
                 await self._hand_back(job)
             raise
         loop = asyncio.get_running_loop()
@@ -422,6 +433,13 @@ class ProcessPool:
             )
             outcome = await asyncio.shield(result)
         except asyncio.CancelledError:
+            stop = job.stop_reason
+            if stop is not None:
+                # Cancelled or timed out: the child hears why (``job.is_cancelled``),
+                # gets SIGTERM, SIGKILL after kill_grace, and a fresh one replaces it.
+                # The runner then fails the job with the reason.
+                await asyncio.shield(self._tell_and_stop(child, stop))
+                raise
             # The worker is stopping: past its grace, or at once. The child is killed
             # (and not replaced) so that the job runs nowhere; then (at once) its lock
             # is released.
@@ -473,6 +491,15 @@ class ProcessPool:
             # Start the fresh child now rather than once this one has gone.
             child.replaced = True
             self._spawn_task(self._replace())
+
+    async def _tell_and_stop(self, child: _Child, stop: BaseException) -> None:
+        """Tell ``child`` why its job stops (so ``job.is_cancelled`` is true there when
+        SIGTERM lands), wait a moment for it to hear, then stop it."""
+        child.send({"t": "stop", "type": type(stop).__name__, "message": str(stop)})
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(min(self.kill_grace, STOP_NOTICE_WAIT)):
+                await child.stop_heard.wait()
+        await self._stop(child, str(stop), signal.SIGTERM)
 
     async def _stop(self, child: _Child, why: str, signum: int) -> None:
         """Stop ``child`` (``signum``, then SIGKILL after ``kill_grace``) and wait for it."""

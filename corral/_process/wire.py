@@ -10,6 +10,7 @@ Parent to child:
 |---|---|---|
 | ``job`` | ``job`` (the job's record), ``queue``, ``prefix``, ``token`` | run the processor on this job |
 | ``reply`` | ``rid``, ``ok``, ``value`` or ``error`` | the answer to a child's ``call`` |
+| ``stop`` | ``type``, ``message`` | the job is cancelled or timed out (``job.stop_reason``); SIGTERM follows |
 | ``exit`` | | finish and exit (the child is idle) |
 
 Child to parent:
@@ -19,6 +20,7 @@ Child to parent:
 | ``ready`` | ``pid`` | the processor is imported; the child takes jobs |
 | ``fatal`` | ``error`` | the child cannot start (the processor does not import) |
 | ``call`` | ``rid``, ``op``, ``args`` | do ``op`` on the store for the running job (progress, log…) |
+| ``stopping`` | | the child heard a ``stop`` (its job is cancelled or timed out) |
 | ``done`` | ``id``, ``ok``, ``value`` (JSON text) or ``error``, ``rss`` | the job's outcome, and the child's memory (bytes) |
 """
 

@@ -84,6 +84,7 @@ from corral.backends.flow_types import (
 from corral.errors import ErrorCode
 
 __all__ = [
+    "CANCEL_REASON_PREFIX",
     "MAX_PRIORITY",
     "RATE_LIMIT_SENTINEL",
     "STALLED_LIMIT_REASON",
@@ -112,6 +113,9 @@ MAX_PRIORITY = 2_097_151
 
 RATE_LIMIT_SENTINEL = 9_007_199_254_740_991
 """The limiter value ``rate_limit`` stores: no worker takes a job while it stands."""
+
+CANCEL_REASON_PREFIX = "cancelled: "
+"""How the failed reason of a cancelled job starts (``cancelled: <reason>``)."""
 
 STALLED_LIMIT_REASON = "job stalled more than allowable limit"
 """The failure reason of a job that stalled more than ``max_stalled_count`` times."""
@@ -667,4 +671,33 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release connections and threads. Safe to call more than once."""
+        ...
+
+    # -- cancellation ----------------------------------------------------------------
+
+    async def cancel_job(
+        self, queue: str, job_id: str, reason: str, now: int, keep: KeepJobs
+    ) -> JobState:
+        """Cancel a job; return the state it was in (``UNKNOWN``: there is none).
+
+        ``reason`` is the whole failed reason (it starts with
+        :data:`CANCEL_REASON_PREFIX`). Waiting, prioritized, delayed or
+        waiting-children: the job fails at once, as a failure for good does (its
+        parent acts by its :class:`ParentPolicy`, retention ``keep`` applies,
+        ``attempts_made`` is not touched). Active: the job is marked with
+        ``deferred_failure = reason`` and stays active; the worker holding it sees
+        the mark through :meth:`get_cancel_requests` and fails it, and a job that
+        stalls back instead is failed by its next fetch (as any deferred failure).
+        Completed, failed or unknown: nothing changes.
+        Events: ``cancelled`` (jobId, reason, prev: the state) unless nothing
+        changes; then ``failed`` (jobId, failedReason, prev) unless it was active.
+
+        now: stamps ``finished_on_ms`` and ages retention.
+        """
+        ...
+
+    async def get_cancel_requests(self, queue: str, job_ids: Sequence[str]) -> dict[str, str]:
+        """The jobs of ``job_ids`` marked to be cancelled, with their reasons: a
+        ``deferred_failure`` that starts with :data:`CANCEL_REASON_PREFIX`. Missing
+        jobs and jobs without such a mark are left out. Read only; one round trip."""
         ...

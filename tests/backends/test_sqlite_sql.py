@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import corral.backends.sqlite
-from corral.backends.sqlite.sql import Q, parse_queries, split_statements
+from corral.backends.sqlite.sql import QUERY_FILES, Q, parse_queries, split_statements
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_parser_reads_named_blocks() -> None:
 
 def test_every_query_says_what_it_does() -> None:
     folder = resources.files("corral.backends.sqlite")
-    text = "".join(folder.joinpath(f).read_text() for f in ("queries.sql", "queries_flows.sql"))
+    text = "".join(folder.joinpath(f).read_text() for f in QUERY_FILES)
     blocks = re.findall(r"^-- name: (\w+)\n(.*)$", text, flags=re.M)
     assert len(blocks) == len(Q)
     for name, line in blocks:

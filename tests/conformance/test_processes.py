@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 
 from corral import (
+    CancelOutcome,
     ChildCrashedError,
     ChildJobError,
     ConfigurationError,
     Job,
     JobState,
+    JobTimeoutError,
     Queue,
     Worker,
 )
@@ -389,3 +391,67 @@ async def test_a_child_reads_the_whole_log_count(queue: Queue, make_worker: Work
     await worker.close()
     await running
     assert (await _job(queue, job.id)).return_value == {"last": ["two"], "count": 3}
+
+
+async def test_a_hard_timeout_kills_the_child_and_retries_in_a_fresh_one(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    job = await queue.add("hangs", {"s": 120}, timeout=1, attempts=2)
+    worker = make_worker(processor=process_jobs.sleeps_and_tells, processes=1)
+    timeouts: list[BaseException] = []
+    worker.on("failed", lambda job, error: timeouts.append(error))
+    running = asyncio.create_task(worker.run())
+    first = await _running_child(queue, job.id)
+    await _finish(queue, [job.id])
+    await worker.close()
+    await running
+    done = await _job(queue, job.id)
+    assert done.attempts_made == 2
+    assert done.failed_reason == "timed out after 1 seconds"
+    assert all(isinstance(error, JobTimeoutError) for error in timeouts)
+    assert len(timeouts) == 2
+    assert not _alive(first)
+    # The child heard why before SIGTERM ended it; the retry ran in a fresh child.
+    logs = await done.get_logs()
+    assert logs[0] == "stopped: True JobTimeoutError: timed out after 1 seconds"
+    assert len(logs) == 2
+
+
+async def test_a_child_that_ignores_sigterm_is_killed_after_kill_grace(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    job = await queue.add("stubborn", {"s": 120}, timeout=0.5)
+    after = await queue.add("fine", {"s": 0})
+    worker = make_worker(processor=process_jobs.stubborn, processes=1, kill_grace=0.3)
+    running = asyncio.create_task(worker.run())
+    await _finish(queue, [job.id, after.id])
+    await worker.close()
+    await running
+    assert (await _job(queue, job.id)).failed_reason == "timed out after 0.5 seconds"
+    assert await queue.get_job_state(after.id) is JobState.COMPLETED
+
+
+async def test_cancelling_an_active_job_kills_its_child(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    job = await queue.add("long", {"s": 120}, attempts=3)
+    after = await queue.add("next", {"s": 0})
+    worker = make_worker(processor=process_jobs.sleeps_and_tells, processes=1)
+    cancelled: list[str] = []
+    worker.on("cancelled", lambda job, reason: cancelled.append(reason))
+    running = asyncio.create_task(worker.run())
+    pid = await _running_child(queue, job.id)
+    answer = await queue.cancel(job.id, reason="not needed")
+    assert answer.outcome is CancelOutcome.REQUESTED
+    await _finish(queue, [job.id, after.id])
+    await worker.close()
+    await running
+    done = await _job(queue, job.id)
+    assert done.failed_reason == "cancelled: not needed"
+    assert done.attempts_made == 1  # no retry
+    assert cancelled == ["cancelled: not needed"]
+    assert not _alive(pid)
+    assert await done.get_logs() == ["stopped: True JobCancelledError: cancelled: not needed"]
+    nxt = await _job(queue, after.id)
+    assert await nxt.get_state() is JobState.COMPLETED
+    assert nxt.return_value != pid

@@ -40,6 +40,7 @@ SAMPLES: dict[str, object] = {
     "remove_on_complete": 10,
     "remove_on_fail": RemovePolicy(age=60, count=5),
     "timestamp": datetime(2030, 1, 2, tzinfo=UTC),
+    "timeout": 2.5,
     "parent": {"id": "p-1", "queue": "bull:parents"},
     "fail_parent_on_failure": True,
     "continue_parent_on_failure": True,
@@ -115,7 +116,7 @@ def test_unknown_options_are_refused_naming_the_known_ones() -> None:
     assert "unknown job option(s) ['prioritee', 'tries']" in message
     assert all(row.name in message.split("known:")[1] for row in OPTIONS)
     with pytest.raises(TypeError, match="unknown job option"):
-        new_job("x", {}, {"timeout": 5}, now_ms=0)
+        new_job("x", {}, {"time_out": 5}, now_ms=0)
 
 
 @pytest.mark.parametrize(
@@ -290,7 +291,7 @@ def test_corral_add_takes_a_flag_for_every_option_the_table_puts_on_the_cli(
     flags = {
         "--job-id": "cli-1", "--delay": "1.5", "--priority": "2", "--lifo": None,
         "--attempts": "3", "--backoff": "0.5", "--remove-on-complete": "5",
-        "--remove-on-fail": "0",
+        "--remove-on-fail": "0", "--timeout": "2.5",
     }  # fmt: skip
     assert list(flags) == [row.flag for row in OPTIONS if row.cli is not None]
     argv = ["add", "q", "n", '{"k": 1}', "--url", url]
@@ -307,7 +308,7 @@ def test_corral_add_takes_a_flag_for_every_option_the_table_puts_on_the_cli(
 
     assert asyncio.run(stored()) == JobOptions.build(
         job_id="cli-1", delay=1.5, priority=2, lifo=True, attempts=3, backoff=0.5,
-        remove_on_complete=5, remove_on_fail=0,
+        remove_on_complete=5, remove_on_fail=0, timeout=2.5,
     )  # fmt: skip
 
 

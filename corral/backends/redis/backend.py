@@ -35,11 +35,12 @@ from corral.backends.base import (
     FlowEntry,
     JobRecord,
     JobState,
+    KeepJobs,
     NewJob,
     Retry,
 )
 from corral.backends.keyspace import RESERVED_JOB_IDS, validate_prefix
-from corral.backends.redis import flows
+from corral.backends.redis import cancel, flows
 from corral.backends.redis.connection import (
     RedisConnection,
     RedisConnectionError,
@@ -554,3 +555,15 @@ class RedisBackend:
         :meth:`share`); safe to call more than once."""
         if self._owner:
             await self._connections.close()
+
+    # -- cancellation ----------------------------------------------------------------
+
+    async def cancel_job(
+        self, queue: str, job_id: str, reason: str, now: int, keep: KeepJobs
+    ) -> JobState:
+        """Fail a job not yet running, or mark a running one for its worker."""
+        return await cancel.cancel_job(self, queue, job_id, reason, now, keep)
+
+    async def get_cancel_requests(self, queue: str, job_ids: Sequence[str]) -> dict[str, str]:
+        """The jobs of ``job_ids`` marked to be cancelled, with their reasons."""
+        return await cancel.get_cancel_requests(self, queue, job_ids)

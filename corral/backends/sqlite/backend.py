@@ -41,11 +41,12 @@ from corral.backends.base import (
     FlowEntry,
     JobRecord,
     JobState,
+    KeepJobs,
     NewJob,
     Retry,
 )
 from corral.backends.keyspace import validate_prefix
-from corral.backends.sqlite import ops, ops_admin, ops_flows, ops_read, wakeups
+from corral.backends.sqlite import ops, ops_admin, ops_cancel, ops_flows, ops_read, wakeups
 from corral.backends.sqlite.connection import MEMORY, Conn, Database
 from corral.errors import BackendError, ConfigurationError, ErrorCode
 
@@ -401,6 +402,19 @@ class SQLiteBackend:
         shared = SQLiteBackend(self.url, prefix=prefix)
         shared._db, shared._key, shared._owns_db = db, self._key, False
         return shared
+
+    # -- cancellation ----------------------------------------------------------------
+
+    async def cancel_job(
+        self, queue: str, job_id: str, reason: str, now: int, keep: KeepJobs
+    ) -> JobState:
+        name = self._name(queue)
+        state = await self._write_waking(ops_cancel.cancel_job, name, job_id, reason, now, keep)
+        self._notify(name, jobs=False)
+        return state
+
+    async def get_cancel_requests(self, queue: str, job_ids: Sequence[str]) -> dict[str, str]:
+        return await self._read(ops_cancel.get_cancel_requests, self._name(queue), list(job_ids))
 
     async def close(self) -> None:
         if self._closed:

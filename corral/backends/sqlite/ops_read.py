@@ -96,6 +96,16 @@ def get_jobs(
     listed = [s for s in states if s in _OLDEST_FIRST or s in _NEWEST_FIRST]
     if qid is None or not listed:
         return []
+    if len(listed) == 1 and start >= 0 and end >= -1:
+        # One state, counted from its start: no count needed (counting a big state
+        # costs as much as reading it), -1 is SQLite's "no limit".
+        state = listed[0]
+        query = "jobs_page_oldest_first" if state in _OLDEST_FIRST else "jobs_page_newest_first"
+        limit = -1 if end == -1 else max(end - start + 1, 0)
+        if limit == 0:
+            return []
+        rows = conn.sql.execute(Q[query], (qid, state.value, limit, start)).fetchall()
+        return [record(row) for row in rows]
     counts = [int(conn.sql.execute(Q["jobs_count"], (qid, s.value)).fetchone()[0]) for s in listed]
     skip, want = _window(start, end, sum(counts))
     jobs: list[JobRecord] = []

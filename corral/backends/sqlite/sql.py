@@ -10,8 +10,9 @@ SQL lives in ``.sql`` files shipped inside the package and read with
   the version reached in ``PRAGMA user_version``. Numbers start at 1 and only
   increase; a gap is allowed, so migrations written side by side keep the numbers
   they were given (the schema version is the highest number).
-* ``queries_flows.sql``: more named blocks (flows), merged into :data:`Q`; a name
-  defined in both files is refused.
+* ``queries_flows.sql``, ``queries_cancel.sql``: more named blocks (flows,
+  cancellation), merged into :data:`Q` (:data:`QUERY_FILES`); a name defined in
+  two files is refused.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from importlib import resources
 
 from corral.errors import BackendError
 
-__all__ = ["Q", "SCHEMA_VERSION", "migrate", "migrations", "parse_queries", "split_statements"]
+__all__ = [
+    "Q",
+    "QUERY_FILES",
+    "SCHEMA_VERSION",
+    "migrate",
+    "migrations",
+    "parse_queries",
+    "split_statements",
+]
 
 _NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$")
 
@@ -57,13 +66,19 @@ def parse_queries(text: str) -> dict[str, str]:
     return queries
 
 
+QUERY_FILES: tuple[str, ...] = ("queries.sql", "queries_flows.sql", "queries_cancel.sql")
+"""The files of named queries, merged into :data:`Q`."""
+
+
 def _all_queries() -> dict[str, str]:
-    queries = parse_queries(_read("queries.sql"))
-    flows = parse_queries(_read("queries_flows.sql"))
-    twice = sorted(queries.keys() & flows.keys())
-    if twice:
-        raise ValueError(f"queries defined in two files: {twice}")
-    return queries | flows
+    queries: dict[str, str] = {}
+    for file in QUERY_FILES:
+        more = parse_queries(_read(file))
+        twice = sorted(queries.keys() & more.keys())
+        if twice:
+            raise ValueError(f"queries defined in two files: {twice}")
+        queries |= more
+    return queries
 
 
 Q: dict[str, str] = _all_queries()

@@ -1,0 +1,209 @@
+"""Prometheus metrics for corral's queues and workers (``prometheus_client``).
+
+```python
+from prometheus_client import REGISTRY
+from corral.prometheus import QueueCollector, WorkerMetrics
+
+collector = QueueCollector(connection=conn, queues=["emails"])
+REGISTRY.register(collector)          # corral_queue_jobs{queue,state}
+await collector.refresh()             # before a scrape, or on a timer
+
+metrics = WorkerMetrics()             # counters and histograms, in REGISTRY
+metrics.instrument(worker)            # records every job the worker runs
+```
+
+| metric | type | labels | what |
+|---|---|---|---|
+| ``corral_queue_jobs`` | gauge | queue, state | jobs per state, as of the last :meth:`QueueCollector.refresh` |
+| ``corral_queue_paused`` | gauge | queue | 1 while the queue is paused |
+| ``corral_jobs_completed_total`` | counter | queue, name | jobs a worker completed |
+| ``corral_jobs_failed_total`` | counter | queue, name | failed attempts (retried or not) |
+| ``corral_job_duration_seconds`` | histogram | queue, name | from start to finish of an attempt |
+| ``corral_job_wait_seconds`` | histogram | queue | from when the job was due (added, or its delay ended) to its start |
+| ``corral_worker_jobs_active`` | gauge | queue | jobs the worker's slots are processing now |
+| ``corral_worker_concurrency`` | gauge | queue | the worker's concurrency |
+
+The dashboard serves all of them on ``/metrics``; ``corral worker --metrics-port N``
+serves a worker's. Needs the ``prometheus_client`` package (the ``dashboard``
+and ``metrics`` extras).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from corral.errors import MissingDependency
+
+try:
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+    from prometheus_client.core import GaugeMetricFamily, Metric
+    from prometheus_client.registry import REGISTRY, Collector
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise MissingDependency(
+        "corral's Prometheus metrics need the 'prometheus_client' package: "
+        "pip install 'corral[metrics]'"
+    ) from exc
+
+from corral.connection import Connection, SharedConnection
+from corral.queue import DEFAULT_COUNT_STATES, Queue
+
+if TYPE_CHECKING:
+    from corral.job import Job
+    from corral.worker import Worker
+
+__all__ = ["DURATION_BUCKETS", "QueueCollector", "WorkerMetrics"]
+
+DURATION_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+    3600.0, float("inf"),
+)  # fmt: skip
+"""Histogram buckets (seconds) of the job duration and wait metrics."""
+
+_STATES = tuple(state.value for state in DEFAULT_COUNT_STATES)
+
+
+class QueueCollector(Collector):
+    """``corral_queue_jobs{queue,state}`` and ``corral_queue_paused{queue}`` for the
+    queues of one store.
+
+    ``queues``: these queues (None: every queue the store has under ``prefix``).
+    ``connection`` (a :class:`~corral.Connection`) or ``url`` (then the collector
+    owns its connection; :meth:`close` closes it). Prometheus scrapes synchronously,
+    so the collector reports what the last ``await refresh()`` read.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        prefix: str = "bull",
+        queues: Sequence[str] | None = None,
+        connection: SharedConnection | None = None,
+    ) -> None:
+        if connection is not None and url is not None:
+            raise ValueError("give either url= or connection=, not both")
+        self._own: Connection | None = None
+        if connection is None:
+            connection = self._own = Connection(url)
+        self._connection = connection
+        self._prefix = prefix
+        self._names = None if queues is None else list(queues)
+        self._queues: dict[str, Queue] = {}
+        self._counts: dict[str, dict[str, int]] = {}
+        self._paused: dict[str, bool] = {}
+
+    async def refresh(self, queues: Sequence[str] | None = None) -> None:
+        """Read the counts of every queue now (the next scrape reports them);
+        ``queues``: these queues this time instead of the collector's own."""
+        names = self._names if queues is None else list(queues)
+        if names is None:
+            names = await self._connection.backend(self._prefix).list_queues()
+        counts: dict[str, dict[str, int]] = {}
+        paused: dict[str, bool] = {}
+        for name in names:
+            queue = self._queues.get(name)
+            if queue is None:
+                queue = self._queues[name] = Queue(
+                    name, connection=self._connection, prefix=self._prefix
+                )
+            counts[name] = await queue.get_job_counts(*_STATES)
+            paused[name] = await queue.is_paused()
+        self._counts, self._paused = counts, paused
+
+    def collect(self) -> Iterator[Metric]:
+        """The gauges, as of the last :meth:`refresh`."""
+        jobs = GaugeMetricFamily(
+            "corral_queue_jobs", "Jobs in each state of a corral queue.", labels=["queue", "state"]
+        )
+        paused = GaugeMetricFamily(
+            "corral_queue_paused", "1 while a corral queue is paused.", labels=["queue"]
+        )
+        for name, counts in self._counts.items():
+            for state, count in counts.items():
+                jobs.add_metric([name, state], count)
+            paused.add_metric([name], 1.0 if self._paused.get(name) else 0.0)
+        yield jobs
+        yield paused
+
+    def describe(self) -> Iterator[Metric]:
+        """The metrics :meth:`collect` yields, without their samples."""
+        yield GaugeMetricFamily("corral_queue_jobs", "", labels=["queue", "state"])
+        yield GaugeMetricFamily("corral_queue_paused", "", labels=["queue"])
+
+    async def close(self) -> None:
+        """Close the connection the collector opened from ``url`` (a given one stays open)."""
+        if self._own is not None:
+            await self._own.close()
+
+
+class WorkerMetrics:
+    """Counters, histograms and gauges of the jobs workers run, in ``registry``
+    (Prometheus' default one when None). One instance serves many workers: call
+    :meth:`instrument` on each."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        where: Any = REGISTRY if registry is None else registry
+        self.registry = where
+        """The registry the metrics are in."""
+        self.completed = Counter(
+            "corral_jobs_completed", "Jobs completed by corral workers.",
+            ["queue", "name"], registry=where,
+        )  # fmt: skip
+        self.failed = Counter(
+            "corral_jobs_failed", "Failed attempts of jobs run by corral workers.",
+            ["queue", "name"], registry=where,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "corral_job_duration_seconds", "How long a job's attempt ran.",
+            ["queue", "name"], buckets=DURATION_BUCKETS, registry=where,
+        )  # fmt: skip
+        self.wait = Histogram(
+            "corral_job_wait_seconds", "How long a job waited from due to start.",
+            ["queue"], buckets=DURATION_BUCKETS, registry=where,
+        )  # fmt: skip
+        self.active = Gauge(
+            "corral_worker_jobs_active", "Jobs a corral worker is processing now.",
+            ["queue"], registry=where, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.concurrency = Gauge(
+            "corral_worker_concurrency", "The concurrency of a corral worker.",
+            ["queue"], registry=where, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self._workers: list[Worker] = []
+
+    def instrument(self, worker: Worker) -> None:
+        """Record the jobs ``worker`` runs (through its ``active``, ``completed`` and
+        ``failed`` hooks)."""
+        queue = worker.queue_name
+        self._workers.append(worker)
+        self.concurrency.labels(queue).inc(worker.concurrency)
+        self.active.labels(queue).set_function(
+            lambda: float(sum(w.jobs_in_progress for w in self._workers if w.queue_name == queue))
+        )
+        wait = self.wait.labels(queue)
+        started: dict[str, float] = {}
+
+        def on_active(job: Job) -> None:
+            started[job.id] = time.perf_counter()
+            fetched = job.processed_on
+            if fetched is not None:
+                due = job.timestamp.timestamp() + job.delay
+                wait.observe(max(0.0, fetched.timestamp() - due))
+
+        def on_completed(job: Job, _result: object) -> None:
+            self.completed.labels(queue, job.name).inc()
+            self._observe(queue, job, started.pop(job.id, None))
+
+        def on_failed(job: Job, _error: BaseException) -> None:
+            self.failed.labels(queue, job.name).inc()
+            self._observe(queue, job, started.pop(job.id, None))
+
+        worker.on("active", on_active)
+        worker.on("completed", on_completed)
+        worker.on("failed", on_failed)
+
+    def _observe(self, queue: str, job: Job, started: float | None) -> None:
+        if started is not None:
+            self.duration.labels(queue, job.name).observe(time.perf_counter() - started)

@@ -1,0 +1,110 @@
+"""Prometheus metrics: scraped from the dashboard's /metrics and from a user's own
+registry, read back with prometheus_client's own parser."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from corral import Connection, Job, Queue, Worker
+from corral.prometheus import QueueCollector, WorkerMetrics
+from tests.dashboard.conftest import Api
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse(text: str) -> Samples:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_the_dashboard_serves_each_queues_jobs_per_state(client: Api, url: str, prefix: str):
+    async with Queue("emails", url=url, prefix=prefix) as emails:
+        await emails.add_bulk([{"name": "send"}] * 4)
+        await emails.add("later", delay=60)
+        await emails.pause()
+
+    reply = await client.http.get("/metrics")
+
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/plain")
+    samples = parse(reply.text)
+    assert samples[("corral_queue_jobs", (("queue", "emails"), ("state", "waiting")))] == 4
+    assert samples[("corral_queue_jobs", (("queue", "emails"), ("state", "delayed")))] == 1
+    assert samples[("corral_queue_jobs", (("queue", "emails"), ("state", "failed")))] == 0
+    assert samples[("corral_queue_paused", (("queue", "emails"),))] == 1
+
+
+async def test_a_workers_jobs_are_counted_timed_and_seen_in_progress(url: str, queue_name: str):
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    release = asyncio.Event()
+    running = asyncio.Event()
+
+    async def process(job: Job) -> str:
+        if job.data == "bad":
+            raise ValueError("bad input")
+        if job.data == "hold":
+            running.set()
+            await release.wait()
+        return "done"
+
+    async with Connection(url) as conn:
+        queue = Queue(queue_name, connection=conn)
+        collector = QueueCollector(connection=conn, queues=[queue_name])
+        registry.register(collector)
+        await queue.add_bulk([{"name": "resize", "data": d} for d in ("ok", "bad", "ok")])
+        await queue.add("slow", "hold")
+        worker = Worker(queue_name, process, connection=conn, concurrency=3, drain_delay=0.2)
+        metrics.instrument(worker)
+        all_done = asyncio.Event()
+        done: list[str] = []
+
+        @worker.on("completed")
+        def count(job: Job, _result: object) -> None:  # runs after the metrics' own hook
+            done.append(job.id)
+            if len(done) == 3:
+                all_done.set()
+
+        async with worker:
+            await asyncio.wait_for(running.wait(), timeout=20)
+            await collector.refresh()
+            during = parse(generate_latest(registry).decode())
+            release.set()
+            await asyncio.wait_for(all_done.wait(), timeout=20)
+
+    q = (("queue", queue_name),)
+    assert during[("corral_worker_jobs_active", q)] == 1
+    assert during[("corral_worker_concurrency", q)] == 3
+    assert during[("corral_queue_jobs", (("queue", queue_name), ("state", "active")))] == 1
+    after = parse(generate_latest(registry).decode())
+    resize = (("name", "resize"), ("queue", queue_name))
+    assert after[("corral_jobs_completed_total", resize)] == 2
+    assert after[("corral_jobs_failed_total", resize)] == 1
+    assert after[("corral_job_duration_seconds_count", resize)] == 3
+    assert after[("corral_job_wait_seconds_count", q)] == 4
+    assert after[("corral_worker_jobs_active", q)] == 0
+
+
+async def test_a_collector_with_its_own_url_lists_the_stores_queues(url: str, prefix: str):
+    async with Queue("a", url=url, prefix=prefix) as a, Queue("b", url=url, prefix=prefix) as b:
+        await a.add("x")
+        await b.add("y", delay=30)
+    collector = QueueCollector(url, prefix=prefix)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    try:
+        before = parse(generate_latest(registry).decode())
+        await collector.refresh()
+        after = parse(generate_latest(registry).decode())
+    finally:
+        await collector.close()
+
+    assert not any(name == "corral_queue_jobs" for name, _ in before)
+    assert after[("corral_queue_jobs", (("queue", "a"), ("state", "waiting")))] == 1
+    assert after[("corral_queue_jobs", (("queue", "b"), ("state", "delayed")))] == 1
