@@ -59,6 +59,7 @@ from corral.flows import FlowJob, FlowNode, FlowProducer
 from corral.job import Job
 from corral.options import Backoff, JobOptions, ParentRef, RateLimiter, RemovePolicy
 from corral.queue import Queue
+from corral.schedulers import JobScheduler
 from corral.worker import Worker
 
 # A library logs; the application decides where logs go (and the CLI configures it).
@@ -86,6 +87,7 @@ __all__ = [
     "JobError",
     "JobNotFoundError",
     "JobOptions",
+    "JobScheduler",
     "JobState",
     "JobStateError",
     "JobTimeoutError",

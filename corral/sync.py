@@ -449,6 +449,11 @@ class Queue(_Client[_queue.Queue]):
     resume = _blocking(_queue.Queue.resume)
     is_paused = _blocking(_queue.Queue.is_paused)
     obliterate = _blocking(_queue.Queue.obliterate)
+    upsert_job_scheduler = _blocking_job(_queue.Queue.upsert_job_scheduler)
+    get_job_scheduler = _blocking(_queue.Queue.get_job_scheduler)
+    get_job_schedulers = _blocking(_queue.Queue.get_job_schedulers)
+    get_job_schedulers_count = _blocking(_queue.Queue.get_job_schedulers_count)
+    remove_job_scheduler = _blocking(_queue.Queue.remove_job_scheduler)
     close = _blocking(_queue.Queue.close)
     cancel = _blocking(_queue.Queue.cancel)
 
