@@ -700,6 +700,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="JOBS",
         help="also: a corral worker's RSS over a run of JOBS jobs (e.g. 1000000)",
     )
+    parser.add_argument(
+        "--deployments",
+        action="store_true",
+        help="also: corral on one server, on Sentinel and on a Redis Cluster (bench/deployments.py)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the raw results here")
     return parser
 
@@ -750,6 +755,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 output.append(run_sibling_cost(contenders, args.sibling_cost, store, args.quick))
             if args.memory:
                 output.append(run_memory(contenders, args.memory, store))
+            if args.deployments:
+                from bench.deployments import run_deployments
+
+                output.append(run_deployments(settings, workdir))
     load_after = os.getloadavg()
     output.append(
         f"took {time.monotonic() - started:.0f} s; load average {load_before[0]:.2f} at start, "
