@@ -142,3 +142,15 @@ def sleeps_and_tells(job: Job) -> Any:
         blocking.log(f"stopped: {job.is_cancelled} {type(reason).__name__}: {reason}")
         raise
     return os.getpid()
+
+
+async def asks_badly(job: Job) -> Any:
+    """Ask the worker for what it must refuse: an unknown call, another job's state."""
+    store: Any = job._mover.backend
+    said = []
+    for op, job_id in (("nope", job.id), ("get_state", "someone-else")):
+        try:
+            await store._ask(op, job_id)
+        except RuntimeError as error:
+            said.append(str(error))
+    return said

@@ -455,3 +455,18 @@ async def test_cancelling_an_active_job_kills_its_child(
     nxt = await _job(queue, after.id)
     assert await nxt.get_state() is JobState.COMPLETED
     assert nxt.return_value != pid
+
+
+async def test_a_child_may_only_ask_for_its_own_job(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    job = await queue.add("asks", {})
+    worker = make_worker(processor=process_jobs.asks_badly, processes=1)
+    running = asyncio.create_task(worker.run())
+    await _finish(queue, [job.id])
+    await worker.close()
+    await running
+    assert (await _job(queue, job.id)).return_value == [
+        "unknown call 'nope' from a child process",
+        "a child may only act on the job it is running",
+    ]
