@@ -93,7 +93,7 @@ def test_no_child_outlives_a_worker_killed_with_sigkill(sqlite_url: str, tmp_pat
 
 def test_ctrl_c_lets_children_finish_then_the_worker_exits(sqlite_url: str, tmp_path: Path) -> None:
     for _ in range(2):
-        assert run("add", "work", "short", '{"s": 1.5}', "--url", sqlite_url).returncode == 0
+        assert run("add", "work", "short", '{"s": 4}', "--url", sqlite_url).returncode == 0
     proc = _start(tmp_path, sqlite_url)
     try:
         pids = _pids(sqlite_url, "work", 2, proc)

@@ -294,7 +294,7 @@ class ProcessPool:
                         child.result.set_result(message)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
-        except ValueError as error:
+        except ValueError as error:  # pragma: no cover - a child sends only frames it encoded
             # A frame that cannot be read: the child is of no more use (its job fails).
             logger.error(
                 "worker on queue %r: child process %d sent what the worker cannot read "
@@ -366,7 +366,7 @@ class ProcessPool:
         while not self._closing:
             try:
                 child = await self._spawn()
-            except Exception as error:
+            except Exception as error:  # pragma: no cover - e.g. the machine is out of processes
                 failures += 1
                 delay = min(0.2 * 2**failures, RESPAWN_DELAY_MAX)
                 logger.error(
@@ -552,7 +552,7 @@ class ProcessPool:
             try:
                 async with asyncio.timeout(max(self.kill_grace, 1.0)):
                     await asyncio.gather(*waiting)
-            except TimeoutError:
+            except TimeoutError:  # pragma: no cover - an idle child that would not exit
                 for child in list(self.children):
                     child.signal(signal.SIGKILL)
                 await asyncio.gather(*(c.exited.wait() for c in list(self.children)))
