@@ -25,8 +25,11 @@ from corral._version import __version__
 from corral.backends.base import DependencyCounts, JobState
 from corral.cancellation import Cancellation, CancelOutcome
 from corral.connection import Connection
+from corral.dedup import Deduplication
 from corral.errors import (
     BackendError,
+    ChildCrashedError,
+    ChildJobError,
     ConfigurationError,
     CorralError,
     CorruptJobError,
@@ -68,10 +71,13 @@ __all__ = [
     "Backoff",
     "CancelOutcome",
     "Cancellation",
+    "ChildCrashedError",
+    "ChildJobError",
     "ConfigurationError",
     "Connection",
     "CorralError",
     "CorruptJobError",
+    "Deduplication",
     "Dependencies",
     "DependencyCounts",
     "FailedChildrenError",

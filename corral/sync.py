@@ -454,6 +454,8 @@ class Queue(_Client[_queue.Queue]):
     get_job_schedulers = _blocking(_queue.Queue.get_job_schedulers)
     get_job_schedulers_count = _blocking(_queue.Queue.get_job_schedulers_count)
     remove_job_scheduler = _blocking(_queue.Queue.remove_job_scheduler)
+    get_deduplication_job_id = _blocking(_queue.Queue.get_deduplication_job_id)
+    remove_deduplication_key = _blocking(_queue.Queue.remove_deduplication_key)
     close = _blocking(_queue.Queue.close)
     cancel = _blocking(_queue.Queue.cancel)
 
@@ -514,6 +516,10 @@ class Worker(_Client[_worker.Worker]):
     running = _attr(_worker.Worker, lambda w: w.running)
     stopped_at_once = _attr(_worker.Worker, lambda w: w.stopped_at_once)
     backoff_strategy = _attr(_worker.Worker, lambda w: w.backoff_strategy)
+    processes = _attr(_worker.Worker, lambda w: w.processes)
+    max_jobs_per_child = _attr(_worker.Worker, lambda w: w.max_jobs_per_child)
+    max_memory_per_child = _attr(_worker.Worker, lambda w: w.max_memory_per_child)
+    kill_grace = _attr(_worker.Worker, lambda w: w.kill_grace)
     timeout_ms = _attr(_worker.Worker, lambda w: w.timeout_ms)
     jobs_in_progress = _attr(_worker.Worker, lambda w: w.jobs_in_progress)
 

@@ -14,6 +14,7 @@
   KEYS[10] stalled      SET     stalled candidates (the job leaves it)
   KEYS[11] completed    ZSET    finished ids, score finishedOn
   KEYS[12] failed       ZSET    failed ids, score finishedOn
+  KEYS[13] id           STRING  job id counter (a deduplicated job kept aside is added)
 
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  job id
@@ -42,13 +43,16 @@
   delayed due ms}.
   Events: completed (jobId, returnvalue, prev active) | failed (jobId,
   failedReason, prev active) [+ retries-exhausted (jobId, attemptsMade)];
-  drained when no job is left; the fetch's events.
+  drained when no job is left; the fetch's events. A job kept aside for the
+  finished job's deduplication id (keepLastIfActive) is added: its events.
 ]]
 --- @include "flow"
+--- @include "dedup"
 
 local Q = {
   wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], pc = KEYS[4], delayed = KEYS[5],
   marker = KEYS[6], meta = KEYS[7], events = KEYS[8], limiter = KEYS[9], stalled = KEYS[10],
+  id = KEYS[13],
 }
 local base, id = ARGV[1], ARGV[2]
 if ARGV[5] == "completed" then
@@ -84,6 +88,7 @@ if dedup_id then
   if redis.call("GET", dedup_key) == id and redis.call("PTTL", dedup_key) == -1 then
     redis.call("DEL", dedup_key)
   end
+  dedup_requeue(Q, M, base, dedup_id, now)
 end
 
 local parent = parent_from_fields(fields[2], fields[3])
