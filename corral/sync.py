@@ -539,6 +539,10 @@ class Worker(_Client[_worker.Worker]):
     running = _attr(_worker.Worker, lambda w: w.running)
     stopped_at_once = _attr(_worker.Worker, lambda w: w.stopped_at_once)
     backoff_strategy = _attr(_worker.Worker, lambda w: w.backoff_strategy)
+    processes = _attr(_worker.Worker, lambda w: w.processes)
+    max_jobs_per_child = _attr(_worker.Worker, lambda w: w.max_jobs_per_child)
+    max_memory_per_child = _attr(_worker.Worker, lambda w: w.max_memory_per_child)
+    kill_grace = _attr(_worker.Worker, lambda w: w.kill_grace)
     timeout_ms = _attr(_worker.Worker, lambda w: w.timeout_ms)
     jobs_in_progress = _attr(_worker.Worker, lambda w: w.jobs_in_progress)
 
