@@ -1,6 +1,8 @@
 --[[
   update_data: replace a job's data (Node's updateData).
 
+  KEYS[1]  meta  HASH  not read: it places the call in the queue's hash slot
+
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  job id
   ARGV[3]  data (JSON text, stored verbatim)
