@@ -444,6 +444,7 @@ class Queue(_Client[_queue.Queue]):
     resume = _blocking(_queue.Queue.resume)
     is_paused = _blocking(_queue.Queue.is_paused)
     obliterate = _blocking(_queue.Queue.obliterate)
+    get_metrics = _blocking(_queue.Queue.get_metrics)
     close = _blocking(_queue.Queue.close)
 
 
@@ -504,6 +505,7 @@ class Worker(_Client[_worker.Worker]):
     stopped_at_once = _attr(_worker.Worker, lambda w: w.stopped_at_once)
     backoff_strategy = _attr(_worker.Worker, lambda w: w.backoff_strategy)
     jobs_in_progress = _attr(_worker.Worker, lambda w: w.jobs_in_progress)
+    metrics = _attr(_worker.Worker, lambda w: w.metrics)
 
     get_next_job = _blocking_job_or_none(_worker.Worker.get_next_job)
     check_stalled_jobs = _blocking(_worker.Worker.check_stalled_jobs)
