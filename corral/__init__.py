@@ -55,6 +55,7 @@ from corral.errors import (
 from corral.events import QueueEvent, QueueEvents
 from corral.flows import FlowJob, FlowNode, FlowProducer
 from corral.job import Job
+from corral.metrics import Metrics, MetricsMeta, MetricsTime
 from corral.options import Backoff, JobOptions, ParentRef, RateLimiter, RemovePolicy
 from corral.queue import Queue
 from corral.worker import Worker
@@ -87,6 +88,9 @@ __all__ = [
     "JobTimeoutError",
     "LockError",
     "LockMismatchError",
+    "Metrics",
+    "MetricsMeta",
+    "MetricsTime",
     "MissingDependency",
     "MissingLockError",
     "ObliterateError",

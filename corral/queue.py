@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from corral import _clock
+from corral import _clock, otel
 from corral._client import QueueClient
-from corral.backends.base import JobRecord, JobState, NewJob
+from corral.backends.base import Backend, JobRecord, JobState, NewJob
 from corral.cancellation import Cancellation, cancel_job
 from corral.connection import SharedConnection
 from corral.job import Job
+from corral.metrics import METRICS_KINDS, Metrics, MetricsMeta
 from corral.options import (
     BackoffOption,
     Duration,
@@ -131,7 +132,7 @@ class Queue(QueueClient):
             },
             now_ms=_clock.now_ms(),
         )
-        (added_id,) = await self._backend.add_jobs(self._name, [spec])
+        (added_id,) = await _add_jobs(self._backend, self._name, [spec])
         if spec.job_id is not None:
             return await self._stored_job(added_id, spec)
         return self._job_after_add(added_id, spec)
@@ -159,7 +160,7 @@ class Queue(QueueClient):
                 raise type(exc)(f"add_bulk item {index}: {exc}") from None
         if not specs:
             return []
-        ids = await self._backend.add_jobs(self._name, specs)
+        ids = await _add_jobs(self._backend, self._name, specs)
         return [
             self._job_after_add(i, s) if s.job_id is None else await self._stored_job(i, s)
             for i, s in zip(ids, specs, strict=True)
@@ -268,6 +269,25 @@ class Queue(QueueClient):
         (:class:`~corral.Cancellation`); the queue's events get ``cancelled``.
         """
         return await cancel_job(self._backend, self._name, job_id, reason)
+
+    async def get_metrics(self, kind: str, start: int = 0, end: int = -1) -> Metrics:
+        """The queue's jobs per minute of ``kind`` (``"completed"`` or ``"failed"``),
+        as workers with ``metrics=`` record them (BullMQ's ``getMetrics``): the data
+        points ``[start, end]``, newest first, and the counters behind them."""
+        if kind not in METRICS_KINDS:
+            raise ValueError(f"metrics kind must be 'completed' or 'failed', not {kind!r}")
+        _check_range(start, end)
+        page = await self._backend.get_metrics(self._name, kind, start, end)
+        return Metrics(
+            MetricsMeta(page.count, page.prev_ts_ms, page.prev_count), page.data, page.points
+        )
+
+
+async def _add_jobs(backend: Backend, queue: str, specs: list[NewJob]) -> list[str]:
+    # Traced only with the otel extra (corral.otel): otherwise this is all it costs.
+    if otel.ENABLED:
+        return await otel.add_jobs(backend, queue, specs)
+    return await backend.add_jobs(queue, specs)
 
 
 def _parse_states(states: tuple[str, ...]) -> list[JobState]:

@@ -449,6 +449,7 @@ class Queue(_Client[_queue.Queue]):
     resume = _blocking(_queue.Queue.resume)
     is_paused = _blocking(_queue.Queue.is_paused)
     obliterate = _blocking(_queue.Queue.obliterate)
+    get_metrics = _blocking(_queue.Queue.get_metrics)
     close = _blocking(_queue.Queue.close)
     cancel = _blocking(_queue.Queue.cancel)
 
@@ -511,6 +512,7 @@ class Worker(_Client[_worker.Worker]):
     backoff_strategy = _attr(_worker.Worker, lambda w: w.backoff_strategy)
     timeout_ms = _attr(_worker.Worker, lambda w: w.timeout_ms)
     jobs_in_progress = _attr(_worker.Worker, lambda w: w.jobs_in_progress)
+    metrics = _attr(_worker.Worker, lambda w: w.metrics)
 
     get_next_job = _blocking_job_or_none(_worker.Worker.get_next_job)
     check_stalled_jobs = _blocking(_worker.Worker.check_stalled_jobs)

@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Self, overload
 
+from corral import otel
 from corral._client import QueueClient
 from corral._codec import check_text
 from corral._engine.fetcher import Fetcher
@@ -42,6 +43,7 @@ from corral._policy import BackoffStrategy
 from corral.backends.base import Limiter
 from corral.connection import SharedConnection
 from corral.job import Job, JobMover
+from corral.metrics import check_max_points
 from corral.options import Duration, RateLimiter, to_ms
 
 __all__ = ["Processor", "Worker", "WorkerEvent"]
@@ -75,6 +77,9 @@ class Worker(QueueClient):
       has no ``timeout`` option; past it the processor is stopped and the attempt
       fails with a :class:`~corral.JobTimeoutError` (retried while attempts remain).
       None: no limit.
+    - ``metrics``: count the jobs this worker completes and fails per minute,
+      keeping this many minutes (e.g. :attr:`~corral.MetricsTime.ONE_WEEK`), as
+      Node BullMQ's ``metrics.maxDataPoints``; read with ``Queue.get_metrics``.
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class Worker(QueueClient):
         backoff_strategy: BackoffStrategy | None = None,
         concurrency: int = 1,
         timeout: Duration | None = None,
+        metrics: int | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise TypeError("concurrency must be an integer")
@@ -119,6 +125,7 @@ class Worker(QueueClient):
             raise TypeError(
                 "backoff_strategy must be a function (attempts, type, error) -> seconds"
             )
+        metrics_points = 0 if metrics is None else check_max_points(metrics)
         super().__init__(queue_name, url=url, prefix=prefix, connection=connection)
         self.processor = processor
         """The function :meth:`run` calls for each job (None: driven by hand)."""
@@ -155,7 +162,10 @@ class Worker(QueueClient):
             worker_name=name,
             backoff_strategy=backoff_strategy,
             hooks=self._hooks,
+            metrics_max_points=metrics_points,
         )
+        self.metrics = metrics
+        """How many minutes of per-minute counts this worker keeps (None: none)."""
         self._stalled = StalledChecker(
             backend=self._backend,
             queue=self._name,
@@ -271,7 +281,11 @@ class Worker(QueueClient):
         active: dict[str, Job] = {}
         runner = self._runner = Runner(
             fetcher=self._fetcher,
-            call=ProcessorCall(self.processor, concurrency=self.concurrency, name=self._name),
+            call=ProcessorCall(
+                otel.traced(self.processor, self.worker_name) if otel.ENABLED else self.processor,
+                concurrency=self.concurrency,
+                name=self._name,
+            ),
             hooks=self._hooks,
             renewer=LockRenewer(
                 backend=self._backend,

@@ -22,6 +22,7 @@ from corral.backends.base import JobState
 from corral.connection import Connection
 from corral.errors import CorralError
 from corral.job import Job
+from corral.metrics import METRICS_KINDS, Metrics
 from corral.options import validate_queue_name
 from corral.queue import DEFAULT_COUNT_STATES, Queue
 
@@ -41,6 +42,11 @@ QUEUE_LIST_TTL_S = 30.0
 
 LIST_STATES: tuple[str, ...] = tuple(s.value for s in DEFAULT_COUNT_STATES)
 """The states a queue's jobs can be listed in."""
+
+CHART_MINUTES = 60
+"""How many minutes of completed / failed counts a queue's chart shows."""
+
+MINUTE_MS = 60_000
 
 MAX_PAGE = 100
 """The most jobs one list page shows."""
@@ -109,6 +115,25 @@ def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     return str(value)
+
+
+def _minutes(metrics: Metrics, now: int) -> dict[str, Any]:
+    """A queue's metrics of one kind for the charts: jobs in each of the last
+    :data:`CHART_MINUTES` minutes up to now, newest first (the minute now open
+    first), and how many in the last whole minute."""
+    if not metrics.meta.prev_ts:
+        return {"recorded": False, "per_minute": [], "last_minute": 0, "total": 0}
+    # The data points are the minutes up to the last close; the jobs counted since
+    # belong to the close's minute; the minutes after it had none.
+    since = now // MINUTE_MS - metrics.meta.prev_ts // MINUTE_MS
+    minutes = [0] * min(max(since, 0), CHART_MINUTES) + [metrics.in_open_minute, *metrics.data]
+    minutes = minutes[:CHART_MINUTES]
+    return {
+        "recorded": True,
+        "per_minute": minutes,
+        "last_minute": minutes[1] if len(minutes) > 1 else 0,
+        "total": metrics.meta.count,
+    }
 
 
 def job_row(job: Job, state: str) -> dict[str, Any]:
@@ -201,11 +226,16 @@ class DashboardData:
         """One queue at a glance: counts per state, paused, rate limit."""
         queue = self.queue(name)
         counts = await queue.get_job_counts(*LIST_STATES)
+        now = _clock.now_ms()
         return {
             "name": name,
             "counts": counts,
             "paused": await queue.is_paused(),
             "rate_limited_ms": round(await queue.get_rate_limit_ttl() * 1000),
+            "metrics": {
+                kind: _minutes(await queue.get_metrics(kind, 0, CHART_MINUTES - 1), now)
+                for kind in METRICS_KINDS
+            },
         }
 
     async def overview(self) -> dict[str, Any]:

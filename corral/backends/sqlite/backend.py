@@ -42,11 +42,20 @@ from corral.backends.base import (
     JobRecord,
     JobState,
     KeepJobs,
+    MetricsPage,
     NewJob,
     Retry,
 )
 from corral.backends.keyspace import validate_prefix
-from corral.backends.sqlite import ops, ops_admin, ops_cancel, ops_flows, ops_read, wakeups
+from corral.backends.sqlite import (
+    ops,
+    ops_admin,
+    ops_cancel,
+    ops_flows,
+    ops_metrics,
+    ops_read,
+    wakeups,
+)
 from corral.backends.sqlite.connection import MEMORY, Conn, Database
 from corral.errors import BackendError, ConfigurationError, ErrorCode
 
@@ -344,6 +353,9 @@ class SQLiteBackend:
 
     async def rate_limit(self, queue: str, duration_ms: int, now: int) -> None:
         await self._write(ops_admin.rate_limit, self._name(queue), duration_ms, now)
+
+    async def get_metrics(self, queue: str, kind: str, start: int, end: int) -> MetricsPage:
+        return await self._read(ops_metrics.get_metrics, self._name(queue), kind, start, end)
 
     async def get_rate_limit_ttl(self, queue: str, now: int) -> int:
         return await self._read(ops_read.get_rate_limit_ttl, self._name(queue), now)

@@ -108,3 +108,24 @@ CREATE INDEX job_deps_by_bucket ON job_deps (parent_qid, parent_id, bucket, chil
 CREATE TRIGGER jobs_drop_deps AFTER DELETE ON jobs BEGIN
     DELETE FROM job_deps WHERE parent_qid = old.qid AND parent_id = old.id;
 END;
+
+-- The per-minute metrics of finished jobs (Worker(metrics=...), BullMQ's
+-- metrics:completed|failed keys): counters per queue and kind, and the data
+-- points, newest first by descending seq (head: the newest point's seq).
+CREATE TABLE metrics (
+    qid        INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    count      INTEGER NOT NULL,
+    prev_ts    INTEGER NOT NULL,
+    prev_count INTEGER NOT NULL,
+    head       INTEGER NOT NULL,
+    PRIMARY KEY (qid, kind)
+) WITHOUT ROWID;
+
+CREATE TABLE metrics_points (
+    qid   INTEGER NOT NULL,
+    kind  TEXT NOT NULL,
+    seq   INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (qid, kind, seq)
+) WITHOUT ROWID;

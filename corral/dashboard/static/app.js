@@ -146,7 +146,10 @@ async function overviewPage() {
   if (!data.queues.length) {
     return [h("h1", {}, "Queues"), h("p", { class: "muted" }, "No queues in this store yet.")];
   }
-  const head = h("tr", {}, h("th", {}, "queue"), STATE_ORDER.map((s) => h("th", { class: "num" }, s)), h("th", {}, "status"), config.queue_actions.length ? h("th", {}, "") : null);
+  const head = h("tr", {}, h("th", {}, "queue"), STATE_ORDER.map((s) => h("th", { class: "num" }, s)),
+    h("th", { class: "num", title: "in the last whole minute (workers with metrics=)" }, "completed/min"),
+    h("th", { class: "num", title: "in the last whole minute (workers with metrics=)" }, "failed/min"),
+    h("th", {}, "status"), config.queue_actions.length ? h("th", {}, "") : null);
   const rows = data.queues.map((q) => {
     const status = [];
     if (q.paused) status.push(h("span", { class: "badge paused" }, "paused"));
@@ -155,6 +158,8 @@ async function overviewPage() {
     return h("tr", { "data-queue": q.name },
       h("td", {}, link(queueRoute(q.name, "waiting"), q.name)),
       STATE_ORDER.map((s) => h("td", { class: "num", "data-state": s }, link(queueRoute(q.name, s), num(q.counts[s] || 0)))),
+      ["completed", "failed"].map((kind) => h("td", { class: "num", "data-metric": kind },
+        q.metrics[kind].recorded ? num(q.metrics[kind].last_minute) : "—")),
       h("td", {}, status),
       config.queue_actions.length ? h("td", {}, queueButton(q)) : null);
   });
@@ -199,7 +204,7 @@ async function queuePage(queue, state, start, search) {
   const table = h("table", { id: "jobs-table" },
     h("thead", {}, h("tr", {}, ["id", "name", "state", "data", "created", "processed / finished", "attempts", "failure"].map((t) => h("th", {}, t)))),
     h("tbody", {}, rows));
-  const parts = [h("h1", {}, queue), tabs, form];
+  const parts = [h("h1", {}, queue), chart(summary.metrics), tabs, form];
   if (page.search !== undefined) {
     parts.push(h("p", { class: "muted", id: "search-note" },
       page.scanned ? `Jobs named like "${page.search}" among the first ${num(page.scanned)} ${state} jobs` : `Job id "${page.search}"`,
@@ -215,6 +220,38 @@ async function queuePage(queue, state, start, search) {
       last < page.total ? link(queueRoute(queue, state, page.start + size), "older ›") : null));
   }
   return parts;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, String(value));
+  el.append(...children);
+  return el;
+}
+
+// Completed (up) and failed (down) jobs per minute over the last hour, newest at the right.
+function chart(metrics) {
+  const completed = metrics.completed.per_minute;
+  const failed = metrics.failed.per_minute;
+  if (!metrics.completed.recorded && !metrics.failed.recorded) {
+    return h("p", { class: "muted", id: "chart" }, "No per-minute counts: start workers with metrics= to record them.");
+  }
+  const minutes = 60, width = 600, height = 80, middle = 50;
+  const top = Math.max(1, ...completed, ...failed);
+  const bar = width / minutes;
+  const bars = [];
+  for (let i = 0; i < minutes; i++) {
+    const x = width - (i + 1) * bar;
+    const c = completed[i] || 0, f = failed[i] || 0;
+    const label = `${i === 0 ? "this minute" : i + " min ago"}: ${c} completed, ${f} failed`;
+    if (c) bars.push(svg("rect", { class: "completed", x, width: bar - 1, y: middle - (c / top) * (middle - 2), height: (c / top) * (middle - 2) }, svg("title", {}, label)));
+    if (f) bars.push(svg("rect", { class: "failed", x, width: bar - 1, y: middle, height: (f / top) * (height - middle - 2) }, svg("title", {}, label)));
+  }
+  return h("figure", { id: "chart" },
+    svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", role: "img" }, ...bars),
+    h("figcaption", { class: "muted" }, `jobs per minute, last hour: ${num(completed.reduce((a, b) => a + b, 0))} completed, ${num(failed.reduce((a, b) => a + b, 0))} failed (max ${num(top)}/min)`));
 }
 
 function payload(field) {

@@ -14,6 +14,10 @@
   KEYS[10] stalled      SET     stalled candidates (the job leaves it)
   KEYS[11] completed    ZSET    finished ids, score finishedOn
   KEYS[12] failed       ZSET    failed ids, score finishedOn
+  KEYS[13] metrics:completed       HASH  per-minute metrics (see includes/metrics.lua)
+  KEYS[14] metrics:completed:data  LIST
+  KEYS[15] metrics:failed          HASH
+  KEYS[16] metrics:failed:data     LIST
 
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  job id
@@ -28,6 +32,8 @@
            job is failed unread, see RedisBackend's unreadable-job path)
   ARGV[11] "1" to fetch the next job, "0" not
   ARGV[12..16] fetch: token, lock ms, limiter max, limiter window ms, worker name
+  ARGV[17] metrics: how many minutes of per-minute counts to keep ("" or absent:
+           none recorded, as a Node worker without `metrics`)
 
   A child's parent (keys derived from the child's `parent` field, see
   includes/flow.lua) is updated before the child's retention: completed, the
@@ -45,6 +51,7 @@
   drained when no job is left; the fetch's events.
 ]]
 --- @include "flow"
+--- @include "metrics"
 
 local Q = {
   wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], pc = KEYS[4], delayed = KEYS[5],
@@ -135,6 +142,15 @@ if failed then
   end
 else
   emit(Q, M, "completed", "jobId", id, "returnvalue", value, "prev", "active")
+end
+
+local max_points = tonumber(ARGV[17] or "")
+if max_points and max_points > 0 then
+  if failed then
+    collect_metrics(KEYS[15], KEYS[16], max_points, now)
+  else
+    collect_metrics(KEYS[13], KEYS[14], max_points, now)
+  end
 end
 
 local reply = 0
