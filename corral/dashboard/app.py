@@ -8,7 +8,7 @@
 | ``GET /api/queue?queue=Q`` | one queue at a glance |
 | ``GET /api/jobs?queue=Q&state=S&start=N&size=N&search=T`` | a page of a queue's jobs |
 | ``GET /api/job?queue=Q&id=ID`` | one job, everything about it |
-| ``POST /api/job/{retry,promote,remove}`` | ``{"queue", "id"}``: act on a job |
+| ``POST /api/job/{retry,promote,cancel,remove}`` | ``{"queue", "id"}``: act on a job |
 | ``POST /api/queue/{pause,resume}`` | ``{"queue"}``: act on a queue |
 | ``GET /api/events?queue=Q…`` | Server-Sent Events: the named queues' events, live |
 | ``GET /metrics`` | Prometheus metrics of every queue shown |

@@ -64,9 +64,20 @@ LOG_LINES = 200
 """How many of a job's newest log lines its page shows."""
 
 CHILDREN_SHOWN = 50
+
+CANCEL_REASON = "from the dashboard"
+"""Why a job cancelled from the dashboard was (its failed reason: ``cancelled: …``)."""
+
+UNFINISHED = frozenset(
+    s.value
+    for s in (
+        JobState.WAITING, JobState.PRIORITIZED, JobState.DELAYED, JobState.ACTIVE,
+        JobState.WAITING_CHILDREN,
+    )
+)  # fmt: skip
 """How many children per bucket a job's page shows."""
 
-JOB_ACTIONS: tuple[str, ...] = ("retry", "promote", "remove")
+JOB_ACTIONS: tuple[str, ...] = ("retry", "promote", "cancel", "remove")
 """What the dashboard can do to one job."""
 
 QUEUE_ACTIONS: tuple[str, ...] = ("pause", "resume")
@@ -384,6 +395,8 @@ class DashboardData:
             actions.append("retry")
         if state == JobState.DELAYED.value:
             actions.append("promote")
+        if state in UNFINISHED:
+            actions.append("cancel")
         actions.append("remove")
         return actions
 
@@ -402,6 +415,14 @@ class DashboardData:
             await job.retry(state if state is JobState.COMPLETED else JobState.FAILED)
         elif action == "promote":
             await job.promote()
+        elif action == "cancel":
+            cancelled = await job.cancel(CANCEL_REASON)
+            return {
+                "queue": name,
+                "id": job_id,
+                "state": (await queue.get_job_state(job_id)).value,
+                "message": cancelled.message,
+            }
         else:
             if not await job.remove():
                 raise NotFound(f"queue {name!r} has no job {job_id!r}")

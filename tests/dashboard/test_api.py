@@ -86,7 +86,7 @@ async def test_a_failed_jobs_page_has_its_reason_stack_logs_and_timeline(
     assert job["data"] == {"json": '{\n  "amount": 5\n}'}
     assert job["timestamp"] <= job["processed_on"] <= job["finished_on"]
     assert job["attempts_made"] == 1
-    assert job["actions"] == ["retry", "remove"]
+    assert job["actions"] == ["retry", "remove"]  # a failed job: nothing to cancel
 
 
 async def test_a_payload_comes_back_as_the_text_it_is(client: Api, url: str, prefix: str):
@@ -146,6 +146,24 @@ async def test_promote_and_remove(client: Api, url: str, prefix: str):
     assert promoted.json()["state"] == "waiting"
     assert removed.json()["state"] == "unknown"
     assert again.status_code == 404
+
+
+async def test_cancel_fails_a_job_not_finished_yet_and_leaves_a_finished_one(
+    client: Api, url: str, prefix: str
+):
+    async with Queue("cancels", url=url, prefix=prefix) as q:
+        waiting = await q.add("send")
+        detail = await client.get("/api/job", queue="cancels", id=waiting.id)
+        cancelled = await client.post("/api/job/cancel", {"queue": "cancels", "id": waiting.id})
+        again = await client.post("/api/job/cancel", {"queue": "cancels", "id": waiting.id})
+        job = await q.get_job(waiting.id)
+
+    assert "cancel" in detail["actions"]
+    assert cancelled.json()["state"] == "failed"
+    assert "cancelled" in cancelled.json()["message"]
+    assert job is not None
+    assert job.failed_reason == "cancelled: from the dashboard"
+    assert "nothing to cancel" in again.json()["message"]
 
 
 async def test_an_action_the_job_is_not_ready_for_is_refused_with_why(

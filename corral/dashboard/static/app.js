@@ -269,7 +269,7 @@ async function jobPage(queue, id) {
     "data-action": action,
     class: action === "remove" ? "danger" : "",
     onclick: () => act(`${action[0].toUpperCase() + action.slice(1)} job ${id} of "${queue}"?`, "job/" + action, { queue, id },
-      (reply) => (action === "remove" ? `job ${id} removed` : `job ${id} is ${reply.state}`)),
+      (reply) => reply.message || (action === "remove" ? `job ${id} removed` : `job ${id} is ${reply.state}`)),
   }, action));
   const timeline = [["created", job.timestamp]];
   if (job.due) timeline.push(["due", job.due]);
