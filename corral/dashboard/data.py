@@ -147,6 +147,16 @@ def _minutes(metrics: Metrics, now: int) -> dict[str, Any]:
     }
 
 
+def _scheduler_of(job_id: str) -> str | None:
+    """The job scheduler a job is an iteration of: BullMQ names iterations
+    ``repeat:<scheduler id>:<run time ms>``."""
+    head, sep, rest = job_id.partition(":")
+    if head != "repeat" or not sep:
+        return None
+    scheduler, sep, millis = rest.rpartition(":")
+    return scheduler if sep and scheduler and millis.isdigit() else None
+
+
 def job_row(job: Job, state: str) -> dict[str, Any]:
     """A job as one row of a list page."""
     try:
@@ -340,6 +350,7 @@ class DashboardData:
                 "logs": logs,
                 "log_count": log_count,
                 "parent": self._parent(job),
+                "scheduler": _scheduler_of(job.id),
                 "children": await self._children(job),
                 "actions": self.job_actions(state),
             }
@@ -386,6 +397,36 @@ class DashboardData:
         if reason is not None:
             child["reason"] = reason
         return child
+
+    async def schedulers(self, name: str, *, start: int = 0, size: int = 25) -> dict[str, Any]:
+        """A page of a queue's job schedulers, next run first."""
+        if start < 0:
+            raise ValueError("start must be >= 0")
+        if not 1 <= size <= MAX_PAGE:
+            raise ValueError(f"size must be between 1 and {MAX_PAGE}")
+        queue = self.queue(name)
+        listed = await queue.get_job_schedulers(start, start + size - 1)
+        return {
+            "queue": name,
+            "total": await queue.get_job_schedulers_count(),
+            "start": start,
+            "schedulers": [
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "every_ms": None if s.every is None else round(s.every * 1000),
+                    "cron": s.cron,
+                    "tz": s.tz,
+                    "limit": s.limit,
+                    "iterations": s.iteration_count,
+                    "next_run": _ms(s.next_run),
+                    "start": _ms(s.start),
+                    "end": _ms(s.end),
+                    "data": _shown(s.data),
+                }
+                for s in listed
+            ],
+        }
 
     @staticmethod
     def job_actions(state: str) -> list[str]:

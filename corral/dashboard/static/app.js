@@ -44,6 +44,10 @@ function queueRoute(queue, state, start) {
   return route;
 }
 
+function schedulersRoute(queue) {
+  return "/schedulers/" + encodeURIComponent(queue);
+}
+
 function jobRoute(queue, id) {
   return "/job/" + encodeURIComponent(queue) + "/" + encodeURIComponent(id);
 }
@@ -204,7 +208,7 @@ async function queuePage(queue, state, start, search) {
   const table = h("table", { id: "jobs-table" },
     h("thead", {}, h("tr", {}, ["id", "name", "state", "data", "created", "processed / finished", "attempts", "failure"].map((t) => h("th", {}, t)))),
     h("tbody", {}, rows));
-  const parts = [h("h1", {}, queue), chart(summary.metrics), tabs, form];
+  const parts = [h("h1", {}, queue, " ", h("a", { href: "#" + schedulersRoute(queue), class: "muted", id: "schedulers-link" }, "job schedulers")), chart(summary.metrics), tabs, form];
   if (page.search !== undefined) {
     parts.push(h("p", { class: "muted", id: "search-note" },
       page.scanned ? `Jobs named like "${page.search}" among the first ${num(page.scanned)} ${state} jobs` : `Job id "${page.search}"`,
@@ -282,6 +286,7 @@ async function jobPage(queue, id) {
     h("dt", {}, "stalls"), h("dd", {}, job.stalled_counter),
     h("dt", {}, "priority"), h("dd", {}, job.priority || "none"),
     h("dt", {}, "processed by"), h("dd", {}, job.processed_by || "—"),
+    job.scheduler ? [h("dt", {}, "scheduler"), h("dd", { id: "job-scheduler" }, link(schedulersRoute(queue), job.scheduler))] : null,
     job.parent ? [h("dt", {}, "parent"), h("dd", {}, job.parent.queue ? link(jobRoute(job.parent.queue, job.parent.id), job.parent.key) : job.parent.key)] : null);
   const sections = [
     card("Job", facts, h("div", { class: "toolbar" }, actions)),
@@ -308,6 +313,36 @@ async function jobPage(queue, id) {
   return [h("h1", {}, `Job ${id}`), h("div", { class: "grid" }, sections)];
 }
 
+function every(ms) {
+  if (ms % 86400000 === 0) return `every ${ms / 86400000} d`;
+  if (ms % 3600000 === 0) return `every ${ms / 3600000} h`;
+  if (ms % 60000 === 0) return `every ${ms / 60000} min`;
+  return `every ${ms / 1000} s`;
+}
+
+async function schedulersPage(queue, start) {
+  crumbs(link("/", "queues"), "›", link(queueRoute(queue, "waiting"), queue), "›", "schedulers");
+  const size = 25;
+  const page = await api("schedulers", { queue, start, size });
+  watch([queue]);
+  const rows = page.schedulers.map((s) => h("tr", { "data-scheduler": s.id },
+    h("td", {}, s.id), h("td", {}, s.name),
+    h("td", {}, s.cron ? `cron ${s.cron}${s.tz ? " (" + s.tz + ")" : ""}` : every(s.every_ms)),
+    h("td", {}, when(s.next_run)), h("td", { class: "num" }, num(s.iterations) + (s.limit ? ` / ${num(s.limit)}` : "")),
+    h("td", {}, h("code", {}, s.data))));
+  const parts = [h("h1", {}, `${queue}: job schedulers`)];
+  parts.push(page.schedulers.length ? h("table", { id: "schedulers-table" },
+    h("thead", {}, h("tr", {}, ["id", "job name", "repeats", "next run", "runs", "data"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, rows)) : h("p", { class: "muted" }, "No job schedulers."));
+  if (page.total > size) {
+    parts.push(h("div", { class: "pager" },
+      page.start > 0 ? link(schedulersRoute(queue) + "/" + Math.max(0, page.start - size), "‹ previous") : null,
+      h("span", {}, `${num(page.start + 1)}–${num(Math.min(page.start + size, page.total))} of ${num(page.total)}`),
+      page.start + size < page.total ? link(schedulersRoute(queue) + "/" + (page.start + size), "next ›") : null));
+  }
+  return parts;
+}
+
 // -- routing -------------------------------------------------------------------------
 
 function route() {
@@ -317,6 +352,7 @@ function route() {
   const query = new URLSearchParams(queryString || "");
   if (parts[0] === "queue" && parts[1]) return () => queuePage(parts[1], parts[2] || "waiting", Number(parts[3] || 0), query.get("search") || "");
   if (parts[0] === "job" && parts[1] && parts[2]) return () => jobPage(parts[1], parts[2]);
+  if (parts[0] === "schedulers" && parts[1]) return () => schedulersPage(parts[1], Number(parts[2] || 0));
   return overviewPage;
 }
 
