@@ -20,7 +20,7 @@ async def test_a_queues_schedulers_are_listed_next_run_first(client: Api, url: s
     assert shown["nightly"]["name"] == "report"
     assert shown["often"]["every_ms"] == 60_000
     assert '"kind": "ping"' in shown["often"]["data"]
-    assert [s["id"] for s in page["schedulers"]][0] == "often"  # it runs first
+    assert page["schedulers"][0]["id"] == "often"  # it runs first
     assert job["scheduler"] == "nightly"
 
 
