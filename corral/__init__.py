@@ -58,6 +58,7 @@ from corral.job import Job
 from corral.metrics import Metrics, MetricsMeta, MetricsTime
 from corral.options import Backoff, JobOptions, ParentRef, RateLimiter, RemovePolicy
 from corral.queue import Queue
+from corral.schedulers import JobScheduler
 from corral.worker import Worker
 
 # A library logs; the application decides where logs go (and the CLI configures it).
@@ -83,6 +84,7 @@ __all__ = [
     "JobError",
     "JobNotFoundError",
     "JobOptions",
+    "JobScheduler",
     "JobState",
     "JobStateError",
     "JobTimeoutError",

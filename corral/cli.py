@@ -10,6 +10,7 @@ corral retry|remove|promote Q ID [ID ...]       act on jobs
 corral pause|resume Q                           stop or restart handing out jobs
 corral cancel Q ID [ID ...] [--reason TEXT]     cancel jobs (a running one is stopped)
 corral dashboard [--host H --port N --read-only --auth user:password]   the web dashboard
+corral schedulers Q                             list job schedulers (and schedule / unschedule)
 ```
 
 Every command takes ``--url`` (default: ``$CORRAL_URL``, else ``sqlite:///corral.db``),
@@ -32,6 +33,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
+from corral import _cli_schedulers
 from corral._version import __version__
 from corral.backends import mask_url
 from corral.errors import CorralError
@@ -154,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     from corral._cli_dashboard import add_dashboard_parser
 
     add_dashboard_parser(sub, store)
+    _cli_schedulers.add_parsers(sub, store)
     return parser
 
 
@@ -392,6 +395,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] 
     "resume": _pause,
     "cancel": _cancel,
     "dashboard": lambda args: _dashboard(args),
+    **_cli_schedulers.COMMANDS,
 }
 
 

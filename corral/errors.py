@@ -88,6 +88,10 @@ class ErrorCode(enum.IntEnum):
     PARENT_JOB_CANNOT_BE_REPLACED = -7
     JOB_BELONGS_TO_JOB_SCHEDULER = -8
     JOB_HAS_FAILED_CHILDREN = -9
+    SCHEDULER_JOB_ID_COLLISION = -10
+    """upsert_job_scheduler: the next iteration's id is taken by a job that is not pending."""
+    SCHEDULER_JOB_SLOTS_BUSY = -11
+    """upsert_job_scheduler: every slot an ``every`` scheduler tried is taken."""
     QUEUE_NOT_PAUSED = -100
     """obliterate: the queue must be paused first."""
     QUEUE_HAS_ACTIVE_JOBS = -101
@@ -413,6 +417,13 @@ def _error_from_code(
         )
         conflict.parent_key = parent
         return conflict
+    if known in (ErrorCode.SCHEDULER_JOB_ID_COLLISION, ErrorCode.SCHEDULER_JOB_SLOTS_BUSY):
+        return JobError(
+            f"{subject} exists already and is not the scheduler's pending iteration, so "
+            f"no iteration was added ({operation}); wait until it finishes or remove it",
+            job_id=jid,
+            operation=operation,
+        )
     return JobError(
         f"{subject}: {operation} was refused ({known.name}, code {code})",
         job_id=jid,

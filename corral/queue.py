@@ -10,6 +10,7 @@ from corral._client import QueueClient
 from corral.backends.base import Backend, JobRecord, JobState, NewJob
 from corral.cancellation import Cancellation, cancel_job
 from corral.connection import SharedConnection
+from corral.errors import JobNotFoundError
 from corral.job import Job
 from corral.metrics import METRICS_KINDS, Metrics, MetricsMeta
 from corral.options import (
@@ -21,6 +22,12 @@ from corral.options import (
     new_job,
     qualify_parent,
     to_ms,
+)
+from corral.schedulers import (
+    JobScheduler,
+    check_scheduler_id,
+    plan_scheduler,
+    template_options,
 )
 
 __all__ = ["DEFAULT_COUNT_STATES", "Queue"]
@@ -255,6 +262,105 @@ class Queue(QueueClient):
         """
         await self._backend.pause(self._name)
         await self._backend.obliterate(self._name, force=force)
+
+    # -- job schedulers ------------------------------------------------------------
+
+    async def upsert_job_scheduler(
+        self,
+        scheduler_id: str,
+        *,
+        every: Duration | None = None,
+        cron: str | None = None,
+        tz: str | None = None,
+        name: str | None = None,
+        data: object = None,
+        limit: int | None = None,
+        start: TimestampOption = None,
+        end: TimestampOption = None,
+        immediately: bool = False,
+        attempts: int = 0,
+        backoff: BackoffOption = None,
+        priority: int = 0,
+        lifo: bool = False,
+        remove_on_complete: KeepPolicy | None = None,
+        remove_on_fail: KeepPolicy | None = None,
+    ) -> Job:
+        """Create or replace the job scheduler ``scheduler_id``; return the job of its
+        next iteration (a delayed job, or a waiting one when it runs now).
+
+        - ``every`` (seconds) or ``cron`` (a pattern: 5 fields, or 6 with seconds
+          first; ``@daily`` and the like), not both. An ``every`` schedule runs its
+          first iteration at once (or at ``start``), then every ``every`` seconds.
+        - ``tz``: the IANA zone a cron pattern is read in (default UTC); clock
+          changes run a job once (a 02:30 job on a spring-forward day runs at 03:30).
+        - ``name`` / ``data``: the name (default: the scheduler id) and data of
+          every iteration job.
+        - ``limit``: at most this many iterations; ``start`` / ``end`` (aware
+          datetimes or epoch seconds): no run before ``start`` nor after ``end``;
+          ``immediately``: a cron schedule's first iteration runs now.
+        - ``attempts``, ``backoff``, ``priority``, ``lifo``, ``remove_on_complete``,
+          ``remove_on_fail``: the job options of every iteration, as :meth:`add` takes them.
+
+        Upserting an existing id replaces its definition and its pending
+        iteration (its iteration count is kept). The next iteration is added when
+        the current one starts, by whichever worker (corral or Node) takes it.
+        Bad input raises ValueError / TypeError naming the problem; nothing is
+        written then.
+        """
+        now = _clock.now_ms()
+        spec, iteration = plan_scheduler(
+            scheduler_id,
+            every=every,
+            cron=cron,
+            tz=tz,
+            name=name,
+            data=data,
+            limit=limit,
+            start=start,
+            end=end,
+            immediately=immediately,
+            options=template_options(
+                attempts=attempts,
+                backoff=backoff,
+                priority=priority,
+                lifo=lifo,
+                remove_on_complete=remove_on_complete,
+                remove_on_fail=remove_on_fail,
+            ),
+            now_ms=now,
+        )
+        job_id, _delay = await self._backend.upsert_job_scheduler(self._name, spec, iteration, now)
+        job = await self.get_job(job_id)
+        if job is None:  # pragma: no cover - removed by someone else at once
+            raise JobNotFoundError(
+                f"the iteration {job_id!r} of scheduler {spec.id!r} was removed at once",
+                job_id=job_id,
+                operation="upsert_job_scheduler",
+            )
+        return job
+
+    async def get_job_scheduler(self, scheduler_id: str) -> JobScheduler | None:
+        """The job scheduler ``scheduler_id`` (Node's or corral's), or None."""
+        record = await self._backend.get_job_scheduler(self._name, check_scheduler_id(scheduler_id))
+        return None if record is None else JobScheduler.from_record(record)
+
+    async def get_job_schedulers(self, start: int = 0, end: int = -1) -> list[JobScheduler]:
+        """The queue's job schedulers, next run first, sliced ``[start, end]``
+        inclusive (``end=-1``: to the last)."""
+        _check_range(start, end)
+        records = await self._backend.get_job_schedulers(self._name, start, end, asc=True)
+        return [JobScheduler.from_record(record) for record in records]
+
+    async def get_job_schedulers_count(self) -> int:
+        """How many job schedulers the queue has."""
+        return await self._backend.get_job_schedulers_count(self._name)
+
+    async def remove_job_scheduler(self, scheduler_id: str) -> bool:
+        """Remove the job scheduler and its pending (delayed) iteration; False if
+        there was none. An iteration already running finishes, and adds no next one."""
+        return await self._backend.remove_job_scheduler(
+            self._name, check_scheduler_id(scheduler_id)
+        )
 
     async def cancel(self, job_id: str, *, reason: str | None = None) -> Cancellation:
         """Cancel a job; it ends ``failed`` with the reason ``cancelled: <reason>``

@@ -1,5 +1,9 @@
 """The OpenTelemetry SDK for tests: one tracer provider for the whole test process
-(OpenTelemetry allows one), its finished spans caught in memory."""
+(OpenTelemetry allows one), its finished spans caught in memory.
+
+Outside the tests that ask for ``spans`` the global propagator carries nothing, so
+the jobs other tests add carry no trace context (``tm``), as without a tracer.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 try:
-    from opentelemetry import trace
+    from opentelemetry import propagate, trace
+    from opentelemetry.propagators.composite import CompositePropagator
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -16,6 +21,8 @@ except ImportError:  # pragma: no cover - the dev extra installs it
     trace = None  # type: ignore[assignment]
 
 _EXPORTER: InMemorySpanExporter | None = None
+_CARRYING = propagate.get_global_textmap() if trace is not None else None
+"""The propagator OpenTelemetry configured (W3C trace context and baggage)."""
 
 
 def _exporter() -> InMemorySpanExporter:
@@ -35,8 +42,13 @@ def spans() -> Iterator[InMemorySpanExporter]:
         pytest.skip("the OpenTelemetry SDK is not installed (pip install -e '.[dev]')")
     exporter = _exporter()
     exporter.clear()
-    yield exporter
-    exporter.clear()
+    assert _CARRYING is not None
+    propagate.set_global_textmap(_CARRYING)
+    try:
+        yield exporter
+    finally:
+        propagate.set_global_textmap(CompositePropagator([]))
+        exporter.clear()
 
 
 def by_name(finished: tuple[ReadableSpan, ...], name: str) -> ReadableSpan:

@@ -28,6 +28,7 @@ from corral.backends.base import Backend, Failed, Fetched, FetchRequest, Limiter
 from corral.errors import UnrecoverableError
 from corral.job import Job, JobMover
 from corral.options import parse_opts
+from corral.schedulers import after_fetch
 
 __all__ = ["Fetcher"]
 
@@ -106,6 +107,9 @@ class Fetcher:
                 await self.hooks.emit("failed", failed, UnrecoverableError(reason))
         if fetched is not None and fetched.job is None and fetched.rate_limited_for_ms > 0:
             self.limited_until_ms = _clock.now_ms() + fetched.rate_limited_for_ms
+        if fetched is not None and fetched.job is not None:
+            # A scheduler's iteration started: add its next one now (as Node's workers do).
+            await after_fetch(self.backend, self.queue, fetched.job, _clock.now_ms())
         return fetched
 
     async def take(self, fetched: Fetched | None, token: str) -> Job | None:

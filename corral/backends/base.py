@@ -107,6 +107,9 @@ __all__ = [
     "ParentLink",
     "ParentPolicy",
     "Retry",
+    "SchedulerIteration",
+    "SchedulerRecord",
+    "SchedulerSpec",
 ]
 
 MAX_PRIORITY = 2_097_151
@@ -301,6 +304,68 @@ class Event:
     id: str
     name: str
     fields: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerSpec:
+    """A job scheduler to store, checked and encoded by the API (BullMQ's
+    ``repeat:<id>`` hash). Exactly one of ``every_ms`` and ``pattern`` is set."""
+
+    id: str
+    name: str
+    """The name of the jobs it adds."""
+    every_ms: int | None = None
+    pattern: str | None = None
+    """A cron pattern (5 fields, or 6 with seconds first)."""
+    tz: str | None = None
+    limit: int | None = None
+    """At most this many iterations."""
+    start_ms: int | None = None
+    end_ms: int | None = None
+    data: str = "{}"
+    """JSON text of every iteration's data."""
+    template_opts: str = "{}"
+    """JSON text of every iteration's job options, in BullMQ's encoding."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerIteration:
+    """The iteration job a scheduler operation adds, as the API decided it.
+
+    The store names it ``repeat:<scheduler id>:<due ms>`` and writes ``jobId`` and
+    ``delay`` into ``opts``. For an ``every`` scheduler the store itself computes
+    the due time from the previous one (``due_ms`` is ignored), as BullMQ's scripts do.
+    """
+
+    due_ms: int
+    """When a cron iteration runs (epoch ms)."""
+    opts: str
+    """JSON text of the job's options: the template's plus ``repeat``, ``repeatJobKey``
+    and ``prevMillis``, as Node BullMQ stores them."""
+    priority: int = 0
+    lifo: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerRecord:
+    """A stored job scheduler: its definition, how many iterations it made, and when
+    the next one runs."""
+
+    id: str
+    name: str
+    next_ms: int
+    iteration_count: int
+    every_ms: int | None = None
+    pattern: str | None = None
+    tz: str | None = None
+    limit: int | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    offset_ms: int | None = None
+    data: str | None = None
+    """JSON text of the iterations' data (None: ``{}``)."""
+    template_opts: str | None = None
+    """JSON text of the iterations' job options (None: none)."""
 
 
 @runtime_checkable
@@ -690,6 +755,64 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release connections and threads. Safe to call more than once."""
+        ...
+
+    # -- job schedulers ------------------------------------------------------------
+
+    async def upsert_job_scheduler(
+        self, queue: str, scheduler: SchedulerSpec, iteration: SchedulerIteration, now: int
+    ) -> tuple[str, int]:
+        """Store ``scheduler`` (replacing one with its id) and add its next iteration;
+        return the iteration's job id and its delay (ms from ``now``, at least 0).
+
+        A replaced scheduler's pending iteration (delayed, prioritized or waiting) is
+        removed first; one that is active or finished stays. Its iteration count is
+        kept. ``every``: the first iteration is due at ``start_ms`` (or now), and a
+        replaced scheduler with the same ``every`` keeps its slot. Refusal -10
+        (``SCHEDULER_JOB_ID_COLLISION``): a cron iteration's id exists already and
+        is not the pending one.
+
+        now: the iteration's timestamp, what its delay is counted from.
+        """
+        ...
+
+    async def add_next_iteration(
+        self,
+        queue: str,
+        scheduler_id: str,
+        producer_id: str,
+        iteration: SchedulerIteration,
+        now: int,
+    ) -> str | None:
+        """Add the scheduler's next iteration, because its current one,
+        ``producer_id``, has started; return the new job id.
+
+        Nothing happens (None) when the scheduler is gone, when ``producer_id`` is not
+        its current iteration (another worker already moved it on), or when the next
+        iteration's id exists (event ``duplicated``). Otherwise the scheduler's next
+        run becomes the iteration's due time and its iteration count grows by one.
+
+        now: the iteration's timestamp; an ``every`` scheduler catches up from it.
+        """
+        ...
+
+    async def remove_job_scheduler(self, queue: str, scheduler_id: str) -> bool:
+        """Remove the scheduler and its pending delayed iteration (event ``removed``);
+        False when there was none."""
+        ...
+
+    async def get_job_scheduler(self, queue: str, scheduler_id: str) -> SchedulerRecord | None:
+        """The stored scheduler, or None."""
+        ...
+
+    async def get_job_schedulers(
+        self, queue: str, start: int = 0, end: int = -1, *, asc: bool = True
+    ) -> list[SchedulerRecord]:
+        """Schedulers by next run (``asc``: soonest first), sliced ``[start, end]``."""
+        ...
+
+    async def get_job_schedulers_count(self, queue: str) -> int:
+        """How many schedulers the queue has."""
         ...
 
     # -- cancellation ----------------------------------------------------------------

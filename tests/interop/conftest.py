@@ -189,6 +189,12 @@ class NodeBullMQ:
         assert isinstance(result, list)
         return result
 
+    async def ops_schedulers(self, queue: str, *steps: dict[str, Any]) -> list[Any]:
+        """Run job scheduler operations (see ``node/schedulers.mjs``); one result per step."""
+        result = await self.run("schedulers.mjs", queue, {"steps": list(steps)})
+        assert isinstance(result, list)
+        return result
+
     async def close(self) -> None:
         for process in self.started:
             if process.proc.returncode is None:

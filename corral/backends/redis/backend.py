@@ -39,9 +39,12 @@ from corral.backends.base import (
     MetricsPage,
     NewJob,
     Retry,
+    SchedulerIteration,
+    SchedulerRecord,
+    SchedulerSpec,
 )
 from corral.backends.keyspace import RESERVED_JOB_IDS, validate_prefix
-from corral.backends.redis import cancel, flows
+from corral.backends.redis import cancel, flows, schedulers
 from corral.backends.redis.connection import (
     RedisConnection,
     RedisConnectionError,
@@ -565,6 +568,45 @@ class RedisBackend:
         :meth:`share`); safe to call more than once."""
         if self._owner:
             await self._connections.close()
+
+    # -- job schedulers --------------------------------------------------------------
+
+    async def upsert_job_scheduler(
+        self, queue: str, scheduler: SchedulerSpec, iteration: SchedulerIteration, now: int
+    ) -> tuple[str, int]:
+        """Store a scheduler and add its next iteration (``upsert_job_scheduler.lua``)."""
+        return await schedulers.upsert_job_scheduler(self, queue, scheduler, iteration, now)
+
+    async def add_next_iteration(
+        self,
+        queue: str,
+        scheduler_id: str,
+        producer_id: str,
+        iteration: SchedulerIteration,
+        now: int,
+    ) -> str | None:
+        """Add a scheduler's next iteration once its current one started."""
+        return await schedulers.add_next_iteration(
+            self, queue, scheduler_id, producer_id, iteration, now
+        )
+
+    async def remove_job_scheduler(self, queue: str, scheduler_id: str) -> bool:
+        """Remove a scheduler and its pending delayed iteration."""
+        return await schedulers.remove_job_scheduler(self, queue, scheduler_id)
+
+    async def get_job_scheduler(self, queue: str, scheduler_id: str) -> SchedulerRecord | None:
+        """The stored scheduler, or None."""
+        return await schedulers.get_job_scheduler(self, queue, scheduler_id)
+
+    async def get_job_schedulers(
+        self, queue: str, start: int = 0, end: int = -1, *, asc: bool = True
+    ) -> list[SchedulerRecord]:
+        """Schedulers by next run, sliced ``[start, end]``."""
+        return await schedulers.get_job_schedulers(self, queue, start, end, asc)
+
+    async def get_job_schedulers_count(self, queue: str) -> int:
+        """How many schedulers the queue has."""
+        return await schedulers.get_job_schedulers_count(self, queue)
 
     # -- cancellation ----------------------------------------------------------------
 

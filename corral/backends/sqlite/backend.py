@@ -45,6 +45,9 @@ from corral.backends.base import (
     MetricsPage,
     NewJob,
     Retry,
+    SchedulerIteration,
+    SchedulerRecord,
+    SchedulerSpec,
 )
 from corral.backends.keyspace import validate_prefix
 from corral.backends.sqlite import (
@@ -54,6 +57,7 @@ from corral.backends.sqlite import (
     ops_flows,
     ops_metrics,
     ops_read,
+    ops_schedulers,
     wakeups,
 )
 from corral.backends.sqlite.connection import MEMORY, Conn, Database
@@ -447,3 +451,49 @@ class SQLiteBackend:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    # -- job schedulers --------------------------------------------------------------
+
+    async def upsert_job_scheduler(
+        self, queue: str, scheduler: SchedulerSpec, iteration: SchedulerIteration, now: int
+    ) -> tuple[str, int]:
+        name = self._name(queue)
+        result = await self._write(
+            ops_schedulers.upsert_job_scheduler, name, scheduler, iteration, now
+        )
+        self._notify(name, jobs=True)
+        return result
+
+    async def add_next_iteration(
+        self,
+        queue: str,
+        scheduler_id: str,
+        producer_id: str,
+        iteration: SchedulerIteration,
+        now: int,
+    ) -> str | None:
+        name = self._name(queue)
+        added = await self._write(
+            ops_schedulers.add_next_iteration, name, scheduler_id, producer_id, iteration, now
+        )
+        self._notify(name, jobs=added is not None)
+        return added
+
+    async def remove_job_scheduler(self, queue: str, scheduler_id: str) -> bool:
+        name = self._name(queue)
+        removed = await self._write(ops_schedulers.remove_job_scheduler, name, scheduler_id)
+        self._notify(name, jobs=False)
+        return removed
+
+    async def get_job_scheduler(self, queue: str, scheduler_id: str) -> SchedulerRecord | None:
+        return await self._read(ops_schedulers.get_job_scheduler, self._name(queue), scheduler_id)
+
+    async def get_job_schedulers(
+        self, queue: str, start: int = 0, end: int = -1, *, asc: bool = True
+    ) -> list[SchedulerRecord]:
+        return await self._read(
+            ops_schedulers.get_job_schedulers, self._name(queue), start, end, asc
+        )
+
+    async def get_job_schedulers_count(self, queue: str) -> int:
+        return await self._read(ops_schedulers.get_job_schedulers_count, self._name(queue))

@@ -163,6 +163,7 @@ def obliterate(conn: Conn, queue: str, force: bool, *, shown_as: str) -> None:
         )
     tx.run("logs_delete_queue", tx.qid)
     tx.run("jobs_delete_queue", tx.qid)
+    tx.run("schedulers_delete_queue", tx.qid)
     tx.run("events_delete_queue", tx.qid)
     tx.run("metrics_delete_queue", tx.qid)
     tx.run("metrics_points_delete_queue", tx.qid)

@@ -1,4 +1,4 @@
--- corral SQLite schema, current version (6). A new database is created from the
+-- corral SQLite schema, current version (8). A new database is created from the
 -- migrations; a test checks that they produce exactly this schema.
 
 -- One row per queue ('<prefix>:<name>'). Rows are never deleted (obliterate
@@ -108,6 +108,38 @@ CREATE INDEX job_deps_by_bucket ON job_deps (parent_qid, parent_id, bucket, chil
 CREATE TRIGGER jobs_drop_deps AFTER DELETE ON jobs BEGIN
     DELETE FROM job_deps WHERE parent_qid = old.qid AND parent_id = old.id;
 END;
+
+-- Job schedulers (8). A scheduler: its next run and its fields as BullMQ's repeat:<id> hash holds
+-- them (JSON). Its iterations are ordinary jobs 'repeat:<id>:<due ms>'.
+CREATE TABLE job_schedulers (
+    qid     INTEGER NOT NULL,
+    id      TEXT NOT NULL,
+    next_ms INTEGER NOT NULL,
+    fields  TEXT NOT NULL,
+    PRIMARY KEY (qid, id)
+) WITHOUT ROWID;
+
+CREATE INDEX job_schedulers_by_next ON job_schedulers (qid, next_ms, id);
+
+-- A deduplication id and the job that owns it (BullMQ's de:<id>): until
+-- expires_at, or while the job is unfinished when expires_at is NULL.
+CREATE TABLE dedup_keys (
+    qid        INTEGER NOT NULL,
+    id         TEXT NOT NULL,
+    job_id     TEXT NOT NULL,
+    expires_at INTEGER,
+    PRIMARY KEY (qid, id)
+) WITHOUT ROWID;
+
+CREATE INDEX dedup_keys_by_job ON dedup_keys (qid, job_id);
+
+-- keepLastIfActive: the job to add when the active owner finishes (BullMQ's dn:<id>).
+CREATE TABLE dedup_next (
+    qid INTEGER NOT NULL,
+    id  TEXT NOT NULL,
+    job TEXT NOT NULL,
+    PRIMARY KEY (qid, id)
+) WITHOUT ROWID;
 
 -- The per-minute metrics of finished jobs (Worker(metrics=...), BullMQ's
 -- metrics:completed|failed keys): counters per queue and kind, and the data

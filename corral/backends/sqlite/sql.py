@@ -10,9 +10,9 @@ SQL lives in ``.sql`` files shipped inside the package and read with
   the version reached in ``PRAGMA user_version``. Numbers start at 1 and only
   increase; a gap is allowed, so migrations written side by side keep the numbers
   they were given (the schema version is the highest number).
-* ``queries_flows.sql``, ``queries_cancel.sql``: more named blocks (flows,
-  cancellation), merged into :data:`Q` (:data:`QUERY_FILES`); a name defined in
-  two files is refused.
+* ``queries_flows.sql``, ``queries_cancel.sql``, ``queries_schedulers.sql``: more
+  named blocks (flows, cancellation, job schedulers and deduplication), merged into
+  :data:`Q` (:data:`QUERY_FILES`); a name defined in two files is refused.
 """
 
 from __future__ import annotations
@@ -66,7 +66,12 @@ def parse_queries(text: str) -> dict[str, str]:
     return queries
 
 
-QUERY_FILES: tuple[str, ...] = ("queries.sql", "queries_flows.sql", "queries_cancel.sql")
+QUERY_FILES: tuple[str, ...] = (
+    "queries.sql",
+    "queries_flows.sql",
+    "queries_cancel.sql",
+    "queries_schedulers.sql",
+)
 """The files of named queries, merged into :data:`Q`."""
 
 
