@@ -182,3 +182,17 @@ def test_a_queue_charts_the_jobs_its_workers_counted_per_minute(
     caption = "#chart figcaption"
     wait_for(browser, lambda d: "2 completed, 1 failed" in (text_of(d, caption) or ""), "the chart")
     screenshot(browser, f"queue-chart-{url.partition(':')[0]}")
+
+
+def test_a_queues_job_schedulers_have_a_page_and_their_jobs_link_to_it(
+    browser: Any, server: Server, url: str, prefix: str
+):
+    with sync.Queue("reports", url=url, prefix=prefix) as q:
+        job = q.upsert_job_scheduler("nightly", cron="0 3 * * *", name="report")
+
+    browser.get(f"{server.base}/#/job/reports/{job.id}")
+    wait_for(browser, lambda d: text_of(d, "#job-scheduler") == "nightly", "the scheduler link")
+    click(browser, "#job-scheduler a")
+
+    row = 'tr[data-scheduler="nightly"]'
+    wait_for(browser, lambda d: "cron 0 3 * * *" in (text_of(d, row) or ""), "the scheduler")
