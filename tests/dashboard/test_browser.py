@@ -159,8 +159,10 @@ def test_cancelling_a_waiting_job_from_its_page_fails_it(
     click(browser, 'button[data-action="cancel"]')
     click(browser, "#confirm-yes")
 
+    # The page is drawn again on each of the job's events: wait for what it shows.
     wait_for(browser, lambda d: text_of(d, "#job-state") == "failed", "the job failed")
-    assert text_of(browser, "#failed-reason") == "cancelled: from the dashboard"
+    reason = "cancelled: from the dashboard"
+    wait_for(browser, lambda d: text_of(d, "#failed-reason") == reason, "the cancel's reason")
 
 
 def test_a_queue_charts_the_jobs_its_workers_counted_per_minute(
