@@ -739,6 +739,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROUNDS",
         help="also: c16 with and without recording metrics, ROUNDS pairs (default 6)",
     )
+    parser.add_argument(
+        "--deployments",
+        action="store_true",
+        help="also: corral on one server, on Sentinel and on a Redis Cluster (bench/deployments.py)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the raw results here")
     return parser
 
@@ -791,6 +796,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 output.append(run_memory(contenders, args.memory, store))
             if args.metrics_cost:
                 output.append(run_metrics_cost(contenders, args.metrics_cost, store, settings))
+            if args.deployments:
+                from bench.deployments import run_deployments
+
+                output.append(run_deployments(settings, workdir))
     load_after = os.getloadavg()
     output.append(
         f"took {time.monotonic() - started:.0f} s; load average {load_before[0]:.2f} at start, "

@@ -6,6 +6,9 @@
 * ``sqlite_url``: a fresh SQLite file in the test's temporary directory.
 * ``url``: parametrised over both backends; every conformance test runs on each.
 * ``queue_name``: a name unique to the test, so tests never see each other's jobs.
+* ``redis_cluster`` / ``cluster_url`` and ``sentinel_group`` / ``sentinel_url``:
+  a Redis Cluster (3 primaries + 3 replicas) and a Sentinel-managed primary with
+  a replica, each started once per session (see :mod:`tests.deployments`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.deployments import (
+    Cluster,
+    DeploymentUnavailable,
+    SentinelGroup,
+    start_cluster,
+    start_sentinel_group,
+)
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -154,3 +165,47 @@ def url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def queue_name() -> str:
     return f"q-{uuid.uuid4().hex[:12]}"
+
+
+# -- Redis Cluster and Sentinel (tests/deployments.py) ------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """One Redis Cluster (3 primaries, 3 replicas) for the whole session."""
+    workdir = Path(tempfile.mkdtemp(prefix="corral-cluster-"))
+    try:
+        cluster = start_cluster(workdir)
+    except DeploymentUnavailable as exc:
+        service_missing(str(exc))
+        raise AssertionError("unreachable") from None
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: Cluster) -> str:
+    return redis_cluster.url()
+
+
+@pytest.fixture(scope="session")
+def sentinel_group() -> Iterator[SentinelGroup]:
+    """One primary + replica + 3 sentinels for the session (a failover test that
+    kills its primary starts a group of its own)."""
+    workdir = Path(tempfile.mkdtemp(prefix="corral-sentinel-"))
+    try:
+        group = start_sentinel_group(workdir)
+    except DeploymentUnavailable as exc:
+        service_missing(str(exc))
+        raise AssertionError("unreachable") from None
+    try:
+        yield group
+    finally:
+        group.stop()
+
+
+@pytest.fixture
+def sentinel_url(sentinel_group: SentinelGroup) -> str:
+    return sentinel_group.url()

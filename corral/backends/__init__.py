@@ -4,6 +4,11 @@
 |---|---|
 | ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, ``sqlite://:memory:`` | embedded SQLite |
 | ``redis://[user:password@]host:port/db``, ``rediss://…``, ``unix:///path/redis.sock`` | Redis, shared with Node BullMQ 6 |
+| ``redis+cluster://host:port[,host:port…]``, ``rediss+cluster://…`` | a Redis Cluster |
+| ``redis+sentinel://host:port[,host:port…]/SERVICE[/db]``, ``rediss+sentinel://…`` | a Sentinel-managed primary |
+
+``valkey://`` and ``valkeys://`` (and ``valkey+cluster://`` …) are aliases of the
+``redis`` schemes.
 
 With no URL, ``CORRAL_URL`` from the environment is used, and without it the
 embedded default :data:`DEFAULT_URL` (a ``corral.db`` file in the current
@@ -31,7 +36,14 @@ __all__ = ["DEFAULT_URL", "Backend", "open_backend", "resolve_url"]
 DEFAULT_URL = "sqlite:///corral.db"
 """The URL used when neither ``url=`` nor ``CORRAL_URL`` is given."""
 
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_REDIS_SCHEMES = (
+    *(
+        f"{scheme}://"
+        for name in ("redis", "rediss", "valkey", "valkeys")
+        for scheme in (name, f"{name}+cluster", f"{name}+sentinel")
+    ),
+    "unix://",
+)
 _GIVEN = "redis://(given connection)"
 """The URL shown for a Redis backend on a connection handed in without a URL."""
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")

@@ -1,5 +1,11 @@
 """Fixtures for the conformance suite: every test here runs on every backend.
 
+Three stores: SQLite, a standalone Redis, and a Redis Cluster (``redis-cluster``,
+marked ``cluster``: ``-m 'not cluster'`` leaves it out locally; one cluster
+serves the whole session). On the cluster every queue name is braced
+(``{q-…}``), so each test's queues, and the queues it derives from that name,
+share one hash slot, as a Cluster deployment must.
+
 ``clock`` drives time instead of sleeping: ``await clock.advance(seconds)`` moves
 corral's clock (``corral._clock.now_ms``, the ``now`` every operation hands its
 store) and, on Redis, ages the queue's keys that expire by the server's clock
@@ -8,16 +14,36 @@ store) and, on Redis, ages the queue's keys that expire by the server's clock
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from corral import Queue, Worker, _clock
 from tests.contract.support import Clock
+from tests.deployments import raw_client
 
 WorkerFactory = Callable[..., Worker]
+
+
+@pytest.fixture(
+    params=["sqlite", "redis", pytest.param("redis-cluster", marks=pytest.mark.cluster)]
+)
+def url(request: pytest.FixtureRequest) -> str:
+    """The URL of a fresh store on each backend in turn (and on a Redis Cluster)."""
+    fixture = {"sqlite": "sqlite_url", "redis": "redis_url", "redis-cluster": "cluster_url"}
+    return str(request.getfixturevalue(fixture[request.param]))
+
+
+@pytest.fixture
+def queue_name(request: pytest.FixtureRequest) -> str:
+    name = f"q-{uuid.uuid4().hex[:12]}"
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("url") == "redis-cluster":
+        return "{" + name + "}"
+    return name
 
 
 @pytest.fixture
@@ -50,8 +76,8 @@ async def make_worker(url: str, queue_name: str) -> AsyncIterator[WorkerFactory]
 class ApiClock:
     """corral's clock, driven: real time plus what :meth:`advance` added."""
 
-    def __init__(self, raw: Redis | None, queue: str) -> None:
-        self._store = Clock(raw, queue)
+    def __init__(self, raw: Redis | RedisCluster | None, queue: str) -> None:
+        self._store = Clock(raw, queue)  # type: ignore[arg-type]  # a cluster client too
         self._offset_ms = 0
         self._real = _clock.now_ms
 
@@ -70,7 +96,7 @@ class ApiClock:
 async def clock(
     url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[ApiClock]:
-    raw = Redis.from_url(url, decode_responses=True) if url.startswith("redis") else None
+    raw = raw_client(url) if url.startswith("redis") else None
     driven = ApiClock(raw, queue_name)
     monkeypatch.setattr(_clock, "now_ms", driven.now_ms)
     try:

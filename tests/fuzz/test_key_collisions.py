@@ -40,7 +40,8 @@ def layout_names() -> set[str]:
         for block in _LEFTOVERS.findall(source):
             names |= {s.split(":")[0] for s in re.findall(r'"([^"]+)"', block)}
     names.discard("base")  # KEYS[1] base: the base key itself, not a suffix
-    return names
+    # KEYS[i] job, job:<suffix>: keys of the job the call names, not queue keys.
+    return {n for n in names if n != "job" and not n.startswith("job:")}
 
 
 def test_every_key_the_scripts_name_is_a_reserved_job_id() -> None:

@@ -14,8 +14,9 @@ from tests.interop.orders import fetch_order
 
 pytestmark = pytest.mark.interop
 
-DELAY_MS = 2000
-"""Long enough that every job that is not delayed is fetched before it is due."""
+DELAY_MS = 6000
+"""Long enough that every job that is not delayed is fetched before it is due, even
+on a starved machine (two Node processes start and add before corral fetches)."""
 
 NODE_JOBS: list[tuple[str, dict[str, Any]]] = [
     ("plain-1", {}),

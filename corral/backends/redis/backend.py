@@ -51,6 +51,8 @@ from corral.backends.redis.connection import (
     RedisReplyError,
 )
 from corral.backends.redis.connections import Connections
+from corral.backends.redis.durability import READ_ONLY as _READ_ONLY
+from corral.backends.redis.durability import run_durably
 from corral.backends.redis.keys import QueueKeys
 from corral.backends.redis.records import (
     pairs,
@@ -60,6 +62,7 @@ from corral.backends.redis.records import (
     parse_jobs,
 )
 from corral.backends.redis.scripts import load_script, refusal
+from corral.backends.redis.slots import check_queue_slot
 from corral.errors import (
     BackendError,
     CorruptJobError,
@@ -171,13 +174,25 @@ class RedisBackend:
         """The key names of ``queue`` (cached)."""
         keys = self._keys.get(queue)
         if keys is None:
+            if self._connections.cluster:
+                check_queue_slot(self.prefix, queue)
             keys = self._keys[queue] = QueueKeys(self.prefix, queue)
         return keys
 
-    async def _run(self, name: str, queue: str, args: Sequence[Any]) -> Any:
+    async def _run(
+        self, name: str, queue: str, args: Sequence[Any], *, job_id: str | None = None
+    ) -> Any:
         script = load_script(name)
         keys = self.keys(queue)
+        if script.job_keys:
+            assert job_id is not None, f"{name} declares job KEYS: pass job_id"
+            args = [*script.job_key_names(keys.job(job_id)), *args]
+        replicas, wait_ms = self._connections.min_replicas
         try:
+            if replicas and name not in _READ_ONLY:
+                return await run_durably(
+                    script, self.redis, keys.script_head(script), args, replicas, wait_ms
+                )
             return await script.run(self.redis, keys.script_head(script), args)
         except RedisError as exc:
             raise _failure(f"redis {name} on queue {queue!r} failed: {exc}", exc) from exc
@@ -477,8 +492,8 @@ class RedisBackend:
     async def add_log(self, queue: str, job_id: str, line: str, keep: int | None = None) -> int:
         """Append a log line (keeping the newest ``keep``); return the job's line count."""
         _not_a_job(job_id, "add_log")
-        args = [self.keys(queue).base, job_id, line, "" if keep is None else keep]
-        reply = await self._run("add_log", queue, args)
+        args = [line, "" if keep is None else keep]
+        reply = await self._run("add_log", queue, args, job_id=job_id)
         refusal(reply, job_id=job_id, operation="add_log")
         return int(reply)
 

@@ -19,7 +19,13 @@ import base64
 
 from corral.backends.redis.client import RedisClient
 from corral.backends.redis.connection import RedisConnection
+from corral.backends.redis.deployments import (
+    Deployment,
+    is_deployment_url,
+    parse_deployment_url,
+)
 from corral.backends.redis.settings import ConnectionSettings, parse_redis_url
+from corral.errors import MissingDependency
 
 __all__ = ["Connections"]
 
@@ -34,8 +40,13 @@ class Connections:
 
     def __init__(self, url: str, connection: RedisConnection | None = None) -> None:
         self._settings: ConnectionSettings | None = None
+        self._deployment: Deployment | None = None
         if connection is None:
-            self._settings = parse_redis_url(url)
+            if is_deployment_url(url):
+                self._deployment = parse_deployment_url(url)
+                self._settings = self._deployment.settings
+            else:
+                self._settings = parse_redis_url(url)
         elif not isinstance(connection, RedisConnection):
             raise TypeError(
                 f"connection must be a RedisConnection (execute, execute_with_head, "
@@ -48,12 +59,32 @@ class Connections:
         self._events: dict[tuple[str, str], RedisConnection] = {}
 
     @property
+    def cluster(self) -> bool:
+        """Whether the keys are spread over a Redis Cluster's hash slots (a given
+        connection says so with a true ``cluster`` attribute)."""
+        if self._deployment is not None:
+            return self._deployment.kind == "cluster"
+        return bool(getattr(self._given, "cluster", False))
+
+    @property
+    def min_replicas(self) -> tuple[int, int]:
+        """How many replicas must acknowledge a write script, and the ms to wait for
+        them (``(0, 0)``: do not wait)."""
+        s = self._settings
+        if s is None or not s.min_replicas:
+            return (0, 0)
+        return (s.min_replicas, max(1, round(s.min_replicas_timeout * 1000)))
+
+    @property
     def shared(self) -> RedisConnection:
         """The pipelined connection for ordinary commands (created on first use)."""
         shared = self._shared
         if shared is None:
-            assert self._settings is not None  # set whenever no connection was given
-            shared = self._shared = RedisClient(self._settings)
+            if self._deployment is not None:
+                shared = self._shared = _open_deployment(self._deployment)
+            else:
+                assert self._settings is not None  # set whenever no connection was given
+                shared = self._shared = RedisClient(self._settings)
         return shared
 
     def marker(self, prefix: str, queue: str) -> RedisConnection:
@@ -83,3 +114,14 @@ class Connections:
         self._shared = self._given
         for connection in opened:
             await connection.close()
+
+
+def _open_deployment(deployment: Deployment) -> RedisConnection:
+    try:
+        from corral.backends.redis.redispy import open_deployment
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependency(
+            f"Redis {deployment.kind} URLs need the 'redis' package (redis-py), which "
+            "corral installs with its redis extra: pip install 'corral[redis]'"
+        ) from exc
+    return open_deployment(deployment)

@@ -8,7 +8,9 @@ and the ``parent`` JSON, a parent four keys of child job keys.
 
 Redis Cluster: the scripts derive the keys of every queue of a flow from the
 queue keys in job keys and ``parent`` fields, as Node's do, so every queue of one
-flow must hash to one slot: give them all one braced prefix (``{app}``).
+flow must hash to one slot: give them all one braced prefix (``{app}``). On a
+Cluster, ``add_flow`` refuses a flow whose queues are in several slots before it
+writes anything (:func:`~corral.backends.redis.slots.check_flow_slot`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from corral.backends.base import (
     FlowEntry,
 )
 from corral.backends.redis.connection import RedisConnectionError, RedisReplyError
+from corral.backends.redis.durability import run_durably
 from corral.backends.redis.keys import QueueKeys
 from corral.backends.redis.records import pairs
 from corral.backends.redis.scripts import load_script, refusal
+from corral.backends.redis.slots import check_flow_slot, check_queue_slot
 from corral.errors import BackendError, StoreUnavailableError, error_from_code
 
 if TYPE_CHECKING:
@@ -55,6 +59,11 @@ async def add_flow(
     if not entries:
         return []
     bases = [QueueKeys(e.prefix or backend.prefix, e.queue).base for e in entries]
+    if backend._connections.cluster:
+        parents = [e.job.parent.key for e in entries if e.job.parent is not None]
+        for entry in entries:
+            check_queue_slot(entry.prefix or backend.prefix, entry.queue)
+        check_flow_slot([*bases, *parents])
     keys_before: set[str] = set()
     parents_of_later: set[str] = {e.job.parent.key for e in entries if e.job.parent is not None}
     args: list[Any] = [now]
@@ -81,8 +90,13 @@ async def add_flow(
     first = entries[0]
     keys = QueueKeys(first.prefix or backend.prefix, first.queue)
     script = load_script("add_flow")
+    replicas, wait_ms = backend._connections.min_replicas
     try:
-        reply = await script.run(backend.redis, keys.script_head(script), args)
+        if replicas:
+            head = keys.script_head(script)
+            reply = await run_durably(script, backend.redis, head, args, replicas, wait_ms)
+        else:
+            reply = await script.run(backend.redis, keys.script_head(script), args)
     except (RedisReplyError, RedisConnectionError) as exc:
         raise _failure(f"redis add_flow on queue {first.queue!r} failed: {exc}", exc) from exc
     if reply and type(reply[0]) is int:
@@ -118,8 +132,8 @@ async def get_dependencies(
     for start in starts:
         if start and not start.isdigit():
             raise ValueError(f"a cursor must come from a DependencyPage, not {start!r}")
-    args = [backend.keys(queue).job(job_id), "" if limit is None else limit, *starts]
-    reply = await backend._run("get_dependencies", queue, args)
+    args = ["" if limit is None else limit, *starts]
+    reply = await backend._run("get_dependencies", queue, args, job_id=job_id)
     processed, next_p, unprocessed, next_u, ignored, next_i, failed, next_f = reply
     nexts = (next_p, next_u, next_i, next_f)
     return DependencyPage(

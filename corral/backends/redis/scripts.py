@@ -3,7 +3,12 @@
 Each ``lua/<operation>.lua`` opens with a header comment whose ``KEYS[i] <suffix>``
 lines are the script's key contract: :class:`Script` reads them, and the backend
 passes the queue's keys in exactly that order (see :mod:`.keys`), so the header
-cannot drift from the call site.
+cannot drift from the call site. A suffix ``job`` or ``job:<suffix>`` is a key of
+the one job the call is about (its hash, ``<job key>:<suffix>``): such lines come
+after the queue's keys, and the backend passes them from the job id it was given
+(:meth:`Script.job_key_names`). Every key known before a call is in ``KEYS``, as
+Redis Cluster requires; only a key found inside the script (a job id popped from a
+list) is built there, from the queue's base key, so it shares the queue's slot.
 
 A line ``--- @include "name"`` is replaced by ``lua/includes/name.lua`` (each
 include at most once per script, recursively), before the SHA is computed.
@@ -61,19 +66,29 @@ def script_names() -> list[str]:
 class Script:
     """One operation script: its expanded source, SHA1 and ``KEYS`` suffixes."""
 
-    __slots__ = ("keys", "name", "sha", "source")
+    __slots__ = ("job_keys", "keys", "name", "sha", "source")
 
     def __init__(self, name: str, source: str) -> None:
         self.name = name
         self.source = expand_includes(source)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
-        self.keys = _header_keys(name, source)
-        """Key suffixes in ``KEYS`` order, as the header declares them."""
+        declared = _header_keys(name, source)
+        self.keys = tuple(k for k in declared if not _is_job_key(k))
+        """The queue's key suffixes in ``KEYS`` order, as the header declares them."""
+        self.job_keys = declared[len(self.keys) :]
+        """The job's key suffixes (``job``, ``job:<suffix>``), after the queue's."""
+        if any(not _is_job_key(k) for k in self.job_keys):
+            raise RuntimeError(f"lua/{name}.lua: declare the job's KEYS after the queue's")
 
     def head(self, keys: Sequence[str]) -> CommandHead:
-        """``EVALSHA sha numkeys keys…`` packed once, for :meth:`run`."""
-        parts = ("EVALSHA", self.sha, len(keys), *keys)
+        """``EVALSHA sha numkeys keys…`` packed once, for :meth:`run`; the job's keys
+        (:meth:`job_key_names`) are the first arguments of each call."""
+        parts = ("EVALSHA", self.sha, len(keys) + len(self.job_keys), *keys)
         return CommandHead(len(parts), pack_args(parts), parts)
+
+    def job_key_names(self, job_key: str) -> list[str]:
+        """The job's ``KEYS`` for the job whose hash is ``job_key``."""
+        return [job_key + k[3:] for k in self.job_keys]
 
     async def run(self, client: RedisConnection, head: CommandHead, args: Sequence[Any]) -> Any:
         """EVALSHA the script (``head`` from :meth:`head`), loading it first if the
@@ -85,6 +100,10 @@ class Script:
                 raise
             await client.execute("SCRIPT", "LOAD", self.source)
             return await client.execute_with_head(head, args)
+
+
+def _is_job_key(suffix: str) -> bool:
+    return suffix == "job" or suffix.startswith("job:")
 
 
 def _header_keys(name: str, source: str) -> tuple[str, ...]:

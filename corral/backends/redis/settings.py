@@ -3,7 +3,9 @@
 corral reads Redis URLs itself (it does not hand them to another client):
 
 * ``redis://[[user]:password@]host[:port][/db]`` (TCP), ``rediss://…`` (TLS),
-  ``unix://[[user]:password@]/path/redis.sock[?db=n]`` (a Unix socket).
+  ``unix://[[user]:password@]/path/redis.sock[?db=n]`` (a Unix socket);
+  ``valkey://`` and ``valkeys://`` are the same as ``redis://`` and ``rediss://``.
+  (Cluster and Sentinel URLs are read by :mod:`.deployments`.)
   An IPv6 host is written in brackets: ``redis://[::1]:6379/0``. Characters such
   as ``@ : / ? #`` in a user name or password are percent-encoded
   (``urllib.parse.quote(password, safe="")``); the credentials end at the last ``@``.
@@ -11,7 +13,10 @@ corral reads Redis URLs itself (it does not hand them to another client):
   default 5), ``socket_connect_timeout`` (seconds; default 10), and for
   ``rediss://`` only ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
   ``ssl_cert_reqs`` (``required`` | ``optional`` | ``none``) and
-  ``ssl_check_hostname`` (true/false). Any other parameter is an error.
+  ``ssl_check_hostname`` (true/false); ``min_replicas`` (after every write
+  script, ``WAIT`` until that many replicas acknowledged it; default 0, off) and
+  ``min_replicas_timeout`` (seconds that ``WAIT`` may take; default 1). Any other
+  parameter is an error.
 
 A URL that cannot be read raises :class:`~corral.errors.ConfigurationError` saying
 what is wrong with it; the message shows the URL with its password masked and
@@ -31,11 +36,17 @@ from corral.errors import ConfigurationError
 
 __all__ = ["ConnectionSettings", "parse_redis_url"]
 
-_SCHEMES = ("redis", "rediss", "unix")
+_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
+_TLS_SCHEMES = ("rediss", "valkeys")
 _TLS_PARAMETERS = frozenset(
     {"ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname"}
 )
-_PARAMETERS = frozenset({"db", "socket_timeout", "socket_connect_timeout"}) | _TLS_PARAMETERS
+_PARAMETERS = (
+    frozenset(
+        {"db", "socket_timeout", "socket_connect_timeout", "min_replicas", "min_replicas_timeout"}
+    )
+    | _TLS_PARAMETERS
+)
 _Bad = Callable[[str], ConfigurationError]
 """Makes the error for one problem with the URL (it names the masked URL)."""
 _CERT_MODES = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
@@ -59,11 +70,16 @@ class ConnectionSettings:
     """Seconds a reply may make no progress before the connection is dropped."""
     name: str | None = None
     """Set with ``CLIENT SETNAME`` on every (re)connect."""
+    min_replicas: int = 0
+    """After each write script, ``WAIT`` for this many replicas (0: do not wait)."""
+    min_replicas_timeout: float = 1.0
+    """Seconds the ``WAIT`` after a write script may take."""
 
 
-def parse_redis_url(url: str) -> ConnectionSettings:
-    """Read a Redis URL (see the module docstring); no I/O happens."""
-    shown = mask_url(url)
+def parse_redis_url(url: str, *, shown: str | None = None) -> ConnectionSettings:
+    """Read a Redis URL (see the module docstring); no I/O happens. ``shown``: the
+    URL to name in errors, when ``url`` was made from another one."""
+    shown = mask_url(url) if shown is None else shown
 
     def bad(problem: str) -> ConfigurationError:
         return ConfigurationError(f"bad Redis URL {shown!r}: {problem}")
@@ -71,7 +87,8 @@ def parse_redis_url(url: str) -> ConnectionSettings:
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in _SCHEMES:
         raise ConfigurationError(
-            f"a Redis URL starts with redis://, rediss:// or unix://, not {shown!r}"
+            f"a Redis URL starts with redis://, rediss:// or unix:// (valkey://, valkeys://), "
+            f"or is a Cluster or Sentinel URL (redis+cluster://, redis+sentinel://), not {shown!r}"
         )
     # Credentials first, so nothing after this point can quote them.
     userinfo, at, location = rest.rpartition("@")
@@ -85,10 +102,17 @@ def parse_redis_url(url: str) -> ConnectionSettings:
         raise bad("a Redis URL has no #fragment (percent-encode a '#' in a password as %23)")
     location, _, query_text = location.partition("?")
     query = _query(query_text, bad)
-    if scheme != "rediss" and (tls := sorted(_TLS_PARAMETERS & set(query))):
+    if scheme not in _TLS_SCHEMES and (tls := sorted(_TLS_PARAMETERS & set(query))):
         raise bad(f"{', '.join(tls)} only apply to TLS: use rediss://")
     timeout = _seconds(query, "socket_timeout", 5.0, bad)
     connect_timeout = _seconds(query, "socket_connect_timeout", 10.0, bad)
+    replicas = _count(query.get("min_replicas"), "min_replicas", bad)
+    replicas_timeout = _seconds(query, "min_replicas_timeout", 1.0, bad)
+    if replicas and replicas_timeout >= timeout:
+        raise bad(
+            f"min_replicas_timeout ({replicas_timeout:g}s) must be shorter than "
+            f"socket_timeout ({timeout:g}s), or every WAIT would time the connection out"
+        )
     if scheme == "unix":
         path = unquote(location)
         if not path:
@@ -96,15 +120,25 @@ def parse_redis_url(url: str) -> ConnectionSettings:
         return ConnectionSettings(
             host=None, path=path, db=_db(query.get("db"), bad), username=username,
             password=password, connect_timeout=connect_timeout, timeout=timeout,
+            min_replicas=replicas, min_replicas_timeout=replicas_timeout,
         )  # fmt: skip
     host_port, _, db_path = location.partition("/")
     host, port = _host_port(host_port, bad)
-    context = _ssl_context(query, bad) if scheme == "rediss" else None
+    context = _ssl_context(query, bad) if scheme in _TLS_SCHEMES else None
     return ConnectionSettings(
         host=host, port=port, db=_db(db_path or query.get("db"), bad), username=username,
         password=password, ssl=context, server_hostname=host if context is not None else None,
         connect_timeout=connect_timeout, timeout=timeout,
+        min_replicas=replicas, min_replicas_timeout=replicas_timeout,
     )  # fmt: skip
+
+
+def _count(text: str | None, name: str, bad: _Bad) -> int:
+    if not text:
+        return 0
+    if not (text.isascii() and text.isdigit()):
+        raise bad(f"{name} is a whole number of replicas >= 0, not {text!r}")
+    return int(text)
 
 
 def _query(text: str, bad: _Bad) -> dict[str, str]:

@@ -7,6 +7,11 @@
 //   {"ok": false, "error": "...", ...}   on failure, then it exits 1
 // Long-running scripts stop when a line "stop" arrives on stdin or stdin closes.
 
+import { createRequire } from 'node:module';
+
+// ioredis is loaded only for a Cluster URL: loading it slows every script's start.
+const require = createRequire(import.meta.url);
+
 export function parseArgs() {
   const [url, queueName, raw] = process.argv.slice(2);
   if (!url || !queueName) {
@@ -17,7 +22,17 @@ export function parseArgs() {
 }
 
 // ioredis connection options for a redis:// URL; every BullMQ object opens its own.
+// A redis+cluster://host:port,host:port URL gives an ioredis Cluster on those seeds.
 export function connectionFor(url) {
+  if (url.startsWith('redis+cluster://')) {
+    const seeds = url.slice('redis+cluster://'.length).split(/[/?]/)[0].split(',');
+    const nodes = seeds.map((seed) => {
+      const [host, port] = seed.split(':');
+      return { host, port: Number(port) };
+    });
+    const { Cluster } = require('ioredis');
+    return new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: null } });
+  }
   const u = new URL(url);
   const options = {
     host: u.hostname || '127.0.0.1',

@@ -1,23 +1,21 @@
 --[[
   add_log: append a line to a job's log (the LIST "<job key>:logs").
 
-  No queue keys.
+  KEYS[1] job       HASH  the job
+  KEYS[2] job:logs  LIST  its log lines
 
-  ARGV[1]  base key "<prefix>:<queue>:"
-  ARGV[2]  job id
-  ARGV[3]  the line
-  ARGV[4]  keep: only the newest n lines stay ("" = keep all)
+  ARGV[1]  the line
+  ARGV[2]  keep: only the newest n lines stay ("" = keep all)
 
   Returns how many lines the job has, or -1 when the job does not exist.
 ]]
 
-local job_key = ARGV[1] .. ARGV[2]
-if redis.call("EXISTS", job_key) == 0 then
+if redis.call("EXISTS", KEYS[1]) == 0 then
   return -1
 end
-local logs_key = job_key .. ":logs"
-local count = redis.call("RPUSH", logs_key, ARGV[3])
-local keep = tonumber(ARGV[4])
+local logs_key = KEYS[2]
+local count = redis.call("RPUSH", logs_key, ARGV[1])
+local keep = tonumber(ARGV[2])
 if keep and count > keep then
   redis.call("LTRIM", logs_key, -keep, -1)
   count = keep

@@ -3,9 +3,13 @@
   (includes/flow.lua has the layout), exactly: keys are sorted (the failed
   bucket by failure time), and a cursor is the position of the next key.
 
-  ARGV[1]  the job's key "<prefix>:<queue>:<id>"
-  ARGV[2]  page size per bucket ("" = the whole bucket)
-  ARGV[3..6] where to start in processed, unprocessed, ignored (the `failed`
+  KEYS[1] job:processed     HASH  processed children: key -> return value
+  KEYS[2] job:dependencies  SET   unprocessed children
+  KEYS[3] job:failed        HASH  ignored children: key -> reason
+  KEYS[4] job:unsuccessful  ZSET  failed children
+
+  ARGV[1]  page size per bucket ("" = the whole bucket)
+  ARGV[2..5] where to start in processed, unprocessed, ignored (the `failed`
            hash), failed (the `unsuccessful` sorted set): a position, or "" to
            skip that bucket
 
@@ -14,8 +18,7 @@
   position where the following page starts, or -1 when the bucket is done.
 ]]
 
-local job_key = ARGV[1]
-local limit = tonumber(ARGV[2])
+local limit = tonumber(ARGV[1])
 
 -- Keys [from + 1, from + limit] of a sorted list, and the next position.
 local function slice(keys, from)
@@ -80,9 +83,9 @@ local function zset_page(key, cursor)
   return page, nxt
 end
 
-local processed, next_processed = hash_page(job_key .. ":processed", ARGV[3])
-local unprocessed, next_unprocessed = set_page(job_key .. ":dependencies", ARGV[4])
-local ignored, next_ignored = hash_page(job_key .. ":failed", ARGV[5])
-local failed, next_failed = zset_page(job_key .. ":unsuccessful", ARGV[6])
+local processed, next_processed = hash_page(KEYS[1], ARGV[2])
+local unprocessed, next_unprocessed = set_page(KEYS[2], ARGV[3])
+local ignored, next_ignored = hash_page(KEYS[3], ARGV[4])
+local failed, next_failed = zset_page(KEYS[4], ARGV[5])
 return {processed, next_processed, unprocessed, next_unprocessed, ignored, next_ignored,
   failed, next_failed}
