@@ -56,6 +56,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("add-bulk", "add in bulk (500/call)", "add-bulk", 20000, 1000),
     Workload("c1", "process, concurrency 1", "work", 3000, 150, 1),
     Workload("c16", "process, concurrency 16", "work", 6000, 300, 16),
+    Workload("c16-long", "process, c16, long run", "work", 20000, 600, 16),
     Workload("manual", "hand-driven loop", "manual", 3000, 150),
     Workload("latency", "add→start latency (ms)", "latency", 100, 10),
 )
@@ -331,20 +332,61 @@ class Store:
         return self.redis_url
 
 
-def flushall(url: str) -> None:
-    """``FLUSHALL`` on our own redis-server (a bare RESP call: the harness needs no
-    Redis client library of its own)."""
+def redis_call(url: str, *args: str) -> str:
+    """One command on our own redis-server, for a status or bulk-string reply (a bare
+    RESP call: the harness needs no Redis client library of its own)."""
     parts = urlsplit(url)
+    request = b"*%d\r\n" % len(args) + b"".join(
+        b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args
+    )
     with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 10) as s:
-        s.sendall(b"*1\r\n$8\r\nFLUSHALL\r\n")
+        s.sendall(request)
         reply = b""
-        while not reply.endswith(b"\r\n"):
-            chunk = s.recv(64)
+        while True:
+            chunk = s.recv(65536)
             if not chunk:
                 break
             reply += chunk
-    if reply != b"+OK\r\n":
-        raise DriverError(f"FLUSHALL failed: {reply!r}")
+            head, sep, rest = reply.partition(b"\r\n")
+            if not sep:
+                continue
+            if head[:1] != b"$":
+                break
+            if len(rest) >= int(head[1:]) + 2:
+                return rest[: int(head[1:])].decode()
+    head = reply.partition(b"\r\n")[0]
+    if head[:1] != b"+":
+        raise DriverError(f"redis {args[0]} failed: {reply!r}")
+    return head[1:].decode()
+
+
+def flushall(url: str) -> None:
+    """``FLUSHALL`` on our own redis-server."""
+    redis_call(url, "FLUSHALL")
+
+
+@dataclass(frozen=True)
+class RedisStats:
+    """What the server spent: µs inside scripts (``INFO commandstats``: EVALSHA and
+    EVAL, the commands they run included) and its own CPU seconds (``INFO cpu``)."""
+
+    script_us: float
+    cpu_s: float
+
+    @classmethod
+    def read(cls, url: str) -> RedisStats:
+        script_us = 0.0
+        for line in redis_call(url, "INFO", "commandstats").splitlines():
+            name, _, fields = line.partition(":")
+            if name in ("cmdstat_evalsha", "cmdstat_eval", "cmdstat_evalsha_ro"):
+                values = dict(f.split("=", 1) for f in fields.split(","))
+                script_us += float(values["usec"])
+        cpu_s = 0.0
+        for line in redis_call(url, "INFO", "cpu").splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() in ("used_cpu_user", "used_cpu_sys"):
+                cpu_s += float(value)
+        return cls(script_us, cpu_s)
 
 
 def run_case(
@@ -362,8 +404,19 @@ def run_case(
     if workload.kind in ("work", "manual"):
         run_driver(contender, {**base, "mode": "fill", "n": n}, workdir, timeout)
         spec = {**base, "mode": workload.kind, "n": n, "concurrency": workload.concurrency}
+        on_redis = contender.backend == "redis"
+        if on_redis:
+            redis_call(url, "CONFIG", "RESETSTAT")
+            before = RedisStats.read(url)
         result = run_driver(contender, spec, workdir, timeout)
-        return {"rate": n / result["elapsed"], "rss_kb": result["rss_kb"]}
+        run = {"rate": n / result["elapsed"], "rss_kb": result["rss_kb"]}
+        if "cpu_s" in result:
+            run["cpu_us"] = result["cpu_s"] / n * 1e6
+        if on_redis:
+            after = RedisStats.read(url)
+            run["redis_us"] = (after.script_us - before.script_us) / n
+            run["redis_cpu_us"] = (after.cpu_s - before.cpu_s) / n * 1e6
+        return run
     # latency: an idle worker, then a producer that adds one job every gap_ms
     spec = {**base, "n": n, "gap_ms": settings.gap_ms}
     worker = Driver(contender, {**spec, "mode": "latency-worker"}, workdir)
@@ -387,6 +440,10 @@ class Cell:
 
     def latencies(self) -> list[float]:
         return sorted(x for r in self.runs for x in r.get("latencies", ()))
+
+    def median_of(self, key: str) -> float | None:
+        values = [r[key] for r in self.runs if key in r]
+        return statistics.median(values) if values else None
 
     def rss_mb(self) -> float | None:
         values = [r["rss_kb"] for r in self.runs if r.get("rss_kb")]
@@ -442,7 +499,11 @@ def run_comparison(
 
 def describe(workload: Workload, run: dict[str, Any]) -> str:
     if "rate" in run:
-        return f"{run['rate']:>10,.0f} jobs/s"
+        text = f"{run['rate']:>10,.0f} jobs/s"
+        for key, unit in (("redis_us", "redis µs/job"), ("cpu_us", "worker cpu µs/job")):
+            if key in run:
+                text += f"  {run[key]:5.1f} {unit}"
+        return text
     values = sorted(run["latencies"])
     return f"p50 {percentile(values, 50):6.1f} ms"
 
@@ -500,6 +561,24 @@ def render_tables(
                 if base_rate and contender.key != BASELINE:
                     text += f" ({rate / base_rate:.2f}x)"
                 row += text.rjust(width)
+        lines.append(row)
+    costed = [w for w in workloads if w.kind in ("work", "manual")]
+    if costed:
+        lines += [
+            "",
+            "Cost per processed job (medians, µs): Redis time in scripts (INFO commandstats)"
+            " / Redis CPU (INFO cpu) / the worker process's CPU (user + system):",
+            "",
+            head,
+            "-" * len(head),
+        ]
+    for workload in costed:
+        row = workload.label.ljust(first)
+        for contender in contenders:
+            cell = cells[contender.key, workload.key]
+            parts = [cell.median_of(k) for k in ("redis_us", "redis_cpu_us", "cpu_us")]
+            text = " / ".join("-" if v is None else f"{v:.0f}" for v in parts)
+            row += ("-" if all(v is None for v in parts) else text).rjust(width)
         lines.append(row)
     lines += ["", "Peak RSS of the measured process (MB, VmHWM, highest over the rounds):", ""]
     lines += [head, "-" * len(head)]

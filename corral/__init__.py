@@ -25,6 +25,7 @@ from corral._version import __version__
 from corral.backends.base import DependencyCounts, JobState
 from corral.cancellation import Cancellation, CancelOutcome
 from corral.connection import Connection
+from corral.dedup import Deduplication
 from corral.errors import (
     BackendError,
     ConfigurationError,
@@ -73,6 +74,7 @@ __all__ = [
     "Connection",
     "CorralError",
     "CorruptJobError",
+    "Deduplication",
     "Dependencies",
     "DependencyCounts",
     "FailedChildrenError",

@@ -10,6 +10,7 @@ BullMQ's own field names and encodings live in :mod:`corral._wire`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from corral.errors import CorruptJobError
@@ -17,6 +18,7 @@ from corral.errors import CorruptJobError
 __all__ = ["UnencodableError", "check_text", "dumps", "escape_surrogates", "loads", "loads_field"]
 
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 class UnencodableError(TypeError):
@@ -26,6 +28,8 @@ class UnencodableError(TypeError):
 def dumps(value: Any, *, what: str = "value") -> str:
     """Encode ``value`` as compact JSON text; UnencodableError (a TypeError) names what
     could not be encoded and why."""
+    if value is None:
+        return "null"  # what a job without a return value stores, every time
     try:
         text = _encoder.encode(value)
     except TypeError as exc:
@@ -89,6 +93,14 @@ def loads_field(job_id: str, field: str, text: str | None, default: Any = None) 
     """Decode one stored JSON field of a job, or raise CorruptJobError naming it."""
     if text is None:
         return default
+    try:
+        # The common case, a value with nothing around it, straight to the C scanner;
+        # anything else (whitespace, trailing text, an error) through json.loads.
+        value, end = _scan(text, 0)
+        if end == len(text):
+            return value
+    except (ValueError, StopIteration, RecursionError):
+        pass
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:

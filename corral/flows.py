@@ -166,6 +166,8 @@ def plan(trees: Sequence[tuple[str, object]], prefix: str, now_ms: int) -> list[
                 )
             if options.get("job_id") is None:
                 options["job_id"] = str(uuid.uuid4())
+            if options.get("deduplication") is not None:
+                raise ValueError("deduplication is not taken in a flow: add the job with Queue.add")
             spec = new_job(name, fields["data"], options, now_ms=now_ms)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{path}: {exc}") from None

@@ -35,6 +35,13 @@ from corral._codec import check_text, dumps
 from corral._wire import Form
 from corral.backends.base import MAX_PRIORITY, KeepJobs, NewJob, ParentLink, ParentPolicy
 from corral.backends.keyspace import RESERVED_JOB_IDS
+from corral.dedup import (
+    Deduplication,
+    check_deduplication,
+    dedup_read,
+    dedup_rule,
+    dedup_write,
+)
 
 __all__ = [
     "MAX_DUE_MS",
@@ -303,6 +310,8 @@ class JobOptions:
     continue_parent_on_failure: bool = False
     ignore_dependency_on_failure: bool = False
     remove_dependency_on_failure: bool = False
+    deduplication: Deduplication | None = None
+    """How the job was deduplicated when added (BullMQ's ``de``), if it was."""
     extra: Mapping[str, object] = field(default_factory=lambda: _NO_EXTRA)
 
     @property
@@ -516,6 +525,8 @@ def _read_backoff(raw: object) -> Backoff | None:
     return Backoff(kind, delay_ms / 1000, jitter)
 
 
+_DEDUP: Form[Deduplication] = Form(dedup_write, dedup_read)
+
 _BACKOFF: Form[Backoff] = Form(
     lambda b: _wire.backoff_write(b.type, b.delay_ms, b.jitter), _read_backoff
 )
@@ -602,10 +613,11 @@ OPTIONS: tuple[Option[Any], ...] = (
            _check_flag("ignore_dependency_on_failure"), _wire.FLAG),
     Option("remove_dependency_on_failure", "rdof", "remove_dependency_on_failure", False,
            _check_flag("remove_dependency_on_failure"), _wire.FLAG),
+    Option("deduplication", "de", "deduplication", None, check_deduplication, _DEDUP),
 )  # fmt: skip
 """Every job option, in the order ``Queue.add`` lists them."""
 
-_FAILURE_OPTIONS = OPTIONS[-4:]
+_FAILURE_OPTIONS = tuple(row for row in OPTIONS if row.wire in ("fpof", "cpof", "idof", "rdof"))
 """What a child's failure does to its parent: at most one of these may be set."""
 
 _BY_NAME: dict[str, Option[Any]] = {row.name: row for row in OPTIONS}
@@ -680,6 +692,12 @@ def new_job(name: object, data: object, options: Mapping[str, object], *, now_ms
             f"2**53 - 1 ms, the latest time a store holds exactly: use a shorter delay"
         )
     parent = opts.parent
+    dedup = opts.deduplication
+    if dedup is not None and parent is not None:
+        raise ValueError(
+            "deduplication and parent cannot be used together (as in BullMQ): a child "
+            "belongs to one parent; give the child a job_id instead"
+        )
     return NewJob(
         name,
         dumps({} if data is None else data, what="job data"),
@@ -690,6 +708,7 @@ def new_job(name: object, data: object, options: Mapping[str, object], *, now_ms
         opts.lifo,
         opts.job_id,
         None if parent is None else ParentLink(parent.queue_key, parent.id, opts.parent_policy),
+        None if dedup is None else dedup_rule(dedup, now_ms),
     )
 
 

@@ -10,6 +10,7 @@ from corral._client import QueueClient
 from corral.backends.base import Backend, JobRecord, JobState, NewJob
 from corral.cancellation import Cancellation, cancel_job
 from corral.connection import SharedConnection
+from corral.dedup import DeduplicationOption, check_deduplication_id
 from corral.errors import JobNotFoundError
 from corral.job import Job
 from corral.metrics import METRICS_KINDS, Metrics, MetricsMeta
@@ -83,6 +84,7 @@ class Queue(QueueClient):
         continue_parent_on_failure: bool = False,
         ignore_dependency_on_failure: bool = False,
         remove_dependency_on_failure: bool = False,
+        deduplication: DeduplicationOption = None,
     ) -> Job:
         """Add a job and return it.
 
@@ -113,6 +115,10 @@ class Queue(QueueClient):
           ``ignore_dependency_on_failure`` / ``remove_dependency_on_failure``: what
           this child failing for good does to its parent (at most one; none: the
           parent keeps waiting until the child is retried and completes).
+        - ``deduplication``: ``{"id": ..., "ttl": seconds, "extend": ..., "replace":
+          ..., "keep_last_if_active": ..., "reschedule": ...}`` or a
+          :class:`~corral.Deduplication`: add nothing while another job holds the
+          id, and return that job instead (see :mod:`corral.dedup`, BullMQ's modes).
 
         The options are those of :data:`corral.options.OPTIONS`; bad input raises
         before anything is written.
@@ -136,11 +142,12 @@ class Queue(QueueClient):
                 "continue_parent_on_failure": continue_parent_on_failure,
                 "ignore_dependency_on_failure": ignore_dependency_on_failure,
                 "remove_dependency_on_failure": remove_dependency_on_failure,
+                "deduplication": deduplication,
             },
             now_ms=_clock.now_ms(),
         )
         (added_id,) = await _add_jobs(self._backend, self._name, [spec])
-        if spec.job_id is not None:
+        if spec.job_id is not None or spec.deduplication is not None:
             return await self._stored_job(added_id, spec)
         return self._job_after_add(added_id, spec)
 
@@ -169,12 +176,15 @@ class Queue(QueueClient):
             return []
         ids = await _add_jobs(self._backend, self._name, specs)
         return [
-            self._job_after_add(i, s) if s.job_id is None else await self._stored_job(i, s)
+            self._job_after_add(i, s)
+            if s.job_id is None and s.deduplication is None
+            else await self._stored_job(i, s)
             for i, s in zip(ids, specs, strict=True)
         ]
 
     async def _stored_job(self, job_id: str, spec: NewJob) -> Job:
-        # A custom id may have existed already: show the job that is really stored.
+        # A custom id may have existed already, or a deduplicated add returned the
+        # job that holds the id: show the job that is really stored.
         existing = await self.get_job(job_id)
         return existing if existing is not None else self._job_after_add(job_id, spec)
 
@@ -375,6 +385,22 @@ class Queue(QueueClient):
         (:class:`~corral.Cancellation`); the queue's events get ``cancelled``.
         """
         return await cancel_job(self._backend, self._name, job_id, reason)
+
+    # -- deduplication ---------------------------------------------------------------
+
+    async def get_deduplication_job_id(self, dedup_id: str) -> str | None:
+        """The id of the job that holds deduplication id ``dedup_id`` (Node's or
+        corral's), or None when the id is free."""
+        checked = check_deduplication_id(dedup_id)
+        return await self._backend.get_deduplication_job_id(self._name, checked, _clock.now_ms())
+
+    async def remove_deduplication_key(self, dedup_id: str) -> bool:
+        """Free deduplication id ``dedup_id`` now, whoever holds it (the next add with
+        it is added); False if it was free."""
+        return await self._backend.remove_deduplication_key(
+            self._name, check_deduplication_id(dedup_id)
+        )
+
 
     async def get_metrics(self, kind: str, start: int = 0, end: int = -1) -> Metrics:
         """The queue's jobs per minute of ``kind`` (``"completed"`` or ``"failed"``),

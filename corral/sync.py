@@ -454,6 +454,8 @@ class Queue(_Client[_queue.Queue]):
     get_job_schedulers = _blocking(_queue.Queue.get_job_schedulers)
     get_job_schedulers_count = _blocking(_queue.Queue.get_job_schedulers_count)
     remove_job_scheduler = _blocking(_queue.Queue.remove_job_scheduler)
+    get_deduplication_job_id = _blocking(_queue.Queue.get_deduplication_job_id)
+    remove_deduplication_key = _blocking(_queue.Queue.remove_deduplication_key)
     get_metrics = _blocking(_queue.Queue.get_metrics)
     close = _blocking(_queue.Queue.close)
     cancel = _blocking(_queue.Queue.cancel)

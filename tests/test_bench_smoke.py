@@ -9,6 +9,7 @@ only ``redis-server`` on PATH, like the rest of the suite.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,11 +42,18 @@ def test_quick_corral_only_run_prints_a_row_per_workload(tmp_path: Path) -> None
     assert "corral/SQLite" in header
     for workload in WORKLOADS:
         rows = [line for line in out.splitlines() if line[:FIRST_COLUMN].rstrip() == workload.label]
-        # one row in the throughput/latency table, one in the RSS table
-        assert len(rows) == 2, (workload.label, out)
+        # one row in the throughput/latency table, one in the RSS table, and one in
+        # the cost table for the workloads that process jobs
+        costed = workload.kind in ("work", "manual")
+        assert len(rows) == (3 if costed else 2), (workload.label, out)
         assert "failed" not in rows[0], rows[0]
         assert "skipped" not in rows[0], rows[0]
     assert raw.is_file()
+    # the cost row: Redis script µs / Redis CPU µs / worker CPU µs for corral/Redis,
+    # only the worker's CPU for corral/SQLite (no Redis there)
+    c16 = next(w for w in WORKLOADS if w.key == "c16")
+    cost = [line for line in out.splitlines() if line[:FIRST_COLUMN].rstrip() == c16.label][1]
+    assert re.search(r"\d+ / \d+ / \d+ +- / - / \d+$", cost), cost
 
 
 def test_the_sibling_cost_measurement_runs_on_both_backends(tmp_path: Path) -> None:

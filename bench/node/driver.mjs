@@ -16,6 +16,10 @@ const REMOVE = { removeOnComplete: true };
 const wallMs = () => performance.timeOrigin + performance.now();
 const payload = (i) => ({ i, t: wallMs(), pad: PAD });
 const seconds = (start) => (performance.now() - start) / 1000;
+const cpuSeconds = (since) => {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1e6;
+};
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 
@@ -85,18 +89,21 @@ const modes = {
     const { worker, finished } = countingWorker(spec, connection, async (job) => {
       job.data.i;
     });
+    const cpu = process.cpuUsage();
     const start = performance.now();
     const running = worker.run();
     await finished;
     const elapsed = seconds(start);
+    const cpu_s = cpuSeconds(cpu);
     await worker.close();
     await running;
-    return { elapsed };
+    return { elapsed, cpu_s };
   },
 
   async manual(spec, connection) {
     const worker = new Worker(spec.queue, null, { connection });
     const token = 'bench-token';
+    const cpu = process.cpuUsage();
     const start = performance.now();
     let job = await worker.getNextJob(token);
     let done = 0;
@@ -108,9 +115,10 @@ const modes = {
       job = jobData ? await worker.nextJobFromJobData(jobData, jobId, token) : undefined;
     }
     const elapsed = seconds(start);
+    const cpu_s = cpuSeconds(cpu);
     await worker.close();
     if (done !== spec.n) throw new Error(`processed ${done} jobs, expected ${spec.n}`);
-    return { elapsed };
+    return { elapsed, cpu_s };
   },
 
   async 'latency-worker'(spec, connection) {
@@ -155,7 +163,9 @@ async function main() {
     emit({ skipped: `this driver has no ${JSON.stringify(spec.mode)} mode` });
     return;
   }
+  const cpu = process.cpuUsage();
   const result = await mode(spec, connectionFor(spec.url));
+  if (result.cpu_s === undefined) result.cpu_s = cpuSeconds(cpu);
   result.rss_kb = peakRssKb();
   emit({ result });
 }

@@ -68,19 +68,22 @@ async def work(spec: Spec) -> dict[str, Any]:
 
         WorkerMetrics(CollectorRegistry()).instrument(worker)
     worker.on("completed", on_completed)
+    cpu = proto.cpu_s()
     start = time.perf_counter()
     running = asyncio.create_task(worker.run())
     await done.wait()
     elapsed = time.perf_counter() - start
+    cpu = proto.cpu_s() - cpu
     await worker.close()
     await running
-    return {"elapsed": elapsed}
+    return {"elapsed": elapsed, "cpu_s": cpu}
 
 
 async def manual(spec: Spec) -> dict[str, Any]:
     worker = Worker(spec.queue, url=spec.url)
     token = "bench-token"
     try:
+        cpu = proto.cpu_s()
         start = time.perf_counter()
         job = await worker.get_next_job(token)
         done = 0
@@ -89,9 +92,10 @@ async def manual(spec: Spec) -> dict[str, Any]:
             done += 1
             job = await job.move_to_completed(None, token, fetch_next=done < spec.n)
         elapsed = time.perf_counter() - start
+        cpu = proto.cpu_s() - cpu
         if done != spec.n:
             raise RuntimeError(f"processed {done} jobs, expected {spec.n}")
-        return {"elapsed": elapsed}
+        return {"elapsed": elapsed, "cpu_s": cpu}
     finally:
         await worker.close()
 

@@ -8,8 +8,9 @@ per line on stdout:
   and waiting for jobs;
 * ``{"result": {"elapsed": s, "rss_kb": n, ...}}``: at the end. ``elapsed`` is the
   measured time in seconds, ``rss_kb`` the driver process's own peak resident set
-  (``VmHWM``), ``latencies`` (ms) in ``latency-worker`` mode, ``samples`` in
-  ``memory`` mode.
+  (``VmHWM``), ``cpu_s`` the CPU seconds (user + system) it used while measured
+  (a driver that does not time it itself gets its whole mode's), ``latencies``
+  (ms) in ``latency-worker`` mode, ``samples`` in ``memory`` mode.
 
 Every driver uses the same payload and the same no-op job: the job reads its
 payload's ``i`` field (any real job reads its data) and returns nothing.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,6 +31,7 @@ from typing import Any
 __all__ = [
     "Handler",
     "Spec",
+    "cpu_s",
     "emit",
     "pace",
     "payload",
@@ -64,6 +67,12 @@ def read_status_kb(field: str, pid: int | str = "self") -> int:
     except OSError:
         return 0
     return 0
+
+
+def cpu_s() -> float:
+    """CPU seconds (user + system) this process has used so far."""
+    times = os.times()
+    return times.user + times.system
 
 
 def peak_rss_kb() -> int:
@@ -110,10 +119,12 @@ def run(handlers: Mapping[str, Handler]) -> None:
     if handler is None:
         emit({"skipped": f"this driver has no {spec.mode!r} mode"})
         return
+    cpu_before = cpu_s()
     outcome = handler(spec)
     if inspect.isawaitable(outcome):
         outcome = asyncio.run(_await(outcome))
     result = dict(outcome)
+    result.setdefault("cpu_s", cpu_s() - cpu_before)
     result["rss_kb"] = peak_rss_kb()
     emit({"result": result})
 

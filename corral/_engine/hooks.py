@@ -74,7 +74,7 @@ class Hooks:
         for callback in tuple(self._callbacks.get(event, ())):
             try:
                 result = callback(*args)
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     await result
             except Exception:
                 logger.exception("worker %r hook raised; ignored", event)

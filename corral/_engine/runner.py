@@ -29,6 +29,7 @@ from functools import partial
 from typing import Any, cast
 
 from corral._codec import UnencodableError
+from corral._engine import eager
 from corral._engine.fetcher import Fetcher
 from corral._engine.hooks import Hooks
 from corral._engine.locks import LockRenewer
@@ -60,6 +61,9 @@ MIN_RATE_LIMIT_HOLD_OFF_MS = 1000
 set (ms): without it the job would run again at once, thousands of times a second."""
 
 
+_AsyncProcessor = Callable[[Job], Awaitable[Any]]
+
+
 class ProcessorCall:
     """Calls a processor: awaited when it is a coroutine function, else in a thread pool
     of ``concurrency`` threads (plain functions must not block the event loop)."""
@@ -84,7 +88,7 @@ class ProcessorCall:
         ``CancelledError``; a thread cannot be stopped, so it is left to finish and
         later jobs get a fresh pool."""
         if self.is_async:
-            return await cast(Callable[[Job], Awaitable[Any]], self.processor)(job)
+            return await cast(_AsyncProcessor, self.processor)(job)
         executor = self.executor
         assert executor is not None
         running = executor.submit(self.processor, job)
@@ -336,8 +340,13 @@ class Runner:
 
     async def _call(self, job: Job) -> Any:
         """Run the processor on ``job`` in a task of its own, so that it can be stopped
-        (see :mod:`corral._engine.stops`); the job's reason is raised once it is."""
-        task = asyncio.ensure_future(self.call(job))
+        (see :mod:`corral._engine.stops`); the job's reason is raised once it is. Its
+        first step runs at once (:mod:`corral._engine.eager`): a processor that does
+        not wait for anything needs no task."""
+        started = eager.start(self.call, job)
+        if started.task is None:
+            return started.result  # it finished without waiting: there was nothing to stop
+        task = started.task
         timeout_ms = job.opts.timeout_ms or self.timeout_ms
         done = self.stops.start(job, task, timeout_ms)
         try:

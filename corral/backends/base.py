@@ -92,6 +92,7 @@ __all__ = [
     "Completed",
     "DependencyBucket",
     "DependencyCounts",
+    "DedupRule",
     "DependencyPage",
     "Event",
     "Failed",
@@ -139,6 +140,48 @@ class JobState(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class DedupRule:
+    """How an added job is deduplicated: BullMQ 6's ``de`` option, as a store applies it.
+
+    The id is taken (``de:<id>`` on Redis) by the job that owns it: until
+    ``ttl_ms`` after it was set, or, with no ttl, until that job finishes. An add
+    whose id is taken adds nothing and returns the owner (event ``deduplicated``:
+    jobId the owner, deduplicationId, deduplicatedJobId the id the add would have
+    had), except: ``replace`` takes the id over from a delayed owner (which is
+    removed, event ``removed``); ``extend`` restarts the ttl on each refused add;
+    ``keep_last_if_active`` keeps a refused add that meets an active owner aside
+    (the latest wins) and adds it when the owner finishes (the id then has no
+    ttl); ``reschedule`` moves a delayed owner to the refused add's due time. An
+    owner with no ttl that no longer exists frees the id (a stale key).
+    """
+
+    id: str
+    ttl_ms: int = 0
+    """0: no expiry."""
+    extend: bool = False
+    replace: bool = False
+    keep_last_if_active: bool = False
+    reschedule: bool = False
+    now_ms: int = 0
+    """The caller's clock at the add: SQLite judges ttls by it (Redis by ``PX``)."""
+
+    def wire(self) -> dict[str, object]:
+        """The ``de`` object as BullMQ stores it in ``opts``."""
+        out: dict[str, object] = {"id": self.id}
+        if self.ttl_ms > 0:
+            out["ttl"] = self.ttl_ms
+        for key, value in (
+            ("extend", self.extend),
+            ("replace", self.replace),
+            ("keepLastIfActive", self.keep_last_if_active),
+            ("reschedule", self.reschedule),
+        ):
+            if value:
+                out[key] = True
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class NewJob:
     """A job to add, already validated and encoded by the API."""
 
@@ -159,6 +202,8 @@ class NewJob:
     """A custom id; None takes the next number from the queue's counter."""
     parent: ParentLink | None = None
     """The job is a child of this (existing, or earlier in the same ``add_flow``) job."""
+    deduplication: DedupRule | None = None
+    """Add it only if its deduplication id is free (see :class:`DedupRule`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -842,6 +887,19 @@ class Backend(Protocol):
         """The jobs of ``job_ids`` marked to be cancelled, with their reasons: a
         ``deferred_failure`` that starts with :data:`CANCEL_REASON_PREFIX`. Missing
         jobs and jobs without such a mark are left out. Read only; one round trip."""
+        ...
+
+    # -- deduplication -------------------------------------------------------------
+
+    async def get_deduplication_job_id(self, queue: str, dedup_id: str, now: int) -> str | None:
+        """The id of the job that holds deduplication id ``dedup_id``, or None.
+
+        now: SQLite judges the id's ttl by it; Redis by ``PX``.
+        """
+        ...
+
+    async def remove_deduplication_key(self, queue: str, dedup_id: str) -> bool:
+        """Free deduplication id ``dedup_id`` (whoever holds it); False if it was free."""
         ...
 
     # -- metrics ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import shutil
 import socket
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from corral.backends.redis.client import (
     RedisReplyError,
     block_seconds,
     enable_keepalive,
+    pack_args,
     pack_command,
     parse_redis_url,
 )
@@ -268,6 +270,29 @@ def test_pack_command() -> None:
     )
     with pytest.raises(TypeError, match="cannot send dict"):
         pack_command(("SET", {}))
+
+
+def test_every_argument_type_packs_as_the_server_reads_it() -> None:
+    """Commands are packed by hiredis when it knows every argument's type, else one by
+    one: either way each argument is the bulk string Redis must read."""
+
+    class Code(enum.IntEnum):
+        REFUSED = -2
+
+    args: list[object] = ["é☃", "", 0, -3, 2**70, 0.1, 1e20, 1 / 3, b"\x00\xff", True, False]
+    args += [Code.REFUSED, bytearray(b"ba"), memoryview(b"mv")]
+    expected = [
+        "é☃".encode(), b"", b"0", b"-3", str(2**70).encode(), b"0.1", b"1e+20",
+        repr(1 / 3).encode(), b"\x00\xff", b"1", b"0", b"-2", b"ba", b"mv",
+    ]  # fmt: skip
+    for arg, data in zip(args, expected, strict=True):
+        bulk = b"$%d\r\n%s\r\n" % (len(data), data)
+        assert pack_command(("ECHO", arg)) == b"*2\r\n$4\r\nECHO\r\n" + bulk, arg
+        assert pack_args((arg,)) == bulk, arg
+    mixed = pack_command(("ECHO", *args))
+    assert mixed.startswith(b"*15\r\n$4\r\nECHO\r\n")
+    with pytest.raises(UnicodeEncodeError):
+        pack_command(("ECHO", "\ud800"))
 
 
 async def test_an_unreachable_store_is_reported_as_unavailable(queue_name: str) -> None:

@@ -254,3 +254,63 @@ async def test_bad_scheduler_ids_are_refused(queue: Queue) -> None:
         await queue.upsert_job_scheduler("", every=5)
     with pytest.raises(TypeError, match="must be a string"):
         await queue.upsert_job_scheduler(5, every=5)  # type: ignore[arg-type]
+
+
+def _freeze(monkeypatch: pytest.MonkeyPatch) -> None:
+    from corral import _clock
+
+    frozen = _clock.now_ms()
+    monkeypatch.setattr(_clock, "now_ms", lambda: frozen)
+
+
+async def test_an_every_upsert_skips_the_slot_of_a_running_iteration(
+    queue: Queue, make_worker: WorkerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _freeze(monkeypatch)
+    first = await queue.upsert_job_scheduler("busy", every=60)
+    running = await make_worker().get_next_job("t", block=False)
+    assert running is not None
+    assert running.id == first.id
+    # A new `every` restarts the schedule now, whose slot the running job holds.
+    replaced = await queue.upsert_job_scheduler("busy", every=30)
+    assert replaced.id != first.id
+    assert _due_ms(replaced.id) == _due_ms(first.id) + 30_000
+
+
+async def test_a_cron_upsert_onto_a_running_iteration_is_refused(
+    queue: Queue, make_worker: WorkerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from corral import JobError
+
+    _freeze(monkeypatch)
+    first = await queue.upsert_job_scheduler("c", cron="0 0 1 1 *", immediately=True)
+    running = await make_worker().get_next_job("t", block=False)
+    assert running is not None
+    assert running.id == first.id
+    with pytest.raises(JobError, match="not the scheduler's pending iteration"):
+        await queue.upsert_job_scheduler("c", cron="0 0 1 1 *", immediately=True)
+
+
+async def test_reads_of_unknown_schedulers(queue: Queue) -> None:
+    assert await queue.get_job_scheduler("none") is None
+    assert await queue.remove_job_scheduler("none") is False
+    assert await queue.get_job_schedulers() == []
+    await queue.upsert_job_scheduler("one", every=60)
+    assert await queue.get_job_schedulers(3, 1) == []
+    assert await queue.get_job_scheduler("none") is None
+    assert await queue.remove_job_scheduler("none") is False
+    with pytest.raises(TypeError, match="must be a string"):
+        await queue.get_job_scheduler(5)  # type: ignore[arg-type]
+
+
+async def test_an_iteration_of_a_removed_scheduler_moves_nothing_on(
+    queue: Queue, make_worker: WorkerFactory, clock: ApiClock
+) -> None:
+    await queue.upsert_job_scheduler("gone2", every=60)
+    await queue.remove_job_scheduler("gone2")
+    await queue.upsert_job_scheduler("other", every=60)  # the queue exists, the scheduler not
+    worker = make_worker()
+    for _ in range(2):
+        job = await worker.get_next_job("t", block=False)
+        assert job is not None
+    assert [p.split(":")[1] for p in await _pending(queue)] == ["other"]

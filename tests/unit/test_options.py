@@ -46,6 +46,7 @@ SAMPLES: dict[str, object] = {
     "continue_parent_on_failure": True,
     "ignore_dependency_on_failure": True,
     "remove_dependency_on_failure": True,
+    "deduplication": {"id": "user-42", "ttl": 5.0, "extend": True, "replace": True},
 }
 EXCLUSIVE = (
     "continue_parent_on_failure",

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from corral import RemovePolicy
+from corral import Deduplication, RemovePolicy
 from corral._wire import backoff_read, backoff_write, keep_read, keep_write, record_from_fields
 from corral.backends.base import KeepJobs
 from corral.errors import CorruptJobError
@@ -99,7 +99,8 @@ def test_node_options_read_as_corral_options() -> None:
     assert (opts.backoff.type, opts.backoff.delay_ms) == ("exponential", 1000)
     assert opts.keep_on_fail == KeepJobs(age_ms=3_600_000)
     assert opts.remove_on_fail == RemovePolicy(age=3600)
-    assert opts.extra == {"de": {"id": "d1", "ttl": 600000}}
+    assert opts.deduplication == Deduplication("d1", ttl=600.0)
+    assert opts.extra == {}
     assert JobOptions.from_wire({"removeOnComplete": False}).keep_on_complete == KeepJobs()
 
 

@@ -17,6 +17,7 @@ and promotes delayed jobs, as :mod:`corral.backends.base` says per operation.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -225,7 +226,10 @@ class RedisBackend:
             entries = [FlowEntry(queue, job) for job in jobs]
             now = max(job.timestamp_ms for job in jobs)
             return await flows.add_flow(self, entries, now, operation="add")
-        args: list[Any] = [self.keys(queue).base]
+        keys = self.keys(queue)
+        args: list[Any] = [keys.base]
+        dedup_keys: list[str] = []
+        script = load_script("add_jobs")
         for job in jobs:
             args += (
                 job.job_id or "",
@@ -237,6 +241,20 @@ class RedisBackend:
                 job.priority,
                 "1" if job.lifo else "0",
             )
+            rule = job.deduplication
+            if rule is None:
+                args += ("", "")
+            else:
+                # Its de:/dn: keys travel in KEYS (known before the call), after the queue's.
+                args += (json.dumps(rule.wire()), len(script.keys) + len(dedup_keys) + 1)
+                dedup_keys += (f"{keys.base}de:{rule.id}", f"{keys.base}dn:{rule.id}")
+        if dedup_keys:
+            head = script.head([*keys.for_script(script.name, script.keys), *dedup_keys])
+            try:
+                found: list[str] = await script.run(self.redis, head, args)
+            except RedisError as exc:
+                raise _failure(f"redis add_jobs on queue {queue!r} failed: {exc}", exc) from exc
+            return found
         ids: list[str] = await self._run("add_jobs", queue, args)
         return ids
 
@@ -634,3 +652,15 @@ class RedisBackend:
     async def get_cancel_requests(self, queue: str, job_ids: Sequence[str]) -> dict[str, str]:
         """The jobs of ``job_ids`` marked to be cancelled, with their reasons."""
         return await cancel.get_cancel_requests(self, queue, job_ids)
+
+    # -- deduplication -------------------------------------------------------------
+
+    async def get_deduplication_job_id(self, queue: str, dedup_id: str, now: int) -> str | None:
+        """GET of the ``de:<id>`` key (it expires by the server's clock)."""
+        found = await self._command(queue, "GET", f"{self.keys(queue).base}de:{dedup_id}")
+        return None if found is None else str(found)
+
+    async def remove_deduplication_key(self, queue: str, dedup_id: str) -> bool:
+        """DEL of the ``de:<id>`` key, as Node's ``removeDeduplicationKey``."""
+        key = f"{self.keys(queue).base}de:{dedup_id}"
+        return bool(await self._command(queue, "DEL", key))

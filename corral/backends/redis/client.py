@@ -2,8 +2,10 @@
 
 Why not a general client: a worker with 16 jobs in flight issues 16 small
 script calls at once. Here they share **one connection** and are written
-together in **one send** per event-loop turn (automatic pipelining); replies are
-parsed by hiredis and matched to callers in order. There is no pool to check
+together in **one send** per event-loop turn (automatic pipelining), or per
+:data:`WRITE_AT` commands when more are issued in one turn (so Redis starts on
+the first ones while the rest are being prepared); replies are parsed by
+hiredis and matched to callers in order. There is no pool to check
 out from and nothing per command but packing the arguments and one future.
 Blocking commands (``BZPOPMIN``, ``XREAD BLOCK``) get a client of their own.
 
@@ -32,7 +34,7 @@ import contextlib
 import math
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -46,6 +48,7 @@ from corral.backends.redis.connection import (
 from corral.backends.redis.settings import ConnectionSettings, parse_redis_url
 
 __all__ = [
+    "WRITE_AT",
     "ConnectionSettings",
     "RedisClient",
     "RedisConnectionError",
@@ -63,12 +66,28 @@ probes: a vanished peer is noticed in about a minute instead of hours."""
 
 def pack_command(args: Sequence[Any]) -> bytes:
     """Encode one command in RESP: an array of bulk strings."""
-    return b"*%d\r\n%s" % (len(args), pack_args(args))
+    try:
+        return _pack(args if type(args) is tuple else tuple(args))
+    except TypeError:  # a type hiredis does not pack (bool, an int subclass, ...)
+        return b"*%d\r\n%s" % (len(args), _pack_args_each(args))
 
 
 def pack_args(args: Sequence[Any]) -> bytes:
     """RESP bulk strings for ``args``, without the array header (so a fixed part
     of a command, like a script's SHA and keys, can be packed once and reused)."""
+    try:
+        packed = _pack(args if type(args) is tuple else tuple(args))
+    except TypeError:  # a type hiredis does not pack (bool, an int subclass, ...)
+        return _pack_args_each(args)
+    return packed[packed.index(b"\n") + 1 :]
+
+
+_pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
+"""hiredis's packer (C): str as UTF-8, int, float as ``repr``, bytes; the same bytes
+as :func:`_pack_args_each` for those types."""
+
+
+def _pack_args_each(args: Sequence[Any]) -> bytes:
     out = []
     for arg in args:
         kind = type(arg)
@@ -106,6 +125,12 @@ def enable_keepalive(sock: socket.socket) -> None:
             with contextlib.suppress(OSError):  # an unusual platform may refuse one
                 sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
+
+WRITE_AT = 8
+"""Commands waiting to be written are written at once when there are this many,
+instead of at the end of the event loop's turn: a worker with 16 jobs in flight
+then sends them as two groups, and the server works on the first while the
+worker prepares the second, so neither waits for the other in turn."""
 
 _LAST_ARG_BLOCKS = frozenset({"BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX", "BRPOPLPUSH", "BLMOVE"})
 _BLOCK_OPTION = frozenset({"XREAD", "XREADGROUP"})
@@ -209,8 +234,11 @@ class _Protocol(asyncio.Protocol):
             future.set_exception(self.lost or RedisConnectionError("connection to Redis closed"))
             return future
         self._pending.append(future)
-        self._outgoing.append(packed)
-        if not self._flush_scheduled:
+        outgoing = self._outgoing
+        outgoing.append(packed)
+        if len(outgoing) >= WRITE_AT:
+            self._write()
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
         if self._watchdog is None:
@@ -266,6 +294,9 @@ class _Protocol(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._write()
+
+    def _write(self) -> None:
         if self._outgoing and self._transport is not None and not self.closed:
             data = b"".join(self._outgoing) if len(self._outgoing) > 1 else self._outgoing[0]
             self._outgoing.clear()

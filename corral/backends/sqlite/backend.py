@@ -54,6 +54,7 @@ from corral.backends.sqlite import (
     ops,
     ops_admin,
     ops_cancel,
+    ops_dedup,
     ops_flows,
     ops_metrics,
     ops_read,
@@ -497,3 +498,13 @@ class SQLiteBackend:
 
     async def get_job_schedulers_count(self, queue: str) -> int:
         return await self._read(ops_schedulers.get_job_schedulers_count, self._name(queue))
+
+    # -- deduplication -------------------------------------------------------------
+
+    async def get_deduplication_job_id(self, queue: str, dedup_id: str, now: int) -> str | None:
+        return await self._read(
+            ops_dedup.get_deduplication_job_id, self._name(queue), dedup_id, now
+        )
+
+    async def remove_deduplication_key(self, queue: str, dedup_id: str) -> bool:
+        return await self._write(ops_dedup.remove_deduplication_key, self._name(queue), dedup_id)

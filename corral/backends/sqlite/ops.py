@@ -30,7 +30,7 @@ from corral.backends.base import (
     NewJob,
     Retry,
 )
-from corral.backends.sqlite import ops_flows, ops_metrics
+from corral.backends.sqlite import ops_dedup, ops_flows, ops_metrics
 from corral.backends.sqlite._tx import Tx, existing, lock_refusal, record
 from corral.backends.sqlite.connection import Conn
 from corral.backends.sqlite.sql import Q
@@ -66,6 +66,14 @@ def add_jobs(conn: Conn, queue: str, jobs: Sequence[NewJob]) -> list[str]:
             if job_id in taken or tx.run("job_exists", tx.qid, job_id).fetchone():
                 tx.event("duplicated", jobId=job_id)
                 ids.append(job_id)
+                continue
+        if job.deduplication is not None:
+            # The owner may be a job of this batch: store the batch so far first.
+            tx.sql.executemany(Q["job_insert"], rows)
+            rows.clear()
+            kept = ops_dedup.deduplicate(tx, job_id, job)
+            if kept is not None:
+                ids.append(kept)
                 continue
         taken.add(job_id)
         ids.append(job_id)
@@ -211,6 +219,7 @@ def move_to_finished(
     if not handed_out and tx.run("jobs_unfinished_exist", tx.qid).fetchone() is None:
         tx.event("drained")
     tx.flush()
+    ops_dedup.after_finish(conn, queue, tx, job_id, now)
     return result
 
 

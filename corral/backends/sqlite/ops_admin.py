@@ -10,7 +10,7 @@ in a write transaction on the database thread; a refusal raises through
 from __future__ import annotations
 
 from corral.backends.base import RATE_LIMIT_SENTINEL, JobState
-from corral.backends.sqlite import ops_flows
+from corral.backends.sqlite import ops_dedup, ops_flows
 from corral.backends.sqlite._tx import Tx, existing
 from corral.backends.sqlite.connection import Conn
 from corral.errors import ErrorCode, error_from_code
@@ -77,6 +77,7 @@ def remove_job(conn: Conn, queue: str, job_id: str, now: int, remove_children: b
         )
     family = ops_flows.Family(conn, tx)
     ops_flows.remove_family(family, tx, job_id, rowid, now, remove_children)
+    ops_dedup.on_removed(tx, job_id)
     tx.run("job_delete", rowid)
     # Node names the list a waiting job was taken from, not its state.
     tx.event("removed", jobId=job_id, prev="wait" if state == "waiting" else state)
@@ -164,6 +165,8 @@ def obliterate(conn: Conn, queue: str, force: bool, *, shown_as: str) -> None:
     tx.run("logs_delete_queue", tx.qid)
     tx.run("jobs_delete_queue", tx.qid)
     tx.run("schedulers_delete_queue", tx.qid)
+    tx.run("dedup_delete_queue", tx.qid)
+    tx.run("dedup_next_delete_queue", tx.qid)
     tx.run("events_delete_queue", tx.qid)
     tx.run("metrics_delete_queue", tx.qid)
     tx.run("metrics_points_delete_queue", tx.qid)

@@ -11,18 +11,24 @@
   KEYS[8] marker       ZSET    wake-up marker
   KEYS[9] events       STREAM  event log
 
+  KEYS[10..] the `de:<id>` and `dn:<id>` keys of each deduplicated job, in pairs
+
   ARGV[1]  base key "<prefix>:<queue>:"
-  ARGV[2..] 8 values per job (flat rather than JSON, so the data text travels
+  ARGV[2..] 10 values per job (flat rather than JSON, so the data text travels
            once and big numbers never pass through a Lua double):
            custom id ("" = next counter value), name, data (JSON text),
-           opts (JSON text), timestamp (ms), delay (ms), priority, lifo ("1"/"0")
+           opts (JSON text), timestamp (ms), delay (ms), priority, lifo ("1"/"0"),
+           deduplication (BullMQ's `de` object as JSON, "" = none), and the
+           KEYS index of its `de:` key (its `dn:` key follows; "" = none)
 
   Returns the job ids in order. A custom id that exists adds nothing and
-  returns that id (event `duplicated`).
+  returns that id (event `duplicated`). A deduplicated job whose id is taken
+  adds nothing and returns the id of the job kept (includes/dedup.lua).
   Events: added (jobId, name); then waiting (jobId) or delayed (jobId, delay =
   absolute due ms).
 ]]
 --- @include "queue"
+--- @include "dedup"
 
 local Q = {
   id = KEYS[1], meta = KEYS[2], wait = KEYS[3], active = KEYS[4], prioritized = KEYS[5],
@@ -34,17 +40,31 @@ local ids = {}
 local any_ready = false
 local any_delayed = false
 
-for i = 2, #ARGV, 8 do
+for i = 2, #ARGV, 10 do
   local custom_id, name, data, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local timestamp, delay, priority, lifo = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   local counter = redis.call("INCR", Q.id)
   local id = custom_id ~= "" and custom_id or tostring(counter)
   local job_key = base .. id
+  local D = nil
+  local kept = nil
   if custom_id ~= "" and redis.call("EXISTS", job_key) == 1 then
     emit(Q, M, "duplicated", "jobId", id)
+    kept = id
+  elseif ARGV[i + 8] ~= "" then
+    D = cjson.decode(ARGV[i + 8])
+    local k = tonumber(ARGV[i + 9])
+    D.key, D.next = KEYS[k], KEYS[k + 1]
+    kept = deduplicate(Q, M, base, D, id, name, data, opts, tonumber(timestamp), tonumber(delay))
+  end
+  if kept then
+    id = kept
   else
     redis.call("HSET", job_key, "name", name, "data", data, "opts", opts,
       "timestamp", timestamp, "delay", delay, "priority", priority)
+    if D then
+      redis.call("HSET", job_key, "deid", D.id)
+    end
     emit_untrimmed(Q, "added", "jobId", id, "name", name)
     local delay_ms = tonumber(delay)
     if delay_ms > 0 then

@@ -9,15 +9,16 @@
   KEYS[5]  delayed      ZSET    promoted on fetch
   KEYS[6]  marker       ZSET    wake-up marker
   KEYS[7]  meta         HASH    queue settings
-  KEYS[8]  events       STREAM  event log (trimmed first)
+  KEYS[8]  events       STREAM  event log (each event added trims it)
   KEYS[9]  limiter      STRING  rate-limit counter
   KEYS[10] stalled      SET     stalled candidates (the job leaves it)
   KEYS[11] completed    ZSET    finished ids, score finishedOn
   KEYS[12] failed       ZSET    failed ids, score finishedOn
-  KEYS[13] metrics:completed       HASH  per-minute metrics (see includes/metrics.lua)
-  KEYS[14] metrics:completed:data  LIST
-  KEYS[15] metrics:failed          HASH
-  KEYS[16] metrics:failed:data     LIST
+  KEYS[13] id           STRING  job id counter (a deduplicated job kept aside is added)
+  KEYS[14] metrics:completed       HASH  per-minute metrics (see includes/metrics.lua)
+  KEYS[15] metrics:completed:data  LIST
+  KEYS[16] metrics:failed          HASH
+  KEYS[17] metrics:failed:data     LIST
 
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  job id
@@ -48,14 +49,17 @@
   delayed due ms}.
   Events: completed (jobId, returnvalue, prev active) | failed (jobId,
   failedReason, prev active) [+ retries-exhausted (jobId, attemptsMade)];
-  drained when no job is left; the fetch's events.
+  drained when no job is left; the fetch's events. A job kept aside for the
+  finished job's deduplication id (keepLastIfActive) is added: its events.
 ]]
 --- @include "flow"
+--- @include "dedup"
 --- @include "metrics"
 
 local Q = {
   wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], pc = KEYS[4], delayed = KEYS[5],
   marker = KEYS[6], meta = KEYS[7], events = KEYS[8], limiter = KEYS[9], stalled = KEYS[10],
+  id = KEYS[13],
 }
 local base, id = ARGV[1], ARGV[2]
 if ARGV[5] == "completed" then
@@ -75,21 +79,26 @@ local keep_count, keep_age = tonumber(ARGV[8]), tonumber(ARGV[9])
 local failed = target == "failed"
 local finished = failed and KEYS[12] or KEYS[11]
 local M = read_meta(Q.meta)
-redis.call("XTRIM", Q.events, "MAXLEN", "~", M.max_events)
 
 local job_key = base .. id
-local attempts_made = bump(job_key, "atm")
+-- The attempt counts, but a completed job removed at once has no hash to count it in.
+local attempts_made = 0
+if failed or keep_count ~= 0 then
+  attempts_made = bump(job_key, "atm")
+end
 
+local fields = redis.call("HMGET", job_key, "deid", "parentKey", "parent")
 -- A deduplication key without expiry lasts while its job is unfinished.
-local dedup_id = redis.call("HGET", job_key, "deid")
+local dedup_id = fields[1]
 if dedup_id then
   local dedup_key = base .. "de:" .. dedup_id
   if redis.call("GET", dedup_key) == id and redis.call("PTTL", dedup_key) == -1 then
     redis.call("DEL", dedup_key)
   end
+  dedup_requeue(Q, M, base, dedup_id, now)
 end
 
-local parent = parent_of(job_key)
+local parent = parent_from_fields(fields[2], fields[3])
 if parent then
   if failed then
     on_child_failed(parent, job_key, value, now)
@@ -147,9 +156,9 @@ end
 local max_points = tonumber(ARGV[17] or "")
 if max_points and max_points > 0 then
   if failed then
-    collect_metrics(KEYS[15], KEYS[16], max_points, now)
+    collect_metrics(KEYS[16], KEYS[17], max_points, now)
   else
-    collect_metrics(KEYS[13], KEYS[14], max_points, now)
+    collect_metrics(KEYS[14], KEYS[15], max_points, now)
   end
 end
 

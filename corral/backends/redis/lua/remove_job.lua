@@ -71,7 +71,7 @@ local dedup_id = redis.call("HGET", job_key, "deid")
 if dedup_id then
   local dedup_key = base .. "de:" .. dedup_id
   if redis.call("GET", dedup_key) == id then
-    redis.call("DEL", dedup_key)
+    redis.call("DEL", dedup_key, base .. "dn:" .. dedup_id)
   end
 end
 remove_job_keys(job_key)

@@ -53,13 +53,13 @@ end
 
 local FAILURE_FLAGS = {"fpof", "cpof", "idof", "rdof"}
 
--- The parent of the job at `job_key`: {key, queue, id, policy} or nil. The
--- `parent` field wins (it carries the failure flag); a child with only
--- `parentKey` has no failure policy, as in Node.
-local function parent_of(job_key)
-  local f = redis.call("HMGET", job_key, "parentKey", "parent")
-  if f[2] then
-    local ok, p = pcall(cjson.decode, f[2])
+-- The parent named by a job's `parentKey` and `parent` fields (false when
+-- absent): {key, queue, id, policy} or nil. The `parent` field wins (it carries
+-- the failure flag); a child with only `parentKey` has no failure policy, as in
+-- Node.
+local function parent_from_fields(parent_key, parent_json)
+  if parent_json then
+    local ok, p = pcall(cjson.decode, parent_json)
     if ok and type(p) == "table" and type(p.id) == "string" and type(p.queueKey) == "string" then
       local policy = ""
       for _, flag in ipairs(FAILURE_FLAGS) do
@@ -71,13 +71,19 @@ local function parent_of(job_key)
       return {key = p.queueKey .. ":" .. p.id, queue = p.queueKey, id = p.id, policy = policy}
     end
   end
-  if f[1] and f[1] ~= "" then
-    local queue_key, id = split_job_key(f[1])
+  if parent_key and parent_key ~= "" then
+    local queue_key, id = split_job_key(parent_key)
     if queue_key then
-      return {key = f[1], queue = queue_key, id = id, policy = ""}
+      return {key = parent_key, queue = queue_key, id = id, policy = ""}
     end
   end
   return nil
+end
+
+-- The parent of the job at `job_key` (see parent_from_fields).
+local function parent_of(job_key)
+  local f = redis.call("HMGET", job_key, "parentKey", "parent")
+  return parent_from_fields(f[1], f[2])
 end
 
 -- Release a parent just taken out of waiting-children (or delayed): to delayed by
@@ -119,6 +125,10 @@ end
 -- A job may complete only with no pending child and no child in its failed
 -- bucket: -4 / -9, or nil.
 local function completion_refused(job_key)
+  -- Empty sets are no keys: one look for the common case, a job with no children.
+  if redis.call("EXISTS", job_key .. ":dependencies", job_key .. ":unsuccessful") == 0 then
+    return nil
+  end
   if redis.call("SCARD", job_key .. ":dependencies") ~= 0 then
     return -4
   end
