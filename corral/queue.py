@@ -401,7 +401,6 @@ class Queue(QueueClient):
             self._name, check_deduplication_id(dedup_id)
         )
 
-
     async def get_metrics(self, kind: str, start: int = 0, end: int = -1) -> Metrics:
         """The queue's jobs per minute of ``kind`` (``"completed"`` or ``"failed"``),
         as workers with ``metrics=`` record them (BullMQ's ``getMetrics``): the data
