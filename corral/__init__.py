@@ -28,6 +28,8 @@ from corral.connection import Connection
 from corral.dedup import Deduplication
 from corral.errors import (
     BackendError,
+    ChildCrashedError,
+    ChildJobError,
     ConfigurationError,
     CorralError,
     CorruptJobError,
@@ -70,6 +72,8 @@ __all__ = [
     "Backoff",
     "CancelOutcome",
     "Cancellation",
+    "ChildCrashedError",
+    "ChildJobError",
     "ConfigurationError",
     "Connection",
     "CorralError",

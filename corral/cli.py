@@ -84,12 +84,30 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", parents=[store], help="run a processor worker")
     worker.add_argument("processor", help="the job function, as 'package.module:function'")
     worker.add_argument("--queue", "-q", required=True, help="the queue to take jobs from")
-    worker.add_argument("--concurrency", "-c", type=int, default=1, help="jobs at once (1)")
+    worker.add_argument(
+        "--concurrency", "-c", type=int, default=None,
+        help="jobs at once (1, or --processes when that is given)",
+    )  # fmt: skip
     worker.add_argument("--lock-duration", type=float, default=30, help="seconds (30)")
     worker.add_argument("--stalled-interval", type=float, default=30, help="seconds (30)")
     worker.add_argument("--max-stalled-count", type=int, default=1, help="(1)")
     worker.add_argument("--grace", type=float, default=30, help="seconds to finish jobs on stop")
     worker.add_argument("--name", help="worker name recorded on each job")
+    worker.add_argument(
+        "--processes", "-p", type=int, default=None,
+        help="run the processor in N child processes (default: in the worker process)",
+    )  # fmt: skip
+    worker.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS",
+        help="fail an attempt that runs longer (jobs without their own timeout option)",
+    )  # fmt: skip
+    worker.add_argument(
+        "--max-jobs-per-child", type=int, default=None, help="replace a child after N jobs"
+    )
+    worker.add_argument(
+        "--max-memory-per-child", type=_size, default=None, metavar="SIZE",
+        help="replace a child once a job leaves it above SIZE resident memory (e.g. 512M)",
+    )  # fmt: skip
     worker.add_argument("--log-level", default="INFO", help="logging level (INFO)")
     worker.add_argument(
         "--metrics-port", type=int, metavar="N",
@@ -160,6 +178,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _size(text: str) -> int:
+    """A size in bytes: a whole number, optionally with K, M or G (powers of 1024)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    factor = units.get(cleaned[-1:], 1)
+    number = cleaned[:-1] if cleaned[-1:] in units else cleaned
+    try:
+        value = int(number) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a size: {text!r} (a number of bytes, or with K, M or G: 512M)"
+        ) from None
+    return value
+
+
 def _load_processor(spec: str) -> Callable[..., Any]:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
@@ -184,7 +217,9 @@ def _load_processor(spec: str) -> Callable[..., Any]:
 async def _worker(args: argparse.Namespace) -> None:
     from corral.worker import Worker
 
-    processor = _load_processor(args.processor)
+    processor: Any = _load_processor(args.processor)
+    if args.processes is not None:
+        processor = args.processor  # the children import it by its path
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -193,12 +228,14 @@ async def _worker(args: argparse.Namespace) -> None:
         args.queue, processor, url=args.url, prefix=args.prefix,
         concurrency=args.concurrency, lock_duration=args.lock_duration,
         stalled_interval=args.stalled_interval, max_stalled_count=args.max_stalled_count,
-        name=args.name,
+        name=args.name, processes=args.processes, max_jobs_per_child=args.max_jobs_per_child,
+        max_memory_per_child=args.max_memory_per_child, timeout=args.timeout,
     )  # fmt: skip
     log = logging.getLogger("corral.cli")
     log.info(
-        "worker for queue %r on %s: %s, concurrency %d (Ctrl-C to stop)",
-        args.queue, worker.url, args.processor, args.concurrency,
+        "worker for queue %r on %s: %s, concurrency %d%s (Ctrl-C to stop)",
+        args.queue, worker.url, args.processor, worker.concurrency,
+        "" if args.processes is None else f", {args.processes} child processes",
     )  # fmt: skip
     metrics = None
     if args.metrics_port is not None:

@@ -26,6 +26,11 @@ CorralError
     ├── JobTimeoutError (also TimeoutError)  the attempt ran past its ``timeout``
     ├── RateLimitError                      put the job back and pause fetching
     └── WaitingChildrenError                the job now waits for its children
+
+Process workers (``Worker(..., processes=N)``) fail an attempt with:
+CorralError
+├── ChildJobError                           the processor raised in a child process
+└── ChildCrashedError                       the child died while running the job
 ```
 
 Invalid arguments raise the standard ``ValueError`` / ``TypeError`` with the rule
@@ -43,6 +48,8 @@ import enum
 
 __all__ = [
     "BackendError",
+    "ChildCrashedError",
+    "ChildJobError",
     "ConfigurationError",
     "CorralError",
     "CorruptJobError",
@@ -429,3 +436,24 @@ def _error_from_code(
         job_id=jid,
         operation=operation,
     )
+
+
+# -- process workers ---------------------------------------------------------------------
+
+
+class ChildJobError(CorralError):
+    """The processor raised in a process worker's child. Exceptions do not cross the
+    process boundary (nothing is pickled): this one carries the original's message
+    (the job's ``failed_reason``), its class name in :attr:`type_name`, and the
+    child's traceback as its ``__cause__`` (so the job's stack trace shows it)."""
+
+    def __init__(self, message: str, *, type_name: str = "Exception") -> None:
+        super().__init__(message)
+        self.type_name = type_name
+        """The class name of the exception the processor raised (e.g. ``"KeyError"``)."""
+
+
+class ChildCrashedError(CorralError):
+    """A process worker's child died while running the job (a segfault, an OOM kill,
+    ``os._exit``): the job's attempt fails with the signal or exit code, the child is
+    replaced, and the worker goes on."""

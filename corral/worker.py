@@ -39,7 +39,10 @@ from corral._engine.locks import LockRenewer
 from corral._engine.runner import ProcessorCall, Runner
 from corral._engine.signals import ShutdownSignals
 from corral._engine.stalled import StalledChecker
+from corral._engine.stops import Stops
 from corral._policy import BackoffStrategy
+from corral._process.options import check_processor
+from corral._process.pool import PROCESS_STOP_MARGIN, ProcessPool
 from corral.backends.base import Limiter
 from corral.connection import SharedConnection
 from corral.job import Job, JobMover
@@ -69,7 +72,18 @@ class Worker(QueueClient):
       shared by every worker of the queue.
     - ``name``: this worker's name, recorded on each job it takes
       (``job.processed_by``); read it back as :attr:`worker_name`.
-    - ``concurrency``: how many jobs ``run()`` processes at once.
+    - ``concurrency``: how many jobs ``run()`` processes at once (default 1, or
+      ``processes`` when that is set).
+    - ``processor``: a function taking a Job (``async def`` or plain ``def``), or its
+      path ``"package.module:function"``.
+    - ``processes``: run the processor in this many child processes (one job per
+      child at a time); this process keeps the store connection, the locks and
+      their renewal, the stalled check. The processor must be a top-level function
+      or its path (a lambda or closure is refused). None (default): in this process.
+    - ``max_jobs_per_child`` / ``max_memory_per_child`` (bytes of resident memory):
+      replace a child after that many jobs / once a job leaves it larger.
+    - ``kill_grace`` (seconds): how long a child that must stop (a timeout, a
+      shutdown past its grace) has between SIGTERM and SIGKILL.
     - ``backoff_strategy``: ``fn(attempts_made, backoff_type, error) -> seconds``
       for jobs whose backoff type is neither ``fixed`` nor ``exponential``.
     - ``connection``: a :class:`~corral.Connection` to share instead of ``url``.
@@ -85,7 +99,7 @@ class Worker(QueueClient):
     def __init__(
         self,
         queue_name: str,
-        processor: Processor | None = None,
+        processor: Processor | str | None = None,
         *,
         url: str | None = None,
         prefix: str = "bull",
@@ -97,10 +111,23 @@ class Worker(QueueClient):
         limiter: RateLimiter | None = None,
         name: str | None = None,
         backoff_strategy: BackoffStrategy | None = None,
-        concurrency: int = 1,
+        concurrency: int | None = None,
         timeout: Duration | None = None,
+        processes: int | None = None,
+        max_jobs_per_child: int | None = None,
+        max_memory_per_child: int | None = None,
+        kill_grace: Duration = 5,
         metrics: int | None = None,
     ) -> None:
+        function, process_options = check_processor(
+            processor,
+            processes=processes,
+            max_jobs_per_child=max_jobs_per_child,
+            max_memory_per_child=max_memory_per_child,
+            kill_grace=kill_grace,
+        )
+        if concurrency is None:
+            concurrency = 1 if processes is None else processes
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise TypeError("concurrency must be an integer")
         if concurrency < 1:
@@ -119,16 +146,23 @@ class Worker(QueueClient):
             raise TypeError("name must be a string")
         if name is not None:
             check_text(name, "worker name")
-        if processor is not None and not callable(processor):
-            raise TypeError("processor must be a function taking a Job")
         if backoff_strategy is not None and not callable(backoff_strategy):
             raise TypeError(
                 "backoff_strategy must be a function (attempts, type, error) -> seconds"
             )
         metrics_points = 0 if metrics is None else check_max_points(metrics)
         super().__init__(queue_name, url=url, prefix=prefix, connection=connection)
-        self.processor = processor
+        self.processor: Processor | None = function
         """The function :meth:`run` calls for each job (None: driven by hand)."""
+        self.processes = processes
+        """How many child processes run the processor (None: it runs in this process)."""
+        self.max_jobs_per_child = max_jobs_per_child
+        """A child is replaced after this many jobs (None: never)."""
+        self.max_memory_per_child = max_memory_per_child
+        """A child is replaced after a job leaves it above this resident memory (bytes)."""
+        self.kill_grace = to_ms(kill_grace, name="kill_grace") / 1000
+        """Seconds between SIGTERM and SIGKILL when a child must stop."""
+        self._process_options = process_options
         self.lock_duration_ms = lock_ms
         """How long a fetched job's lock lasts unless extended (ms)."""
         self.stalled_interval_ms = stalled_ms
@@ -279,12 +313,19 @@ class Worker(QueueClient):
         if self._closed:
             raise RuntimeError("this worker is closed")
         active: dict[str, Job] = {}
+        pool = None if self._process_options is None else self._make_pool()
         runner = self._runner = Runner(
             fetcher=self._fetcher,
-            call=ProcessorCall(
-                otel.traced(self.processor, self.worker_name) if otel.ENABLED else self.processor,
-                concurrency=self.concurrency,
-                name=self._name,
+            call=(
+                ProcessorCall(
+                    otel.traced(self.processor, self.worker_name)
+                    if otel.ENABLED
+                    else self.processor,
+                    concurrency=self.concurrency,
+                    name=self._name,
+                )
+                if pool is None
+                else pool
             ),
             hooks=self._hooks,
             renewer=LockRenewer(
@@ -298,6 +339,7 @@ class Worker(QueueClient):
             active=active,
             concurrency=self.concurrency,
             timeout_ms=self.timeout_ms,
+            stops=None if pool is None else self._process_stops(),
         )
         self._run_done.clear()
         remove_signals = None
@@ -305,13 +347,37 @@ class Worker(QueueClient):
             signals = ShutdownSignals(lambda wait: self.close(grace=wait), grace)
             remove_signals = signals.install_on_loop(asyncio.get_running_loop())
         try:
+            if pool is not None:
+                await pool.start(runner.stopping)
             await runner.run()
         finally:
+            if pool is not None:
+                await pool.close()
             if remove_signals is not None:
                 remove_signals()
             self.stopped_at_once = runner.forced
             self._runner = None
             self._run_done.set()
+
+    def _process_stops(self) -> Stops:
+        # A child told to stop gets kill_grace before SIGKILL: wait for that, so the
+        # job is failed once its child is gone (never while it still runs).
+        return Stops(
+            backend=self._backend, queue=self._name, hooks=self._hooks,
+            grace=self.kill_grace + PROCESS_STOP_MARGIN,
+        )  # fmt: skip
+
+    def _make_pool(self) -> ProcessPool:
+        options = self._process_options
+        assert options is not None
+        return ProcessPool(
+            options.target,
+            processes=options.processes,
+            max_jobs_per_child=options.max_jobs_per_child,
+            max_memory_per_child=options.max_memory_per_child,
+            kill_grace=options.kill_grace,
+            name=self._name,
+        )
 
     async def __aenter__(self) -> Self:
         """With a processor, start :meth:`run` in the background; :meth:`close` on exit."""

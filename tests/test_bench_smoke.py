@@ -72,3 +72,18 @@ def test_the_sibling_cost_measurement_runs_on_both_backends(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-3000:]
     ratios = [line for line in done.stdout.splitlines() if "big / 10" in line]
     assert len(ratios) == 2, done.stdout
+
+
+def test_quick_cpu_bench_prints_corrals_rows(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        service_missing("redis-server is not on PATH (apt-get install -y redis-server)")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cpu", "--quick", "--jobs", "6", "--ms", "5",
+         "--only", "corral-sqlite", "--boundary", "40"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "processes=2" in out
+    assert "failed" not in out, out
+    assert "boundary" in out

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from corral._codec import UnencodableError
 from corral._engine import eager
@@ -49,7 +49,13 @@ from corral.errors import (
 )
 from corral.job import Job
 
-__all__ = ["MAX_RATE_LIMIT_SLEEP", "MIN_RATE_LIMIT_HOLD_OFF_MS", "ProcessorCall", "Runner"]
+__all__ = [
+    "MAX_RATE_LIMIT_SLEEP",
+    "MIN_RATE_LIMIT_HOLD_OFF_MS",
+    "JobNotStarted",
+    "ProcessorCall",
+    "Runner",
+]
 
 logger = logging.getLogger("corral.worker")
 
@@ -59,6 +65,28 @@ MAX_RATE_LIMIT_SLEEP = 30.0
 MIN_RATE_LIMIT_HOLD_OFF_MS = 1000
 """How long a worker holds off after a ``RateLimitError`` when the queue has no limit
 set (ms): without it the job would run again at once, thousands of times a second."""
+
+
+class JobNotStarted(Exception):
+    """Raised by a processor call that handed its job back to wait without running it
+    (a process worker stopping before a child took the job): nothing more to write."""
+
+
+class Call(Protocol):
+    """How the runner runs a job's processor: in-process (:class:`ProcessorCall`) or in
+    a child process (:class:`corral._process.pool.ProcessPool`)."""
+
+    async def __call__(self, job: Job) -> Any:
+        """The processor's return value for ``job`` (an exception fails the attempt)."""
+        ...
+
+    def force(self) -> None:
+        """The worker stops at once: stop what can be stopped."""
+        ...
+
+    def shutdown(self) -> None:
+        """The runner is done with this call."""
+        ...
 
 
 _AsyncProcessor = Callable[[Job], Awaitable[Any]]
@@ -115,6 +143,9 @@ class ProcessorCall:
             self._retired.append(executor)
             executor.shutdown(wait=False)
 
+    def force(self) -> None:
+        """Nothing to do: a thread cannot be stopped (its job's lock is left to expire)."""
+
     def shutdown(self) -> None:
         """Stop the thread pool without waiting for threads still running."""
         if self.executor is not None:
@@ -129,7 +160,7 @@ class Runner:
         self,
         *,
         fetcher: Fetcher,
-        call: ProcessorCall,
+        call: Call,
         hooks: Hooks,
         renewer: LockRenewer,
         stalled: StalledChecker,
@@ -286,6 +317,8 @@ class Runner:
                     )  # fmt: skip
                     left_ms = MIN_RATE_LIMIT_HOLD_OFF_MS
                 self.fetcher.hold_off(left_ms)
+                return None
+            except JobNotStarted:
                 return None
             except WaitingChildrenError:
                 # The processor parked the job (move_to_waiting_children): nothing to
@@ -454,6 +487,7 @@ class Runner:
         self.forced = True
         self.stopping.set()
         self.fetcher.cancel_wait()
+        self.call.force()
         for task in self.processing:
             task.cancel()
         if self._returning is not None:
@@ -466,6 +500,7 @@ class Runner:
         self.fetcher.cancel_wait()
         if grace == 0:
             self.forced = True
+            self.call.force()
         running = set(self.processing)
         if running and not self.forced:
             await asyncio.wait(running, timeout=grace)
