@@ -651,6 +651,37 @@ def run_fetch_cost(contenders: Sequence[Contender], big: int, store: Store, quic
     return "\n".join(lines)
 
 
+def run_metrics_cost(
+    contenders: Sequence[Contender], rounds: int, store: Store, settings: Settings
+) -> str:
+    """c16's throughput with and without recording metrics, on each corral backend:
+    ``rounds`` pairs, the order of each pair alternating."""
+    c16 = next(w for w in WORKLOADS if w.key == "c16")
+    n = settings.n(c16)
+    lines = [
+        f"Cost of recording metrics on c16 (corral; {n:,} jobs, median of {rounds} rounds; "
+        "with: Worker(metrics=MetricsTime.ONE_WEEK) + corral.prometheus.WorkerMetrics):",
+        "",
+        f"{'backend':<16}{'without jobs/s':>16}{'with jobs/s':>14}{'cost':>9}",
+    ]
+    for contender in corral_contenders(contenders):
+        rates: dict[bool, list[float]] = {False: [], True: []}
+        for round_no in range(rounds):
+            for metrics in (False, True) if round_no % 2 == 0 else (True, False):
+                url = store.fresh(contender)
+                base = {"url": url, "queue": f"bench-metrics-{round_no}", "batch": settings.batch}
+                progress(f"metrics cost: {contender.key}, round {round_no + 1}, metrics {metrics}")
+                run_driver(contender, {**base, "mode": "fill", "n": n}, store.workdir, 120)
+                spec = {**base, "mode": "work", "n": n, "concurrency": 16, "metrics": metrics}
+                result = run_driver(contender, spec, store.workdir, settings.timeout(n))
+                rates[metrics].append(n / result["elapsed"])
+        without, with_ = statistics.median(rates[False]), statistics.median(rates[True])
+        lines.append(
+            f"{contender.label:<16}{without:>16,.0f}{with_:>14,.0f}{(1 - with_ / without):>9.1%}"
+        )
+    return "\n".join(lines)
+
+
 def run_sibling_cost(contenders: Sequence[Contender], big: int, store: Store, quick: bool) -> str:
     """Completing a flow's child with 10 vs ``big`` pending siblings, on each corral backend."""
     calls = 50 if quick else 500
@@ -780,6 +811,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also: a corral worker's RSS over a run of JOBS jobs (e.g. 1000000)",
     )
     parser.add_argument(
+        "--metrics-cost",
+        nargs="?",
+        type=int,
+        const=6,
+        metavar="ROUNDS",
+        help="also: c16 with and without recording metrics, ROUNDS pairs (default 6)",
+    )
+    parser.add_argument(
         "--deployments",
         action="store_true",
         help="also: corral on one server, on Sentinel and on a Redis Cluster (bench/deployments.py)",
@@ -834,6 +873,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 output.append(run_sibling_cost(contenders, args.sibling_cost, store, args.quick))
             if args.memory:
                 output.append(run_memory(contenders, args.memory, store))
+            if args.metrics_cost:
+                output.append(run_metrics_cost(contenders, args.metrics_cost, store, settings))
             if args.deployments:
                 from bench.deployments import run_deployments
 

@@ -60,6 +60,7 @@ from corral.errors import (
 from corral.events import QueueEvent, QueueEvents
 from corral.flows import FlowJob, FlowNode, FlowProducer
 from corral.job import Job
+from corral.metrics import Metrics, MetricsMeta, MetricsTime
 from corral.options import Backoff, JobOptions, ParentRef, RateLimiter, RemovePolicy
 from corral.queue import Queue, WorkerInfo
 from corral.schedulers import JobScheduler
@@ -99,6 +100,9 @@ __all__ = [
     "JobTimeoutError",
     "LockError",
     "LockMismatchError",
+    "Metrics",
+    "MetricsMeta",
+    "MetricsTime",
     "MissingDependency",
     "MissingLockError",
     "ObliterateError",

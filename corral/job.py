@@ -84,6 +84,9 @@ class JobMover:
     queue: str
     fetcher: NextJobs | None = None
     backoff_strategy: BackoffStrategy | None = None
+    metrics_max_points: int = 0
+    """> 0: jobs finished through this mover are counted in the queue's per-minute
+    metrics, keeping that many minutes (the worker's ``metrics``)."""
 
 
 class JobSource(Protocol):
@@ -290,7 +293,7 @@ class Job:
             mover.queue,
             self.id,
             token,
-            Completed(encoded, self.opts.keep_on_complete),
+            Completed(encoded, self.opts.keep_on_complete, mover.metrics_max_points),
             _clock.now_ms(),
             None if fetcher is None else fetcher.request(token),
         )
@@ -330,6 +333,8 @@ class Job:
             self.attempts_made += 1
             self.token = None
         else:
+            if mover.metrics_max_points:
+                decision = replace(decision, metrics_max_points=mover.metrics_max_points)
             fetched = await mover.backend.move_to_finished(
                 mover.queue, self.id, token, decision, _clock.now_ms(), fetch
             )

@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from corral import _clock
+from corral import _clock, otel
 from corral import _queue_admin as admin
 from corral._client import QueueClient
 from corral._job_defaults import check_default_options, with_defaults
 from corral._queue_admin import WorkerInfo
-from corral.backends.base import JobRecord, JobState, Limiter, NewJob
+from corral.backends.base import Backend, JobRecord, JobState, Limiter, NewJob
 from corral.cancellation import Cancellation, cancel_job
 from corral.connection import SharedConnection
 from corral.dedup import DeduplicationOption, check_deduplication_id
 from corral.errors import JobNotFoundError
 from corral.job import Job
+from corral.metrics import METRICS_KINDS, Metrics, MetricsMeta
 from corral.options import (
     BackoffOption,
     Duration,
@@ -167,7 +168,7 @@ class Queue(QueueClient):
             }),
             now_ms=_clock.now_ms(),
         )  # fmt: skip
-        (added_id,) = await self._backend.add_jobs(self._name, [spec])
+        (added_id,) = await _add_jobs(self._backend, self._name, [spec])
         if spec.job_id is not None or spec.deduplication is not None:
             return await self._stored_job(added_id, spec)
         return self._job_after_add(added_id, spec)
@@ -196,7 +197,7 @@ class Queue(QueueClient):
                 raise type(exc)(f"add_bulk item {index}: {exc}") from None
         if not specs:
             return []
-        ids = await self._backend.add_jobs(self._name, specs)
+        ids = await _add_jobs(self._backend, self._name, specs)
         return [
             self._job_after_add(i, s)
             if s.job_id is None and s.deduplication is None
@@ -555,6 +556,25 @@ class Queue(QueueClient):
         return await self._backend.remove_deduplication_key(
             self._name, check_deduplication_id(dedup_id)
         )
+
+    async def get_metrics(self, kind: str, start: int = 0, end: int = -1) -> Metrics:
+        """The queue's jobs per minute of ``kind`` (``"completed"`` or ``"failed"``),
+        as workers with ``metrics=`` record them (BullMQ's ``getMetrics``): the data
+        points ``[start, end]``, newest first, and the counters behind them."""
+        if kind not in METRICS_KINDS:
+            raise ValueError(f"metrics kind must be 'completed' or 'failed', not {kind!r}")
+        _check_range(start, end)
+        page = await self._backend.get_metrics(self._name, kind, start, end)
+        return Metrics(
+            MetricsMeta(page.count, page.prev_ts_ms, page.prev_count), page.data, page.points
+        )
+
+
+async def _add_jobs(backend: Backend, queue: str, specs: list[NewJob]) -> list[str]:
+    # Traced only with the otel extra (corral.otel): otherwise this is all it costs.
+    if otel.ENABLED:
+        return await otel.add_jobs(backend, queue, specs)
+    return await backend.add_jobs(queue, specs)
 
 
 def _parse_states(states: tuple[str, ...]) -> list[JobState]:

@@ -479,6 +479,7 @@ class Queue(_Client[_queue.Queue]):
     remove_job_scheduler = _blocking(_queue.Queue.remove_job_scheduler)
     get_deduplication_job_id = _blocking(_queue.Queue.get_deduplication_job_id)
     remove_deduplication_key = _blocking(_queue.Queue.remove_deduplication_key)
+    get_metrics = _blocking(_queue.Queue.get_metrics)
     close = _blocking(_queue.Queue.close)
     cancel = _blocking(_queue.Queue.cancel)
 
@@ -545,6 +546,7 @@ class Worker(_Client[_worker.Worker]):
     kill_grace = _attr(_worker.Worker, lambda w: w.kill_grace)
     timeout_ms = _attr(_worker.Worker, lambda w: w.timeout_ms)
     jobs_in_progress = _attr(_worker.Worker, lambda w: w.jobs_in_progress)
+    metrics = _attr(_worker.Worker, lambda w: w.metrics)
 
     get_next_job = _blocking_job_or_none(_worker.Worker.get_next_job)
     check_stalled_jobs = _blocking(_worker.Worker.check_stalled_jobs)

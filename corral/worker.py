@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Self, overload
 
+from corral import otel
 from corral._client import QueueClient
 from corral._codec import check_text
 from corral._engine.fetcher import Fetcher
@@ -46,6 +47,7 @@ from corral._process.pool import PROCESS_STOP_MARGIN, ProcessPool
 from corral.backends.base import Limiter
 from corral.connection import SharedConnection
 from corral.job import Job, JobMover
+from corral.metrics import check_max_points
 from corral.options import Duration, RateLimiter, to_ms
 
 __all__ = ["Processor", "Worker", "WorkerEvent"]
@@ -90,6 +92,9 @@ class Worker(QueueClient):
       has no ``timeout`` option; past it the processor is stopped and the attempt
       fails with a :class:`~corral.JobTimeoutError` (retried while attempts remain).
       None: no limit.
+    - ``metrics``: count the jobs this worker completes and fails per minute,
+      keeping this many minutes (e.g. :attr:`~corral.MetricsTime.ONE_WEEK`), as
+      Node BullMQ's ``metrics.maxDataPoints``; read with ``Queue.get_metrics``.
     """
 
     def __init__(
@@ -113,6 +118,7 @@ class Worker(QueueClient):
         max_jobs_per_child: int | None = None,
         max_memory_per_child: int | None = None,
         kill_grace: Duration = 5,
+        metrics: int | None = None,
     ) -> None:
         function, process_options = check_processor(
             processor,
@@ -145,6 +151,7 @@ class Worker(QueueClient):
             raise TypeError(
                 "backoff_strategy must be a function (attempts, type, error) -> seconds"
             )
+        metrics_points = 0 if metrics is None else check_max_points(metrics)
         super().__init__(queue_name, url=url, prefix=prefix, connection=connection)
         self.processor: Processor | None = function
         """The function :meth:`run` calls for each job (None: driven by hand)."""
@@ -190,7 +197,10 @@ class Worker(QueueClient):
             worker_name=name,
             backoff_strategy=backoff_strategy,
             hooks=self._hooks,
+            metrics_max_points=metrics_points,
         )
+        self.metrics = metrics
+        """How many minutes of per-minute counts this worker keeps (None: none)."""
         self._stalled = StalledChecker(
             backend=self._backend,
             queue=self._name,
@@ -313,7 +323,13 @@ class Worker(QueueClient):
         runner = self._runner = Runner(
             fetcher=self._fetcher,
             call=(
-                ProcessorCall(self.processor, concurrency=self.concurrency, name=self._name)
+                ProcessorCall(
+                    otel.traced(self.processor, self.worker_name)
+                    if otel.ENABLED
+                    else self.processor,
+                    concurrency=self.concurrency,
+                    name=self._name,
+                )
                 if pool is None
                 else pool
             ),

@@ -60,6 +60,7 @@ DEDICATED = {
     "deploy/Dockerfile": "test_the_container_files_run_the_same_worker_and_wait_for_it",
     "deploy/compose.yaml": "test_the_container_files_run_the_same_worker_and_wait_for_it",
     "deploy/deployment.yaml": "test_the_container_files_run_the_same_worker_and_wait_for_it",
+    "telemetry.py": "test_the_telemetry_example_traces_in_a_process_of_its_own",
 }
 """Example files run by a test of their own (the value names it), not as scripts."""
 
@@ -411,3 +412,21 @@ def test_the_container_files_run_the_same_worker_and_wait_for_it(tmp_path: Path)
     assert pod["containers"][0]["command"] == cmd  # one worker command everywhere
     code, out = _run_worker_until_sigterm(cmd, f"sqlite:///{tmp_path / 'corral.db'}")
     assert code == 0, out
+
+
+# -- OpenTelemetry: a tracer provider is set once per process --------------------------------
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_the_telemetry_example_traces_in_a_process_of_its_own(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CORRAL_URL"}
+    if backend == "redis":
+        env["CORRAL_URL"] = request.getfixturevalue("examples_redis")
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "telemetry.py")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (EXAMPLES / "telemetry.out").read_text()

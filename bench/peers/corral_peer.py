@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.peers import proto
 from bench.peers.proto import Spec
-from corral import FlowProducer, Job, Queue, Worker
+from corral import FlowProducer, Job, MetricsTime, Queue, Worker
 
 REMOVE = {"remove_on_complete": True}
 
@@ -57,7 +57,16 @@ async def work(spec: Spec) -> dict[str, Any]:
         if completed >= spec.n:
             done.set()
 
-    worker = Worker(spec.queue, noop, url=spec.url, concurrency=spec.concurrency)
+    worker = Worker(
+        spec.queue, noop, url=spec.url, concurrency=spec.concurrency,
+        metrics=MetricsTime.ONE_WEEK if spec.metrics else None,
+    )  # fmt: skip
+    if spec.metrics:
+        from prometheus_client import CollectorRegistry
+
+        from corral.prometheus import WorkerMetrics
+
+        WorkerMetrics(CollectorRegistry()).instrument(worker)
     worker.on("completed", on_completed)
     cpu = proto.cpu_s()
     start = time.perf_counter()

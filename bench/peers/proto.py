@@ -100,6 +100,8 @@ class Spec:
     sample_every: int = 0
     waiting: int = 0
     cycles: int = 3
+    metrics: bool = False
+    """corral only: record metrics (BullMQ's per-minute counts and Prometheus')."""
 
     @classmethod
     def parse(cls, text: str) -> Spec:

@@ -47,6 +47,7 @@ class Fetcher:
         worker_name: str | None = None,
         backoff_strategy: BackoffStrategy | None = None,
         hooks: Hooks | None = None,
+        metrics_max_points: int = 0,
     ) -> None:
         self.backend = backend
         self.hooks = hooks
@@ -57,7 +58,7 @@ class Fetcher:
         self.drain_delay_ms = drain_delay_ms
         self.limiter = limiter
         self.worker_name = worker_name
-        self.mover = JobMover(backend, queue, self, backoff_strategy)
+        self.mover = JobMover(backend, queue, self, backoff_strategy, metrics_max_points)
         """What the jobs this fetcher hands out move through."""
         self.limited_until_ms = 0
         """Epoch ms until which no job will be handed out (rate limit or hold-off)."""

@@ -106,6 +106,7 @@ __all__ = [
     "JobState",
     "KeepJobs",
     "Limiter",
+    "MetricsPage",
     "NewJob",
     "ParentLink",
     "ParentPolicy",
@@ -306,6 +307,8 @@ class Completed:
 
     return_value: str
     keep: KeepJobs = field(default_factory=KeepJobs)
+    metrics_max_points: int = 0
+    """> 0: count the job in the queue's per-minute metrics, keeping that many minutes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +321,8 @@ class Failed:
     keep: KeepJobs = field(default_factory=KeepJobs)
     attempts: int = 0
     """The job's ``attempts`` option, for the ``retries-exhausted`` event."""
+    metrics_max_points: int = 0
+    """> 0: count the job in the queue's per-minute metrics, keeping that many minutes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +332,20 @@ class Retry:
     reason: str
     stacktrace: str = "[]"
     delay_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsPage:
+    """A queue's per-minute metrics of one kind (completed or failed), as BullMQ's
+    workers record them: ``count`` jobs counted in all, ``prev_ts_ms`` / ``prev_count``
+    when the last minute was closed and the count then, ``data`` the requested data
+    points (jobs per closed minute, newest first), ``points`` how many are kept."""
+
+    count: int
+    prev_ts_ms: int
+    prev_count: int
+    data: list[int]
+    points: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -1003,4 +1022,20 @@ class Backend(Protocol):
 
     async def remove_deduplication_key(self, queue: str, dedup_id: str) -> bool:
         """Free deduplication id ``dedup_id`` (whoever holds it); False if it was free."""
+        ...
+
+    # -- metrics ----------------------------------------------------------------------
+
+    async def get_metrics(self, queue: str, kind: str, start: int, end: int) -> MetricsPage:
+        """The queue's per-minute metrics of ``kind`` (``completed`` / ``failed``) that
+        :class:`Completed` / :class:`Failed` with ``metrics_max_points`` recorded; the
+        data points ``[start, end]``, newest first (negative: from the oldest). All 0
+        when none were recorded.
+
+        Recording (in ``move_to_finished``, with the outcome's ``metrics_max_points``
+        and its ``now``): the job is counted at once; the first job of a later
+        minute closes the minutes since the last close: it pushes the jobs counted
+        meanwhile (before itself), then a 0 per idle minute between, keeping the
+        newest ``metrics_max_points``.
+        """
         ...

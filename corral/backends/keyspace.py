@@ -47,6 +47,10 @@ QUEUE_SUFFIXES = frozenset(
         "events",
         "marker",
         "repeat",
+        "metrics:completed",
+        "metrics:completed:data",
+        "metrics:failed",
+        "metrics:failed:data",
     }
 )
 """The queue-level key suffixes a script may name in its ``KEYS`` header."""

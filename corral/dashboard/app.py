@@ -8,7 +8,8 @@
 | ``GET /api/queue?queue=Q`` | one queue at a glance |
 | ``GET /api/jobs?queue=Q&state=S&start=N&size=N&search=T`` | a page of a queue's jobs |
 | ``GET /api/job?queue=Q&id=ID`` | one job, everything about it |
-| ``POST /api/job/{retry,promote,remove}`` | ``{"queue", "id"}``: act on a job |
+| ``GET /api/schedulers?queue=Q&start=N&size=N`` | a page of a queue's job schedulers |
+| ``POST /api/job/{retry,promote,cancel,remove}`` | ``{"queue", "id"}``: act on a job |
 | ``POST /api/queue/{pause,resume}`` | ``{"queue"}``: act on a queue |
 | ``GET /api/events?queue=Q…`` | Server-Sent Events: the named queues' events, live |
 | ``GET /metrics`` | Prometheus metrics of every queue shown |
@@ -147,6 +148,7 @@ def create_app(
         Route("/api/queue", _api(_queue)),
         Route("/api/jobs", _api(_jobs)),
         Route("/api/job", _api(_job)),
+        Route("/api/schedulers", _api(_schedulers)),
         Route("/api/job/{action}", _api(_job_action), methods=["POST"]),
         Route("/api/queue/{action}", _api(_queue_action), methods=["POST"]),
         Route("/api/events", _events),
@@ -264,6 +266,12 @@ async def _jobs(request: Request, state: DashboardState) -> dict[str, Any]:
         start=_int(request, "start", 0),
         size=_int(request, "size", 25),
         search=request.query_params.get("search", ""),
+    )
+
+
+async def _schedulers(request: Request, state: DashboardState) -> dict[str, Any]:
+    return await state.data.schedulers(
+        _query(request, "queue"), start=_int(request, "start", 0), size=_int(request, "size", 25)
     )
 
 

@@ -22,6 +22,7 @@ from corral.backends.base import JobState
 from corral.connection import Connection
 from corral.errors import CorralError
 from corral.job import Job
+from corral.metrics import METRICS_KINDS, Metrics
 from corral.options import validate_queue_name
 from corral.queue import DEFAULT_COUNT_STATES, Queue
 
@@ -42,6 +43,11 @@ QUEUE_LIST_TTL_S = 30.0
 LIST_STATES: tuple[str, ...] = tuple(s.value for s in DEFAULT_COUNT_STATES)
 """The states a queue's jobs can be listed in."""
 
+CHART_MINUTES = 60
+"""How many minutes of completed / failed counts a queue's chart shows."""
+
+MINUTE_MS = 60_000
+
 MAX_PAGE = 100
 """The most jobs one list page shows."""
 
@@ -58,9 +64,20 @@ LOG_LINES = 200
 """How many of a job's newest log lines its page shows."""
 
 CHILDREN_SHOWN = 50
+
+CANCEL_REASON = "from the dashboard"
+"""Why a job cancelled from the dashboard was (its failed reason: ``cancelled: …``)."""
+
+UNFINISHED = frozenset(
+    s.value
+    for s in (
+        JobState.WAITING, JobState.PRIORITIZED, JobState.DELAYED, JobState.ACTIVE,
+        JobState.WAITING_CHILDREN,
+    )
+)  # fmt: skip
 """How many children per bucket a job's page shows."""
 
-JOB_ACTIONS: tuple[str, ...] = ("retry", "promote", "remove")
+JOB_ACTIONS: tuple[str, ...] = ("retry", "promote", "cancel", "remove")
 """What the dashboard can do to one job."""
 
 QUEUE_ACTIONS: tuple[str, ...] = ("pause", "resume")
@@ -109,6 +126,35 @@ def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     return str(value)
+
+
+def _minutes(metrics: Metrics, now: int) -> dict[str, Any]:
+    """A queue's metrics of one kind for the charts: jobs in each of the last
+    :data:`CHART_MINUTES` minutes up to now, newest first (the minute now open
+    first), and how many in the last whole minute."""
+    if not metrics.meta.prev_ts:
+        return {"recorded": False, "per_minute": [], "last_minute": 0, "total": 0}
+    # The data points are the minutes up to the last close; the jobs counted since
+    # belong to the close's minute; the minutes after it had none.
+    since = now // MINUTE_MS - metrics.meta.prev_ts // MINUTE_MS
+    minutes = [0] * min(max(since, 0), CHART_MINUTES) + [metrics.in_open_minute, *metrics.data]
+    minutes = minutes[:CHART_MINUTES]
+    return {
+        "recorded": True,
+        "per_minute": minutes,
+        "last_minute": minutes[1] if len(minutes) > 1 else 0,
+        "total": metrics.meta.count,
+    }
+
+
+def _scheduler_of(job_id: str) -> str | None:
+    """The job scheduler a job is an iteration of: BullMQ names iterations
+    ``repeat:<scheduler id>:<run time ms>``."""
+    head, sep, rest = job_id.partition(":")
+    if head != "repeat" or not sep:
+        return None
+    scheduler, sep, millis = rest.rpartition(":")
+    return scheduler if sep and scheduler and millis.isdigit() else None
 
 
 def job_row(job: Job, state: str) -> dict[str, Any]:
@@ -201,11 +247,16 @@ class DashboardData:
         """One queue at a glance: counts per state, paused, rate limit."""
         queue = self.queue(name)
         counts = await queue.get_job_counts(*LIST_STATES)
+        now = _clock.now_ms()
         return {
             "name": name,
             "counts": counts,
             "paused": await queue.is_paused(),
             "rate_limited_ms": round(await queue.get_rate_limit_ttl() * 1000),
+            "metrics": {
+                kind: _minutes(await queue.get_metrics(kind, 0, CHART_MINUTES - 1), now)
+                for kind in METRICS_KINDS
+            },
         }
 
     async def overview(self) -> dict[str, Any]:
@@ -299,6 +350,7 @@ class DashboardData:
                 "logs": logs,
                 "log_count": log_count,
                 "parent": self._parent(job),
+                "scheduler": _scheduler_of(job.id),
                 "children": await self._children(job),
                 "actions": self.job_actions(state),
             }
@@ -346,6 +398,36 @@ class DashboardData:
             child["reason"] = reason
         return child
 
+    async def schedulers(self, name: str, *, start: int = 0, size: int = 25) -> dict[str, Any]:
+        """A page of a queue's job schedulers, next run first."""
+        if start < 0:
+            raise ValueError("start must be >= 0")
+        if not 1 <= size <= MAX_PAGE:
+            raise ValueError(f"size must be between 1 and {MAX_PAGE}")
+        queue = self.queue(name)
+        listed = await queue.get_job_schedulers(start, start + size - 1)
+        return {
+            "queue": name,
+            "total": await queue.get_job_schedulers_count(),
+            "start": start,
+            "schedulers": [
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "every_ms": None if s.every is None else round(s.every * 1000),
+                    "cron": s.cron,
+                    "tz": s.tz,
+                    "limit": s.limit,
+                    "iterations": s.iteration_count,
+                    "next_run": _ms(s.next_run),
+                    "start": _ms(s.start),
+                    "end": _ms(s.end),
+                    "data": _shown(s.data),
+                }
+                for s in listed
+            ],
+        }
+
     @staticmethod
     def job_actions(state: str) -> list[str]:
         """The actions that apply to a job in ``state``."""
@@ -354,6 +436,8 @@ class DashboardData:
             actions.append("retry")
         if state == JobState.DELAYED.value:
             actions.append("promote")
+        if state in UNFINISHED:
+            actions.append("cancel")
         actions.append("remove")
         return actions
 
@@ -372,6 +456,14 @@ class DashboardData:
             await job.retry(state if state is JobState.COMPLETED else JobState.FAILED)
         elif action == "promote":
             await job.promote()
+        elif action == "cancel":
+            cancelled = await job.cancel(CANCEL_REASON)
+            return {
+                "queue": name,
+                "id": job_id,
+                "state": (await queue.get_job_state(job_id)).value,
+                "message": cancelled.message,
+            }
         else:
             if not await job.remove():
                 raise NotFound(f"queue {name!r} has no job {job_id!r}")

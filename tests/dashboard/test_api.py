@@ -86,7 +86,7 @@ async def test_a_failed_jobs_page_has_its_reason_stack_logs_and_timeline(
     assert job["data"] == {"json": '{\n  "amount": 5\n}'}
     assert job["timestamp"] <= job["processed_on"] <= job["finished_on"]
     assert job["attempts_made"] == 1
-    assert job["actions"] == ["retry", "remove"]
+    assert job["actions"] == ["retry", "remove"]  # a failed job: nothing to cancel
 
 
 async def test_a_payload_comes_back_as_the_text_it_is(client: Api, url: str, prefix: str):
@@ -146,6 +146,24 @@ async def test_promote_and_remove(client: Api, url: str, prefix: str):
     assert promoted.json()["state"] == "waiting"
     assert removed.json()["state"] == "unknown"
     assert again.status_code == 404
+
+
+async def test_cancel_fails_a_job_not_finished_yet_and_leaves_a_finished_one(
+    client: Api, url: str, prefix: str
+):
+    async with Queue("cancels", url=url, prefix=prefix) as q:
+        waiting = await q.add("send")
+        detail = await client.get("/api/job", queue="cancels", id=waiting.id)
+        cancelled = await client.post("/api/job/cancel", {"queue": "cancels", "id": waiting.id})
+        again = await client.post("/api/job/cancel", {"queue": "cancels", "id": waiting.id})
+        job = await q.get_job(waiting.id)
+
+    assert "cancel" in detail["actions"]
+    assert cancelled.json()["state"] == "failed"
+    assert "cancelled" in cancelled.json()["message"]
+    assert job is not None
+    assert job.failed_reason == "cancelled: from the dashboard"
+    assert "nothing to cancel" in again.json()["message"]
 
 
 async def test_an_action_the_job_is_not_ready_for_is_refused_with_why(
@@ -298,3 +316,48 @@ async def test_the_event_stream_sends_a_queues_events_as_they_happen(url: str, p
         await state.close()
 
     assert {"queue": "live", "event": "added", "job_id": added.id} in seen
+
+
+async def test_bad_action_bodies_and_event_streams_say_what_is_wrong(
+    client: Api, url: str, prefix: str
+):
+    async with Queue("shown", url=url, prefix=prefix) as q:
+        await q.add("x")
+    headers = {"x-corral-csrf": client.csrf, "content-type": "application/json"}
+
+    not_json = await client.http.post("/api/job/retry", content=b"{", headers=headers)
+    not_object = await client.http.post("/api/job/retry", content=b"[1]", headers=headers)
+    no_id = await client.post("/api/job/retry", {"queue": "shown"})
+    unknown_action = await client.post("/api/job/explode", {"queue": "shown", "id": "1"})
+    unknown_queue_action = await client.post("/api/queue/explode", {"queue": "shown"})
+    bad_stream = await client.http.get("/api/events", params={"queue": "a:b"})
+    too_many = await client.http.get("/api/events", params={"queue": [f"q{i}" for i in range(101)]})
+    summary = await client.get("/api/queue", queue="shown")
+
+    assert [r.status_code for r in (not_json, not_object, no_id)] == [400, 400, 400]
+    assert "must be JSON" in not_json.json()["error"]
+    assert "JSON object" in not_object.json()["error"]
+    assert "'id'" in no_id.json()["error"]
+    assert unknown_action.status_code == unknown_queue_action.status_code == 400
+    assert bad_stream.status_code == too_many.status_code == 400
+    assert summary["counts"]["waiting"] == 1
+
+
+async def test_a_dashboard_of_some_queues_hides_the_others(url: str, prefix: str):
+    async with (
+        Queue("shown", url=url, prefix=prefix) as a,
+        Queue("hidden", url=url, prefix=prefix) as b,
+    ):
+        await a.add("x")
+        await b.add("y")
+    api = await make_api(url, prefix, queues=["shown"])
+    try:
+        overview = await api.get("/api/queues")
+        hidden = await api.http.get("/api/jobs", params={"queue": "hidden"})
+        stream = await api.http.get("/api/events", params={"queue": "hidden"})
+    finally:
+        await api.http.aclose()
+        await api.app.state.corral.close()
+
+    assert [q["name"] for q in overview["queues"]] == ["shown"]
+    assert hidden.status_code == stream.status_code == 404

@@ -147,3 +147,54 @@ def test_a_long_list_pages_and_a_search_finds_by_name(
 
     wait_for(browser, lambda d: text_of(d, 'tr[data-job="41"]') is not None, "the job found")
     assert "among the first 60" in (text_of(browser, "#search-note") or "")
+
+
+def test_cancelling_a_waiting_job_from_its_page_fails_it(
+    browser: Any, server: Server, url: str, prefix: str
+):
+    with sync.Queue("cancels", url=url, prefix=prefix) as q:
+        job = q.add("send", {"to": "a@example.com"})
+    browser.get(f"{server.base}/#/job/cancels/{job.id}")
+
+    click(browser, 'button[data-action="cancel"]')
+    click(browser, "#confirm-yes")
+
+    # The page is drawn again on each of the job's events: wait for what it shows.
+    wait_for(browser, lambda d: text_of(d, "#job-state") == "failed", "the job failed")
+    reason = "cancelled: from the dashboard"
+    wait_for(browser, lambda d: text_of(d, "#failed-reason") == reason, "the cancel's reason")
+
+
+def test_a_queue_charts_the_jobs_its_workers_counted_per_minute(
+    browser: Any, server: Server, url: str, prefix: str
+):
+    with sync.Queue("counted", url=url, prefix=prefix) as q:
+        q.add_bulk([{"name": "n"}] * 3)
+    with sync.Worker("counted", url=url, prefix=prefix, metrics=60) as worker:
+        for outcome in ("completed", "completed", "failed"):
+            job = worker.get_next_job("tok")
+            assert job is not None
+            if outcome == "completed":
+                job.move_to_completed("ok", "tok", fetch_next=False)
+            else:
+                job.move_to_failed(RuntimeError("no"), "tok")
+
+    browser.get(f"{server.base}/#/queue/counted/completed")
+
+    caption = "#chart figcaption"
+    wait_for(browser, lambda d: "2 completed, 1 failed" in (text_of(d, caption) or ""), "the chart")
+    screenshot(browser, f"queue-chart-{url.partition(':')[0]}")
+
+
+def test_a_queues_job_schedulers_have_a_page_and_their_jobs_link_to_it(
+    browser: Any, server: Server, url: str, prefix: str
+):
+    with sync.Queue("reports", url=url, prefix=prefix) as q:
+        job = q.upsert_job_scheduler("nightly", cron="0 3 * * *", name="report")
+
+    browser.get(f"{server.base}/#/job/reports/{job.id}")
+    wait_for(browser, lambda d: text_of(d, "#job-scheduler") == "nightly", "the scheduler link")
+    click(browser, "#job-scheduler a")
+
+    row = 'tr[data-scheduler="nightly"]'
+    wait_for(browser, lambda d: "cron 0 3 * * *" in (text_of(d, row) or ""), "the scheduler")

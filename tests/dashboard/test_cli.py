@@ -123,3 +123,17 @@ def test_a_worker_serves_its_metrics(url: str, queue_name: str, tmp_path: Path) 
     assert samples[("corral_job_wait_seconds_count", (("queue", queue_name),))] == 4
     assert samples[("corral_worker_concurrency", (("queue", queue_name),))] == 2
     assert proc.returncode == 0, out
+
+
+def test_ports_out_of_range_are_one_clear_line(sqlite_url: str, tmp_path: Path) -> None:
+    bad = run("dashboard", "--url", sqlite_url, "--port", "0")
+    assert bad.returncode == 2
+    assert "--port must be between 1 and 65535" in bad.stderr
+    (tmp_path / "tasks.py").write_text("def process(job):\n    return None\n")
+    worker = subprocess.run(
+        [*CORRAL, "worker", "tasks:process", "-q", "q", "--url", sqlite_url,
+         "--metrics-port", "70000"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert worker.returncode == 2
+    assert "--metrics-port must be between 1 and 65535" in worker.stderr

@@ -39,6 +39,7 @@ from corral.backends.base import (
     JobState,
     KeepJobs,
     Limiter,
+    MetricsPage,
     NewJob,
     Retry,
     SchedulerIteration,
@@ -313,6 +314,9 @@ class RedisBackend:
         _not_a_job(job_id, "move_to_finished")
         base = self.keys(queue).base
         args = [base, job_id, token, now, *_outcome_args(outcome), *_fetch_args(fetch)]
+        if outcome.metrics_max_points > 0:
+            # ARGV[17]: after the fetch arguments, which are 6 only when fetching.
+            args += [""] * (16 - len(args)) + [outcome.metrics_max_points]
         reply = await self._run("move_to_finished", queue, args)
         refusal(reply, job_id=job_id, operation="move_to_finished")
         if fetch is None:
@@ -470,6 +474,12 @@ class RedisBackend:
         except RedisError as exc:
             raise _failure(f"redis LRANGE on queue {queue!r} failed: {exc}", exc) from exc
         return list(lines), int(count)
+
+    async def get_metrics(self, queue: str, kind: str, start: int, end: int) -> MetricsPage:
+        """The queue's per-minute metrics of ``kind`` (BullMQ's ``metrics:<kind>`` keys)."""
+        meta, data, points = await self._run("get_metrics", queue, [kind, start, end])
+        count, prev_ts, prev_count = (int(v) if v else 0 for v in meta)
+        return MetricsPage(count, prev_ts, prev_count, [int(v) for v in data], int(points))
 
     async def list_queues(self) -> list[str]:
         """Names of the queues under this prefix that have any key, sorted (SCAN)."""

@@ -33,9 +33,13 @@ suffix             type     contents
 ``marker``         ZSET     wake-up marker: ``"0"``@0 work now, ``"1"``@due-ms next delayed
 ``repeat``         ZSET     job schedulers (written by Node; removed by obliterate)
 ``de:<id>``        STRING   deduplication key -> owning job id (written by Node)
+``metrics:completed`` HASH  per-minute metrics of finished jobs (workers with ``metrics``):
+``metrics:failed``          ``count``, ``prevTS``, ``prevCount`` (``lua/includes/metrics.lua``)
+``metrics:<kind>:data`` LIST jobs per closed minute, newest first, at most the worker's
+                            ``metrics`` long
 ================== ======== ==============================================================
 
-Node also writes ``dn:<id>``, ``repeat:<id>`` and ``metrics:*`` keys, and obliterate
+Node also writes ``dn:<id>`` and ``repeat:<id>`` keys, and obliterate
 still deletes BullMQ 3's ``delay``. No job id may be one of these names or a
 suffix above: :data:`corral.backends.keyspace.RESERVED_JOB_IDS` lists them all.
 

@@ -45,6 +45,7 @@ from corral.backends.base import (
     JobState,
     KeepJobs,
     Limiter,
+    MetricsPage,
     NewJob,
     Retry,
     SchedulerIteration,
@@ -60,6 +61,7 @@ from corral.backends.sqlite import (
     ops_dedup,
     ops_flows,
     ops_maintenance,
+    ops_metrics,
     ops_read,
     ops_schedulers,
     wakeups,
@@ -374,6 +376,9 @@ class SQLiteBackend:
 
     async def rate_limit(self, queue: str, duration_ms: int, now: int) -> None:
         await self._write(ops_admin.rate_limit, self._name(queue), duration_ms, now)
+
+    async def get_metrics(self, queue: str, kind: str, start: int, end: int) -> MetricsPage:
+        return await self._read(ops_metrics.get_metrics, self._name(queue), kind, start, end)
 
     async def get_rate_limit_ttl(self, queue: str, now: int) -> int:
         return await self._read(ops_read.get_rate_limit_ttl, self._name(queue), now)

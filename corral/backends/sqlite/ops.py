@@ -30,7 +30,7 @@ from corral.backends.base import (
     NewJob,
     Retry,
 )
-from corral.backends.sqlite import ops_dedup, ops_flows, ops_maintenance
+from corral.backends.sqlite import ops_dedup, ops_flows, ops_maintenance, ops_metrics
 from corral.backends.sqlite._tx import Tx, existing, lock_refusal, record
 from corral.backends.sqlite.connection import Conn
 from corral.backends.sqlite.sql import Q
@@ -197,6 +197,8 @@ def move_to_finished(
         tx.event("failed", jobId=job_id, failedReason=outcome.reason, prev="active")
         if attempts_made >= outcome.attempts:
             tx.event("retries-exhausted", jobId=job_id, attemptsMade=str(attempts_made))
+    if outcome.metrics_max_points > 0:
+        ops_metrics.collect(tx, target, outcome.metrics_max_points, now)
     keep = outcome.keep
     removed: list[tuple[str, int | None, str | None]] = []
     if keep.count == 0:

@@ -168,4 +168,6 @@ def obliterate(conn: Conn, queue: str, force: bool, *, shown_as: str) -> None:
     tx.run("dedup_delete_queue", tx.qid)
     tx.run("dedup_next_delete_queue", tx.qid)
     tx.run("events_delete_queue", tx.qid)
+    tx.run("metrics_delete_queue", tx.qid)
+    tx.run("metrics_points_delete_queue", tx.qid)
     tx.run("queue_reset", tx.qid)

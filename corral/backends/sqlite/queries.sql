@@ -280,3 +280,43 @@ WHERE rowid = ?4;
 -- name: logs_delete_queue
 -- Obliterate: remove the log lines of every job of the queue.
 DELETE FROM job_logs WHERE qid = ?;
+
+-- name: metrics_get
+-- A queue's metrics of one kind (completed / failed): counters and the newest point's seq.
+SELECT count, prev_ts, prev_count, head FROM metrics WHERE qid = ? AND kind = ?;
+
+-- name: metrics_start
+-- The first job a queue's metrics of one kind count.
+INSERT INTO metrics (qid, kind, count, prev_ts, prev_count, head) VALUES (?, ?, 1, ?, 0, 0);
+
+-- name: metrics_count
+-- Count one more job in the minute that is still open.
+UPDATE metrics SET count = count + 1 WHERE qid = ? AND kind = ?;
+
+-- name: metrics_close
+-- Count one more job and record the closed minutes (count, prev_ts, prev_count, head).
+UPDATE metrics SET count = ?, prev_ts = ?, prev_count = ?, head = ? WHERE qid = ? AND kind = ?;
+
+-- name: metrics_point_add
+-- One data point (jobs in one minute) of a queue's metrics.
+INSERT INTO metrics_points (qid, kind, seq, value) VALUES (?, ?, ?, ?);
+
+-- name: metrics_points_trim
+-- Drop the data points older than the newest ones kept.
+DELETE FROM metrics_points WHERE qid = ? AND kind = ? AND seq <= ?;
+
+-- name: metrics_points_page
+-- Data points newest first, a page of them.
+SELECT value FROM metrics_points WHERE qid = ? AND kind = ? ORDER BY seq DESC LIMIT ? OFFSET ?;
+
+-- name: metrics_points_count
+-- How many data points a queue's metrics of one kind hold.
+SELECT count(*) FROM metrics_points WHERE qid = ? AND kind = ?;
+
+-- name: metrics_delete_queue
+-- Obliterate: a queue's metrics.
+DELETE FROM metrics WHERE qid = ?;
+
+-- name: metrics_points_delete_queue
+-- Obliterate: a queue's metrics' data points.
+DELETE FROM metrics_points WHERE qid = ?;

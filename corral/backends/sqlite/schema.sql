@@ -144,6 +144,27 @@ CREATE TABLE dedup_next (
     PRIMARY KEY (qid, id)
 ) WITHOUT ROWID;
 
+-- The per-minute metrics of finished jobs (Worker(metrics=...), BullMQ's
+-- metrics:completed|failed keys): counters per queue and kind, and the data
+-- points, newest first by descending seq (head: the newest point's seq).
+CREATE TABLE metrics (
+    qid        INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    count      INTEGER NOT NULL,
+    prev_ts    INTEGER NOT NULL,
+    prev_count INTEGER NOT NULL,
+    head       INTEGER NOT NULL,
+    PRIMARY KEY (qid, kind)
+) WITHOUT ROWID;
+
+CREATE TABLE metrics_points (
+    qid   INTEGER NOT NULL,
+    kind  TEXT NOT NULL,
+    seq   INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (qid, kind, seq)
+) WITHOUT ROWID;
+
 -- The workers taking jobs from a queue now: each refreshes last_seen while it
 -- runs and deletes its row when it closes; a row not refreshed for a while is
 -- a worker that died, and is dropped by get_workers.

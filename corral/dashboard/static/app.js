@@ -44,6 +44,10 @@ function queueRoute(queue, state, start) {
   return route;
 }
 
+function schedulersRoute(queue) {
+  return "/schedulers/" + encodeURIComponent(queue);
+}
+
 function jobRoute(queue, id) {
   return "/job/" + encodeURIComponent(queue) + "/" + encodeURIComponent(id);
 }
@@ -146,7 +150,10 @@ async function overviewPage() {
   if (!data.queues.length) {
     return [h("h1", {}, "Queues"), h("p", { class: "muted" }, "No queues in this store yet.")];
   }
-  const head = h("tr", {}, h("th", {}, "queue"), STATE_ORDER.map((s) => h("th", { class: "num" }, s)), h("th", {}, "status"), config.queue_actions.length ? h("th", {}, "") : null);
+  const head = h("tr", {}, h("th", {}, "queue"), STATE_ORDER.map((s) => h("th", { class: "num" }, s)),
+    h("th", { class: "num", title: "in the last whole minute (workers with metrics=)" }, "completed/min"),
+    h("th", { class: "num", title: "in the last whole minute (workers with metrics=)" }, "failed/min"),
+    h("th", {}, "status"), config.queue_actions.length ? h("th", {}, "") : null);
   const rows = data.queues.map((q) => {
     const status = [];
     if (q.paused) status.push(h("span", { class: "badge paused" }, "paused"));
@@ -155,6 +162,8 @@ async function overviewPage() {
     return h("tr", { "data-queue": q.name },
       h("td", {}, link(queueRoute(q.name, "waiting"), q.name)),
       STATE_ORDER.map((s) => h("td", { class: "num", "data-state": s }, link(queueRoute(q.name, s), num(q.counts[s] || 0)))),
+      ["completed", "failed"].map((kind) => h("td", { class: "num", "data-metric": kind },
+        q.metrics[kind].recorded ? num(q.metrics[kind].last_minute) : "—")),
       h("td", {}, status),
       config.queue_actions.length ? h("td", {}, queueButton(q)) : null);
   });
@@ -199,7 +208,7 @@ async function queuePage(queue, state, start, search) {
   const table = h("table", { id: "jobs-table" },
     h("thead", {}, h("tr", {}, ["id", "name", "state", "data", "created", "processed / finished", "attempts", "failure"].map((t) => h("th", {}, t)))),
     h("tbody", {}, rows));
-  const parts = [h("h1", {}, queue), tabs, form];
+  const parts = [h("h1", {}, queue, " ", h("a", { href: "#" + schedulersRoute(queue), class: "muted", id: "schedulers-link" }, "job schedulers")), chart(summary.metrics), tabs, form];
   if (page.search !== undefined) {
     parts.push(h("p", { class: "muted", id: "search-note" },
       page.scanned ? `Jobs named like "${page.search}" among the first ${num(page.scanned)} ${state} jobs` : `Job id "${page.search}"`,
@@ -217,6 +226,38 @@ async function queuePage(queue, state, start, search) {
   return parts;
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, String(value));
+  el.append(...children);
+  return el;
+}
+
+// Completed (up) and failed (down) jobs per minute over the last hour, newest at the right.
+function chart(metrics) {
+  const completed = metrics.completed.per_minute;
+  const failed = metrics.failed.per_minute;
+  if (!metrics.completed.recorded && !metrics.failed.recorded) {
+    return h("p", { class: "muted", id: "chart" }, "No per-minute counts: start workers with metrics= to record them.");
+  }
+  const minutes = 60, width = 600, height = 80, middle = 50;
+  const top = Math.max(1, ...completed, ...failed);
+  const bar = width / minutes;
+  const bars = [];
+  for (let i = 0; i < minutes; i++) {
+    const x = width - (i + 1) * bar;
+    const c = completed[i] || 0, f = failed[i] || 0;
+    const label = `${i === 0 ? "this minute" : i + " min ago"}: ${c} completed, ${f} failed`;
+    if (c) bars.push(svg("rect", { class: "completed", x, width: bar - 1, y: middle - (c / top) * (middle - 2), height: (c / top) * (middle - 2) }, svg("title", {}, label)));
+    if (f) bars.push(svg("rect", { class: "failed", x, width: bar - 1, y: middle, height: (f / top) * (height - middle - 2) }, svg("title", {}, label)));
+  }
+  return h("figure", { id: "chart" },
+    svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", role: "img" }, ...bars),
+    h("figcaption", { class: "muted" }, `jobs per minute, last hour: ${num(completed.reduce((a, b) => a + b, 0))} completed, ${num(failed.reduce((a, b) => a + b, 0))} failed (max ${num(top)}/min)`));
+}
+
 function payload(field) {
   if (field.error) return h("p", { class: "reason" }, field.error);
   return h("pre", {}, field.json);
@@ -232,7 +273,7 @@ async function jobPage(queue, id) {
     "data-action": action,
     class: action === "remove" ? "danger" : "",
     onclick: () => act(`${action[0].toUpperCase() + action.slice(1)} job ${id} of "${queue}"?`, "job/" + action, { queue, id },
-      (reply) => (action === "remove" ? `job ${id} removed` : `job ${id} is ${reply.state}`)),
+      (reply) => reply.message || (action === "remove" ? `job ${id} removed` : `job ${id} is ${reply.state}`)),
   }, action));
   const timeline = [["created", job.timestamp]];
   if (job.due) timeline.push(["due", job.due]);
@@ -245,6 +286,7 @@ async function jobPage(queue, id) {
     h("dt", {}, "stalls"), h("dd", {}, job.stalled_counter),
     h("dt", {}, "priority"), h("dd", {}, job.priority || "none"),
     h("dt", {}, "processed by"), h("dd", {}, job.processed_by || "—"),
+    job.scheduler ? [h("dt", {}, "scheduler"), h("dd", { id: "job-scheduler" }, link(schedulersRoute(queue), job.scheduler))] : null,
     job.parent ? [h("dt", {}, "parent"), h("dd", {}, job.parent.queue ? link(jobRoute(job.parent.queue, job.parent.id), job.parent.key) : job.parent.key)] : null);
   const sections = [
     card("Job", facts, h("div", { class: "toolbar" }, actions)),
@@ -271,6 +313,36 @@ async function jobPage(queue, id) {
   return [h("h1", {}, `Job ${id}`), h("div", { class: "grid" }, sections)];
 }
 
+function every(ms) {
+  if (ms % 86400000 === 0) return `every ${ms / 86400000} d`;
+  if (ms % 3600000 === 0) return `every ${ms / 3600000} h`;
+  if (ms % 60000 === 0) return `every ${ms / 60000} min`;
+  return `every ${ms / 1000} s`;
+}
+
+async function schedulersPage(queue, start) {
+  crumbs(link("/", "queues"), "›", link(queueRoute(queue, "waiting"), queue), "›", "schedulers");
+  const size = 25;
+  const page = await api("schedulers", { queue, start, size });
+  watch([queue]);
+  const rows = page.schedulers.map((s) => h("tr", { "data-scheduler": s.id },
+    h("td", {}, s.id), h("td", {}, s.name),
+    h("td", {}, s.cron ? `cron ${s.cron}${s.tz ? " (" + s.tz + ")" : ""}` : every(s.every_ms)),
+    h("td", {}, when(s.next_run)), h("td", { class: "num" }, num(s.iterations) + (s.limit ? ` / ${num(s.limit)}` : "")),
+    h("td", {}, h("code", {}, s.data))));
+  const parts = [h("h1", {}, `${queue}: job schedulers`)];
+  parts.push(page.schedulers.length ? h("table", { id: "schedulers-table" },
+    h("thead", {}, h("tr", {}, ["id", "job name", "repeats", "next run", "runs", "data"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, rows)) : h("p", { class: "muted" }, "No job schedulers."));
+  if (page.total > size) {
+    parts.push(h("div", { class: "pager" },
+      page.start > 0 ? link(schedulersRoute(queue) + "/" + Math.max(0, page.start - size), "‹ previous") : null,
+      h("span", {}, `${num(page.start + 1)}–${num(Math.min(page.start + size, page.total))} of ${num(page.total)}`),
+      page.start + size < page.total ? link(schedulersRoute(queue) + "/" + (page.start + size), "next ›") : null));
+  }
+  return parts;
+}
+
 // -- routing -------------------------------------------------------------------------
 
 function route() {
@@ -280,6 +352,7 @@ function route() {
   const query = new URLSearchParams(queryString || "");
   if (parts[0] === "queue" && parts[1]) return () => queuePage(parts[1], parts[2] || "waiting", Number(parts[3] || 0), query.get("search") || "");
   if (parts[0] === "job" && parts[1] && parts[2]) return () => jobPage(parts[1], parts[2]);
+  if (parts[0] === "schedulers" && parts[1]) return () => schedulersPage(parts[1], Number(parts[2] || 0));
   return overviewPage;
 }
 

@@ -12,6 +12,7 @@
 //      | extendLock {id, token, duration} | fromId {id} | getState {id}
 //      | pause | resume | isPaused | rateLimit {ms} | getRateLimitTtl {maxJobs}
 //      | counts {types} | sleep {ms} | remove {id} | version
+//      | getMetrics {type, start=0, end=-1}
 // A step with "catch": true reports {"error": {message, code, name}} instead of aborting.
 // Result: the list of step results.
 import { Job, Queue, Worker } from 'bullmq';
@@ -73,6 +74,7 @@ run(async ({ url, queueName, command }) => {
     sleep: async (s) => sleep(s.ms),
     remove: async (s) => queue.remove(s.id),
     version: async () => queue.getVersion(),
+    getMetrics: async (s) => queue.getMetrics(s.type, s.start ?? 0, s.end ?? -1),
   };
 
   const results = [];

@@ -15,6 +15,10 @@
   KEYS[11] completed    ZSET    finished ids, score finishedOn
   KEYS[12] failed       ZSET    failed ids, score finishedOn
   KEYS[13] id           STRING  job id counter (a deduplicated job kept aside is added)
+  KEYS[14] metrics:completed       HASH  per-minute metrics (see includes/metrics.lua)
+  KEYS[15] metrics:completed:data  LIST
+  KEYS[16] metrics:failed          HASH
+  KEYS[17] metrics:failed:data     LIST
 
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  job id
@@ -29,6 +33,8 @@
            job is failed unread, see RedisBackend's unreadable-job path)
   ARGV[11] "1" to fetch the next job, "0" not
   ARGV[12..16] fetch: token, lock ms, limiter max, limiter window ms, worker name
+  ARGV[17] metrics: how many minutes of per-minute counts to keep ("" or absent:
+           none recorded, as a Node worker without `metrics`)
 
   A child's parent (keys derived from the child's `parent` field, see
   includes/flow.lua) is updated before the child's retention: completed, the
@@ -48,6 +54,7 @@
 ]]
 --- @include "flow"
 --- @include "dedup"
+--- @include "metrics"
 
 local Q = {
   wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], pc = KEYS[4], delayed = KEYS[5],
@@ -144,6 +151,15 @@ if failed then
   end
 else
   emit(Q, M, "completed", "jobId", id, "returnvalue", value, "prev", "active")
+end
+
+local max_points = tonumber(ARGV[17] or "")
+if max_points and max_points > 0 then
+  if failed then
+    collect_metrics(KEYS[16], KEYS[17], max_points, now)
+  else
+    collect_metrics(KEYS[14], KEYS[15], max_points, now)
+  end
 end
 
 local reply = 0

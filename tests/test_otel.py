@@ -1,0 +1,133 @@
+"""OpenTelemetry spans (corral.otel), on both backends: a producer span on add, a
+consumer span around each job, linked through the context the job carries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+
+from corral import Job, Queue, Worker
+from tests.otel_support import by_name, spans  # noqa: F401 - the fixture
+
+
+async def run_until(worker: Worker, finished: int) -> None:
+    seen: list[str] = []
+    done = asyncio.Event()
+
+    def count(job: Job, _outcome: Any) -> None:
+        seen.append(job.id)
+        if len(seen) >= finished:
+            done.set()
+
+    worker.on("completed", count)
+    worker.on("failed", count)
+    async with worker:
+        await asyncio.wait_for(done.wait(), timeout=20)
+
+
+async def test_a_job_carries_its_producer_span_to_the_consumer_span(
+    url: str,
+    queue_name: str,
+    spans,  # noqa: F811
+):
+    async def process(job: Job) -> str:
+        with trace.get_tracer("app").start_as_current_span("inside the job"):
+            return "ok"
+
+    async with Queue(queue_name, url=url) as queue:
+        job = await queue.add("resize", {"image": "a.png"})
+        stored = await queue.get_job(job.id)
+        await run_until(Worker(queue_name, process, url=url, drain_delay=0.2), 1)
+
+    finished = spans.get_finished_spans()
+    producer = by_name(finished, f"add {queue_name}.resize")
+    consumer = by_name(finished, f"process {queue_name}")
+    inner = by_name(finished, "inside the job")
+    assert stored is not None
+    carried = json.loads(str(stored.opts.extra["tm"]))
+    assert carried["traceparent"].split("-")[2] == format(producer.context.span_id, "016x")
+    assert producer.kind is SpanKind.PRODUCER
+    assert consumer.kind is SpanKind.CONSUMER
+    assert consumer.parent is not None
+    assert consumer.parent.span_id == producer.context.span_id
+    assert consumer.context.trace_id == producer.context.trace_id
+    assert inner.parent is not None
+    assert inner.parent.span_id == consumer.context.span_id
+    assert consumer.attributes is not None
+    assert consumer.attributes["bullmq.job.id"] == job.id
+    assert consumer.attributes["bullmq.queue.name"] == queue_name
+
+
+async def test_a_failure_is_recorded_on_the_consumer_span(
+    url: str,
+    queue_name: str,
+    spans,  # noqa: F811
+):
+    def process(job: Job) -> None:  # a plain function: its span opens in its thread
+        raise ValueError("no such image")
+
+    async with Queue(queue_name, url=url) as queue:
+        await queue.add("resize")
+        await run_until(Worker(queue_name, process, url=url, drain_delay=0.2), 1)
+
+    consumer = by_name(spans.get_finished_spans(), f"process {queue_name}")
+    producer = by_name(spans.get_finished_spans(), f"add {queue_name}.resize")
+    assert consumer.status.status_code is StatusCode.ERROR
+    assert [e.name for e in consumer.events] == ["exception"]
+    assert consumer.parent is not None
+    assert consumer.parent.span_id == producer.context.span_id
+
+
+async def test_a_bulk_add_is_one_span_every_job_links_to(
+    url: str,
+    queue_name: str,
+    spans,  # noqa: F811
+):
+    async with Queue(queue_name, url=url) as queue:
+        await queue.add_bulk([{"name": "a"}, {"name": "b"}, {"name": "c"}])
+        await run_until(Worker(queue_name, lambda job: None, url=url, drain_delay=0.2), 3)
+
+    finished = spans.get_finished_spans()
+    bulk = by_name(finished, f"addBulk {queue_name}")
+    consumers = [s for s in finished if s.name == f"process {queue_name}"]
+    assert bulk.attributes is not None
+    assert bulk.attributes["bullmq.job.bulk.count"] == 3
+    assert len(consumers) == 3
+    assert {s.parent.span_id for s in consumers if s.parent} == {bulk.context.span_id}
+
+
+def _run(code: str, **env: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, **env},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+CHECK = """
+import asyncio, sys
+{block}
+import corral, corral.otel
+async def main():
+    async with corral.Queue("q", url="sqlite:///:memory:") as q:
+        job = await q.add("x")
+        print(corral.otel.ENABLED, "tm" in (await q.get_job(job.id)).opts.extra)
+asyncio.run(main())
+"""
+
+
+def test_without_the_extra_corral_never_touches_opentelemetry() -> None:
+    blocked = "sys.modules['opentelemetry'] = None  # as if it were not installed"
+    assert _run(CHECK.format(block=blocked)) == "False False"
+
+
+def test_corral_otel_0_turns_the_spans_off() -> None:
+    assert _run(CHECK.format(block=""), CORRAL_OTEL="0") == "False False"
