@@ -1,4 +1,5 @@
-"""The web app: take orders, enqueue their receipts, report a job's result.
+"""The web app: take orders, enqueue their receipts, report a job's result; the
+corral dashboard of the shop's queue is mounted under ``/queues``.
 
 Run it with ``uvicorn shop.app:app`` and the worker with
 ``corral worker shop.tasks:process --queue shop``; both read ``CORRAL_URL``.
@@ -14,6 +15,7 @@ from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from corral import Connection, Queue, QueueEvents
+from corral.dashboard import create_app
 from shop.results import ResultWaiter
 from shop.tasks import QUEUE
 
@@ -24,11 +26,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with Connection() as connection:
         app.state.queue = Queue(QUEUE, connection=connection)
         app.state.results = ResultWaiter(QueueEvents(QUEUE, connection=connection, block=1))
+        # The dashboard shares the connection, so it is mounted once the connection is
+        # open (and taken down with it). Put auth= or token= on it outside loopback.
+        dashboard = create_app(connection=connection, queues=[QUEUE])
+        app.mount("/queues", dashboard)
         await app.state.results.start()
         try:
             yield
         finally:
             await app.state.results.stop()
+            app.router.routes[:] = [
+                r for r in app.router.routes if getattr(r, "app", None) is not dashboard
+            ]
+            await dashboard.state.corral.close()
 
 
 app = FastAPI(title="shop", lifespan=lifespan)

@@ -49,3 +49,11 @@ async def test_without_a_worker_the_wait_ends_with_the_state_so_far(
 
 async def test_an_unknown_job_is_404(client: httpx.AsyncClient) -> None:
     assert (await client.get("/jobs/nope")).status_code == 404
+
+
+async def test_the_dashboard_under_queues_shows_the_shops_queue(client: httpx.AsyncClient) -> None:
+    await client.post("/orders", json={"order": 7, "email": "a@example.com"})
+    overview = (await client.get("/queues/api/queues")).json()
+    assert [(q["name"], q["counts"]["waiting"]) for q in overview["queues"]] == [("shop", 1)]
+    page = (await client.get("/queues/api/jobs", params={"queue": "shop"})).json()
+    assert [job["id"] for job in page["jobs"]] == ["receipt-7"]
