@@ -83,7 +83,7 @@ async def test_blocking_fetch_wakes_when_a_job_arrives(
 async def test_due_delayed_job_is_promoted_and_fetched(
     queue: Queue, make_worker: WorkerFactory
 ) -> None:
-    await queue.add("soon", {}, delay=0.3)
+    await queue.add("soon", {}, delay=1)  # long enough for a first Cluster connection under load
     worker = make_worker(drain_delay=10)
     assert await worker.get_next_job("t", block=False) is None
     job = await worker.get_next_job("t")
