@@ -1,4 +1,4 @@
--- corral SQLite schema, current version (8). A new database is created from the
+-- corral SQLite schema, current version (9). A new database is created from the
 -- migrations; a test checks that they produce exactly this schema.
 
 -- One row per queue ('<prefix>:<name>'). Rows are never deleted (obliterate
