@@ -3,6 +3,7 @@
 * ``redis_url``: a ``redis-server`` started from PATH on a free loopback port for
   the session (or ``CORRAL_TEST_REDIS_URL``). Missing locally → the test skips
   with the reason; under ``CI`` → it fails.
+* ``raw``: a plain redis-py client (``decode_responses``) on that server.
 * ``sqlite_url``: a fresh SQLite file in the test's temporary directory.
 * ``url``: parametrised over both backends; every conformance test runs on each.
 * ``queue_name``: a name unique to the test, so tests never see each other's jobs.
@@ -20,10 +21,12 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import pytest
+from redis.asyncio import Redis
 
 from tests.deployments import (
     Cluster,
@@ -150,6 +153,14 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[Redis]:
+    """A plain redis-py client on the test server, to inspect the stored layout."""
+    r = Redis.from_url(redis_url, decode_responses=True)
+    yield r
+    await r.aclose()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'corral-test.db'}"
 
@@ -170,19 +181,31 @@ def queue_name() -> str:
 # -- Redis Cluster and Sentinel (tests/deployments.py) ------------------------------
 
 
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[Cluster]:
-    """One Redis Cluster (3 primaries, 3 replicas) for the whole session."""
-    workdir = Path(tempfile.mkdtemp(prefix="corral-cluster-"))
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+D = TypeVar("D", bound=_Stoppable)
+
+
+def running_deployment(start: Callable[[Path], D], prefix: str) -> Iterator[D]:
+    """The body of a deployment fixture: ``start`` it in a fresh directory named
+    ``prefix…`` (skip, or fail under CI, when it cannot start), yield it, stop it."""
     try:
-        cluster = start_cluster(workdir)
+        deployment = start(Path(tempfile.mkdtemp(prefix=prefix)))
     except DeploymentUnavailable as exc:
         service_missing(str(exc))
         raise AssertionError("unreachable") from None
     try:
-        yield cluster
+        yield deployment
     finally:
-        cluster.stop()
+        deployment.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """One Redis Cluster (3 primaries, 3 replicas) for the whole session."""
+    yield from running_deployment(start_cluster, "corral-cluster-")
 
 
 @pytest.fixture
@@ -194,16 +217,7 @@ def cluster_url(redis_cluster: Cluster) -> str:
 def sentinel_group() -> Iterator[SentinelGroup]:
     """One primary + replica + 3 sentinels for the session (a failover test that
     kills its primary starts a group of its own)."""
-    workdir = Path(tempfile.mkdtemp(prefix="corral-sentinel-"))
-    try:
-        group = start_sentinel_group(workdir)
-    except DeploymentUnavailable as exc:
-        service_missing(str(exc))
-        raise AssertionError("unreachable") from None
-    try:
-        yield group
-    finally:
-        group.stop()
+    yield from running_deployment(start_sentinel_group, "corral-sentinel-")
 
 
 @pytest.fixture

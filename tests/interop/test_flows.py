@@ -4,9 +4,6 @@ write the same keys."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -23,6 +20,8 @@ from corral import (
     Worker,
 )
 from tests.interop.conftest import NodeBullMQ
+from tests.support import running_workers as corral_workers
+from tests.support import wait_until
 
 pytestmark = pytest.mark.interop
 
@@ -31,30 +30,6 @@ async def node_flow(bullmq: NodeBullMQ, *steps: dict[str, Any], **extra: Any) ->
     result = await bullmq.run("flows.mjs", "-", {"steps": list(steps), **extra})
     assert isinstance(result, list)
     return result
-
-
-@contextlib.asynccontextmanager
-async def corral_workers(
-    url: str, processors: Mapping[str, Callable[[Job], Any]], **options: Any
-) -> AsyncIterator[list[Worker]]:
-    """Processor workers of corral on several queues, for the body of the block."""
-    options.setdefault("drain_delay", 0.2)
-    workers = [Worker(q, fn, url=url, **options) for q, fn in processors.items()]
-    tasks = [asyncio.create_task(w.run()) for w in workers]
-    try:
-        yield workers
-    finally:
-        for worker in workers:
-            await worker.close()
-        await asyncio.gather(*tasks)
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def by_corral(job: Job) -> dict[str, Any]:
@@ -157,7 +132,7 @@ async def test_mixed_workers_on_one_flow(
         async def muxed() -> bool:
             return await q.get_job_state(node.job.id) is JobState.COMPLETED
 
-        await until(muxed)
+        await wait_until(muxed, 20.0, every=0.05)
         done = await q.get_job(node.job.id)
     await node_video.result()
     assert done is not None
@@ -400,7 +375,7 @@ async def test_step_jobs_across_languages(
         async def stepped() -> bool:
             return await q.get_job_state(mine.id) is JobState.COMPLETED
 
-        await until(stepped)
+        await wait_until(stepped, 20.0, every=0.05)
         finished = await q.get_job(mine.id)
     await node_parts.result()
     assert finished is not None

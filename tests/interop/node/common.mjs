@@ -81,6 +81,24 @@ export function errorView(err) {
   return { message: String(err?.message ?? err), code: err?.code ?? null, name: err?.name ?? null };
 }
 
+// Run each step's op (ops[step.op]) in order; one result per step. A step with
+// "catch": true reports what its op throws as {"error": {message, code, name}} instead of
+// aborting the run.
+export async function runSteps(ops, steps) {
+  const results = [];
+  for (const step of steps ?? []) {
+    const op = ops[step.op];
+    if (!op) throw new Error(`unknown op ${JSON.stringify(step.op)}`);
+    try {
+      results.push((await op(step)) ?? null);
+    } catch (err) {
+      if (!step.catch) throw err;
+      results.push({ error: errorView(err) });
+    }
+  }
+  return results;
+}
+
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Resolves when "stop" is written to stdin or stdin is closed.
