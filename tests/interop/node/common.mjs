@@ -115,6 +115,20 @@ export function stopRequested() {
   });
 }
 
+// Wait for the promise `done`, a "stop" on stdin (or its end) or `timeoutMs`, whichever
+// comes first; resolves to what came ('timeout' for the last).
+export async function waitForEnd(done, timeoutMs = 20000) {
+  let timer;
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    return await Promise.race([done, stopRequested(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // Run main(); print its result or its error; exit. A hard deadline guards against hangs.
 export async function run(main, { deadlineMs = 60000 } = {}) {
   const timer = setTimeout(() => {
