@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -83,12 +83,14 @@ def start_redis_server(
     appendonly: bool = False,
     appendfsync: str = "everysec",
     port: int | None = None,
+    extra: Sequence[str] = (),
 ) -> RedisServer:
     """Start a private redis-server; the caller stops it with ``stop_redis_server``.
 
     ``port``: listen there (e.g. the port of a server being restarted on the same
     ``workdir``); None picks a free one. ``appendfsync``: with ``appendonly``,
     ``always`` makes every acknowledged write survive a ``kill -9`` of the server.
+    ``extra``: more arguments for the server (e.g. ``--requirepass``, ``--user``).
     """
     exe = shutil.which("redis-server")
     if exe is None:
@@ -114,6 +116,7 @@ def start_redis_server(
         "no",
         "--loglevel",
         "warning",
+        *extra,
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_for_port(port, proc, time.monotonic() + 10)

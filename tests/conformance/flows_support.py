@@ -6,6 +6,7 @@
   must be named ``name``.
 * ``run_workers``: ``async with run_workers({queue: processor, ...}):`` processor
   workers on several queues at once.
+* ``render_video(render, media)``: the README's example tree.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import contextlib
 import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
 from corral import FlowProducer, Job, Queue, Worker
 from tests import support
 
-__all__ = ["flows", "hands", "run_workers", "take", "wait_until"]
+__all__ = ["flows", "hands", "render_video", "run_workers", "take", "wait_until"]
 
 Hands = Callable[..., Worker]
 
@@ -35,6 +37,24 @@ async def flows(url: str) -> AsyncIterator[FlowProducer]:
 async def hands(url: str) -> AsyncIterator[Hands]:
     async with contextlib.aclosing(support.Workers(url)) as workers:
         yield workers.make
+
+
+def render_video(render: str, media: str) -> dict[str, Any]:
+    """The README's example tree."""
+    return {
+        "name": "render-video",
+        "queue_name": render,
+        "data": {"id": 7},
+        "children": [
+            {"name": "transcode", "queue_name": media, "data": {"res": 1080}},
+            {
+                "name": "thumbnail",
+                "queue_name": media,
+                "data": {},
+                "options": {"fail_parent_on_failure": True},
+            },
+        ],
+    }
 
 
 async def take(worker: Worker, name: str | None = None) -> Job:

@@ -19,6 +19,7 @@ from corral import (
     WaitingChildrenError,
     Worker,
 )
+from tests.conformance.flows_support import render_video
 from tests.interop.conftest import NodeBullMQ
 from tests.support import running_workers as corral_workers
 from tests.support import wait_until
@@ -37,7 +38,7 @@ async def by_corral(job: Job) -> dict[str, Any]:
 
 
 def render_tree(render: str, media: str) -> dict[str, Any]:
-    """The README's tree, with Node's key names (FlowProducer's ``opts``)."""
+    """The README's tree (``render_video``), with Node's key names (FlowProducer's ``opts``)."""
     return {
         "name": "render-video",
         "queueName": render,
@@ -50,19 +51,6 @@ def render_tree(render: str, media: str) -> dict[str, Any]:
                 "data": {},
                 "opts": {"failParentOnFailure": True},
             },
-        ],
-    }
-
-
-def corral_tree(render: str, media: str) -> dict[str, Any]:
-    """The same tree as corral's FlowProducer takes it."""
-    return {
-        "name": "render-video",
-        "queue_name": render,
-        "data": {"id": 7},
-        "children": [
-            {"name": "transcode", "queue_name": media, "data": {"res": 1080}},
-            {"name": "thumbnail", "queue_name": media, "options": {"fail_parent_on_failure": True}},
         ],
     }
 
@@ -93,7 +81,7 @@ async def test_corral_flow_finished_by_node_workers(
 ) -> None:
     render, media = f"{queue_name}-render", f"{queue_name}-media"
     async with FlowProducer(url=redis_url) as flows:
-        node = await flows.add(corral_tree(render, media))
+        node = await flows.add(render_video(render, media))
     node_workers = await bullmq.start(
         "flow_work.mjs", "-", {"queues": [media, render], "until": {"finished": 3}}
     )
