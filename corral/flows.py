@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-from corral import _clock
+from corral import _clock, otel
 from corral.backends import open_backend
 from corral.backends.base import Backend, FlowEntry, JobRecord, NewJob
 from corral.connection import SharedConnection
@@ -252,16 +252,16 @@ class FlowProducer:
         bad input; :class:`~corral.ParentNotFoundError` if the root's ``parent`` does
         not exist; :class:`~corral.ParentConflictError` if a node's custom id exists
         with another parent that still exists."""
-        (node,) = await self._add([("flow", flow)])
+        (node,) = await self._add([("flow", flow)], bulk=False)
         return node
 
     async def add_bulk(self, flows: Iterable[FlowTree]) -> list[FlowNode]:
         """Add several trees in one atomic step (all or none); return their roots."""
         if isinstance(flows, Mapping | FlowJob):
             raise TypeError("add_bulk takes a list of flows; use add() for one")
-        return await self._add([(f"flows[{i}]", tree) for i, tree in enumerate(flows)])
+        return await self._add([(f"flows[{i}]", tree) for i, tree in enumerate(flows)], bulk=True)
 
-    async def _add(self, trees: list[tuple[str, object]]) -> list[FlowNode]:
+    async def _add(self, trees: list[tuple[str, object]], *, bulk: bool) -> list[FlowNode]:
         if not trees:
             return []
         now = _clock.now_ms()
@@ -271,7 +271,15 @@ class FlowProducer:
             for p in planned
         ]
         try:
-            ids = await self._backend.add_flow(entries, now)
+            # Traced only with the otel extra (corral.otel): otherwise this is all it costs.
+            if otel.ENABLED:
+                parents: list[int | None] = [None] * len(planned)
+                for index, p in enumerate(planned):
+                    for child in p.children:
+                        parents[child] = index
+                ids = await otel.add_flow(self._backend, entries, parents, now, bulk=bulk)
+            else:
+                ids = await self._backend.add_flow(entries, now)
         except (ParentNotFoundError, ParentConflictError) as exc:
             if exc.index is None:
                 raise
