@@ -10,10 +10,14 @@
 * ``redis_cluster`` / ``cluster_url`` and ``sentinel_group`` / ``sentinel_url``:
   a Redis Cluster (3 primaries + 3 replicas) and a Sentinel-managed primary with
   a replica, each started once per session (see :mod:`tests.deployments`).
+* ``tls_certificates``: a throwaway CA and the certificates it signed (``openssl``);
+  ``tls_cluster`` and ``tls_sentinel_group``: a Cluster of 3 primaries and a
+  Sentinel group that speak TLS only and want client certificates.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -35,8 +39,16 @@ from tests.deployments import (
     start_cluster,
     start_sentinel_group,
 )
+from tests.tls import Certificates, OpensslMissing, make_certificates
 
 IN_CI = bool(os.environ.get("CI"))
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+_D = TypeVar("_D", bound=_Stoppable)
 
 
 def service_missing(reason: str) -> None:
@@ -184,16 +196,9 @@ def queue_name() -> str:
 # -- Redis Cluster and Sentinel (tests/deployments.py) ------------------------------
 
 
-class _Stoppable(Protocol):
-    def stop(self) -> None: ...
-
-
-D = TypeVar("D", bound=_Stoppable)
-
-
-def running_deployment(start: Callable[[Path], D], prefix: str) -> Iterator[D]:
-    """The body of a deployment fixture: ``start`` it in a fresh directory named
-    ``prefix…`` (skip, or fail under CI, when it cannot start), yield it, stop it."""
+def _running(start: Callable[[Path], _D], prefix: str) -> Iterator[_D]:
+    """A deployment started by ``start`` in a new directory, stopped afterwards; its
+    programs missing → skip locally, fail under CI."""
     try:
         deployment = start(Path(tempfile.mkdtemp(prefix=prefix)))
     except DeploymentUnavailable as exc:
@@ -208,7 +213,7 @@ def running_deployment(start: Callable[[Path], D], prefix: str) -> Iterator[D]:
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[Cluster]:
     """One Redis Cluster (3 primaries, 3 replicas) for the whole session."""
-    yield from running_deployment(start_cluster, "corral-cluster-")
+    yield from _running(start_cluster, "corral-cluster-")
 
 
 @pytest.fixture
@@ -220,9 +225,37 @@ def cluster_url(redis_cluster: Cluster) -> str:
 def sentinel_group() -> Iterator[SentinelGroup]:
     """One primary + replica + 3 sentinels for the session (a failover test that
     kills its primary starts a group of its own)."""
-    yield from running_deployment(start_sentinel_group, "corral-sentinel-")
+    yield from _running(start_sentinel_group, "corral-sentinel-")
 
 
 @pytest.fixture
 def sentinel_url(sentinel_group: SentinelGroup) -> str:
     return sentinel_group.url()
+
+
+# -- TLS (tests/tls.py) ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tls_certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A CA, a server and a client certificate it signed, and an unrelated CA."""
+    try:
+        return make_certificates(tmp_path_factory.mktemp("tls-certificates"))
+    except OpensslMissing as exc:
+        service_missing(str(exc))
+        raise AssertionError("unreachable") from None
+
+
+@pytest.fixture(scope="session")
+def tls_cluster(tls_certificates: Certificates) -> Iterator[Cluster]:
+    """A Redis Cluster of 3 primaries speaking TLS only (clients, bus and all)."""
+    start = functools.partial(start_cluster, replicas=0, tls=tls_certificates)
+    yield from _running(start, "corral-tls-cluster-")
+
+
+@pytest.fixture(scope="session")
+def tls_sentinel_group(tls_certificates: Certificates) -> Iterator[SentinelGroup]:
+    """A primary, a replica and 3 sentinels, all speaking TLS only (slow to fail over,
+    so a test that pauses the primary for a moment does not start a failover)."""
+    start = functools.partial(start_sentinel_group, down_after_ms=5000, tls=tls_certificates)
+    yield from _running(start, "corral-tls-sentinel-")

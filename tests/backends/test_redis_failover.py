@@ -31,7 +31,7 @@ import pytest
 
 from corral import Job, Queue, StoreUnavailableError, Worker
 from corral.backends.redis.slots import key_slot
-from tests.conftest import running_deployment
+from tests.conftest import _running
 from tests.deployments import (
     Cluster,
     Node,
@@ -55,12 +55,12 @@ WORKER_OPTIONS: dict[str, Any] = {
 
 @pytest.fixture
 def own_cluster() -> Iterator[Cluster]:
-    yield from running_deployment(start_cluster, "corral-failover-")
+    yield from _running(start_cluster, "corral-failover-")
 
 
 @pytest.fixture
 def own_sentinels() -> Iterator[SentinelGroup]:
-    yield from running_deployment(start_sentinel_group, "corral-failover-")
+    yield from _running(start_sentinel_group, "corral-failover-")
 
 
 @dataclass
