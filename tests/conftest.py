@@ -3,6 +3,7 @@
 * ``redis_url``: a ``redis-server`` started from PATH on a free loopback port for
   the session (or ``CORRAL_TEST_REDIS_URL``). Missing locally → the test skips
   with the reason; under ``CI`` → it fails.
+* ``raw``: a plain redis-py client (``decode_responses``) on that server.
 * ``sqlite_url``: a fresh SQLite file in the test's temporary directory.
 * ``url``: parametrised over both backends; every conformance test runs on each.
 * ``queue_name``: a name unique to the test, so tests never see each other's jobs.
@@ -24,11 +25,12 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 import pytest
+from redis.asyncio import Redis
 
 from tests.deployments import (
     Cluster,
@@ -93,12 +95,14 @@ def start_redis_server(
     appendonly: bool = False,
     appendfsync: str = "everysec",
     port: int | None = None,
+    extra: Sequence[str] = (),
 ) -> RedisServer:
     """Start a private redis-server; the caller stops it with ``stop_redis_server``.
 
     ``port``: listen there (e.g. the port of a server being restarted on the same
     ``workdir``); None picks a free one. ``appendfsync``: with ``appendonly``,
     ``always`` makes every acknowledged write survive a ``kill -9`` of the server.
+    ``extra``: more arguments for the server (e.g. ``--requirepass``, ``--user``).
     """
     exe = shutil.which("redis-server")
     if exe is None:
@@ -124,6 +128,7 @@ def start_redis_server(
         "no",
         "--loglevel",
         "warning",
+        *extra,
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_for_port(port, proc, time.monotonic() + 10)
@@ -160,6 +165,14 @@ def redis_server() -> Iterator[RedisServer]:
 def redis_url(redis_server: RedisServer) -> str:
     external = os.environ.get("CORRAL_TEST_REDIS_URL")
     return external or redis_server.url
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[Redis]:
+    """A plain redis-py client on the test server, to inspect the stored layout."""
+    r = Redis.from_url(redis_url, decode_responses=True)
+    yield r
+    await r.aclose()
 
 
 @pytest.fixture
