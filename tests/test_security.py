@@ -15,7 +15,13 @@ import pytest
 import corral
 from corral import CorralError, Queue, QueueEvents, Worker
 from corral.backends import open_backend
-from tests.conftest import _free_port, _wait_for_port, service_missing
+from tests.conftest import (
+    _free_port,
+    _wait_for_port,
+    service_missing,
+    start_redis_server,
+    stop_redis_server,
+)
 
 SECRET = "s3cr3t-Pa55word"
 FORBIDDEN_MODULES = {"pickle", "marshal", "shelve", "dill", "cloudpickle"}
@@ -44,25 +50,16 @@ def test_no_module_can_run_code_read_from_a_store() -> None:
 
 @pytest.fixture(scope="module")
 def acl_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        service_missing("redis-server is not on PATH")
-    assert exe is not None
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("acl")
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir),
-         "--user", "default", "off",
-         "--user", "corral", "on", f">{SECRET}", "~bull:*", "&*", "+@all", "-@dangerous",
-         "+info", "+client"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    server = start_redis_server(
+        tmp_path_factory.mktemp("acl"),
+        extra=["--user", "default", "off",
+               "--user", "corral", "on", f">{SECRET}", "~bull:*", "&*", "+@all", "-@dangerous",
+               "+info", "+client"],
     )  # fmt: skip
     try:
-        _wait_for_port(port, proc, time.monotonic() + 10)
-        yield port
+        yield server.port
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_redis_server(server)
 
 
 async def test_an_acl_user_with_a_password_works_and_is_never_shown(

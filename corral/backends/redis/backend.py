@@ -59,6 +59,7 @@ from corral.backends.redis.durability import READ_ONLY as _READ_ONLY
 from corral.backends.redis.durability import run_durably
 from corral.backends.redis.keys import QueueKeys
 from corral.backends.redis.records import (
+    new_job_args,
     pairs,
     parse_events,
     parse_fetched,
@@ -245,16 +246,7 @@ class RedisBackend:
         dedup_keys: list[str] = []
         script = load_script("add_jobs")
         for job in jobs:
-            args += (
-                job.job_id or "",
-                job.name,
-                job.data,
-                job.opts,
-                job.timestamp_ms,
-                job.delay_ms,
-                job.priority,
-                "1" if job.lifo else "0",
-            )
+            args += new_job_args(job)
             rule = job.deduplication
             if rule is None:
                 args += ("", "")
