@@ -205,10 +205,9 @@ async def test_a_certificate_for_another_host_is_refused_unless_host_checks_are_
         assert await queue.get_job_state(job.id) == "waiting"
 
 
-async def test_a_plain_url_to_a_tls_port_says_to_use_rediss(
-    tls_server: int, queue_name: str
-) -> None:
-    message = await _refusal(f"redis://127.0.0.1:{tls_server}/0", queue_name)
+async def test_a_plain_url_to_tls_servers_says_to_use_rediss(mode: Mode, braced: str) -> None:
+    plain = mode.url("").replace("rediss", "redis", 1).removesuffix("?")
+    message = await _refusal(plain, braced)
     assert "if it speaks TLS on this port, use rediss://" in message
 
 
