@@ -108,8 +108,8 @@ async def add_flow(
 async def move_to_waiting_children(
     backend: RedisBackend, queue: str, job_id: str, token: str, now: int, child_key: str | None
 ) -> bool:
-    args = [backend.keys(queue).base, job_id, token, now, child_key or ""]
-    reply = await backend._run("move_to_waiting_children", queue, args)
+    args = [job_id, token, now, child_key or ""]
+    reply = await backend._run("move_to_waiting_children", queue, args, job_id=job_id)
     refusal(reply, job_id=job_id, operation="move_to_waiting_children")
     return bool(reply == 0)
 
