@@ -547,12 +547,16 @@ class Worker(_Client[_worker.Worker]):
     timeout_ms = _attr(_worker.Worker, lambda w: w.timeout_ms)
     jobs_in_progress = _attr(_worker.Worker, lambda w: w.jobs_in_progress)
     metrics = _attr(_worker.Worker, lambda w: w.metrics)
+    max_started_attempts = _attr(_worker.Worker, lambda w: w.max_started_attempts)
 
     get_next_job = _blocking_job_or_none(_worker.Worker.get_next_job)
     check_stalled_jobs = _blocking(_worker.Worker.check_stalled_jobs)
     start_stalled_check_timer = _blocking(_worker.Worker.start_stalled_check_timer)
     on = _direct(_worker.Worker.on)
     off = _direct(_worker.Worker.off)
+    pause = _blocking(_worker.Worker.pause)
+    resume = _blocking(_worker.Worker.resume)
+    is_paused = _direct(_worker.Worker.is_paused)
     run = _blocking_run(_worker.Worker.run)
     close = _blocking(_worker.Worker.close)
 

@@ -7,6 +7,8 @@
 //   "fail": {"<job name>": n}, the first n attempts of jobs with that name throw
 //                              Error("planned failure <attempt>")
 //   "holdMs": 0,               how long the processor works on each job
+//   "rateLimit": {"<job name>": ms}, jobs with that name call worker.rateLimit(ms) and
+//                              throw Worker.RateLimitError() (back to wait, no attempt)
 //   "until": {"finished": n},  stop after n jobs finished for good (completed, or failed
 //                              with no attempts left); otherwise run until "stop" on stdin
 //   "timeoutMs": 20000         stop anyway after this long (result has timedOut: true)
@@ -39,6 +41,11 @@ run(async ({ url, queueName, command }) => {
     async (job) => {
       seen.push({ ...jobView(job), seenAt: Date.now() });
       if (command.holdMs) await sleep(command.holdMs);
+      const limitMs = command.rateLimit?.[job.name];
+      if (limitMs) {
+        await worker.rateLimit(limitMs);
+        throw Worker.RateLimitError();
+      }
       const attempt = job.attemptsMade + 1;
       if ((fail[job.name] ?? 0) >= attempt) throw new Error(`planned failure ${attempt}`);
       return { by: 'node', name: job.name, data: job.data, attempt };
