@@ -76,6 +76,8 @@ async def test_clean_leaves_locked_active_jobs(
 async def test_clean_refuses_a_state_it_cannot_take(queue: Queue) -> None:
     with pytest.raises(ValueError, match="known: completed, failed"):
         await queue.clean("finished", grace=0)
+    with pytest.raises(ValueError, match=r"clean\('waiting'"):
+        await queue.clean("paused", grace=0)
     with pytest.raises(ValueError, match="grace"):
         await queue.clean("completed", grace=-1)
     with pytest.raises(ValueError, match="limit"):
