@@ -4,12 +4,14 @@ sees what the other set."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
 
 from corral import JobState, Queue, RateLimiter
 from tests.conformance.test_global_limits import listed
+from tests.conformance.test_maintenance import finish
 from tests.interop.conftest import NodeBullMQ, WorkerFactory
 
 pytestmark = pytest.mark.interop
@@ -20,18 +22,9 @@ async def admin(bullmq: NodeBullMQ, queue: str, *steps: dict[str, Any], **extra:
     return await bullmq.run("admin.mjs", queue, {"steps": list(steps), **extra})
 
 
-async def fail_all(worker_factory: WorkerFactory, queue: str, n: int, *, fail: bool) -> list[str]:
-    worker = worker_factory(queue)
-    ids = []
-    for _ in range(n):
-        job = await worker.get_next_job("t", block=False)
-        assert job is not None
-        if fail:
-            await job.move_to_failed(RuntimeError("boom"), "t")
-        else:
-            await job.move_to_completed("ok", "t", fetch_next=False)
-        ids.append(job.id)
-    return ids
+async def fail_all(make_worker: WorkerFactory, queue: str, n: int, *, fail: bool) -> list[str]:
+    """Take ``n`` jobs of ``queue`` and complete (or fail) them; their ids in finish order."""
+    return await finish(functools.partial(make_worker, queue), n, fail=fail)
 
 
 async def test_clean_by_corral_and_by_node_remove_the_same_jobs(

@@ -187,8 +187,7 @@ async def change_delay(
 ) -> None:
     """``lua/change_delay.lua``."""
     _a_job(job_id, "change_delay")
-    args = [backend.keys(queue).base, job_id, delay_ms, now]
-    reply = await backend._run("change_delay", queue, args)
+    reply = await backend._run("change_delay", queue, [job_id, delay_ms, now], job_id=job_id)
     refusal(reply, job_id=job_id, operation="change_delay", expected="delayed")
 
 
@@ -197,15 +196,15 @@ async def change_priority(
 ) -> None:
     """``lua/change_priority.lua``."""
     _a_job(job_id, "change_priority")
-    args = [backend.keys(queue).base, job_id, priority, "1" if lifo else "0"]
-    reply = await backend._run("change_priority", queue, args)
+    args = [job_id, priority, "1" if lifo else "0"]
+    reply = await backend._run("change_priority", queue, args, job_id=job_id)
     refusal(reply, job_id=job_id, operation="change_priority")
 
 
 async def update_data(backend: RedisBackend, queue: str, job_id: str, data: str) -> None:
     """``lua/update_data.lua``."""
     _a_job(job_id, "update_data")
-    reply = await backend._run("update_data", queue, [backend.keys(queue).base, job_id, data])
+    reply = await backend._run("update_data", queue, [data], job_id=job_id)
     refusal(reply, job_id=job_id, operation="update_data")
 
 
@@ -214,6 +213,6 @@ async def move_to_delayed(
 ) -> None:
     """``lua/move_to_delayed.lua``."""
     _a_job(job_id, "move_to_delayed")
-    args = [backend.keys(queue).base, job_id, token, delay_ms, now]
-    reply = await backend._run("move_to_delayed", queue, args)
+    args = [job_id, token, delay_ms, now]
+    reply = await backend._run("move_to_delayed", queue, args, job_id=job_id)
     refusal(reply, job_id=job_id, operation="move_to_delayed")

@@ -17,7 +17,7 @@
 // Result: {seen: [{id, name, queueName, attemptsMade}], completed: [{id, queueName,
 //          returnvalue}], failed: [{id, queueName, failedReason}], errors, timedOut}
 import { Queue, UnrecoverableError, WaitingChildrenError, Worker } from 'bullmq';
-import { connectionFor, ready, run, stopRequested } from './common.mjs';
+import { connectionFor, ready, run, waitForEnd } from './common.mjs';
 
 run(async ({ url, command }) => {
   const connection = connectionFor(url);
@@ -82,12 +82,7 @@ run(async ({ url, command }) => {
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   ready();
 
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), command.timeoutMs ?? 20000);
-  });
-  const why = await Promise.race([allDone, stopRequested(), timeout]);
-  clearTimeout(timer);
+  const why = await waitForEnd(allDone, command.timeoutMs ?? 20000);
   await Promise.all(workers.map((w) => w.close()));
   for (const queue of others.values()) await queue.close();
   return { seen, completed, failed, errors, timedOut: why === 'timeout' };

@@ -17,7 +17,7 @@
 // Result: {seen: [job view + seenAt], completed: [{id, returnvalue}],
 //          failed: [{id, failedReason, attemptsMade, final}], stalled: [id], errors, timedOut}
 import { Worker } from 'bullmq';
-import { connectionFor, jobView, ready, run, sleep, stopRequested } from './common.mjs';
+import { connectionFor, jobView, ready, run, sleep, waitForEnd } from './common.mjs';
 
 run(async ({ url, queueName, command }) => {
   const connection = connectionFor(url);
@@ -77,12 +77,7 @@ run(async ({ url, queueName, command }) => {
   await worker.waitUntilReady();
   ready();
 
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), command.timeoutMs ?? 20000);
-  });
-  const why = await Promise.race([allDone, stopRequested(), timeout]);
-  clearTimeout(timer);
+  const why = await waitForEnd(allDone, command.timeoutMs ?? 20000);
   await worker.close();
   return { seen, completed, failed, stalled, errors, timedOut: why === 'timeout' };
 });
