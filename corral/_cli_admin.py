@@ -19,7 +19,7 @@ import re
 import sys
 from typing import Any
 
-__all__ = ["COMMANDS", "add_parsers", "parse_duration"]
+__all__ = ["COMMANDS", "add_parsers", "duration_arg", "parse_duration"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
@@ -37,7 +37,8 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
-def _duration_arg(text: str) -> float:
+def duration_arg(text: str) -> float:
+    """``parse_duration`` for argparse: a bad duration is a usage error naming the forms."""
     try:
         return parse_duration(text)
     except ValueError as exc:
@@ -66,7 +67,7 @@ def add_parsers(sub: Any, store: argparse.ArgumentParser) -> None:
     clean.add_argument("queue")
     clean.add_argument("--state", "-s", choices=_CLEAN_STATES, default="completed",
                        help="the state to clean (completed)")  # fmt: skip
-    clean.add_argument("--older-than", type=_duration_arg, default=0.0, metavar="DURATION",
+    clean.add_argument("--older-than", type=duration_arg, default=0.0, metavar="DURATION",
                        help="only jobs older than this: 30s, 5m, 1h, 1d (0: all)")  # fmt: skip
     clean.add_argument("--limit", "-n", type=int, default=0, help="at most this many (0: all)")
 
@@ -115,18 +116,10 @@ async def _drain(args: argparse.Namespace) -> None:
 
 
 async def _workers(args: argparse.Namespace) -> None:
-    from corral.backends import open_backend
-    from corral.cli import print_table
+    from corral.cli import print_table, queue_names
     from corral.queue import Queue
 
-    if args.queue:
-        names = [args.queue]
-    else:
-        backend = open_backend(args.url, prefix=args.prefix)
-        try:
-            names = await backend.list_queues()
-        finally:
-            await backend.close()
+    names = await queue_names(args)
     rows = [["queue", "name", "host", "pid", "started", "last seen"]]
     for name in names:
         async with Queue(name, url=args.url, prefix=args.prefix) as queue:

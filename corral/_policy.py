@@ -101,19 +101,22 @@ def decide_failure(
     *,
     previous_stacktrace: str | None,
     custom: BackoffStrategy | None = None,
+    retry: bool = True,
 ) -> Failed | Retry:
     """Decide a failed attempt: :class:`Retry` (with its delay) or :class:`Failed`.
 
     ``attempts_made`` counts the attempts *before* this failure. A job retries
     while ``attempts_made + 1 < attempts``, unless the error is an
     :class:`UnrecoverableError` or the backoff says not to (or cannot say how long:
-    then it fails for good, the problem added to its reason).
+    then it fails for good, the problem added to its reason). ``retry=False`` fails
+    it for good whatever attempts remain (it was started ``max_started_attempts``
+    times).
     """
     reason = failure_reason(error)
     limit = STACKTRACE_LIMIT if opts.stack_trace_limit is None else opts.stack_trace_limit
     stack = failure_stacktrace(previous_stacktrace, error, limit=limit)
     made = attempts_made + 1
-    if not isinstance(error, UnrecoverableError) and made < opts.attempts:
+    if retry and not isinstance(error, UnrecoverableError) and made < opts.attempts:
         try:
             delay = backoff_delay(opts.backoff, made, error, custom=custom)
         except BackoffProblem as problem:

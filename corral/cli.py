@@ -104,8 +104,14 @@ def _parser() -> argparse.ArgumentParser:
         help="run the processor in N child processes (default: in the worker process)",
     )  # fmt: skip
     worker.add_argument(
-        "--timeout", type=float, default=None, metavar="SECONDS",
-        help="fail an attempt that runs longer (jobs without their own timeout option)",
+        "--timeout", type=_cli_admin.duration_arg, default=None, metavar="DURATION",
+        help="fail an attempt that runs longer, e.g. 30s or 5m (jobs without their own "
+        "timeout option); it is retried while attempts remain",
+    )  # fmt: skip
+    worker.add_argument(
+        "--max-started-attempts", type=int, default=None, metavar="N",
+        help="fail a job started more than N times (a job put back again and again by "
+        "rate limits, stalls or move_to_wait) instead of running it again",
     )  # fmt: skip
     worker.add_argument(
         "--max-jobs-per-child", type=int, default=None, help="replace a child after N jobs"
@@ -236,6 +242,7 @@ async def _worker(args: argparse.Namespace) -> None:
         stalled_interval=args.stalled_interval, max_stalled_count=args.max_stalled_count,
         name=args.name, processes=args.processes, max_jobs_per_child=args.max_jobs_per_child,
         max_memory_per_child=args.max_memory_per_child, timeout=args.timeout,
+        max_started_attempts=args.max_started_attempts,
     )  # fmt: skip
     log = logging.getLogger("corral.cli")
     log.info(
@@ -264,18 +271,24 @@ async def _worker(args: argparse.Namespace) -> None:
     log.info("worker stopped")
 
 
-async def _status(args: argparse.Namespace) -> None:
+async def queue_names(args: argparse.Namespace) -> list[str]:
+    """The queue a command names (``args.queue``), else every queue of the store
+    under ``--prefix``."""
     from corral.backends import open_backend
-    from corral.queue import Queue
 
     if args.queue:
-        names = [args.queue]
-    else:
-        backend = open_backend(args.url, prefix=args.prefix)
-        try:
-            names = await backend.list_queues()
-        finally:
-            await backend.close()
+        return [args.queue]
+    backend = open_backend(args.url, prefix=args.prefix)
+    try:
+        return await backend.list_queues()
+    finally:
+        await backend.close()
+
+
+async def _status(args: argparse.Namespace) -> None:
+    from corral.queue import Queue
+
+    names = await queue_names(args)
     if not names:
         print("no queues")
         return

@@ -47,6 +47,7 @@ and corral's own codes from -100 down for the ones it does not.
 from __future__ import annotations
 
 import enum
+from datetime import timedelta
 
 __all__ = [
     "BackendError",
@@ -264,11 +265,35 @@ class JobTimeoutError(ProcessorError, TimeoutError):
 
 
 class RateLimitError(ProcessorError):
-    """Raise from a processor after ``queue.rate_limit(...)``: the job goes back to wait
-    without using an attempt, and the worker stops fetching until the window passes."""
+    """Raise from a processor when the service it calls says "not now": the job goes
+    back to wait without using an attempt, and the worker takes no job until the
+    queue's rate-limit window passes.
 
-    def __init__(self, message: str = "bullmq:rateLimitExceeded") -> None:
+    ``RateLimitError(retry_after=seconds)`` sets that window itself (as
+    ``await queue.rate_limit(seconds)`` before raising would). Raised bare, it
+    relies on a window already set; with none, the worker holds off for a minimum
+    (its limiter's duration, else one second) and logs a warning.
+    """
+
+    def __init__(
+        self,
+        message: str = "bullmq:rateLimitExceeded",
+        *,
+        retry_after: float | timedelta | None = None,
+    ) -> None:
+        ms = None
+        if retry_after is not None:
+            from corral.options import to_ms  # errors.py is imported before options
+
+            ms = to_ms(retry_after, name="retry_after", allow_zero=False)
         super().__init__(message)
+        self.retry_after_ms = ms
+        """The rate-limit window to set (ms), or None to rely on one already set."""
+
+    @property
+    def retry_after(self) -> float | None:
+        """The rate-limit window this error sets (seconds), or None."""
+        return None if self.retry_after_ms is None else self.retry_after_ms / 1000
 
 
 class WaitingChildrenError(ProcessorError):

@@ -87,6 +87,9 @@ class JobMover:
     metrics_max_points: int = 0
     """> 0: jobs finished through this mover are counted in the queue's per-minute
     metrics, keeping that many minutes (the worker's ``metrics``)."""
+    max_started_attempts: int = 0
+    """> 0: a failed job started this often or more is not retried (the worker's
+    ``max_started_attempts``)."""
 
 
 class JobSource(Protocol):
@@ -316,12 +319,14 @@ class Job:
         if not isinstance(error, BaseException):
             raise TypeError(f"error must be an exception, not {type(error).__name__}")
         mover = self._mover
+        started_limit = mover.max_started_attempts
         decision = decide_failure(
             self.opts,
             self.attempts_made,
             error,
             previous_stacktrace=self._record.stacktrace,
             custom=mover.backoff_strategy,
+            retry=not 0 < started_limit <= self.attempts_started,
         )
         fetcher = mover.fetcher if fetch_next else None
         fetch = None if fetcher is None else fetcher.request(token)

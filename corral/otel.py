@@ -10,6 +10,9 @@ and back:
   its context in the job, where BullMQ keeps it: ``opts.telemetry.metadata`` (the
   ``tm`` option on Redis), the JSON of the propagator's carrier, e.g.
   ``{"traceparent": "00-…-…-01"}``.
+- ``FlowProducer.add`` opens a PRODUCER span ``addFlow <root queue>`` (``add_bulk``:
+  ``addBulkFlows``) and inside it one PRODUCER span ``addNode <queue>`` per job, a
+  child of its parent node's span; each job carries its own node span's context.
 - A worker runs each job's processor inside a CONSUMER span ``process <queue>``
   whose parent is that context; spans the processor opens (a job it adds, an HTTP
   call) are its children. A failure is recorded on the span.
@@ -32,12 +35,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from corral.backends.base import Backend, NewJob
+    from corral.backends.base import Backend, FlowEntry, NewJob
     from corral.job import Job
 
 __all__ = [
     "ENABLED",
     "METADATA_OPTION",
+    "add_flow",
     "add_jobs",
     "consumer_span",
     "producer_metadata",
@@ -167,3 +171,54 @@ async def add_jobs(backend: Backend, queue: str, specs: Sequence[NewJob]) -> lis
     with producer_span(queue, name, len(specs)) as metadata:
         carried = [replace(s, opts=producer_metadata(s.opts, metadata)) for s in specs]
         return await backend.add_jobs(queue, carried)
+
+
+async def add_flow(
+    backend: Backend,
+    entries: Sequence[FlowEntry],
+    parents: Sequence[int | None],
+    now_ms: int,
+    *,
+    bulk: bool,
+) -> list[str]:
+    """``backend.add_flow`` inside a producer span for the flow (``addFlow``, or
+    ``addBulkFlows`` for ``bulk``), with a producer span ``addNode`` per entry.
+
+    ``parents[i]``: the index of entry ``i``'s parent node among ``entries`` (an
+    earlier one), None for a root. Each entry carries its node span's context.
+    """
+    tracer = _tracer()
+    roots = [entries[i] for i, parent in enumerate(parents) if parent is None]
+    if bulk:
+        name, queue = "addBulkFlows", ""
+    else:
+        name, queue = f"addFlow {roots[0].queue}", roots[0].queue
+    with tracer.start_as_current_span(name, kind=_trace.SpanKind.PRODUCER) as span:
+        span.set_attribute("bullmq.queue.name", queue)
+        span.set_attribute("bullmq.queue.operation", "addBulkFlows" if bulk else "addFlow")
+        if bulk:
+            span.set_attribute("bullmq.job.bulk.count", len(roots))
+            span.set_attribute("bullmq.job.bulk.names", ",".join(r.job.name for r in roots))
+        else:
+            span.set_attribute("bullmq.flow.name", roots[0].job.name)
+        contexts: list[Any] = []
+        carried: list[FlowEntry] = []
+        for entry, parent in zip(entries, parents, strict=True):
+            above = None if parent is None else contexts[parent]
+            node = tracer.start_span(
+                f"addNode {entry.queue}", context=above, kind=_trace.SpanKind.PRODUCER
+            )
+            node.set_attribute("bullmq.queue.name", entry.queue)
+            node.set_attribute("bullmq.queue.operation", "addNode")
+            node.set_attribute("bullmq.job.name", entry.job.name)
+            if entry.job.job_id is not None:
+                node.set_attribute("bullmq.job.id", entry.job.job_id)
+            context = _trace.set_span_in_context(node, above)
+            contexts.append(context)
+            carrier: dict[str, str] = {}
+            _propagate.inject(carrier, context=context)
+            metadata = json.dumps(carrier, separators=(",", ":")) if carrier else None
+            job = replace(entry.job, opts=producer_metadata(entry.job.opts, metadata))
+            carried.append(replace(entry, job=job))
+            node.end()
+        return await backend.add_flow(carried, now_ms)

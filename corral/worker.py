@@ -19,6 +19,8 @@ logged and never stop the worker):
 | ``drained`` | | the queue has no job left to fetch |
 | ``error`` | error, job or None | something went wrong outside a processor (lost lock, store down) |
 | ``cancelled`` | job, reason | a job this worker ran was cancelled (``queue.cancel``) and failed |
+| ``paused`` | | :meth:`Worker.pause` stopped this worker taking jobs |
+| ``resumed`` | | :meth:`Worker.resume` let it take jobs again |
 """
 
 from __future__ import annotations
@@ -92,6 +94,11 @@ class Worker(QueueClient):
       has no ``timeout`` option; past it the processor is stopped and the attempt
       fails with a :class:`~corral.JobTimeoutError` (retried while attempts remain).
       None: no limit.
+    - ``max_started_attempts``: a job started more often than this (each fetch
+      counts, ``job.attempts_started``: a retry, a stall, a ``RateLimitError``, a
+      ``move_to_wait``) fails with ``job started more than allowable limit``
+      instead of running again, and a failure once it was started that often is
+      not retried, as Node BullMQ's option. None or 0 (default): no cap.
     - ``metrics``: count the jobs this worker completes and fails per minute,
       keeping this many minutes (e.g. :attr:`~corral.MetricsTime.ONE_WEEK`), as
       Node BullMQ's ``metrics.maxDataPoints``; read with ``Queue.get_metrics``.
@@ -119,6 +126,7 @@ class Worker(QueueClient):
         max_memory_per_child: int | None = None,
         kill_grace: Duration = 5,
         metrics: int | None = None,
+        max_started_attempts: int | None = None,
     ) -> None:
         function, process_options = check_processor(
             processor,
@@ -141,6 +149,14 @@ class Worker(QueueClient):
             raise TypeError("max_stalled_count must be an integer")
         if max_stalled_count < 0:
             raise ValueError(f"max_stalled_count must be >= 0, got {max_stalled_count}")
+        if max_started_attempts is not None and (
+            isinstance(max_started_attempts, bool) or not isinstance(max_started_attempts, int)
+        ):
+            raise TypeError("max_started_attempts must be an integer (or None for no cap)")
+        if max_started_attempts is not None and max_started_attempts < 0:
+            raise ValueError(
+                f"max_started_attempts must be >= 0 (0 or None: no cap), got {max_started_attempts}"
+            )
         if limiter is not None and not isinstance(limiter, RateLimiter):
             raise TypeError("limiter must be a corral.RateLimiter(max=..., duration=...)")
         if name is not None and not isinstance(name, str):
@@ -182,6 +198,8 @@ class Worker(QueueClient):
         """The custom backoff, if any (see the class docstring)."""
         self.timeout_ms = timeout_ms
         """How long an attempt of a job without its own ``timeout`` may run (ms; None: no limit)."""
+        self.max_started_attempts = max_started_attempts
+        """A job started more often than this fails instead of running (None: no cap)."""
         self._hooks = Hooks()
         limiter_wire = (
             None
@@ -198,6 +216,7 @@ class Worker(QueueClient):
             backoff_strategy=backoff_strategy,
             hooks=self._hooks,
             metrics_max_points=metrics_points,
+            max_started_attempts=max_started_attempts or 0,
         )
         self.metrics = metrics
         """How many minutes of per-minute counts this worker keeps (None: none)."""
@@ -238,8 +257,8 @@ class Worker(QueueClient):
 
         With no token a random one is made (``job.token`` holds it). With ``block``
         the call waits up to ``drain_delay`` for a job to arrive, without busy
-        polling. Returns None when there is no job, the queue is paused, or it is
-        rate limited (see :attr:`rate_limited_for`).
+        polling. Returns None when there is no job, the queue or this worker is
+        paused, or it is rate limited (see :attr:`rate_limited_for`).
         """
         if self._closed:
             return None
@@ -249,6 +268,8 @@ class Worker(QueueClient):
             raise TypeError("token must be a non-empty string")
         else:
             check_text(token, "token")
+        if self._fetcher.paused:
+            return None
         job = await self._fetcher.next_job(token, block=block, stop=self._closing)
         # After the fetch, in the background: a fetch that is waiting (or is cancelled)
         # has nothing else running beside it.
@@ -396,6 +417,42 @@ class Worker(QueueClient):
         if self.processor is not None and self._run_task is None:
             self._run_task = asyncio.create_task(self.run(), name=f"corral-worker-{self._name}")
         return self
+
+    # -- pausing this worker -----------------------------------------------------------------
+
+    async def pause(self, *, do_not_wait_for_active: bool = False) -> None:
+        """Stop this worker taking jobs; the queue and its other workers go on.
+
+        Jobs already running finish (their locks are renewed meanwhile); the call
+        returns once they have, or at once with ``do_not_wait_for_active``. While
+        paused, :meth:`run` keeps running, idle (a job fetched just as it paused is
+        given back to wait, not run), and :meth:`get_next_job` returns None.
+        Pausing a paused worker does nothing. Undo with :meth:`resume`; use
+        ``queue.pause()`` to stop every worker of the queue.
+        """
+        fetcher = self._fetcher
+        if fetcher.paused:
+            return
+        fetcher.pause()
+        runner = self._runner
+        if not do_not_wait_for_active and runner is not None:
+            await runner.wait_idle()
+        if "paused" in self._hooks:
+            await self._hooks.emit("paused")
+
+    async def resume(self) -> None:
+        """Let this worker take jobs again after :meth:`pause` (nothing if not paused)."""
+        fetcher = self._fetcher
+        if not fetcher.paused:
+            return
+        fetcher.resume()
+        if "resumed" in self._hooks:
+            await self._hooks.emit("resumed")
+
+    def is_paused(self) -> bool:
+        """Whether :meth:`pause` stopped this worker taking jobs (the queue's own
+        pause is ``await queue.is_paused()``)."""
+        return self._fetcher.paused
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import signal
 import time
 from typing import Any
 
-from corral import Job, UnrecoverableError
+from corral import Job, RateLimitError, UnrecoverableError
 from corral.sync import Job as BlockingJob
 
 
@@ -51,6 +51,10 @@ def raises(job: Job) -> Any:
 
 def unrecoverable(job: Job) -> Any:
     raise UnrecoverableError("give up")
+
+
+def rate_limited(job: Job) -> Any:
+    raise RateLimitError(retry_after=30)
 
 
 def crash(job: Job) -> Any:

@@ -124,6 +124,43 @@ def test_worker_processes_jobs_and_stops_gracefully_on_sigterm(
     assert "completed: 4" in counts, (counts, out)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_worker_timeout_and_max_started_attempts_flags_fail_the_jobs_they_cap(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "capped.py").write_text(
+        "import asyncio\n"
+        "from corral import RateLimitError\n"
+        "async def process(job):\n"
+        "    if job.name == 'bounce':\n"
+        "        raise RateLimitError(retry_after=0.1)\n"
+        "    await asyncio.sleep(60)\n"
+    )
+    store = ["--url", sqlite_url]
+    assert run("add", "work", "bounce", "{}", *store).returncode == 0
+    assert run("add", "work", "slow", "{}", *store).returncode == 0
+    proc = subprocess.Popen(
+        [*CORRAL, "worker", "capped:process", "-q", "work", "-c", "2", "--timeout", "0.5s",
+         "--max-started-attempts", "1", *store],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while "failed: 2" not in _counts(sqlite_url, "work"):
+            assert time.monotonic() < deadline, "the jobs were not failed"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    reasons = run("jobs", "work", "--state", "failed", *store).stdout
+    assert "job started more than allowable limit" in reasons
+    assert "timed out after 0.5 seconds" in reasons
+
+
 def _counts(url: str, queue: str) -> str:
     code = (
         "import asyncio, corral\n"

@@ -131,3 +131,71 @@ def test_without_the_extra_corral_never_touches_opentelemetry() -> None:
 
 def test_corral_otel_0_turns_the_spans_off() -> None:
     assert _run(CHECK.format(block=""), CORRAL_OTEL="0") == "False False"
+
+
+async def test_a_flow_has_a_producer_span_per_job_each_job_carrying_its_own(
+    url: str,
+    queue_name: str,
+    spans,  # noqa: F811
+):
+    from corral import FlowProducer
+
+    parts = f"{queue_name}-parts"
+    async with FlowProducer(url=url) as flows:
+        tree = await flows.add(
+            {"name": "report", "queue_name": queue_name,
+             "children": [{"name": "chunk", "queue_name": parts, "data": i} for i in range(2)]}
+        )  # fmt: skip
+    await run_until(Worker(parts, lambda job: job.data, url=url, drain_delay=0.2), 2)
+    await run_until(Worker(queue_name, lambda job: "done", url=url, drain_delay=0.2), 1)
+
+    finished = spans.get_finished_spans()
+    flow = by_name(finished, f"addFlow {queue_name}")
+    root_node = by_name(finished, f"addNode {queue_name}")
+    child_nodes = [s for s in finished if s.name == f"addNode {parts}"]
+    chunk_runs = [s for s in finished if s.name == f"process {parts}"]
+    report_run = by_name(finished, f"process {queue_name}")
+    assert flow.kind is root_node.kind is SpanKind.PRODUCER
+    assert flow.attributes is not None
+    assert flow.attributes["bullmq.flow.name"] == "report"
+    assert root_node.parent is not None
+    assert root_node.parent.span_id == flow.context.span_id
+    assert root_node.attributes is not None
+    assert root_node.attributes["bullmq.job.id"] == tree.job.id
+    assert len(child_nodes) == 2
+    assert {s.parent.span_id for s in child_nodes if s.parent} == {root_node.context.span_id}
+    # Each job's run is the child of its own node's span, all in one trace.
+    by_job = {s.attributes["bullmq.job.id"]: s for s in child_nodes if s.attributes}
+    assert {c.job.id for c in tree.children} == set(by_job)
+    for run in chunk_runs:
+        assert run.attributes is not None
+        node = by_job[str(run.attributes["bullmq.job.id"])]
+        assert run.parent is not None
+        assert run.parent.span_id == node.context.span_id
+    assert report_run.parent is not None
+    assert report_run.parent.span_id == root_node.context.span_id
+    assert {s.context.trace_id for s in (*child_nodes, *chunk_runs, report_run)} == {
+        flow.context.trace_id
+    }
+
+
+async def test_a_bulk_of_flows_is_one_span_over_every_roots_node_span(
+    url: str,
+    queue_name: str,
+    spans,  # noqa: F811
+):
+    from corral import FlowProducer
+
+    async with FlowProducer(url=url) as flows:
+        await flows.add_bulk(
+            [{"name": "a", "queue_name": queue_name}, {"name": "b", "queue_name": queue_name}]
+        )
+
+    finished = spans.get_finished_spans()
+    bulk = by_name(finished, "addBulkFlows")
+    nodes = [s for s in finished if s.name == f"addNode {queue_name}"]
+    assert bulk.attributes is not None
+    assert bulk.attributes["bullmq.job.bulk.count"] == 2
+    assert bulk.attributes["bullmq.job.bulk.names"] == "a,b"
+    assert len(nodes) == 2
+    assert {s.parent.span_id for s in nodes if s.parent} == {bulk.context.span_id}

@@ -103,6 +103,29 @@ def test_on_returns_the_callback_and_the_hook_fires(
     assert completed == [("hooked", "fine")]
 
 
+def test_pause_and_resume_stop_and_restart_a_running_worker_from_another_thread(
+    queue: sync.Queue, make_worker: WorkerFactory
+) -> None:
+    done: list[str] = []
+    worker = make_worker(lambda job: done.append(job.id))
+    worker.pause()
+    assert worker.is_paused()
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    queue.add("held", {})
+    time.sleep(0.5)
+    assert done == []
+    assert queue.get_job_state("1") is JobState.WAITING
+    worker.resume()
+    assert not worker.is_paused()
+    deadline = time.monotonic() + 10
+    while not done and time.monotonic() < deadline:
+        time.sleep(0.02)
+    worker.close()
+    runner.join()
+    assert done == ["1"]
+
+
 # -- Queue ----------------------------------------------------------------------------
 
 

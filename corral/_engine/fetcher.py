@@ -7,8 +7,10 @@ It owns everything a fetch depends on, for ``Worker.get_next_job``, the slots of
 - the queue's rate-limit window as this worker last saw it (the only copy), and
   any hold-off the worker decides on itself (a bare ``RateLimitError``);
 - deferred failures: a fetched job marked to fail on its next fetch (it stalled
-  too often, or a child with ``fail_parent_on_failure`` failed) is failed at once
-  with its reason, the worker's ``failed`` hooks fire, and the next job is fetched;
+  too often, or a child with ``fail_parent_on_failure`` failed), or one started
+  more often than the worker's ``max_started_attempts``, is failed at once with
+  its reason, the worker's ``failed`` hooks fire, and the next job is fetched;
+- pausing this worker (``Worker.pause``): no fetch while paused;
 - turning a fetched record into a :class:`~corral.Job` that moves through this
   fetcher, so its ``fetch_next`` uses the same settings;
 - waiting for work without busy polling: concurrent waiters of one worker share
@@ -30,7 +32,11 @@ from corral.job import Job, JobMover
 from corral.options import parse_opts
 from corral.schedulers import after_fetch
 
-__all__ = ["Fetcher"]
+__all__ = ["STARTED_TOO_OFTEN", "Fetcher"]
+
+STARTED_TOO_OFTEN = "job started more than allowable limit"
+"""The failed reason of a job started more often than ``max_started_attempts``
+(Node BullMQ's words, so either side's readers see the same)."""
 
 
 class Fetcher:
@@ -48,6 +54,7 @@ class Fetcher:
         backoff_strategy: BackoffStrategy | None = None,
         hooks: Hooks | None = None,
         metrics_max_points: int = 0,
+        max_started_attempts: int = 0,
     ) -> None:
         self.backend = backend
         self.hooks = hooks
@@ -58,8 +65,16 @@ class Fetcher:
         self.drain_delay_ms = drain_delay_ms
         self.limiter = limiter
         self.worker_name = worker_name
-        self.mover = JobMover(backend, queue, self, backoff_strategy, metrics_max_points)
+        self.max_started_attempts = max_started_attempts
+        """> 0: a job started more often than this fails instead of running again."""
+        self.mover = JobMover(
+            backend, queue, self, backoff_strategy, metrics_max_points, max_started_attempts
+        )
         """What the jobs this fetcher hands out move through."""
+        self.paused = False
+        """Whether this worker takes no job now (``Worker.pause``)."""
+        self._resumed = asyncio.Event()
+        self._resumed.set()
         self.limited_until_ms = 0
         """Epoch ms until which no job will be handed out (rate limit or hold-off)."""
         self._shared_wait: asyncio.Future[int | None] | None = None
@@ -81,6 +96,30 @@ class Fetcher:
         if ms > 0:
             self.limited_until_ms = max(self.limited_until_ms, _clock.now_ms() + ms)
 
+    # -- pausing ----------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Take no job until :meth:`resume`; a wait for work in progress ends now."""
+        self.paused = True
+        self._resumed.clear()
+        self.cancel_wait()
+
+    def resume(self) -> None:
+        """Take jobs again."""
+        self.paused = False
+        self._resumed.set()
+
+    async def wait_resumed(self, stop: asyncio.Event) -> None:
+        """Return once this worker is resumed, or ``stop`` is set."""
+        if not self.paused or stop.is_set():
+            return
+        waits = [asyncio.ensure_future(self._resumed.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waits, return_when="FIRST_COMPLETED")
+        finally:
+            for wait in waits:
+                wait.cancel()
+
     # -- fetching --------------------------------------------------------------------
 
     async def settle(self, fetched: Fetched | None, token: str) -> Fetched | None:
@@ -90,10 +129,12 @@ class Fetcher:
         handed out: it is failed with its reason and the next job is fetched in the
         same call. A result with no job because of a rate limit records the window.
         """
-        while fetched is not None and fetched.job is not None and fetched.job.deferred_failure:
+        while fetched is not None and fetched.job is not None:
             record = fetched.job
+            reason = record.deferred_failure or self._started_too_often(record.attempts_started)
+            if not reason:
+                break
             opts = parse_opts(record.opts)
-            reason = fetched.job.deferred_failure
             # As Node: the job fails with an UnrecoverableError, whose trace is stored.
             trace = failure_stacktrace(record.stacktrace, UnrecoverableError(reason))
             outcome = Failed(reason, trace, opts.keep_on_fail, opts.attempts)
@@ -111,6 +152,10 @@ class Fetcher:
             # A scheduler's iteration started: add its next one now (as Node's workers do).
             await after_fetch(self.backend, self.queue, fetched.job, _clock.now_ms())
         return fetched
+
+    def _started_too_often(self, attempts_started: int) -> str | None:
+        limit = self.max_started_attempts
+        return STARTED_TOO_OFTEN if 0 < limit < attempts_started else None
 
     async def take(self, fetched: Fetched | None, token: str) -> Job | None:
         """The job a fetch result hands out (see :meth:`settle`), locked with ``token``."""
@@ -135,7 +180,7 @@ class Fetcher:
         """``Worker.get_next_job``: fetch, and with ``block`` wait up to ``drain_delay``
         for a job to arrive. None when there is none, the queue is paused or limited."""
         deadline = time.monotonic() + self.drain_delay_ms / 1000
-        while not stop.is_set():
+        while not stop.is_set() and not self.paused:
             job, fetched = await self.fetch(token)
             if job is not None or fetched.rate_limited_for_ms > 0 or not block:
                 return job
@@ -148,8 +193,9 @@ class Fetcher:
     async def wait_for_work(self, deadline: float, due_ms: int, stop: asyncio.Event) -> bool:
         """Sleep until work may be there (True), or until the monotonic ``deadline``
         passes or ``stop`` is set (False). ``due_ms``: when the next delayed job falls
-        due (epoch ms, 0 for none), so a wait never outlasts it."""
-        while not stop.is_set():
+        due (epoch ms, 0 for none), so a wait never outlasts it. :meth:`pause` ends it
+        (False)."""
+        while not stop.is_set() and not self.paused:
             remaining = round((deadline - time.monotonic()) * 1000)
             if remaining <= 0:
                 return False

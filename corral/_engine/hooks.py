@@ -14,11 +14,23 @@ from typing import Any, Literal
 
 __all__ = ["EVENTS", "Hooks", "WorkerEvent"]
 
-WorkerEvent = Literal["active", "completed", "failed", "stalled", "drained", "error", "cancelled"]
+WorkerEvent = Literal[
+    "active", "completed", "failed", "stalled", "drained", "error", "cancelled", "paused", "resumed"
+]
 """The event names a worker's hooks accept."""
 
 EVENTS: frozenset[str] = frozenset(
-    {"active", "completed", "failed", "stalled", "drained", "error", "cancelled"}
+    {
+        "active",
+        "completed",
+        "failed",
+        "stalled",
+        "drained",
+        "error",
+        "cancelled",
+        "paused",
+        "resumed",
+    }
 )
 
 logger = logging.getLogger("corral.worker")

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Protocol, cast
 
+from corral import _clock
 from corral._codec import UnencodableError
 from corral._engine import eager
 from corral._engine.fetcher import Fetcher
@@ -198,6 +199,8 @@ class Runner:
         self._token_counter = 0
         self._returning: asyncio.Future[list[BackendError | None]] | None = None
         self._slots_done = asyncio.Event()
+        self._idle: asyncio.Event | None = None
+        """Set once no slot is processing a job, while :meth:`wait_idle` waits."""
 
     # -- the task group ----------------------------------------------------------
 
@@ -234,8 +237,16 @@ class Runner:
         failures = 0
         task = asyncio.current_task()
         assert task is not None
+        fetcher = self.fetcher
         while not self.stopping.is_set():
             try:
+                if fetcher.paused:
+                    if job is not None:
+                        # Fetched as the worker was paused: give it back, run nothing.
+                        await self._give_back_all([job])
+                        job = None
+                    await fetcher.wait_resumed(self.stopping)
+                    continue
                 if job is None:
                     job = await self._fetch()
                     if failures:
@@ -247,6 +258,8 @@ class Runner:
                     job = await self._process(job)
                 finally:
                     self.processing.discard(task)
+                    if self._idle is not None and not self.processing:
+                        self._idle.set()
             except StoreReplacedError as error:
                 # No later call can succeed: stop now, leaving running jobs to stall back.
                 if self.fatal is None:
@@ -308,16 +321,8 @@ class Runner:
                 result = await self._call(job)
             except asyncio.CancelledError:
                 raise
-            except RateLimitError:
-                left_ms = round(await job.move_to_wait(token) * 1000)
-                if left_ms <= 0:
-                    logger.warning(
-                        "job %s raised RateLimitError but queue %r has no rate limit set: "
-                        "holding off %d ms; call queue.rate_limit(seconds) before raising it",
-                        job.id, self.queue, MIN_RATE_LIMIT_HOLD_OFF_MS,
-                    )  # fmt: skip
-                    left_ms = MIN_RATE_LIMIT_HOLD_OFF_MS
-                self.fetcher.hold_off(left_ms)
+            except RateLimitError as limited:
+                await self._rate_limited(job, token, limited.retry_after_ms)
                 return None
             except JobNotStarted:
                 return None
@@ -371,6 +376,27 @@ class Runner:
             return None
         finally:
             self.active.pop(job.id, None)
+
+    async def _rate_limited(self, job: Job, token: str, retry_after_ms: int | None) -> None:
+        """The processor raised ``RateLimitError``: set the queue's window when it gave
+        one, put the job back to wait (no attempt used), and take no job until the
+        window passes; with no window anywhere, hold off a minimum and say so."""
+        fetcher = self.fetcher
+        if retry_after_ms is not None:
+            await fetcher.backend.rate_limit(self.queue, retry_after_ms, _clock.now_ms())
+        left_ms = round(await job.move_to_wait(token) * 1000)
+        if retry_after_ms is not None:
+            left_ms = max(left_ms, retry_after_ms)
+        if left_ms <= 0:
+            limiter = fetcher.limiter
+            left_ms = max(MIN_RATE_LIMIT_HOLD_OFF_MS, 0 if limiter is None else limiter.duration_ms)
+            logger.warning(
+                "job %s raised RateLimitError but queue %r has no rate limit set: holding "
+                "off %d ms before taking another job; raise RateLimitError(retry_after="
+                "seconds), or call queue.rate_limit(seconds) before raising it",
+                job.id, self.queue, left_ms,
+            )  # fmt: skip
+        fetcher.hold_off(left_ms)
 
     async def _call(self, job: Job) -> Any:
         """Run the processor on ``job`` in a task of its own, so that it can be stopped
@@ -434,7 +460,10 @@ class Runner:
                 continue
 
     def _may_fetch(self) -> bool:
-        return not self.stopping.is_set() and self.fetcher.rate_limited_for_ms() <= 0
+        fetcher = self.fetcher
+        return (
+            not self.stopping.is_set() and not fetcher.paused and fetcher.rate_limited_for_ms() <= 0
+        )
 
     async def _give_back(self, job: Job) -> BackendError | None:
         """Return an unfinished job to wait; the store's error if it cannot take it back
@@ -480,6 +509,25 @@ class Runner:
                 "returned %d unfinished job(s) to wait in %.2fs",
                 len(jobs), time.monotonic() - started,
             )  # fmt: skip
+
+    # -- pausing ----------------------------------------------------------------------------
+
+    async def wait_idle(self) -> None:
+        """Return once no slot is processing a job (the worker is paused: none starts)."""
+        while self.processing and not self._slots_done.is_set():
+            idle = self._idle
+            if idle is None or idle.is_set():
+                idle = self._idle = asyncio.Event()
+            waits = [
+                asyncio.ensure_future(idle.wait()),
+                asyncio.ensure_future(self._slots_done.wait()),
+            ]
+            try:
+                await asyncio.wait(waits, return_when="FIRST_COMPLETED")
+            finally:
+                for wait in waits:
+                    wait.cancel()
+        self._idle = None
 
     # -- shutdown -------------------------------------------------------------------------
 

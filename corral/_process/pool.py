@@ -463,7 +463,9 @@ class ProcessPool:
         if kind == "unrecoverable":
             raise UnrecoverableError(message)
         if kind == "rate_limit":
-            raise RateLimitError(message)
+            retry_after_ms = error.get("retry_after_ms")
+            retry_after = None if not retry_after_ms else float(retry_after_ms) / 1000
+            raise RateLimitError(message, retry_after=retry_after)
         if kind == "waiting_children":
             raise WaitingChildrenError(message)
         raised = ChildJobError(message, type_name=str(error.get("type") or "Exception"))

@@ -156,4 +156,5 @@ def error_payload(error: BaseException, trace: str) -> dict[str, Any]:
         "module": type(error).__module__,
         "message": str(error),
         "traceback": trace,
+        "retry_after_ms": getattr(error, "retry_after_ms", None),
     }

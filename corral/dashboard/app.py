@@ -9,8 +9,11 @@
 | ``GET /api/jobs?queue=Q&state=S&start=N&size=N&search=T`` | a page of a queue's jobs |
 | ``GET /api/job?queue=Q&id=ID`` | one job, everything about it |
 | ``GET /api/schedulers?queue=Q&start=N&size=N`` | a page of a queue's job schedulers |
+| ``GET /api/workers?queue=Q`` | the workers taking a queue's jobs now |
 | ``POST /api/job/{retry,promote,cancel,remove}`` | ``{"queue", "id"}``: act on a job |
-| ``POST /api/queue/{pause,resume}`` | ``{"queue"}``: act on a queue |
+| ``POST /api/queue/{pause,resume,retry-all,promote-all}`` | ``{"queue"}``: act on a queue |
+| ``POST /api/queue/clean`` | ``{"queue", "state", "grace", "limit"}``: remove old jobs |
+| ``POST /api/queue/drain`` | ``{"queue", "delayed"}``: remove every job that waits |
 | ``GET /api/events?queue=Q…`` | Server-Sent Events: the named queues' events, live |
 | ``GET /metrics`` | Prometheus metrics of every queue shown |
 
@@ -149,6 +152,7 @@ def create_app(
         Route("/api/jobs", _api(_jobs)),
         Route("/api/job", _api(_job)),
         Route("/api/schedulers", _api(_schedulers)),
+        Route("/api/workers", _api(_workers)),
         Route("/api/job/{action}", _api(_job_action), methods=["POST"]),
         Route("/api/queue/{action}", _api(_queue_action), methods=["POST"]),
         Route("/api/events", _events),
@@ -275,6 +279,10 @@ async def _schedulers(request: Request, state: DashboardState) -> dict[str, Any]
     )
 
 
+async def _workers(request: Request, state: DashboardState) -> dict[str, Any]:
+    return await state.data.workers(_query(request, "queue"))
+
+
 async def _job(request: Request, state: DashboardState) -> dict[str, Any]:
     detail = await state.data.job(_query(request, "queue"), _query(request, "id"))
     if state.read_only:
@@ -283,12 +291,7 @@ async def _job(request: Request, state: DashboardState) -> dict[str, Any]:
 
 
 async def _body(request: Request, *names: str) -> list[str]:
-    try:
-        body = json.loads(await request.body())
-    except ValueError:
-        raise ValueError("the request body must be JSON") from None
-    if not isinstance(body, dict):
-        raise ValueError("the request body must be a JSON object")
+    body = await _object(request)
     values = []
     for name in names:
         value = body.get(name)
@@ -298,6 +301,16 @@ async def _body(request: Request, *names: str) -> list[str]:
     return values
 
 
+async def _object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise ValueError("the request body must be JSON") from None
+    if not isinstance(body, dict):
+        raise ValueError("the request body must be a JSON object")
+    return body
+
+
 async def _job_action(request: Request, state: DashboardState) -> dict[str, Any]:
     queue, job_id = await _body(request, "queue", "id")
     return await state.data.act_on_job(queue, job_id, request.path_params["action"])
@@ -305,7 +318,8 @@ async def _job_action(request: Request, state: DashboardState) -> dict[str, Any]
 
 async def _queue_action(request: Request, state: DashboardState) -> dict[str, Any]:
     (queue,) = await _body(request, "queue")
-    return await state.data.act_on_queue(queue, request.path_params["action"])
+    options = await _object(request)
+    return await state.data.act_on_queue(queue, request.path_params["action"], options)
 
 
 async def _events(request: Request) -> Response:

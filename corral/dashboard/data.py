@@ -15,9 +15,11 @@ import asyncio
 import dataclasses
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from corral import _clock
+from corral._cli_admin import parse_duration
 from corral.backends.base import JobState
 from corral.connection import Connection
 from corral.errors import CorralError
@@ -27,6 +29,7 @@ from corral.options import validate_queue_name
 from corral.queue import DEFAULT_COUNT_STATES, Queue
 
 __all__ = [
+    "BULK_CLEAN_STATES",
     "JOB_ACTIONS",
     "LIST_STATES",
     "MAX_PAGE",
@@ -80,8 +83,17 @@ UNFINISHED = frozenset(
 JOB_ACTIONS: tuple[str, ...] = ("retry", "promote", "cancel", "remove")
 """What the dashboard can do to one job."""
 
-QUEUE_ACTIONS: tuple[str, ...] = ("pause", "resume")
-"""What the dashboard can do to a queue."""
+QUEUE_ACTIONS: tuple[str, ...] = (
+    "pause", "resume", "retry-all", "promote-all", "clean", "drain",
+)  # fmt: skip
+"""What the dashboard can do to a queue: pause and resume it, run every failed
+job again (``retry-all``, ``Queue.retry_jobs``), run every delayed job now
+(``promote-all``, ``Queue.promote_jobs``), remove the completed or failed jobs
+older than a duration (``clean``, ``Queue.clean``), remove every job that waits
+(``drain``, ``Queue.drain``)."""
+
+BULK_CLEAN_STATES: tuple[str, ...] = ("completed", "failed")
+"""The states the dashboard's ``clean`` takes."""
 
 
 class NotFound(CorralError):
@@ -469,13 +481,88 @@ class DashboardData:
                 raise NotFound(f"queue {name!r} has no job {job_id!r}")
         return {"queue": name, "id": job_id, "state": (await queue.get_job_state(job_id)).value}
 
-    async def act_on_queue(self, name: str, action: str) -> dict[str, Any]:
-        """Do ``action`` (one of :data:`QUEUE_ACTIONS`) to a queue; returns its summary."""
+    async def act_on_queue(
+        self, name: str, action: str, options: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Do ``action`` (one of :data:`QUEUE_ACTIONS`) to a queue; returns its summary
+        with a ``message`` saying what was done (and ``count``, for the bulk actions).
+
+        ``options``: ``clean`` takes ``state`` (completed or failed), ``grace`` (how
+        old a job must be: seconds, or ``30s``, ``5m``, ``1h``, ``1d``) and ``limit``
+        (0: all); ``drain`` takes ``delayed`` (true: delayed jobs too). Checked before
+        anything is done.
+        """
         if action not in QUEUE_ACTIONS:
             raise ValueError(f"unknown queue action {action!r}; known: {', '.join(QUEUE_ACTIONS)}")
+        options = {} if options is None else options
         queue = self.queue(name)
+        count: int | None = None
         if action == "pause":
             await queue.pause()
-        else:
+            message = f"queue {name!r} is paused"
+        elif action == "resume":
             await queue.resume()
-        return await self.summary(name)
+            message = f"queue {name!r} is running"
+        elif action == "retry-all":
+            count = await queue.retry_jobs("failed")
+            message = f"{count} failed job(s) of {name!r} waiting again"
+        elif action == "promote-all":
+            count = await queue.promote_jobs()
+            message = f"{count} delayed job(s) of {name!r} waiting now"
+        elif action == "clean":
+            state, grace, limit = _clean_options(options)
+            count = len(await queue.clean(state, grace=grace, limit=limit))
+            message = f"{count} {state} job(s) of {name!r} removed"
+        else:
+            delayed = options.get("delayed", False)
+            if not isinstance(delayed, bool):
+                raise TypeError("drain's 'delayed' must be true or false")
+            count = await queue.drain(delayed=delayed)
+            message = f"{count} waiting job(s) of {name!r} removed" + (
+                " (delayed ones too)" if delayed else ""
+            )
+        summary = await self.summary(name)
+        summary["message"] = message
+        if count is not None:
+            summary["count"] = count
+        return summary
+
+    async def workers(self, name: str) -> dict[str, Any]:
+        """The workers taking jobs from a queue now, oldest first."""
+        queue = self.queue(name)
+        return {
+            "queue": name,
+            "workers": [
+                {
+                    "id": w.id,
+                    "name": w.name,
+                    "host": w.host,
+                    "pid": w.pid,
+                    "started_at": _ms(w.started_at),
+                    "last_seen": _ms(w.last_seen),
+                }
+                for w in await queue.get_workers()
+            ],
+        }
+
+
+def _clean_options(options: Mapping[str, Any]) -> tuple[str, float, int]:
+    """``clean``'s state, grace (seconds) and limit from an action's body."""
+    state = options.get("state")
+    if state not in BULK_CLEAN_STATES:
+        raise ValueError(
+            f"clean takes 'state': one of {', '.join(BULK_CLEAN_STATES)}, not {state!r}"
+        )
+    grace = options.get("grace")
+    if isinstance(grace, str):
+        seconds = parse_duration(grace)
+    elif isinstance(grace, int | float) and not isinstance(grace, bool) and grace >= 0:
+        seconds = float(grace)
+    else:
+        raise ValueError(
+            "clean takes 'grace': how old a job must be, in seconds or as 30s, 5m, 1h, 1d"
+        )
+    limit = options.get("limit", 0)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"clean's 'limit' must be a whole number >= 0 (0: all), not {limit!r}")
+    return str(state), seconds, limit

@@ -29,8 +29,10 @@ async def main() -> None:
 
     async def call_webhook(job: Job) -> str:
         if next(answers) == 429:  # Too Many Requests
-            await callbacks.rate_limit(0.5)  # hold the whole queue off for 0.5 s ...
-            raise RateLimitError()  # ... and put this job back without using an attempt
+            # Hold the whole queue off for 0.5 s and put this job back without using
+            # an attempt (the same as `await callbacks.rate_limit(0.5)`, then a bare
+            # `raise RateLimitError()`).
+            raise RateLimitError(retry_after=0.5)
         return "delivered"
 
     finished = asyncio.Event()

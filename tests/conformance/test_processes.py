@@ -470,3 +470,21 @@ async def test_a_child_may_only_ask_for_its_own_job(
         "unknown call 'nope' from a child process",
         "a child may only act on the job it is running",
     ]
+
+
+async def test_a_childs_rate_limit_error_sets_the_queues_window_it_gave(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    await queue.add("api-call", {})
+    worker = make_worker(processor="tests.process_jobs:rate_limited", processes=1)
+    async with worker:
+        await wait_until(lambda: _above(worker.rate_limited_for, 25))
+        assert await queue.get_rate_limit_ttl() > 25
+    job = await queue.get_job("1")
+    assert job is not None
+    assert job.attempts_made == 0
+    assert await queue.get_job_state("1") is JobState.WAITING
+
+
+async def _above(value: float, floor: float) -> bool:
+    return value > floor

@@ -18,6 +18,7 @@ function h(tag, attrs, ...children) {
     if (value === null || value === undefined || value === false) continue;
     if (key === "onclick") el.addEventListener("click", value);
     else if (key === "onsubmit") el.addEventListener("submit", value);
+    else if (key === "checked") el.checked = Boolean(value);
     else if (key === "class") el.className = value;
     else el.setAttribute(key, value === true ? "" : String(value));
   }
@@ -46,6 +47,10 @@ function queueRoute(queue, state, start) {
 
 function schedulersRoute(queue) {
   return "/schedulers/" + encodeURIComponent(queue);
+}
+
+function workersRoute(queue) {
+  return "/workers/" + encodeURIComponent(queue);
 }
 
 function jobRoute(queue, id) {
@@ -172,6 +177,7 @@ async function overviewPage() {
 
 function queueButton(q) {
   const action = q.paused ? "resume" : "pause";
+  if (!config.queue_actions.includes(action)) return null;
   return h("button", {
     "data-action": action,
     onclick: () => act(`${action[0].toUpperCase() + action.slice(1)} queue "${q.name}"?`, "queue/" + action, { queue: q.name }, () => `${q.name}: ${action}d`),
@@ -208,7 +214,9 @@ async function queuePage(queue, state, start, search) {
   const table = h("table", { id: "jobs-table" },
     h("thead", {}, h("tr", {}, ["id", "name", "state", "data", "created", "processed / finished", "attempts", "failure"].map((t) => h("th", {}, t)))),
     h("tbody", {}, rows));
-  const parts = [h("h1", {}, queue, " ", h("a", { href: "#" + schedulersRoute(queue), class: "muted", id: "schedulers-link" }, "job schedulers")), chart(summary.metrics), tabs, form];
+  const parts = [h("h1", {}, queue, " ", h("a", { href: "#" + schedulersRoute(queue), class: "muted", id: "schedulers-link" }, "job schedulers"),
+    " ", h("a", { href: "#" + workersRoute(queue), class: "muted", id: "workers-link" }, "workers")),
+  chart(summary.metrics), tabs, form, bulkActions(queue)];
   if (page.search !== undefined) {
     parts.push(h("p", { class: "muted", id: "search-note" },
       page.scanned ? `Jobs named like "${page.search}" among the first ${num(page.scanned)} ${state} jobs` : `Job id "${page.search}"`,
@@ -224,6 +232,61 @@ async function queuePage(queue, state, start, search) {
       last < page.total ? link(queueRoute(queue, state, page.start + size), "older ›") : null));
   }
   return parts;
+}
+
+// The queue-wide actions the dashboard offers (none when read-only), each confirmed first.
+function bulkActions(queue) {
+  const offered = new Set(config.queue_actions);
+  const tools = [];
+  const done = (reply) => reply.message;
+  if (offered.has("retry-all")) {
+    tools.push(h("button", {
+      "data-action": "retry-all",
+      onclick: () => act(`Run every failed job of "${queue}" again?`, "queue/retry-all", { queue }, done),
+    }, "retry all failed"));
+  }
+  if (offered.has("promote-all")) {
+    tools.push(h("button", {
+      "data-action": "promote-all",
+      onclick: () => act(`Run every delayed job of "${queue}" now?`, "queue/promote-all", { queue }, done),
+    }, "promote all delayed"));
+  }
+  if (offered.has("clean")) {
+    const state = h("select", { name: "clean-state", id: "clean-state" },
+      h("option", { value: "completed" }, "completed"), h("option", { value: "failed" }, "failed"));
+    const grace = h("input", { name: "clean-grace", id: "clean-grace", value: "1d", size: 5, title: "30s, 5m, 1h, 1d" });
+    tools.push(h("span", { class: "group" }, "remove ", state, " jobs older than ", grace, " ",
+      h("button", {
+        "data-action": "clean", class: "danger",
+        onclick: () => act(`Remove the ${state.value} jobs of "${queue}" older than ${grace.value}?`, "queue/clean",
+          { queue, state: state.value, grace: grace.value }, done),
+      }, "clean")));
+  }
+  if (offered.has("drain")) {
+    const delayed = h("input", { type: "checkbox", name: "drain-delayed", id: "drain-delayed" });
+    tools.push(h("span", { class: "group" },
+      h("label", {}, delayed, " delayed too"), " ",
+      h("button", {
+        "data-action": "drain", class: "danger",
+        onclick: () => act(`Remove every waiting${delayed.checked ? " and delayed" : ""} job of "${queue}"?`, "queue/drain",
+          { queue, delayed: delayed.checked }, done),
+      }, "drain")));
+  }
+  return tools.length ? h("div", { class: "toolbar", id: "queue-actions" }, tools) : null;
+}
+
+async function workersPage(queue) {
+  crumbs(link("/", "queues"), "›", link(queueRoute(queue, "waiting"), queue), "›", "workers");
+  const page = await api("workers", { queue });
+  watch([queue]);
+  const rows = page.workers.map((w) => h("tr", { "data-worker": w.id },
+    h("td", {}, w.name || h("span", { class: "muted" }, "unnamed")), h("td", {}, w.host),
+    h("td", { class: "num" }, w.pid === null ? "—" : w.pid),
+    h("td", { class: "started" }, when(w.started_at)), h("td", { class: "seen" }, when(w.last_seen))));
+  return [h("h1", {}, `${queue}: workers`),
+    page.workers.length ? h("table", { id: "workers-table" },
+      h("thead", {}, h("tr", {}, ["name", "host", "pid", "started", "last seen"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, rows)) : h("p", { class: "muted", id: "no-workers" }, "No workers are taking this queue's jobs now.")];
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -353,6 +416,7 @@ function route() {
   if (parts[0] === "queue" && parts[1]) return () => queuePage(parts[1], parts[2] || "waiting", Number(parts[3] || 0), query.get("search") || "");
   if (parts[0] === "job" && parts[1] && parts[2]) return () => jobPage(parts[1], parts[2]);
   if (parts[0] === "schedulers" && parts[1]) return () => schedulersPage(parts[1], Number(parts[2] || 0));
+  if (parts[0] === "workers" && parts[1]) return () => workersPage(parts[1]);
   return overviewPage;
 }
 
@@ -362,9 +426,14 @@ async function render(live) {
   try {
     const nodes = await route()();
     if (currentView !== view) return;
-    // A live refresh keeps the search box's text and focus as they were.
+    // A live refresh keeps what was typed or ticked in the page's fields, and the focus.
     const focused = document.activeElement && document.activeElement.name;
+    const fields = live ? [...document.querySelectorAll("#main [name]")].map((el) => [el.name, el.value, el.checked]) : [];
     show(...nodes);
+    for (const [name, value, checked] of fields) {
+      const again = document.querySelector(`#main [name="${name}"]`);
+      if (again) { again.value = value; again.checked = checked; }
+    }
     if (live && focused) {
       const again = document.querySelector(`[name="${focused}"]`);
       if (again) again.focus();

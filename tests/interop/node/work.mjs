@@ -7,6 +7,8 @@
 //   "fail": {"<job name>": n}, the first n attempts of jobs with that name throw
 //                              Error("planned failure <attempt>")
 //   "holdMs": 0,               how long the processor works on each job
+//   "rateLimit": {"<job name>": ms}, jobs with that name call worker.rateLimit(ms) and
+//                              throw Worker.RateLimitError() (back to wait, no attempt)
 //   "until": {"finished": n},  stop after n jobs finished for good (completed, or failed
 //                              with no attempts left); otherwise run until "stop" on stdin
 //   "timeoutMs": 20000         stop anyway after this long (result has timedOut: true)
@@ -15,7 +17,7 @@
 // Result: {seen: [job view + seenAt], completed: [{id, returnvalue}],
 //          failed: [{id, failedReason, attemptsMade, final}], stalled: [id], errors, timedOut}
 import { Worker } from 'bullmq';
-import { connectionFor, jobView, ready, run, sleep, stopRequested } from './common.mjs';
+import { connectionFor, finishLine, jobView, ready, run, sleep, waitForEnd } from './common.mjs';
 
 run(async ({ url, queueName, command }) => {
   const connection = connectionFor(url);
@@ -25,20 +27,18 @@ run(async ({ url, queueName, command }) => {
   const stalled = [];
   const errors = [];
   const fail = command.fail ?? {};
-  const target = command.until?.finished ?? null;
-  let finished = 0;
-  let notify = () => {};
-  const allDone = new Promise((resolve) => {
-    notify = () => {
-      if (target !== null && finished >= target) resolve('done');
-    };
-  });
+  const finishing = finishLine(command.until?.finished ?? null);
 
   const worker = new Worker(
     queueName,
     async (job) => {
       seen.push({ ...jobView(job), seenAt: Date.now() });
       if (command.holdMs) await sleep(command.holdMs);
+      const limitMs = command.rateLimit?.[job.name];
+      if (limitMs) {
+        await worker.rateLimit(limitMs);
+        throw Worker.RateLimitError();
+      }
       const attempt = job.attemptsMade + 1;
       if ((fail[job.name] ?? 0) >= attempt) throw new Error(`planned failure ${attempt}`);
       return { by: 'node', name: job.name, data: job.data, attempt };
@@ -47,8 +47,7 @@ run(async ({ url, queueName, command }) => {
   );
   worker.on('completed', (job, returnvalue) => {
     completed.push({ id: job.id, returnvalue, at: Date.now() });
-    finished += 1;
-    notify();
+    finishing.finish();
   });
   worker.on('failed', (job, err) => {
     const attempts = Math.max(job?.opts?.attempts ?? 1, 1);
@@ -61,8 +60,7 @@ run(async ({ url, queueName, command }) => {
       at: Date.now(),
     });
     if (final) {
-      finished += 1;
-      notify();
+      finishing.finish();
     }
   });
   worker.on('stalled', (jobId) => stalled.push(jobId));
@@ -70,12 +68,7 @@ run(async ({ url, queueName, command }) => {
   await worker.waitUntilReady();
   ready();
 
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), command.timeoutMs ?? 20000);
-  });
-  const why = await Promise.race([allDone, stopRequested(), timeout]);
-  clearTimeout(timer);
+  const why = await waitForEnd(finishing.done, command.timeoutMs ?? 20000);
   await worker.close();
   return { seen, completed, failed, stalled, errors, timedOut: why === 'timeout' };
 });
