@@ -47,7 +47,6 @@ WALKERS = {
     "move_stalled_to_wait": "walks the active jobs whose lock it finds gone",
     "move_jobs_to_wait": "moves the finished or delayed jobs it finds back to wait",
     "get_jobs": "reads the hashes of the ids it finds in the states' ranges",
-    "add_flow": "derives each node's queue keys from the bases in ARGV, as Node's FlowProducer",
 }
 """Scripts that walk jobs found at run time, with why each is correct on a Cluster
 without naming those jobs: all keys of a queue share one hash slot."""
@@ -86,6 +85,25 @@ NAMED: dict[str, Callable[[Sequence[str]], list[str]]] = {
     "add_jobs": _every(2, 11),
 }
 """Per script, the job ids its caller named (from its ``ARGV``)."""
+
+
+def _flow_nodes(keys: Sequence[str], argv: Sequence[str]) -> list[str]:
+    """add_flow's named job keys: each custom id's hash and each parent's."""
+    named = []
+    for i in range(2, len(argv), 15):
+        base = keys[int(argv[i]) - 1][: -len("id")]
+        if argv[i + 1]:
+            named.append(base + argv[i + 1])
+        if argv[i + 10]:
+            named.append(argv[i + 10])
+    return named
+
+
+NAMED_KEYS: dict[str, Callable[[Sequence[str], Sequence[str]], list[str]]] = {
+    "add_flow": _flow_nodes,
+}
+"""Per script, the job keys its caller named (from its ``KEYS`` and ``ARGV``), for
+a script about jobs of several queues."""
 
 SCHEDULERS: dict[str, Callable[[Sequence[str]], list[str]]] = {
     "upsert_job_scheduler": _at(2),
@@ -136,11 +154,13 @@ def _list(value: Any) -> list[str]:
     return list(value) if isinstance(value, list) else []  # cjson writes {} for an empty table
 
 
-def _base(script: Script, keys: Sequence[str]) -> str | None:
+def _bases(script: Script, keys: Sequence[str]) -> list[str]:
+    """The base keys of the queues a call declares: from the header's first queue
+    key, else from each declared id counter (``<base>id``)."""
     for index, suffix in enumerate(script.keys):
         if suffix != "base" and index < len(keys) and keys[index].endswith(suffix):
-            return keys[index][: -len(suffix)]
-    return None
+            return [keys[index][: -len(suffix)]]
+    return [k[: -len("id")] for k in keys if k.endswith(":id")]
 
 
 def breach(call: dict[str, Any], key: str, script: Script) -> str | None:
@@ -148,11 +168,15 @@ def breach(call: dict[str, Any], key: str, script: Script) -> str | None:
     contract, or None."""
     name = call["script"]
     keys, argv = _list(call["keys"]), _list(call["argv"])
-    base = _base(script, keys)
-    if base is None:
+    bases = _bases(script, keys)
+    if not bases:
         return "a script about given jobs only touched a key it was not given"
-    if key.startswith(base) and key[len(base) :] in QUEUE_SUFFIXES:
+    if any(key.startswith(b) and key[len(b) :] in QUEUE_SUFFIXES for b in bases):
         return "a key of the queue, not in KEYS"
+    for job_key in NAMED_KEYS.get(name, lambda *_: [])(keys, argv):
+        if key == job_key or key.startswith(f"{job_key}:"):
+            return f"a key of job {job_key!r}, which the caller named"
+    base = bases[0]
     for job_id in NAMED.get(name, lambda _: [])(argv):
         if key == base + job_id or key.startswith(f"{base}{job_id}:"):
             return f"a key of job {job_id!r}, which the caller named"
