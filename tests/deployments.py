@@ -1,6 +1,6 @@
 """Real multi-server Redis deployments for the tests, on loopback ports.
 
-* :func:`start_cluster`: a Redis Cluster of 3 primaries and 3 replicas, made from
+* :func:`start_cluster`: a Redis Cluster of 3 primaries with a replica each (or none), made from
   ``redis-server --cluster-enabled yes`` and ``redis-cli --cluster create``.
 * :func:`start_sentinel_group`: a primary, one replica and 3 sentinels
   (``redis-sentinel``, or ``redis-server --sentinel`` where only the server is
@@ -167,7 +167,7 @@ def _server_args(port: int, *extra: str, tls: Certificates | None = None) -> lis
 
 @dataclass
 class Cluster:
-    """A running Redis Cluster: 3 primaries, 3 replicas."""
+    """A running Redis Cluster: 3 primaries and their replicas."""
 
     nodes: list[Node]
     workdir: Path

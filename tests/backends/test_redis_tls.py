@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from corral import Job, Queue, QueueEvents, StoreUnavailableError, Worker
+from corral import ConfigurationError, Job, Queue, QueueEvents, StoreUnavailableError, Worker
 from corral.backends.redis.connection import RedisConnectionError
 from corral.backends.redis.connections import Connections
 from corral.backends.redis.slots import key_slot
@@ -205,10 +205,9 @@ async def test_a_certificate_for_another_host_is_refused_unless_host_checks_are_
         assert await queue.get_job_state(job.id) == "waiting"
 
 
-async def test_a_plain_url_to_a_tls_port_says_to_use_rediss(
-    tls_server: int, queue_name: str
-) -> None:
-    message = await _refusal(f"redis://127.0.0.1:{tls_server}/0", queue_name)
+async def test_a_plain_url_to_tls_servers_says_to_use_rediss(mode: Mode, braced: str) -> None:
+    plain = mode.url("").replace("rediss", "redis", 1).removesuffix("?")
+    message = await _refusal(plain, braced)
     assert "if it speaks TLS on this port, use rediss://" in message
 
 
@@ -220,6 +219,35 @@ async def test_a_tls_url_to_a_plain_port_says_it_is_not_tls(
     message = await _refusal(f"rediss://127.0.0.1:{port}/0?{query}", queue_name)
     assert "no answer within 0.5s (socket_connect_timeout)" in message
     assert "is this the server's tls-port?" in message
+
+
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        ("ssl_cert_reqs=none&ssl_check_hostname=true", "leave out ssl_cert_reqs=none, or"),
+        ("ssl_check_hostname=maybe", "ssl_check_hostname is true or false, not 'maybe'"),
+        ("ssl_keyfile={client_key}", "give ssl_certfile too"),
+        ("ssl_certfile={client_cert}", "a file without the key needs ssl_keyfile"),
+        ("ssl_certfile={client_cert}&ssl_keyfile={server_key}", "KEY_VALUES_MISMATCH"),
+        ("ssl_ca_certs={client_key}", "cannot read the CA file ssl_ca_certs="),
+        ("ssl_ca_certs={missing}", "cannot read the CA file ssl_ca_certs="),
+    ],
+)
+@pytest.mark.parametrize("scheme", ["rediss", "rediss+cluster", "rediss+sentinel"])
+def test_tls_parameters_that_cannot_work_are_refused_before_connecting(
+    tls_certificates: Certificates, scheme: str, query: str, problem: str
+) -> None:
+    files = {
+        "client_key": tls_certificates.client_key,
+        "client_cert": tls_certificates.client_cert,
+        "server_key": tls_certificates.server_key,
+        "missing": tls_certificates.ca.with_name("missing.crt"),
+    }
+    service = "/corral" if scheme.endswith("sentinel") else ""
+    url = f"{scheme}://127.0.0.1:1{service}?{query.format(**files)}"
+    with pytest.raises(ConfigurationError, match="bad Redis URL") as caught:
+        Connections(url)
+    assert problem in str(caught.value)
 
 
 async def _refusal(url: str, queue_name: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING
 
-from corral.backends.admin_types import GlobalLimits, WorkerRecord
+from corral.backends.admin_types import CLEAN_WINDOW, CleanBatch, GlobalLimits, WorkerRecord
 from corral.backends.base import JobState, Limiter
 from corral.backends.keyspace import RESERVED_JOB_IDS
 from corral.backends.redis.scripts import refusal
@@ -59,12 +59,20 @@ def client_name(prefix: str, queue: str, worker_name: str | None = None) -> str:
 
 
 async def clean(
-    backend: RedisBackend, queue: str, state: JobState, before_ms: int, limit: int, now: int
-) -> list[str]:
-    """One batch of ``Backend.clean``."""
-    args = [backend.keys(queue).base, _STATE_KEY[state], before_ms, limit, now]
-    removed: list[str] = await backend._run("clean", queue, args)
-    return list(removed)
+    backend: RedisBackend,
+    queue: str,
+    state: JobState,
+    before_ms: int,
+    limit: int,
+    now: int,
+    cursor: tuple[int, ...],
+) -> CleanBatch:
+    """One batch of ``Backend.clean``; the cursor is how many entries were kept."""
+    kept = cursor[0] if cursor else 0
+    window = max(limit, CLEAN_WINDOW)
+    args = [backend.keys(queue).base, _STATE_KEY[state], before_ms, limit, now, kept, window]
+    removed, following = await backend._run("clean", queue, args)
+    return CleanBatch(list(removed), None if int(following) < 0 else (int(following),))
 
 
 async def drain(backend: RedisBackend, queue: str, delayed: bool, limit: int, now: int) -> int:

@@ -25,6 +25,7 @@ from typing import Any
 from corral._version import __version__
 from corral.backends import mask_url
 from corral.backends.base import (
+    CleanBatch,
     Completed,
     DependencyBucket,
     DependencyCounts,
@@ -628,10 +629,16 @@ class RedisBackend:
     # -- maintenance and queue settings (see .admin) -----------------------------------
 
     async def clean(
-        self, queue: str, state: JobState, before_ms: int, limit: int, now: int
-    ) -> list[str]:
+        self,
+        queue: str,
+        state: JobState,
+        before_ms: int,
+        limit: int,
+        now: int,
+        cursor: tuple[int, ...] = (),
+    ) -> CleanBatch:
         """Remove up to ``limit`` old jobs of ``state`` (``lua/clean.lua``)."""
-        return await admin.clean(self, queue, state, before_ms, limit, now)
+        return await admin.clean(self, queue, state, before_ms, limit, now, cursor)
 
     async def drain(self, queue: str, delayed: bool, limit: int, now: int) -> int:
         """Remove up to ``limit`` waiting (and delayed) jobs (``lua/drain.lua``)."""

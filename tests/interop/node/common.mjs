@@ -115,6 +115,21 @@ export function stopRequested() {
   });
 }
 
+// Counts jobs finished for good: `finish()` counts one; `done` resolves ('done') once
+// `target` are (never when `target` is null).
+export function finishLine(target) {
+  let finished = 0;
+  let resolveDone;
+  const done = new Promise((resolve) => {
+    resolveDone = resolve;
+  });
+  const finish = () => {
+    finished += 1;
+    if (target !== null && finished >= target) resolveDone('done');
+  };
+  return { done, finish };
+}
+
 // Wait for the promise `done`, a "stop" on stdin (or its end) or `timeoutMs`, whichever
 // comes first; resolves to what came ('timeout' for the last).
 export async function waitForEnd(done, timeoutMs = 20000) {
