@@ -51,12 +51,6 @@ WALKERS = {
 """Scripts that walk jobs found at run time, with why each is correct on a Cluster
 without naming those jobs: all keys of a queue share one hash slot."""
 
-NOT_YET = {
-    "move_to_finished": "derives the finished job's keys from ARGV[2]; they move into KEYS next",
-}
-"""Scripts known to break the contract still, each with what is left to do. They
-run on a Cluster for the same reason as :data:`WALKERS`."""
-
 
 def _every(start: int, stride: int) -> Callable[[Sequence[str]], list[str]]:
     return lambda argv: [v for v in argv[start - 1 :: stride] if v]
@@ -199,10 +193,10 @@ def instrument(
 def checking_keys(
     monkeypatch: pytest.MonkeyPatch, key_specs: dict[str, tuple[int, int, int]]
 ) -> Iterator[None]:
-    """Run every script but :data:`WALKERS` and :data:`NOT_YET` with the check's
-    prelude while the block runs."""
+    """Run every script but :data:`WALKERS` with the check's prelude while the
+    block runs."""
     for name in script_names():
-        if name not in WALKERS and name not in NOT_YET:
+        if name not in WALKERS:
             instrument(load_script(name), key_specs, monkeypatch)
     yield
 

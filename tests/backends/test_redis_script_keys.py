@@ -17,7 +17,7 @@ from corral.backends.redis.client import RedisClient
 from corral.backends.redis.scripts import Script, script_names
 from tests import key_check
 from tests.backends.lua_keys import key_building
-from tests.key_check import LOG, NOT_YET, WALKERS, breaches, instrument, key_specs
+from tests.key_check import LOG, WALKERS, breaches, instrument, key_specs
 
 ITERATION = "an iteration's id is made from the stored schedule, read in the script"
 
@@ -36,15 +36,15 @@ each is a key no caller could name."""
 
 @pytest.mark.parametrize("name", script_names())
 def test_no_script_builds_a_key_its_caller_could_have_passed(name: str) -> None:
-    if name in WALKERS or name in NOT_YET:
-        pytest.skip(f"{name}: {WALKERS.get(name) or NOT_YET[name]}")
+    if name in WALKERS:
+        pytest.skip(f"{name}: {WALKERS[name]}")
     allowed = ALLOWED.get(name, {})
     found = [f for f in key_building(name) if not any(f.text.startswith(a) for a in allowed)]
     assert not found, "pass these keys in KEYS: " + "; ".join(map(str, found))
 
 
 def test_the_allow_lists_name_only_shipped_scripts() -> None:
-    assert set(ALLOWED) | set(WALKERS) | set(NOT_YET) <= set(script_names())
+    assert set(ALLOWED) | set(WALKERS) <= set(script_names())
 
 
 BAD = """--[[
