@@ -4,13 +4,14 @@ that its caller knew is in ``KEYS``.
 :func:`checking_keys` makes every shipped script, for the length of a test, start
 with a few lines of Lua that see each command the script sends: a key the
 command names that is not in ``KEYS`` is written to the list
-:data:`LOG` with the call's ``KEYS`` and ``ARGV``. :func:`undeclared` then
-reads that list and keeps what breaks the contract:
+:data:`LOG` (with the call's ``KEYS`` and ``ARGV``, once per call).
+:func:`breaches` then reads that list and keeps what breaks the contract:
 
 * a key of the queue itself (``<base>wait``, ``<base>meta`` ... the base taken
   from a queue key the script declares);
-* a key of a job or scheduler the caller named (:data:`NAMED`: which ``ARGV``
-  hold those ids), ``<base><id>`` and ``<base><id>:<suffix>``;
+* a key of a job or scheduler the caller named (:data:`NAMED`,
+  :data:`NAMED_KEYS`, :data:`SCHEDULERS`: where a call holds those ids),
+  ``<base><id>`` and ``<base><id>:<suffix>``;
 * for a script that declares no queue key (it is about given jobs only), any key.
 
 A key the script found while it ran (a job id popped from a list, a parent
