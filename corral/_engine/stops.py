@@ -19,6 +19,11 @@ duration.
 Cancels reach a worker through the store: every :data:`CANCEL_POLL_INTERVAL`
 while jobs are in hand, one ``get_cancel_requests`` call asks which of them are
 marked (``queue.cancel`` on any process or host marks them).
+
+Jobs handed out by hand (``Worker.get_next_job``, ``fetch_next``) are watched the
+same way (:meth:`Stops.watch`): there is no processor call to stop, so a cancel
+only records its reason on the job (``job.is_cancelled`` becomes true) for the
+code working on it to see. A job is watched until its holder moves it on.
 """
 
 from __future__ import annotations
@@ -84,6 +89,9 @@ class Stops:
         self.grace = grace
         self.running: dict[str, _Run] = {}
         """Processor calls in progress, by job id."""
+        self.watched: dict[str, Job] = {}
+        """Jobs handed out by hand, by id: a cancel records its reason on them."""
+        self._watching: asyncio.Task[None] | None = None
 
     def start(
         self, job: Job, task: asyncio.Future[Any], timeout_ms: int | None
@@ -128,7 +136,12 @@ class Stops:
 
     async def poll(self) -> None:
         """Ask the store once whether a job in hand was cancelled; stop those that were."""
+        watched = self.watched
+        for job_id, job in list(watched.items()):
+            if job.token is None:  # moved on (finished, put back): no longer held
+                del watched[job_id]
         ids = [job_id for job_id, run in self.running.items() if run.job.stop_reason is None]
+        ids.extend(watched)
         if not ids:
             return
         try:
@@ -138,7 +151,43 @@ class Stops:
             await self.hooks.emit("error", error, None)
             return
         for job_id, reason in found.items():
-            self.stop(job_id, JobCancelledError(reason))
+            held = watched.pop(job_id, None)
+            if held is None:
+                self.stop(job_id, JobCancelledError(reason))
+            elif held.token is not None and held.request_stop(JobCancelledError(reason)):
+                logger.info(
+                    "job %s on queue %r: cancelled while held: %s", job_id, self.queue, reason
+                )
+
+    # -- jobs handed out by hand ----------------------------------------------------------
+
+    def watch(self, job: Job, stop: asyncio.Event) -> None:
+        """Watch ``job`` (handed out by hand) for a cancel until its holder moves it on
+        or ``stop`` is set; the polling runs only while something is watched."""
+        self.watched[job.id] = job
+        task = self._watching
+        if task is None or task.done():
+            self._watching = asyncio.get_running_loop().create_task(
+                self._watch_loop(stop), name=f"corral-cancel-watch-{self.queue}"
+            )
+
+    async def _watch_loop(self, stop: asyncio.Event) -> None:
+        while self.watched and not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.poll_interval)
+            if stop.is_set():
+                break
+            await self.poll()
+        self._watching = None
+
+    async def unwatch_all(self) -> None:
+        """Stop watching (the worker closes)."""
+        self.watched.clear()
+        task, self._watching = self._watching, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll every :attr:`poll_interval` until ``stop`` is set."""
