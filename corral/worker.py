@@ -30,6 +30,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Self, overload
 
 from corral import otel
@@ -230,6 +231,7 @@ class Worker(QueueClient):
         self._presence = Presence(self._backend, self._name, name)
         # Jobs handed out by hand are watched for a cancel (job.is_cancelled).
         self._manual_stops = Stops(backend=self._backend, queue=self._name, hooks=self._hooks)
+        self._watch_manual = partial(self._manual_stops.watch, stop=self._closing)
         self._fetcher.watch = self._watch_manual
         self._closing = asyncio.Event()
         self._stalled_task: asyncio.Task[None] | None = None
@@ -282,9 +284,6 @@ class Worker(QueueClient):
         # has nothing else running beside it.
         self._presence.beat_soon()
         return job
-
-    def _watch_manual(self, job: Job) -> None:
-        self._manual_stops.watch(job, self._closing)
 
     # -- stalled jobs ------------------------------------------------------------------
 
