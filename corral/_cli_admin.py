@@ -116,18 +116,10 @@ async def _drain(args: argparse.Namespace) -> None:
 
 
 async def _workers(args: argparse.Namespace) -> None:
-    from corral.backends import open_backend
-    from corral.cli import print_table
+    from corral.cli import print_table, queue_names
     from corral.queue import Queue
 
-    if args.queue:
-        names = [args.queue]
-    else:
-        backend = open_backend(args.url, prefix=args.prefix)
-        try:
-            names = await backend.list_queues()
-        finally:
-            await backend.close()
+    names = await queue_names(args)
     rows = [["queue", "name", "host", "pid", "started", "last seen"]]
     for name in names:
         async with Queue(name, url=args.url, prefix=args.prefix) as queue:

@@ -79,6 +79,11 @@ class WorkerInfo:
 def clean_state(state: object) -> JobState:
     """The state ``clean`` removes jobs from; a wrong one names the known ones."""
     key = state.value if isinstance(state, JobState) else state
+    if key == "paused":
+        raise ValueError(
+            "a paused queue's jobs stay in 'waiting' (BullMQ 6 keeps no paused list): "
+            "clean('waiting', ...) removes them"
+        )
     if not isinstance(key, str) or key not in CLEAN_STATES:
         known = ", ".join(s for s in CLEAN_STATES if s != "wait")
         raise ValueError(f"clean cannot take jobs from state {state!r}; known: {known}")

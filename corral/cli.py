@@ -271,18 +271,24 @@ async def _worker(args: argparse.Namespace) -> None:
     log.info("worker stopped")
 
 
-async def _status(args: argparse.Namespace) -> None:
+async def queue_names(args: argparse.Namespace) -> list[str]:
+    """The queue a command names (``args.queue``), else every queue of the store
+    under ``--prefix``."""
     from corral.backends import open_backend
-    from corral.queue import Queue
 
     if args.queue:
-        names = [args.queue]
-    else:
-        backend = open_backend(args.url, prefix=args.prefix)
-        try:
-            names = await backend.list_queues()
-        finally:
-            await backend.close()
+        return [args.queue]
+    backend = open_backend(args.url, prefix=args.prefix)
+    try:
+        return await backend.list_queues()
+    finally:
+        await backend.close()
+
+
+async def _status(args: argparse.Namespace) -> None:
+    from corral.queue import Queue
+
+    names = await queue_names(args)
     if not names:
         print("no queues")
         return

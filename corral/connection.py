@@ -15,6 +15,9 @@ its ``url``. With one, they all go through the same pipelined Redis connection
 leaves the connection open and :meth:`Connection.close` closes it for all.
 Nothing is connected until the first operation. One Connection serves one
 event loop (the sync API's loop, or your own).
+
+:class:`BackendHolder` is what a Connection and every client share: a backend,
+closed once, on :meth:`~BackendHolder.close` or at the end of ``async with``.
 """
 
 from __future__ import annotations
@@ -37,37 +40,32 @@ class SharedConnection(Protocol):
         ...
 
 
-class Connection:
-    """A store connection to share: ``url`` as for :class:`~corral.Queue`
-    (None: ``$CORRAL_URL``, else ``sqlite:///corral.db``)."""
+class BackendHolder:
+    """Holds one backend and closes it once, on :meth:`close` or at the end of
+    ``async with``: the base of :class:`Connection` and of every client
+    (``corral._client.StoreClient``)."""
 
-    def __init__(self, url: str | None = None) -> None:
-        self._root = open_backend(resolve_url(url))
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
         self._closed = False
 
     @property
     def url(self) -> str:
         """The store's URL, with any password masked."""
-        return self._root.url
+        return self._backend.url
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
         return self._closed
 
-    def backend(self, prefix: str) -> Backend:
-        """A backend for queues under ``prefix`` on this connection (closing it
-        closes nothing)."""
-        if self._closed:
-            raise RuntimeError("this corral.Connection is closed")
-        return self._root.share(prefix)
-
     async def close(self) -> None:
-        """Close the connection for every client using it. Safe to call more than once."""
+        """Close the connection to the store (a borrowed :class:`~corral.Connection`
+        stays open). Safe to call more than once."""
         if self._closed:
             return
         self._closed = True
-        await self._root.close()
+        await self._backend.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -79,6 +77,25 @@ class Connection:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+class Connection(BackendHolder):
+    """A store connection to share: ``url`` as for :class:`~corral.Queue`
+    (None: ``$CORRAL_URL``, else ``sqlite:///corral.db``)."""
+
+    def __init__(self, url: str | None = None) -> None:
+        super().__init__(open_backend(resolve_url(url)))
+
+    def backend(self, prefix: str) -> Backend:
+        """A backend for queues under ``prefix`` on this connection (closing it
+        closes nothing)."""
+        if self._closed:
+            raise RuntimeError("this corral.Connection is closed")
+        return self._backend.share(prefix)
+
+    async def close(self) -> None:
+        """Close the connection for every client using it. Safe to call more than once."""
+        await super().close()
 
     def __repr__(self) -> str:
         return f"Connection({self.url!r})"

@@ -37,11 +37,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from corral import _clock, otel
-from corral.backends import open_backend
+from corral._client import StoreClient
 from corral.backends.base import Backend, FlowEntry, JobRecord, NewJob
 from corral.connection import SharedConnection
 from corral.errors import ParentConflictError, ParentNotFoundError
@@ -187,7 +186,7 @@ def plan(trees: Sequence[tuple[str, object]], prefix: str, now_ms: int) -> list[
     return planned
 
 
-class FlowProducer:
+class FlowProducer(StoreClient):
     """Adds flows to a store: ``url``, ``prefix`` and ``connection`` as for
     :class:`~corral.Queue` (``url=None``: ``$CORRAL_URL``, else ``sqlite:///corral.db``)."""
 
@@ -200,18 +199,7 @@ class FlowProducer:
     ) -> None:
         if not isinstance(prefix, str) or not prefix:
             raise ValueError("prefix must be a non-empty string such as 'bull'")
-        if connection is not None:
-            if url is not None:
-                raise ValueError("give either url= or connection=, not both")
-            if not isinstance(connection, SharedConnection):
-                raise TypeError(
-                    f"connection must be a corral.Connection, not {type(connection).__name__}"
-                )
-            self._backend = connection.backend(prefix)
-        else:
-            self._backend = open_backend(url, prefix=prefix)
-        self._prefix = prefix
-        self._closed = False
+        super().__init__(url=url, prefix=prefix, connection=connection)
         self._shared: dict[str, Backend] = {prefix: self._backend}
         self._movers: dict[tuple[str, str], JobMover] = {}
 
@@ -219,21 +207,6 @@ class FlowProducer:
     def prefix(self) -> str:
         """The prefix of the flows' queues unless a node names its own."""
         return self._prefix
-
-    @property
-    def url(self) -> str:
-        """The store's URL, with any password masked."""
-        return self._backend.url
-
-    @property
-    def backend(self) -> Backend:
-        """The storage backend this producer talks to."""
-        return self._backend
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` has been called."""
-        return self._closed
 
     def _mover(self, prefix: str, queue: str) -> JobMover:
         mover = self._movers.get((prefix, queue))
@@ -342,27 +315,6 @@ class FlowProducer:
             if child is not None:
                 children.append(await self._node(child_mover, child, depth - 1, limit))
         return FlowNode(job, tuple(children))
-
-    # -- closing -------------------------------------------------------------------------
-
-    async def close(self) -> None:
-        """Close the connection to the store (a borrowed :class:`~corral.Connection`
-        stays open). Safe to call more than once."""
-        if self._closed:
-            return
-        self._closed = True
-        await self._backend.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         return f"FlowProducer(url={self.url!r}, prefix={self._prefix!r})"

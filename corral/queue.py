@@ -322,28 +322,36 @@ class Queue(QueueClient):
         oldest first. ``limit``: at most that many (0: all).
 
         States: completed, failed, delayed, prioritized, waiting (BullMQ's ``wait``)
-        and active (only jobs whose lock is gone). A removed child leaves its
-        parent's pending children (the parent runs if it was the last); a removed
-        parent's children stay. Works in batches of 1000, each atomic, so the store
-        serves other clients meanwhile; for the unfinished states each batch looks at
-        the 1000 oldest jobs and the cleaning stops at a batch that is not full.
+        and active (only jobs whose lock is gone). A job scheduler's next run is
+        never removed (the schedule goes on). A removed child leaves its parent's
+        pending children (the parent runs if it was the last); a removed parent's
+        children stay. Works in batches of 1000, each atomic, so the store serves
+        other clients meanwhile; for the unfinished states each batch looks at the
+        next 1000 entries from the oldest, so jobs too young (or locked) among the
+        oldest never stop the cleaning: it goes on until ``limit`` jobs are removed
+        or every entry has been looked at. (Node's ``clean`` with a limit looks only
+        at the ``limit`` oldest entries.)
         """
         parsed = admin.clean_state(state)
         grace_ms = to_ms(grace, name="grace")
         admin.check_count(limit, "limit", allow_zero=True)
         now = _clock.now_ms()
         removed: list[str] = []
+        cursor: tuple[int, ...] = ()
         while True:
             step = admin.BATCH if limit == 0 else min(admin.BATCH, limit - len(removed))
-            batch = await self._backend.clean(self._name, parsed, now - grace_ms, step, now)
-            removed += batch
-            if len(batch) < step or (limit and len(removed) >= limit):
+            batch = await self._backend.clean(self._name, parsed, now - grace_ms, step, now, cursor)
+            removed += batch.ids
+            if batch.cursor is None or (limit and len(removed) >= limit):
                 return removed
+            cursor = batch.cursor
 
     async def drain(self, *, delayed: bool = False) -> int:
         """Remove every job that waits to run (waiting and prioritized; with
-        ``delayed``, delayed jobs too); active, completed and failed jobs stay.
-        Returns how many were removed. In batches of 1000, as :meth:`clean`."""
+        ``delayed``, delayed jobs too); active, completed and failed jobs stay, and
+        so does a job scheduler's next run, whatever its state (as Node's drain:
+        the schedule goes on). Returns how many were removed. In batches of 1000,
+        as :meth:`clean`."""
         if not isinstance(delayed, bool):
             raise TypeError("delayed must be True or False")
         removed = 0
@@ -357,8 +365,10 @@ class Queue(QueueClient):
     async def retry_jobs(self, state: str = "failed", *, count: int = 1000) -> int:
         """Run again every job of ``state`` (failed or completed) that finished before
         this call; returns how many. ``count``: jobs moved per atomic step (BullMQ's
-        ``count``). Each goes to wait (or prioritized) with its attempts kept, as
-        :meth:`corral.Job.retry` does."""
+        ``count``). Each goes to wait with its attempts kept, oldest first behind the
+        jobs waiting already; as Node's ``retryJobs``, a job with a priority (or
+        ``lifo``) waits in line with the others (:meth:`corral.Job.retry` honours
+        them)."""
         if state not in ("failed", "completed"):
             raise ValueError(f"retry_jobs takes 'failed' or 'completed' jobs, not {state!r}")
         admin.check_count(count, "count")
@@ -374,7 +384,9 @@ class Queue(QueueClient):
 
     async def promote_jobs(self, *, count: int = 1000) -> int:
         """Run every delayed job now; returns how many. ``count``: jobs moved per
-        atomic step (BullMQ's ``count``)."""
+        atomic step (BullMQ's ``count``). As Node's ``promoteJobs``, every job goes to
+        wait, soonest due first, a job with a priority too (:meth:`corral.Job.promote`
+        honours it)."""
         admin.check_count(count, "count")
         moved = 0
         while True:

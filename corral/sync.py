@@ -69,6 +69,7 @@ __all__ = ["Connection", "FlowNode", "FlowProducer", "Job", "Queue", "QueueEvent
 
 P = ParamSpec("P")
 T = TypeVar("T")
+R = TypeVar("R")
 A = TypeVar("A")
 A_co = TypeVar("A_co", covariant=True)
 C = TypeVar("C", bound=QueueClient)
@@ -106,49 +107,31 @@ def _blocking(
     return blocking
 
 
+# Typed doors to one implementation (_blocking_converted), one for each kind of result:
+# overloads would make a type checker give up (infer Any) on any method with an
+# ``Any`` parameter, such as ``Queue.add``.
+
+
 def _blocking_job(
     method: Callable[Concatenate[A, P], Coroutine[Any, Any, _job.Job]],
 ) -> Callable[Concatenate[_Facade[A], P], Job]:
     """:func:`_blocking` for a method that returns a ``corral.Job``: the twin returns
     a blocking Job."""
-    return _blocking_returning_jobs(method)
+    return _blocking_converted(method, Job)
 
 
 def _blocking_job_or_none(
     method: Callable[Concatenate[A, P], Coroutine[Any, Any, _job.Job | None]],
 ) -> Callable[Concatenate[_Facade[A], P], Job | None]:
     """:func:`_blocking_job` for a method that may return None instead."""
-    return _blocking_returning_jobs(method)
+    return _blocking_converted(method, lambda job: None if job is None else Job(job))
 
 
 def _blocking_jobs(
     method: Callable[Concatenate[A, P], Coroutine[Any, Any, list[_job.Job]]],
 ) -> Callable[Concatenate[_Facade[A], P], list[Job]]:
     """:func:`_blocking_job` for a method that returns a list of jobs."""
-    return _blocking_returning_jobs(method)
-
-
-# Three typed doors to one implementation: overloads would make a type checker give
-# up (infer Any) on any method with an ``Any`` parameter, such as ``Queue.add``.
-def _blocking_returning_jobs(
-    method: Callable[Concatenate[A, P], Coroutine[Any, Any, Any]],
-) -> Callable[Concatenate[_Facade[A], P], Any]:
-    name = method.__name__
-
-    @functools.wraps(method)
-    def blocking(self: _Facade[A], /, *args: P.args, **kwargs: P.kwargs) -> Any:
-        bound: Callable[P, Coroutine[Any, Any, Any]] = getattr(self._wrapped, name)
-        return _sync_jobs(_call(bound(*args, **kwargs)))
-
-    return blocking
-
-
-def _sync_jobs(result: _job.Job | list[_job.Job] | None) -> Job | list[Job] | None:
-    if result is None:
-        return None
-    if isinstance(result, list):
-        return [Job(job) for job in result]
-    return Job(result)
+    return _blocking_converted(method, lambda jobs: [Job(job) for job in jobs])
 
 
 def _blocking_flow(
@@ -156,35 +139,34 @@ def _blocking_flow(
 ) -> Callable[Concatenate[_Facade[A], P], FlowNode]:
     """:func:`_blocking` for a method that returns a flow's node: the twin returns a
     :class:`FlowNode` of blocking jobs."""
-    return _blocking_returning_nodes(method)
+    return _blocking_converted(method, FlowNode.of)
 
 
 def _blocking_flow_or_none(
     method: Callable[Concatenate[A, P], Coroutine[Any, Any, _flows.FlowNode | None]],
 ) -> Callable[Concatenate[_Facade[A], P], FlowNode | None]:
     """:func:`_blocking_flow` for a method that may return None instead."""
-    return _blocking_returning_nodes(method)
+    return _blocking_converted(method, lambda node: None if node is None else FlowNode.of(node))
 
 
 def _blocking_flows(
     method: Callable[Concatenate[A, P], Coroutine[Any, Any, list[_flows.FlowNode]]],
 ) -> Callable[Concatenate[_Facade[A], P], list[FlowNode]]:
     """:func:`_blocking_flow` for a method that returns a list of nodes."""
-    return _blocking_returning_nodes(method)
+    return _blocking_converted(method, lambda nodes: [FlowNode.of(node) for node in nodes])
 
 
-def _blocking_returning_nodes(
-    method: Callable[Concatenate[A, P], Coroutine[Any, Any, Any]],
-) -> Callable[Concatenate[_Facade[A], P], Any]:
+def _blocking_converted(
+    method: Callable[Concatenate[A, P], Coroutine[Any, Any, R]],
+    convert: Callable[[R], T],
+) -> Callable[Concatenate[_Facade[A], P], T]:
+    """:func:`_blocking`, with the result passed through ``convert``."""
     name = method.__name__
 
     @functools.wraps(method)
-    def blocking(self: _Facade[A], /, *args: P.args, **kwargs: P.kwargs) -> Any:
-        bound: Callable[P, Coroutine[Any, Any, Any]] = getattr(self._wrapped, name)
-        result = _call(bound(*args, **kwargs))
-        if isinstance(result, list):
-            return [FlowNode.of(node) for node in result]
-        return None if result is None else FlowNode.of(result)
+    def blocking(self: _Facade[A], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        bound: Callable[P, Coroutine[Any, Any, R]] = getattr(self._wrapped, name)
+        return convert(_call(bound(*args, **kwargs)))
 
     return blocking
 

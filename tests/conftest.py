@@ -3,16 +3,21 @@
 * ``redis_url``: a ``redis-server`` started from PATH on a free loopback port for
   the session (or ``CORRAL_TEST_REDIS_URL``). Missing locally → the test skips
   with the reason; under ``CI`` → it fails.
+* ``raw``: a plain redis-py client (``decode_responses``) on that server.
 * ``sqlite_url``: a fresh SQLite file in the test's temporary directory.
 * ``url``: parametrised over both backends; every conformance test runs on each.
 * ``queue_name``: a name unique to the test, so tests never see each other's jobs.
 * ``redis_cluster`` / ``cluster_url`` and ``sentinel_group`` / ``sentinel_url``:
   a Redis Cluster (3 primaries + 3 replicas) and a Sentinel-managed primary with
   a replica, each started once per session (see :mod:`tests.deployments`).
+* ``tls_certificates``: a throwaway CA and the certificates it signed (``openssl``);
+  ``tls_cluster`` and ``tls_sentinel_group``: a Cluster of 3 primaries and a
+  Sentinel group that speak TLS only and want client certificates.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -20,10 +25,12 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import pytest
+from redis.asyncio import Redis
 
 from tests.deployments import (
     Cluster,
@@ -32,8 +39,16 @@ from tests.deployments import (
     start_cluster,
     start_sentinel_group,
 )
+from tests.tls import Certificates, OpensslMissing, make_certificates
 
 IN_CI = bool(os.environ.get("CI"))
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+_D = TypeVar("_D", bound=_Stoppable)
 
 
 def service_missing(reason: str) -> None:
@@ -80,12 +95,14 @@ def start_redis_server(
     appendonly: bool = False,
     appendfsync: str = "everysec",
     port: int | None = None,
+    extra: Sequence[str] = (),
 ) -> RedisServer:
     """Start a private redis-server; the caller stops it with ``stop_redis_server``.
 
     ``port``: listen there (e.g. the port of a server being restarted on the same
     ``workdir``); None picks a free one. ``appendfsync``: with ``appendonly``,
     ``always`` makes every acknowledged write survive a ``kill -9`` of the server.
+    ``extra``: more arguments for the server (e.g. ``--requirepass``, ``--user``).
     """
     exe = shutil.which("redis-server")
     if exe is None:
@@ -111,6 +128,7 @@ def start_redis_server(
         "no",
         "--loglevel",
         "warning",
+        *extra,
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_for_port(port, proc, time.monotonic() + 10)
@@ -150,6 +168,14 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[Redis]:
+    """A plain redis-py client on the test server, to inspect the stored layout."""
+    r = Redis.from_url(redis_url, decode_responses=True)
+    yield r
+    await r.aclose()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'corral-test.db'}"
 
@@ -170,19 +196,24 @@ def queue_name() -> str:
 # -- Redis Cluster and Sentinel (tests/deployments.py) ------------------------------
 
 
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[Cluster]:
-    """One Redis Cluster (3 primaries, 3 replicas) for the whole session."""
-    workdir = Path(tempfile.mkdtemp(prefix="corral-cluster-"))
+def _running(start: Callable[[Path], _D], prefix: str) -> Iterator[_D]:
+    """A deployment started by ``start`` in a new directory, stopped afterwards; its
+    programs missing → skip locally, fail under CI."""
     try:
-        cluster = start_cluster(workdir)
+        deployment = start(Path(tempfile.mkdtemp(prefix=prefix)))
     except DeploymentUnavailable as exc:
         service_missing(str(exc))
         raise AssertionError("unreachable") from None
     try:
-        yield cluster
+        yield deployment
     finally:
-        cluster.stop()
+        deployment.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """One Redis Cluster (3 primaries, 3 replicas) for the whole session."""
+    yield from _running(start_cluster, "corral-cluster-")
 
 
 @pytest.fixture
@@ -194,18 +225,37 @@ def cluster_url(redis_cluster: Cluster) -> str:
 def sentinel_group() -> Iterator[SentinelGroup]:
     """One primary + replica + 3 sentinels for the session (a failover test that
     kills its primary starts a group of its own)."""
-    workdir = Path(tempfile.mkdtemp(prefix="corral-sentinel-"))
-    try:
-        group = start_sentinel_group(workdir)
-    except DeploymentUnavailable as exc:
-        service_missing(str(exc))
-        raise AssertionError("unreachable") from None
-    try:
-        yield group
-    finally:
-        group.stop()
+    yield from _running(start_sentinel_group, "corral-sentinel-")
 
 
 @pytest.fixture
 def sentinel_url(sentinel_group: SentinelGroup) -> str:
     return sentinel_group.url()
+
+
+# -- TLS (tests/tls.py) ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tls_certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A CA, a server and a client certificate it signed, and an unrelated CA."""
+    try:
+        return make_certificates(tmp_path_factory.mktemp("tls-certificates"))
+    except OpensslMissing as exc:
+        service_missing(str(exc))
+        raise AssertionError("unreachable") from None
+
+
+@pytest.fixture(scope="session")
+def tls_cluster(tls_certificates: Certificates) -> Iterator[Cluster]:
+    """A Redis Cluster of 3 primaries speaking TLS only (clients, bus and all)."""
+    start = functools.partial(start_cluster, replicas=0, tls=tls_certificates)
+    yield from _running(start, "corral-tls-cluster-")
+
+
+@pytest.fixture(scope="session")
+def tls_sentinel_group(tls_certificates: Certificates) -> Iterator[SentinelGroup]:
+    """A primary, a replica and 3 sentinels, all speaking TLS only (slow to fail over,
+    so a test that pauses the primary for a moment does not start a failover)."""
+    start = functools.partial(start_sentinel_group, down_after_ms=5000, tls=tls_certificates)
+    yield from _running(start, "corral-tls-sentinel-")

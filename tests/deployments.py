@@ -1,12 +1,15 @@
 """Real multi-server Redis deployments for the tests, on loopback ports.
 
-* :func:`start_cluster`: a Redis Cluster of 3 primaries and 3 replicas, made from
+* :func:`start_cluster`: a Redis Cluster of 3 primaries with a replica each (or none), made from
   ``redis-server --cluster-enabled yes`` and ``redis-cli --cluster create``.
 * :func:`start_sentinel_group`: a primary, one replica and 3 sentinels
   (``redis-sentinel``, or ``redis-server --sentinel`` where only the server is
   installed) watching service ``corral``.
 
 Both use short node/down timeouts so a killed primary is replaced in seconds.
+With ``tls=`` (certificates from :mod:`tests.tls`) every server and sentinel
+speaks TLS only, wants a client certificate, and links to its peers over TLS
+(cluster bus, replication); :func:`cli` and the helpers here reach them so too.
 Nothing here is a fake: every server is a real process, stopped by ``stop()``.
 """
 
@@ -24,12 +27,18 @@ from pathlib import Path
 import redis
 from redis.asyncio import Redis, RedisCluster
 
+from tests.tls import Certificates
+
 SERVICE = "corral"
 """The Sentinel service name of :func:`start_sentinel_group`."""
 
 
 class DeploymentUnavailable(Exception):
     """A program the deployment needs is not installed."""
+
+
+_TLS: dict[int, Certificates] = {}
+"""The ports served over TLS only, with the certificates that reach them."""
 
 
 def _exe(name: str) -> str:
@@ -87,7 +96,7 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], deadline: float) -
 def cli(port: int, *args: str, timeout: float = 30) -> str:
     """Run ``redis-cli -p port args…`` and return what it printed."""
     done = subprocess.run(
-        [_exe("redis-cli"), "-h", "127.0.0.1", "-p", str(port), *args],
+        [_exe("redis-cli"), "-h", "127.0.0.1", "-p", str(port), *_cli_tls(port), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -133,10 +142,20 @@ class Node:
         return self.proc is not None and self.proc.poll() is None
 
 
-def _server_args(port: int, *extra: str) -> list[str]:
+def _cli_tls(port: int) -> list[str]:
+    tls = _TLS.get(port)
+    return tls.cli_args() if tls is not None else []
+
+
+def _server_args(port: int, *extra: str, tls: Certificates | None = None) -> list[str]:
+    listen = ["--port", str(port)]
+    if tls is not None:
+        _TLS[port] = tls
+        listen = ["--port", "0", "--tls-port", str(port), *tls.server_args(),
+                  "--tls-cluster", "yes", "--tls-replication", "yes"]  # fmt: skip
     return [
         _exe("redis-server"),
-        "--port", str(port),
+        *listen,
         "--bind", "127.0.0.1",
         "--save", "",
         "--appendonly", "no",
@@ -148,15 +167,17 @@ def _server_args(port: int, *extra: str) -> list[str]:
 
 @dataclass
 class Cluster:
-    """A running Redis Cluster: 3 primaries, 3 replicas."""
+    """A running Redis Cluster: 3 primaries and their replicas."""
 
     nodes: list[Node]
     workdir: Path
     seeds: list[int] = field(default_factory=list)
+    tls: Certificates | None = None
 
-    def url(self, scheme: str = "redis+cluster", query: str = "") -> str:
+    def url(self, scheme: str | None = None, query: str = "") -> str:
         hosts = ",".join(f"127.0.0.1:{p}" for p in self.seeds)
-        return f"{scheme}://{hosts}" + (f"?{query}" if query else "")
+        scheme = scheme or ("rediss+cluster" if self.tls else "redis+cluster")
+        return f"{scheme}://{hosts}" + _query(self.tls, query)
 
     def node(self, port: int) -> Node:
         return next(n for n in self.nodes if n.port == port)
@@ -234,17 +255,30 @@ class Cluster:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def _query(tls: Certificates | None, query: str) -> str:
+    """A URL's query: the TLS parameters for ``tls``, then ``query``."""
+    text = "&".join(q for q in (tls.query() if tls else "", query) if q)
+    return f"?{text}" if text else ""
+
+
 def _slots(port: int) -> list[tuple[int, int, int]]:
     """``(first slot, last slot, primary port)`` as the node on ``port`` sees them."""
-    with redis.Redis(port=port, socket_timeout=10) as raw:
+    tls = _TLS.get(port)
+    with redis.Redis(port=port, socket_timeout=10, **(tls.redis_py_kwargs() if tls else {})) as raw:
         reply = raw.execute_command("CLUSTER", "SLOTS")
     return sorted((int(r[0]), int(r[1]), int(r[2][1])) for r in reply)
 
 
-def start_cluster(workdir: Path, *, node_timeout_ms: int = 2000) -> Cluster:
-    """Start 6 cluster-enabled servers and join them: 3 primaries with a replica each."""
+def start_cluster(
+    workdir: Path,
+    *,
+    node_timeout_ms: int = 2000,
+    replicas: int = 1,
+    tls: Certificates | None = None,
+) -> Cluster:
+    """Start cluster-enabled servers and join them: 3 primaries with ``replicas`` each."""
     workdir.mkdir(parents=True, exist_ok=True)
-    ports = free_ports(6, bus=True)
+    ports = free_ports(3 * (1 + replicas), bus=True)
     nodes = []
     for port in ports:
         args = _server_args(
@@ -254,16 +288,19 @@ def start_cluster(workdir: Path, *, node_timeout_ms: int = 2000) -> Cluster:
             "--cluster-node-timeout", str(node_timeout_ms),
             "--cluster-replica-validity-factor", "0",
             "--dir", str(workdir),
+            tls=tls,
         )  # fmt: skip
         nodes.append(Node(port, args, workdir))
-    cluster = Cluster(nodes, workdir, seeds=ports[:3])
+    cluster = Cluster(nodes, workdir, seeds=ports[:3], tls=tls)
     try:
         for node in nodes:
             node.start()
         hosts = [f"127.0.0.1:{p}" for p in ports]
-        cli(ports[0], "--cluster", "create", *hosts, "--cluster-replicas", "1", "--cluster-yes")
+        cli(ports[0], "--cluster", "create", *hosts, "--cluster-replicas", str(replicas),
+            "--cluster-yes")  # fmt: skip
         cluster.wait_ok()
-        cluster.wait_replicas()
+        if replicas:
+            cluster.wait_replicas()
     except BaseException:
         cluster.stop()
         raise
@@ -277,10 +314,12 @@ class SentinelGroup:
     servers: list[Node]
     sentinels: list[Node]
     workdir: Path
+    tls: Certificates | None = None
 
-    def url(self, scheme: str = "redis+sentinel", query: str = "") -> str:
+    def url(self, scheme: str | None = None, query: str = "") -> str:
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
-        return f"{scheme}://{hosts}/{SERVICE}" + (f"?{query}" if query else "")
+        scheme = scheme or ("rediss+sentinel" if self.tls else "redis+sentinel")
+        return f"{scheme}://{hosts}/{SERVICE}" + _query(self.tls, query)
 
     def primary_port(self) -> int:
         """The primary's port, as the sentinels report it now."""
@@ -322,23 +361,37 @@ def _sentinel_command(conf: Path) -> list[str]:
     return [_exe("redis-server"), str(conf), "--sentinel"]
 
 
-def start_sentinel_group(workdir: Path, *, down_after_ms: int = 1000) -> SentinelGroup:
+def start_sentinel_group(
+    workdir: Path, *, down_after_ms: int = 1000, tls: Certificates | None = None
+) -> SentinelGroup:
     """Start a primary, its replica and 3 sentinels; return once they agree."""
     workdir.mkdir(parents=True, exist_ok=True)
     primary_port, replica_port, *sentinel_ports = free_ports(5)
-    primary = Node(primary_port, _server_args(primary_port, "--dir", str(workdir)), workdir)
+    primary = Node(
+        primary_port, _server_args(primary_port, "--dir", str(workdir), tls=tls), workdir
+    )
     replica = Node(
         replica_port,
         _server_args(
-            replica_port, "--dir", str(workdir), "--replicaof", "127.0.0.1", str(primary_port)
+            replica_port,
+            "--dir",
+            str(workdir),
+            "--replicaof",
+            "127.0.0.1",
+            str(primary_port),
+            tls=tls,
         ),
         workdir,
     )
     sentinels = []
     for port in sentinel_ports:
         conf = workdir / f"sentinel-{port}.conf"
+        listen = f"port {port}\n"
+        if tls is not None:
+            _TLS[port] = tls
+            listen = f"port 0\ntls-port {port}\n{tls.server_conf()}tls-replication yes\n"
         conf.write_text(
-            f"port {port}\nbind 127.0.0.1\ndaemonize no\nloglevel warning\n"
+            f"{listen}bind 127.0.0.1\ndaemonize no\nloglevel warning\n"
             f"dir {workdir}\n"
             f"sentinel monitor {SERVICE} 127.0.0.1 {primary_port} 2\n"
             f"sentinel down-after-milliseconds {SERVICE} {down_after_ms}\n"
@@ -346,7 +399,7 @@ def start_sentinel_group(workdir: Path, *, down_after_ms: int = 1000) -> Sentine
             f"sentinel parallel-syncs {SERVICE} 1\n"
         )
         sentinels.append(Node(port, _sentinel_command(conf), workdir))
-    group = SentinelGroup([primary, replica], sentinels, workdir)
+    group = SentinelGroup([primary, replica], sentinels, workdir, tls=tls)
     try:
         for node in [primary, replica, *sentinels]:
             node.start()

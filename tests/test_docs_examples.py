@@ -39,7 +39,7 @@ import pytest
 from redis import Redis
 
 from tests.conftest import _free_port, _wait_for_port, service_missing
-from tests.test_security import _openssl
+from tests.tls import Certificates
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -213,36 +213,28 @@ def test_the_getting_started_commands_work(
 
 
 @pytest.fixture(scope="module")
-def tls_acl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path, str]]:
+def tls_acl_server(
+    tls_certificates: Certificates, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[int, Path, str]]:
     """A TLS-only redis-server whose only user is an ACL user; (port, CA file, password)."""
     exe = shutil.which("redis-server")
-    if exe is None or shutil.which("openssl") is None:
-        service_missing("redis-server and openssl are needed for the TLS example")
+    if exe is None:
+        service_missing("redis-server is needed for the TLS example")
     assert exe is not None
-    certs = tmp_path_factory.mktemp("docs-tls")
-    # The same throwaway CA and server certificate as the TLS test of tests/test_security.py.
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-             "ca.crt", "-days", "1", "-subj", "/CN=corral-docs-ca", cwd=certs)  # fmt: skip
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
-             "server.csr", "-subj", "/CN=localhost", cwd=certs)  # fmt: skip
-    (certs / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext.cnf",
-             cwd=certs)  # fmt: skip
+    workdir = tmp_path_factory.mktemp("docs-tls")
     password = "p@ss:w/rd#1 ?&"  # every character a URL gives a meaning to
     port = _free_port()
     proc = subprocess.Popen(
         [exe, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
-         "--tls-cert-file", str(certs / "server.crt"), "--tls-key-file", str(certs / "server.key"),
-         "--tls-ca-cert-file", str(certs / "ca.crt"), "--tls-auth-clients", "no",
-         "--save", "", "--dir", str(certs), "--user", "default", "off",
+         *tls_certificates.server_args(auth_clients=False),
+         "--save", "", "--dir", str(workdir), "--user", "default", "off",
          "--user", "corral", "on", f">{password}", "~bull:*", "&*", "+@all", "-@dangerous",
          "+info", "+client"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         _wait_for_port(port, proc, time.monotonic() + 10)
-        yield port, certs / "ca.crt", password
+        yield port, tls_certificates.ca, password
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -15,7 +15,14 @@ import pytest
 import corral
 from corral import CorralError, Queue, QueueEvents, Worker
 from corral.backends import open_backend
-from tests.conftest import _free_port, _wait_for_port, service_missing
+from tests.conftest import (
+    _free_port,
+    _wait_for_port,
+    service_missing,
+    start_redis_server,
+    stop_redis_server,
+)
+from tests.tls import Certificates
 
 SECRET = "s3cr3t-Pa55word"
 FORBIDDEN_MODULES = {"pickle", "marshal", "shelve", "dill", "cloudpickle"}
@@ -44,25 +51,16 @@ def test_no_module_can_run_code_read_from_a_store() -> None:
 
 @pytest.fixture(scope="module")
 def acl_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        service_missing("redis-server is not on PATH")
-    assert exe is not None
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("acl")
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir),
-         "--user", "default", "off",
-         "--user", "corral", "on", f">{SECRET}", "~bull:*", "&*", "+@all", "-@dangerous",
-         "+info", "+client"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    server = start_redis_server(
+        tmp_path_factory.mktemp("acl"),
+        extra=["--user", "default", "off",
+               "--user", "corral", "on", f">{SECRET}", "~bull:*", "&*", "+@all", "-@dangerous",
+               "+info", "+client"],
     )  # fmt: skip
     try:
-        _wait_for_port(port, proc, time.monotonic() + 10)
-        yield port
+        yield server.port
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_redis_server(server)
 
 
 async def test_an_acl_user_with_a_password_works_and_is_never_shown(
@@ -108,32 +106,20 @@ def test_a_url_with_a_password_is_masked_in_a_configuration_error() -> None:
     assert SECRET not in str(caught.value)
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+def tls_server(
+    tls_certificates: Certificates, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[int, Path]]:
     """A redis-server speaking only TLS, with a throwaway CA; yields (port, CA file)."""
     exe = shutil.which("redis-server")
-    if exe is None or shutil.which("openssl") is None:
-        service_missing("redis-server and openssl are needed for the TLS test")
+    if exe is None:
+        service_missing("redis-server is needed for the TLS test")
     assert exe is not None
-    certs = tmp_path_factory.mktemp("tls")
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
-             "-out", "ca.crt", "-days", "1", "-subj", "/CN=corral-test-ca", cwd=certs)  # fmt: skip
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
-             "-out", "server.csr", "-subj", "/CN=localhost", cwd=certs)  # fmt: skip
-    (certs / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext.cnf",
-             cwd=certs)  # fmt: skip
+    workdir = tmp_path_factory.mktemp("tls")
     port = _free_port()
     proc = subprocess.Popen(
         [exe, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
-         "--tls-cert-file", str(certs / "server.crt"), "--tls-key-file", str(certs / "server.key"),
-         "--tls-ca-cert-file", str(certs / "ca.crt"), "--tls-auth-clients", "no",
-         "--save", "", "--dir", str(certs)],
+         *tls_certificates.server_args(auth_clients=False), "--save", "", "--dir", str(workdir)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -144,7 +130,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, 
             if "tls" in output.lower() and ("not" in output.lower() or "unknown" in output.lower()):
                 pytest.skip(f"this redis-server was built without TLS: {output.strip()[:200]}")
             raise
-        yield port, certs / "ca.crt"
+        yield port, tls_certificates.ca
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -9,7 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["GlobalLimits", "WorkerRecord"]
+__all__ = ["CLEAN_WINDOW", "CleanBatch", "GlobalLimits", "WorkerRecord"]
+
+CLEAN_WINDOW = 1000
+"""How many entries of a waiting, prioritized, delayed or active line one batch of
+``Backend.clean`` looks at, at most (it removes at most its ``limit`` of them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CleanBatch:
+    """What one batch of ``Backend.clean`` removed, and where the next one starts.
+
+    ``ids``: the removed jobs, oldest first. ``cursor``: pass it to the next batch,
+    or None when there is nothing more to look at. It is the backend's own (on
+    Redis how many of the oldest entries were looked at and kept so far, on SQLite
+    the place in the line of the last entry looked at); ``()`` starts at the oldest.
+    """
+
+    ids: list[str]
+    cursor: tuple[int, ...] | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,7 +74,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from corral.backends.admin_types import GlobalLimits, WorkerRecord
+from corral.backends.admin_types import CLEAN_WINDOW, CleanBatch, GlobalLimits, WorkerRecord
 from corral.backends.flow_types import (
     DependencyBucket,
     DependencyCounts,
@@ -86,11 +86,13 @@ from corral.errors import ErrorCode
 
 __all__ = [
     "CANCEL_REASON_PREFIX",
+    "CLEAN_WINDOW",
     "MAX_PRIORITY",
     "RATE_LIMIT_SENTINEL",
     "STALLED_LIMIT_REASON",
     "WORKER_SEEN_TIMEOUT_MS",
     "Backend",
+    "CleanBatch",
     "Completed",
     "DependencyBucket",
     "DependencyCounts",
@@ -834,19 +836,32 @@ class Backend(Protocol):
     # API repeats them until they report nothing left.
 
     async def clean(
-        self, queue: str, state: JobState, before_ms: int, limit: int, now: int
-    ) -> list[str]:
-        """Remove up to ``limit`` jobs of ``state``, oldest first, and return their ids.
+        self,
+        queue: str,
+        state: JobState,
+        before_ms: int,
+        limit: int,
+        now: int,
+        cursor: tuple[int, ...] = (),
+    ) -> CleanBatch:
+        """Remove up to ``limit`` jobs of ``state``, oldest first: one batch.
 
         A job qualifies when its newest of ``finished_on_ms``, ``processed_on_ms``
         and ``timestamp_ms`` (in that order of preference: completed and failed jobs
         by finish, delayed and prioritized by creation) is at or before
-        ``before_ms``; an active job only when its lock is gone. Each is removed
-        as :meth:`remove_job` with ``remove_children=False`` would, but with no
-        ``removed`` event; one event ``cleaned`` (count) per call, as Node.
-        States: waiting, prioritized, delayed, active, completed, failed.
+        ``before_ms``; an active job only when its lock is gone; a job scheduler's
+        next run (``repeat:<id>:<next ms>``) never. Each is removed as
+        :meth:`remove_job` with ``remove_children=False`` would, but with no
+        ``removed`` event; one event ``cleaned`` (count) per batch that removes
+        jobs or starts at cursor 0, as Node per call. States: waiting,
+        prioritized, delayed, active, completed, failed.
 
-        now: SQLite judges active locks by it and places a released parent.
+        For the states but completed and failed, the batch looks at up to
+        :data:`CLEAN_WINDOW` entries (or ``limit``, if more) from the oldest, past
+        those earlier batches looked at and kept: ``cursor`` is the previous
+        batch's :attr:`CleanBatch.cursor` (``()`` for the first; None back: all
+        looked at). now: SQLite judges active locks by it and places a released
+        parent.
         """
         ...
 
@@ -862,11 +877,13 @@ class Backend(Protocol):
     async def move_jobs_to_wait(
         self, queue: str, state: JobState, before_ms: int, limit: int
     ) -> int:
-        """Move up to ``limit`` jobs of ``state`` into their line (wait, or prioritized),
-        oldest first, and return how many moved: completed or failed jobs that
-        finished at or before ``before_ms`` (as :meth:`reprocess_job`, attempts
-        kept), or delayed jobs whatever their due time (their delay becomes 0).
-        Event ``waiting`` (prev ``state``) per job."""
+        """Move up to ``limit`` jobs of ``state`` to waiting, oldest first, behind
+        the jobs waiting already, and return how many moved: completed or failed
+        jobs that finished at or before ``before_ms`` (as :meth:`reprocess_job`,
+        attempts kept), or delayed jobs whatever their due time (their delay
+        becomes 0). As Node's ``moveJobsToWait``, a job with a priority (or
+        ``lifo``) waits in line with the others; it keeps its priority. Event
+        ``waiting`` (prev ``state``) per job."""
         ...
 
     async def trim_events(self, queue: str, max_length: int) -> None:

@@ -3,7 +3,6 @@ layout they leave behind (read back with a raw client), so Node shares the queue
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -28,13 +27,6 @@ from corral.errors import (
 
 NOW = 1_795_865_390_412
 P32 = 2**32
-
-
-@pytest.fixture
-async def backend(redis_url: str) -> AsyncIterator[RedisBackend]:
-    b = RedisBackend(redis_url)
-    yield b
-    await b.close()
 
 
 def job(name: str = "j", **kw: Any) -> NewJob:

@@ -23,20 +23,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import signal
-import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from corral import Job, Queue, StoreUnavailableError, Worker
 from corral.backends.redis.slots import key_slot
-from tests.conftest import service_missing
+from tests.conftest import _running
 from tests.deployments import (
     Cluster,
-    DeploymentUnavailable,
     Node,
     SentinelGroup,
     cli,
@@ -58,28 +55,12 @@ WORKER_OPTIONS: dict[str, Any] = {
 
 @pytest.fixture
 def own_cluster() -> Iterator[Cluster]:
-    try:
-        cluster = start_cluster(Path(tempfile.mkdtemp(prefix="corral-failover-")))
-    except DeploymentUnavailable as exc:
-        service_missing(str(exc))
-        raise AssertionError("unreachable") from None
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from _running(start_cluster, "corral-failover-")
 
 
 @pytest.fixture
 def own_sentinels() -> Iterator[SentinelGroup]:
-    try:
-        group = start_sentinel_group(Path(tempfile.mkdtemp(prefix="corral-failover-")))
-    except DeploymentUnavailable as exc:
-        service_missing(str(exc))
-        raise AssertionError("unreachable") from None
-    try:
-        yield group
-    finally:
-        group.stop()
+    yield from _running(start_sentinel_group, "corral-failover-")
 
 
 @dataclass

@@ -4,7 +4,6 @@ BullMQ layout each leaves behind."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,13 +17,6 @@ from corral.errors import JobNotFoundError, JobStateError
 
 NOW = 1_795_865_390_412
 P32 = 2**32
-
-
-@pytest.fixture
-async def backend(redis_url: str) -> AsyncIterator[RedisBackend]:
-    b = RedisBackend(redis_url)
-    yield b
-    await b.close()
 
 
 def job(name: str = "j", **kw: Any) -> NewJob:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -25,13 +24,6 @@ from corral.backends.redis.keys import QueueKeys
 from corral.errors import ConfigurationError, CorruptJobError, ObliterateError
 
 NOW = 1_795_865_390_412
-
-
-@pytest.fixture
-async def backend(redis_url: str) -> AsyncIterator[RedisBackend]:
-    b = RedisBackend(redis_url)
-    yield b
-    await b.close()
 
 
 def job(name: str = "j", **kw: Any) -> NewJob:

@@ -3,8 +3,6 @@ stalled jobs, rate limits, pause, events, obliterate."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from corral.backends.base import (
@@ -18,13 +16,6 @@ from corral.errors import (
 
 T0 = 1_700_000_000_000
 LOCK = 30_000
-
-
-@pytest.fixture
-async def backend(sqlite_url: str) -> AsyncIterator[SQLiteBackend]:
-    b = SQLiteBackend(sqlite_url)
-    yield b
-    await b.close()
 
 
 def job(name: str = "j", **kw: object) -> NewJob:

@@ -3,8 +3,6 @@ remove, promote, reprocess, list_queues, events_cursor."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from corral.backends.base import Completed, FetchRequest, JobState, NewJob
@@ -12,13 +10,6 @@ from corral.backends.sqlite import SQLiteBackend
 from corral.errors import JobNotFoundError, JobStateError
 
 T0 = 1_700_000_000_000
-
-
-@pytest.fixture
-async def backend(sqlite_url: str) -> AsyncIterator[SQLiteBackend]:
-    b = SQLiteBackend(sqlite_url)
-    yield b
-    await b.close()
 
 
 def job(name: str, **kw: int) -> NewJob:

@@ -3,7 +3,7 @@ the job is now, changes nothing, and is judged by the caller's ``now``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -20,13 +20,6 @@ from corral.errors import (
 
 T0 = 1_700_000_000_000
 LOCK = 30_000
-
-
-@pytest.fixture
-async def backend(sqlite_url: str) -> AsyncIterator[SQLiteBackend]:
-    b = SQLiteBackend(sqlite_url)
-    yield b
-    await b.close()
 
 
 def job(name: str = "j", **kw: int) -> NewJob:

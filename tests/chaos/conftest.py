@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tests.support import print_report, reported
+
 ROOT = Path(__file__).resolve().parents[2]
 SOAK = os.environ.get("CORRAL_SOAK") == "1"
 soak_only = pytest.mark.skipif(not SOAK, reason="a long soak run: set CORRAL_SOAK=1 to run it")
@@ -166,13 +168,7 @@ def agents(tmp_path: Path) -> Iterator[Agents]:
 @pytest.fixture
 def report(request: pytest.FixtureRequest) -> Iterator[list[str]]:
     """Lines a test appends here are printed (``-s``) and shown in pytest's summary."""
-    lines: list[str] = []
-    started = time.monotonic()
-    yield lines
-    took = time.monotonic() - started
-    for line in lines:
-        print(f"[chaos] {request.node.name}: {line}")
-    _REPORT.extend(f"{request.node.name} ({took:.1f}s): {line}" for line in lines)
+    yield from reported(request, "chaos", _REPORT)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -189,7 +185,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _REPORT:
-        terminalreporter.section("chaos report")
-        for line in _REPORT:
-            terminalreporter.write_line(line)
+    print_report(terminalreporter, "chaos report", _REPORT)

@@ -14,9 +14,10 @@ store) and, on Redis, ages the queue's keys that expire by the server's clock
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import pytest
 from redis.asyncio import Redis, RedisCluster
@@ -24,6 +25,7 @@ from redis.asyncio import Redis, RedisCluster
 from corral import Queue, Worker, _clock
 from tests.contract.support import Clock
 from tests.deployments import raw_client
+from tests.support import Workers
 
 WorkerFactory = Callable[..., Worker]
 
@@ -48,29 +50,15 @@ def queue_name(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def queue(url: str, queue_name: str) -> AsyncIterator[Queue]:
-    q = Queue(queue_name, url=url)
-    try:
+    async with Queue(queue_name, url=url) as q:
         yield q
-    finally:
-        await q.close()
 
 
 @pytest.fixture
 async def make_worker(url: str, queue_name: str) -> AsyncIterator[WorkerFactory]:
     """Make workers on the test's queue; all are closed at the end of the test."""
-    made: list[Worker] = []
-
-    def factory(**options: Any) -> Worker:
-        options.setdefault("drain_delay", 0.2)
-        worker = Worker(queue_name, options.pop("processor", None), url=url, **options)
-        made.append(worker)
-        return worker
-
-    try:
-        yield factory
-    finally:
-        for worker in made:
-            await worker.close()
+    async with contextlib.aclosing(Workers(url)) as workers:
+        yield functools.partial(workers.make, queue_name)
 
 
 class ApiClock:

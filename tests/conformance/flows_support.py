@@ -6,49 +6,55 @@
   must be named ``name``.
 * ``run_workers``: ``async with run_workers({queue: processor, ...}):`` processor
   workers on several queues at once.
+* ``render_video(render, media)``: the README's example tree.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from corral import FlowProducer, Job, Queue, Worker
+from tests import support
 
-__all__ = ["flows", "hands", "run_workers", "take", "wait_until"]
+__all__ = ["flows", "hands", "render_video", "run_workers", "take", "wait_until"]
 
 Hands = Callable[..., Worker]
 
 
 @pytest.fixture
 async def flows(url: str) -> AsyncIterator[FlowProducer]:
-    producer = FlowProducer(url=url)
-    try:
+    async with FlowProducer(url=url) as producer:
         yield producer
-    finally:
-        await producer.close()
 
 
 @pytest.fixture
 async def hands(url: str) -> AsyncIterator[Hands]:
-    made: list[Worker] = []
+    async with contextlib.aclosing(support.Workers(url)) as workers:
+        yield workers.make
 
-    def factory(queue: str, **options: Any) -> Worker:
-        options.setdefault("drain_delay", 0.2)
-        worker = Worker(queue, url=url, **options)
-        made.append(worker)
-        return worker
 
-    try:
-        yield factory
-    finally:
-        for worker in made:
-            await worker.close()
+def render_video(render: str, media: str) -> dict[str, Any]:
+    """The README's example tree."""
+    return {
+        "name": "render-video",
+        "queue_name": render,
+        "data": {"id": 7},
+        "children": [
+            {"name": "transcode", "queue_name": media, "data": {"res": 1080}},
+            {
+                "name": "thumbnail",
+                "queue_name": media,
+                "data": {},
+                "options": {"fail_parent_on_failure": True},
+            },
+        ],
+    }
 
 
 async def take(worker: Worker, name: str | None = None) -> Job:
@@ -61,30 +67,13 @@ async def take(worker: Worker, name: str | None = None) -> Job:
 
 
 async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+    """:func:`tests.support.wait_until`, with the longer wait a tree's several workers need."""
+    await support.wait_until(predicate, timeout)
 
 
 @pytest.fixture
 def run_workers(url: str) -> Callable[..., contextlib.AbstractAsyncContextManager[list[Worker]]]:
-    @contextlib.asynccontextmanager
-    async def running(
-        processors: Mapping[str, Callable[[Job], Any]], **options: Any
-    ) -> AsyncIterator[list[Worker]]:
-        options.setdefault("drain_delay", 0.2)
-        workers = [Worker(q, fn, url=url, **options) for q, fn in processors.items()]
-        tasks = [asyncio.create_task(w.run()) for w in workers]
-        try:
-            yield workers
-        finally:
-            for worker in workers:
-                await worker.close()
-            await asyncio.gather(*tasks)
-
-    return running
+    return functools.partial(support.running_workers, url)
 
 
 async def state_of(url: str, queue: str, job_id: str) -> str:

@@ -27,30 +27,13 @@ from tests.conformance.flows_support import (
     Hands,
     flows,
     hands,
+    render_video,
     run_workers,
     take,
     wait_until,
 )
 
 __all__ = ["flows", "hands", "run_workers"]  # fixtures used here
-
-
-def render_video(render: str, media: str) -> dict[str, Any]:
-    """The README's example tree."""
-    return {
-        "name": "render-video",
-        "queue_name": render,
-        "data": {"id": 7},
-        "children": [
-            {"name": "transcode", "queue_name": media, "data": {"res": 1080}},
-            {
-                "name": "thumbnail",
-                "queue_name": media,
-                "data": {},
-                "options": {"fail_parent_on_failure": True},
-            },
-        ],
-    }
 
 
 async def test_a_parent_runs_after_its_children_with_their_values(

@@ -76,6 +76,8 @@ async def test_clean_leaves_locked_active_jobs(
 async def test_clean_refuses_a_state_it_cannot_take(queue: Queue) -> None:
     with pytest.raises(ValueError, match="known: completed, failed"):
         await queue.clean("finished", grace=0)
+    with pytest.raises(ValueError, match=r"clean\('waiting'"):
+        await queue.clean("paused", grace=0)
     with pytest.raises(ValueError, match="grace"):
         await queue.clean("completed", grace=-1)
     with pytest.raises(ValueError, match="limit"):
@@ -149,18 +151,42 @@ async def test_retry_jobs_takes_completed_jobs_and_refuses_other_states(
 
 
 async def test_promote_jobs_runs_every_delayed_job_now(queue: Queue) -> None:
-    plain = [await queue.add("d", {"i": i}, delay=600) for i in range(3)]
-    ranked = await queue.add("p", {}, delay=600, priority=2)
+    plain = [await queue.add("d", {"i": i}, delay=600 + i) for i in range(3)]
+    ranked = await queue.add("p", {}, delay=700, priority=2)
     assert await queue.promote_jobs(count=2) == 4
     assert await queue.get_job_counts("delayed", "waiting", "prioritized") == {
         "delayed": 0,
-        "waiting": 3,
-        "prioritized": 1,
+        "waiting": 4,
+        "prioritized": 0,
     }
     job = await queue.get_job(plain[0].id)
     assert job is not None
     assert job.delay == 0
-    assert await queue.get_job_state(ranked.id) is JobState.PRIORITIZED
+    # As Node's promoteJobs: a job with a priority waits in line too, soonest due first.
+    waiting = await queue.get_jobs("waiting", asc=True)
+    assert [j.id for j in waiting] == [*(p.id for p in plain), ranked.id]
+    assert waiting[-1].priority == 2
+
+
+async def test_retry_jobs_puts_prioritized_and_lifo_jobs_in_line_behind_the_waiting(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    ranked = await queue.add("ranked", {}, priority=5)
+    last_in = await queue.add("lifo", {}, lifo=True)
+    plain = await queue.add("plain", {})
+    taken = await finish(make_worker, 3, fail=True)
+    assert taken == [last_in.id, plain.id, ranked.id]
+    # Oldest failure first (failures within one millisecond go by id).
+    failed = [j.id for j in await queue.get_jobs("failed", asc=True)]
+    fresh = await queue.add("fresh", {})
+    assert await queue.retry_jobs() == 3
+    assert await queue.get_job_counts("waiting", "prioritized") == {"waiting": 4, "prioritized": 0}
+    waiting = await queue.get_jobs("waiting", asc=True)
+    assert [j.id for j in waiting] == [fresh.id, *failed]
+    assert {j.id: j.priority for j in waiting}[ranked.id] == 5
+    worker = make_worker()
+    taken = [await worker.get_next_job("t", block=False) for _ in range(4)]
+    assert [j.id for j in taken if j is not None] == [fresh.id, *failed]
 
 
 async def test_trim_events_keeps_the_newest(queue: Queue) -> None:
@@ -212,3 +238,52 @@ async def test_drain_keeps_a_job_schedulers_next_run(queue: Queue) -> None:
     await queue.add("other", {}, delay=600)
     assert await queue.drain(delayed=True) == 1
     assert await queue.get_job_state(upcoming.id) is JobState.DELAYED
+
+
+async def test_drain_keeps_a_schedulers_next_run_that_is_due_or_prioritized(
+    queue: Queue,
+) -> None:
+    due = await queue.upsert_job_scheduler("every-minute", every=60)
+    ranked = await queue.upsert_job_scheduler("ranked", every=60, priority=4)
+    assert await queue.get_job_state(due.id) is JobState.WAITING
+    assert await queue.get_job_state(ranked.id) is JobState.PRIORITIZED
+    await queue.add_bulk([{"name": "other"}] * 1203)  # more than one batch
+    await queue.add("urgent", {}, priority=1)
+    assert await queue.drain(delayed=True) == 1204
+    assert [j.id for j in await queue.get_jobs("waiting")] == [due.id]
+    assert [j.id for j in await queue.get_jobs("prioritized")] == [ranked.id]
+
+
+async def test_clean_of_waiting_jobs_goes_past_a_batch_of_young_ones(
+    queue: Queue, clock: ApiClock
+) -> None:
+    old = [await queue.add("old", {"i": i}) for i in range(3)]
+    await clock.advance(10)
+    # Taken first (lifo), so they sit among the oldest entries of the line.
+    await queue.add_bulk([{"name": "young", "lifo": True}] * 1100)
+    assert await queue.clean("waiting", grace=5, limit=2) == [old[0].id, old[1].id]
+    assert await queue.clean("waiting", grace=5) == [old[2].id]
+    assert await queue.get_job_counts("waiting") == {"waiting": 1100}
+
+
+async def test_clean_of_prioritized_jobs_goes_past_a_batch_of_young_ones(
+    queue: Queue, clock: ApiClock
+) -> None:
+    old = [await queue.add("old", {"i": i}, priority=9) for i in range(3)]
+    await clock.advance(10)
+    # A higher priority: ahead of the old ones in the line.
+    await queue.add_bulk([{"name": "young", "priority": 1}] * 1100)
+    assert await queue.clean("prioritized", grace=5, limit=2) == [old[0].id, old[1].id]
+    assert await queue.clean("prioritized", grace=5) == [old[2].id]
+    assert await queue.get_job_counts("prioritized") == {"prioritized": 1100}
+
+
+async def test_clean_keeps_a_schedulers_next_run(queue: Queue, clock: ApiClock) -> None:
+    nightly = await queue.upsert_job_scheduler("nightly", cron="0 3 * * *")
+    due = await queue.upsert_job_scheduler("every-minute", every=60)
+    other = await queue.add("other", {}, delay=600)
+    await clock.advance(10)
+    assert await queue.clean("delayed", grace=0) == [other.id]
+    assert await queue.clean("waiting", grace=0) == []
+    assert await queue.get_job_state(nightly.id) is JobState.DELAYED
+    assert await queue.get_job_state(due.id) is JobState.WAITING

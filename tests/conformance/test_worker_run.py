@@ -10,14 +10,9 @@ import pytest
 
 from corral import Job, JobState, LockError, Queue, RateLimitError, UnrecoverableError, Worker
 from tests.conformance.conftest import WorkerFactory
+from tests.support import wait_until
 
-
-async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+__all__ = ["counts_reach", "wait_until"]  # imported by other suites' modules
 
 
 def counts_reach(queue: Queue, state: str, n: int) -> Any:

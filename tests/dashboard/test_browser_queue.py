@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from corral import sync
-from tests.dashboard.conftest import Server, screenshot
+from tests.dashboard.conftest import Server, screenshot, start_dashboard, stop_dashboard
 from tests.dashboard.test_browser import click, fail_one, text_of, wait_for
 
 pytestmark = pytest.mark.slow
@@ -59,3 +59,36 @@ def test_the_workers_page_shows_each_worker_with_its_times(
     # The time is the viewer's local rendering of the worker's start.
     local = browser.execute_script("return new Date(arguments[0]).toLocaleString()", started)
     assert shown == local
+
+
+def test_drain_with_delayed_ticked_empties_the_waiting_and_delayed_jobs(
+    browser: Any, server: Server, url: str, prefix: str
+):
+    with sync.Queue("busy", url=url, prefix=prefix) as q:
+        q.add_bulk([{"name": "n"}] * 3)
+        q.add("later", delay=3600)
+    browser.get(f"{server.base}/#/queue/busy/waiting")
+    wait_for(browser, lambda d: text_of(d, '.tabs a[data-state="waiting"]') == "waiting (3)",
+             "three waiting")  # fmt: skip
+
+    click(browser, "#drain-delayed")
+    click(browser, 'button[data-action="drain"]')
+    assert "waiting and delayed" in (text_of(browser, "#confirm-text") or "")
+    click(browser, "#confirm-yes")
+
+    tab = '.tabs a[data-state="delayed"]'
+    wait_for(browser, lambda d: text_of(d, tab) == "delayed (0)", "no delayed job left")
+    with sync.Queue("busy", url=url, prefix=prefix) as q:
+        assert q.get_job_counts("waiting", "delayed") == {"waiting": 0, "delayed": 0}
+
+
+def test_a_read_only_dashboard_shows_no_queue_action(browser: Any, url: str, prefix: str):
+    fail_one(url, prefix, "billing", "declined")
+    read_only = start_dashboard(url, "--prefix", prefix, "--read-only")
+    try:
+        browser.get(f"{read_only.base}/#/queue/billing/failed")
+        wait_for(browser, lambda d: text_of(d, "#workers-link") is not None, "the queue page")
+        assert text_of(browser, "#queue-actions") is None
+        assert text_of(browser, 'button[data-action="pause"]') is None
+    finally:
+        stop_dashboard(read_only)

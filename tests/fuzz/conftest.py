@@ -3,11 +3,12 @@ summary (as the chaos suite's is)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from tests.support import print_report, reported
 
 _REPORT: list[str] = []
 
@@ -15,17 +16,8 @@ _REPORT: list[str] = []
 @pytest.fixture
 def report(request: pytest.FixtureRequest) -> Iterator[list[str]]:
     """Lines a test appends here are printed (``-s``) and shown in pytest's summary."""
-    lines: list[str] = []
-    started = time.monotonic()
-    yield lines
-    took = time.monotonic() - started
-    for line in lines:
-        print(f"[fuzz] {request.node.name}: {line}")
-    _REPORT.extend(f"{request.node.name} ({took:.1f}s): {line}" for line in lines)
+    yield from reported(request, "fuzz", _REPORT)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _REPORT:
-        terminalreporter.section("fuzz report")
-        for line in _REPORT:
-            terminalreporter.write_line(line)
+    print_report(terminalreporter, "fuzz report", _REPORT)

@@ -12,7 +12,6 @@ users run it.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _free_port, _wait_for_port, service_missing
+from tests.conftest import start_redis_server, stop_redis_server
 
 CORRAL = [sys.executable, "-m", "corral"]
 SECRET = "s3cr3t-Pw-9f2"
@@ -85,22 +84,11 @@ def test_a_url_of_the_wrong_type_is_refused_without_showing_it() -> None:
 @pytest.fixture(scope="module")
 def protected_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A redis-server that requires the password SECRET; its URL without the password."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        service_missing("redis-server is not on PATH")
-    assert exe is not None
-    port = _free_port()
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--dir", str(tmp_path_factory.mktemp("auth")), "--requirepass", SECRET],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = start_redis_server(tmp_path_factory.mktemp("auth"), extra=["--requirepass", SECRET])
     try:
-        _wait_for_port(port, proc, time.monotonic() + 10)
-        yield f"127.0.0.1:{port}/0"
+        yield f"127.0.0.1:{server.port}/0"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_redis_server(server)
 
 
 def test_a_password_on_the_command_line_draws_a_warning(protected_redis: str) -> None:

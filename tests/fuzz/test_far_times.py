@@ -11,7 +11,6 @@ idle worker poll the store in a loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,13 +65,6 @@ async def test_the_farthest_times_are_stored_and_read_back_exactly(
         finally:
             await worker.close()
         assert await queue.get_job_state(due.id) == "delayed"
-
-
-@pytest.fixture
-async def raw(redis_url: str) -> AsyncIterator[Redis]:
-    r = Redis.from_url(redis_url, decode_responses=True)
-    yield r
-    await r.aclose()
 
 
 async def test_an_idle_worker_does_not_poll_for_a_due_time_out_of_range(

@@ -11,7 +11,6 @@ key as a job (a Node producer does not refuse them). A prefix may not hold ``:``
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from importlib import resources
 
 import pytest
@@ -102,13 +101,6 @@ async def test_a_job_id_naming_a_queue_key_is_refused_and_breaks_nothing(
         # A name with a ':' (metrics:completed) is refused by the ':' rule first.
         expected = "must not contain ':'" if ":" in job_id else f"{job_id!r} is reserved"
         assert expected in message, message
-
-
-@pytest.fixture
-async def raw(redis_url: str) -> AsyncIterator[Redis]:
-    r = Redis.from_url(redis_url, decode_responses=True)
-    yield r
-    await r.aclose()
 
 
 async def test_no_read_treats_a_queue_key_as_a_job_that_a_node_producer_listed(

@@ -24,6 +24,7 @@ import pytest
 
 from corral import Queue, Worker
 from tests.conftest import service_missing
+from tests.support import Workers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).resolve().parent / "node"
@@ -213,26 +214,12 @@ async def bullmq(node_env: NodeEnv, redis_url: str) -> AsyncIterator[NodeBullMQ]
 
 @pytest.fixture
 async def queue(redis_url: str, queue_name: str) -> AsyncIterator[Queue]:
-    q = Queue(queue_name, url=redis_url)
-    try:
+    async with Queue(queue_name, url=redis_url) as q:
         yield q
-    finally:
-        await q.close()
 
 
 @pytest.fixture
 async def make_worker(redis_url: str) -> AsyncIterator[Callable[..., Worker]]:
     """``make_worker(queue_name, **options)``: corral Workers, all closed at the end."""
-    made: list[Worker] = []
-
-    def factory(queue_name: str, **options: Any) -> Worker:
-        options.setdefault("drain_delay", 0.2)
-        worker = Worker(queue_name, None, url=redis_url, **options)
-        made.append(worker)
-        return worker
-
-    try:
-        yield factory
-    finally:
-        for worker in made:
-            await worker.close()
+    async with contextlib.aclosing(Workers(redis_url)) as workers:
+        yield workers.make

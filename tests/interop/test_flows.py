@@ -4,9 +4,6 @@ write the same keys."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -22,7 +19,10 @@ from corral import (
     WaitingChildrenError,
     Worker,
 )
+from tests.conformance.flows_support import render_video
 from tests.interop.conftest import NodeBullMQ
+from tests.support import running_workers as corral_workers
+from tests.support import wait_until
 
 pytestmark = pytest.mark.interop
 
@@ -33,36 +33,12 @@ async def node_flow(bullmq: NodeBullMQ, *steps: dict[str, Any], **extra: Any) ->
     return result
 
 
-@contextlib.asynccontextmanager
-async def corral_workers(
-    url: str, processors: Mapping[str, Callable[[Job], Any]], **options: Any
-) -> AsyncIterator[list[Worker]]:
-    """Processor workers of corral on several queues, for the body of the block."""
-    options.setdefault("drain_delay", 0.2)
-    workers = [Worker(q, fn, url=url, **options) for q, fn in processors.items()]
-    tasks = [asyncio.create_task(w.run()) for w in workers]
-    try:
-        yield workers
-    finally:
-        for worker in workers:
-            await worker.close()
-        await asyncio.gather(*tasks)
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 async def by_corral(job: Job) -> dict[str, Any]:
     return {"by": "corral", "name": job.name, "children": await job.get_children_values()}
 
 
 def render_tree(render: str, media: str) -> dict[str, Any]:
-    """The README's tree, with Node's key names (FlowProducer's ``opts``)."""
+    """The README's tree (``render_video``), with Node's key names (FlowProducer's ``opts``)."""
     return {
         "name": "render-video",
         "queueName": render,
@@ -75,19 +51,6 @@ def render_tree(render: str, media: str) -> dict[str, Any]:
                 "data": {},
                 "opts": {"failParentOnFailure": True},
             },
-        ],
-    }
-
-
-def corral_tree(render: str, media: str) -> dict[str, Any]:
-    """The same tree as corral's FlowProducer takes it."""
-    return {
-        "name": "render-video",
-        "queue_name": render,
-        "data": {"id": 7},
-        "children": [
-            {"name": "transcode", "queue_name": media, "data": {"res": 1080}},
-            {"name": "thumbnail", "queue_name": media, "options": {"fail_parent_on_failure": True}},
         ],
     }
 
@@ -118,7 +81,7 @@ async def test_corral_flow_finished_by_node_workers(
 ) -> None:
     render, media = f"{queue_name}-render", f"{queue_name}-media"
     async with FlowProducer(url=redis_url) as flows:
-        node = await flows.add(corral_tree(render, media))
+        node = await flows.add(render_video(render, media))
     node_workers = await bullmq.start(
         "flow_work.mjs", "-", {"queues": [media, render], "until": {"finished": 3}}
     )
@@ -157,7 +120,7 @@ async def test_mixed_workers_on_one_flow(
         async def muxed() -> bool:
             return await q.get_job_state(node.job.id) is JobState.COMPLETED
 
-        await until(muxed)
+        await wait_until(muxed, 20.0, every=0.05)
         done = await q.get_job(node.job.id)
     await node_video.result()
     assert done is not None
@@ -400,7 +363,7 @@ async def test_step_jobs_across_languages(
         async def stepped() -> bool:
             return await q.get_job_state(mine.id) is JobState.COMPLETED
 
-        await until(stepped)
+        await wait_until(stepped, 20.0, every=0.05)
         finished = await q.get_job(mine.id)
     await node_parts.result()
     assert finished is not None

@@ -4,12 +4,14 @@ sees what the other set."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
 
 from corral import JobState, Queue, RateLimiter
 from tests.conformance.test_global_limits import listed
+from tests.conformance.test_maintenance import finish
 from tests.interop.conftest import NodeBullMQ, WorkerFactory
 
 pytestmark = pytest.mark.interop
@@ -20,18 +22,9 @@ async def admin(bullmq: NodeBullMQ, queue: str, *steps: dict[str, Any], **extra:
     return await bullmq.run("admin.mjs", queue, {"steps": list(steps), **extra})
 
 
-async def fail_all(worker_factory: WorkerFactory, queue: str, n: int, *, fail: bool) -> list[str]:
-    worker = worker_factory(queue)
-    ids = []
-    for _ in range(n):
-        job = await worker.get_next_job("t", block=False)
-        assert job is not None
-        if fail:
-            await job.move_to_failed(RuntimeError("boom"), "t")
-        else:
-            await job.move_to_completed("ok", "t", fetch_next=False)
-        ids.append(job.id)
-    return ids
+async def fail_all(make_worker: WorkerFactory, queue: str, n: int, *, fail: bool) -> list[str]:
+    """Take ``n`` jobs of ``queue`` and complete (or fail) them; their ids in finish order."""
+    return await finish(functools.partial(make_worker, queue), n, fail=fail)
 
 
 async def test_clean_by_corral_and_by_node_remove_the_same_jobs(
@@ -168,3 +161,69 @@ async def test_get_jobs_asc_matches_node(
         )
         ours = [j.id for j in await queue.get_jobs(["completed"], asc=asc)]
         assert ours == node_ids
+
+
+async def lines(queue: Queue) -> dict[str, list[str]]:
+    """Each line's job names, oldest first (as either side leaves them)."""
+    return {
+        state: [j.name for j in await queue.get_jobs(state, asc=True)]
+        for state in ("waiting", "prioritized", "delayed")
+    }
+
+
+async def test_retry_jobs_and_promote_jobs_put_prioritized_jobs_where_node_does(
+    bullmq: NodeBullMQ, redis_url: str, queue_name: str, make_worker: WorkerFactory
+) -> None:
+    outcome = {}
+    for side in ("py", "js"):
+        name = f"{queue_name}-{side}"
+        async with Queue(name, url=redis_url) as q:
+            await q.add("ranked", {}, priority=5)
+            await q.add("lifo", {}, lifo=True)
+            await q.add("plain", {})
+            await fail_all(make_worker, name, 3, fail=True)
+            # Oldest failure first (jobs failed in one millisecond go by id).
+            failed = [j.name for j in await q.get_jobs("failed", asc=True)]
+            await q.add("fresh", {})
+            await q.add("later-ranked", {}, delay=600, priority=2)
+            await q.add("later", {}, delay=700)
+            if side == "py":
+                assert await q.retry_jobs() == 3
+                assert await q.promote_jobs() == 2
+            else:
+                await admin(bullmq, name, {"op": "retryJobs"}, {"op": "promoteJobs"})
+            outcome[side] = await lines(q)
+            # Every job in wait, behind the one waiting already, a priority or not.
+            assert outcome[side] == {
+                "waiting": ["fresh", *failed, "later-ranked", "later"],
+                "prioritized": [],
+                "delayed": [],
+            }
+            ranked = next(j for j in await q.get_jobs("waiting") if j.name == "ranked")
+            assert ranked.priority == 5
+
+
+async def test_drain_keeps_the_job_schedulers_next_runs_as_node_does(
+    bullmq: NodeBullMQ, redis_url: str, queue_name: str
+) -> None:
+    outcome = {}
+    for side in ("py", "js"):
+        name = f"{queue_name}-{side}"
+        async with Queue(name, url=redis_url) as q:
+            await q.upsert_job_scheduler("due", every=60, name="due-run")
+            await q.upsert_job_scheduler("ranked", every=60, priority=3, name="ranked-run")
+            await q.upsert_job_scheduler("nightly", cron="0 3 * * *", name="nightly-run")
+            await q.add_bulk([{"name": "other"}] * 3)
+            await q.add("urgent", {}, priority=1)
+            await q.add("later", {}, delay=600)
+            if side == "py":
+                assert await q.drain(delayed=True) == 5
+            else:
+                await admin(bullmq, name, {"op": "drain", "delayed": True})
+            outcome[side] = await lines(q)
+    assert outcome["py"] == outcome["js"]
+    assert outcome["py"] == {
+        "waiting": ["due-run"],
+        "prioritized": ["ranked-run"],
+        "delayed": ["nightly-run"],
+    }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING
 
-from corral.backends.admin_types import GlobalLimits, WorkerRecord
+from corral.backends.admin_types import CLEAN_WINDOW, CleanBatch, GlobalLimits, WorkerRecord
 from corral.backends.base import JobState, Limiter
 from corral.backends.keyspace import RESERVED_JOB_IDS
 from corral.backends.redis.scripts import refusal
@@ -59,12 +59,20 @@ def client_name(prefix: str, queue: str, worker_name: str | None = None) -> str:
 
 
 async def clean(
-    backend: RedisBackend, queue: str, state: JobState, before_ms: int, limit: int, now: int
-) -> list[str]:
-    """One batch of ``Backend.clean``."""
-    args = [backend.keys(queue).base, _STATE_KEY[state], before_ms, limit, now]
-    removed: list[str] = await backend._run("clean", queue, args)
-    return list(removed)
+    backend: RedisBackend,
+    queue: str,
+    state: JobState,
+    before_ms: int,
+    limit: int,
+    now: int,
+    cursor: tuple[int, ...],
+) -> CleanBatch:
+    """One batch of ``Backend.clean``; the cursor is how many entries were kept."""
+    kept = cursor[0] if cursor else 0
+    window = max(limit, CLEAN_WINDOW)
+    args = [backend.keys(queue).base, _STATE_KEY[state], before_ms, limit, now, kept, window]
+    removed, following = await backend._run("clean", queue, args)
+    return CleanBatch(list(removed), None if int(following) < 0 else (int(following),))
 
 
 async def drain(backend: RedisBackend, queue: str, delayed: bool, limit: int, now: int) -> int:
@@ -179,8 +187,7 @@ async def change_delay(
 ) -> None:
     """``lua/change_delay.lua``."""
     _a_job(job_id, "change_delay")
-    args = [backend.keys(queue).base, job_id, delay_ms, now]
-    reply = await backend._run("change_delay", queue, args)
+    reply = await backend._run("change_delay", queue, [job_id, delay_ms, now], job_id=job_id)
     refusal(reply, job_id=job_id, operation="change_delay", expected="delayed")
 
 
@@ -189,15 +196,15 @@ async def change_priority(
 ) -> None:
     """``lua/change_priority.lua``."""
     _a_job(job_id, "change_priority")
-    args = [backend.keys(queue).base, job_id, priority, "1" if lifo else "0"]
-    reply = await backend._run("change_priority", queue, args)
+    args = [job_id, priority, "1" if lifo else "0"]
+    reply = await backend._run("change_priority", queue, args, job_id=job_id)
     refusal(reply, job_id=job_id, operation="change_priority")
 
 
 async def update_data(backend: RedisBackend, queue: str, job_id: str, data: str) -> None:
     """``lua/update_data.lua``."""
     _a_job(job_id, "update_data")
-    reply = await backend._run("update_data", queue, [backend.keys(queue).base, job_id, data])
+    reply = await backend._run("update_data", queue, [data], job_id=job_id)
     refusal(reply, job_id=job_id, operation="update_data")
 
 
@@ -206,6 +213,6 @@ async def move_to_delayed(
 ) -> None:
     """``lua/move_to_delayed.lua``."""
     _a_job(job_id, "move_to_delayed")
-    args = [backend.keys(queue).base, job_id, token, delay_ms, now]
-    reply = await backend._run("move_to_delayed", queue, args)
+    args = [job_id, token, delay_ms, now]
+    reply = await backend._run("move_to_delayed", queue, args, job_id=job_id)
     refusal(reply, job_id=job_id, operation="move_to_delayed")

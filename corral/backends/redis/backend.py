@@ -25,6 +25,7 @@ from typing import Any
 from corral._version import __version__
 from corral.backends import mask_url
 from corral.backends.base import (
+    CleanBatch,
     Completed,
     DependencyBucket,
     DependencyCounts,
@@ -59,6 +60,7 @@ from corral.backends.redis.durability import READ_ONLY as _READ_ONLY
 from corral.backends.redis.durability import run_durably
 from corral.backends.redis.keys import QueueKeys
 from corral.backends.redis.records import (
+    new_job_args,
     pairs,
     parse_events,
     parse_fetched,
@@ -184,20 +186,31 @@ class RedisBackend:
         return keys
 
     async def _run(
-        self, name: str, queue: str, args: Sequence[Any], *, job_id: str | None = None
+        self,
+        name: str,
+        queue: str,
+        args: Sequence[Any],
+        *,
+        job_id: str | None = None,
+        more_keys: Sequence[str] = (),
     ) -> Any:
+        """Run script ``name`` on ``queue``'s keys. ``job_id``: the job whose keys
+        the script declares (``job``, ``job:<suffix>``); ``more_keys``: keys after
+        the queue's that only the call knows (several jobs' keys, say)."""
         script = load_script(name)
         keys = self.keys(queue)
         if script.job_keys:
             assert job_id is not None, f"{name} declares job KEYS: pass job_id"
             args = [*script.job_key_names(keys.job(job_id)), *args]
+        if more_keys:
+            head = script.head([*keys.for_script(script.name, script.keys), *more_keys])
+        else:
+            head = keys.script_head(script)
         replicas, wait_ms = self._connections.min_replicas
         try:
             if replicas and name not in _READ_ONLY:
-                return await run_durably(
-                    script, self.redis, keys.script_head(script), args, replicas, wait_ms
-                )
-            return await script.run(self.redis, keys.script_head(script), args)
+                return await run_durably(script, self.redis, head, args, replicas, wait_ms)
+            return await script.run(self.redis, head, args)
         except RedisError as exc:
             raise _failure(f"redis {name} on queue {queue!r} failed: {exc}", exc) from exc
 
@@ -234,16 +247,7 @@ class RedisBackend:
         dedup_keys: list[str] = []
         script = load_script("add_jobs")
         for job in jobs:
-            args += (
-                job.job_id or "",
-                job.name,
-                job.data,
-                job.opts,
-                job.timestamp_ms,
-                job.delay_ms,
-                job.priority,
-                "1" if job.lifo else "0",
-            )
+            args += new_job_args(job)
             rule = job.deduplication
             if rule is None:
                 args += ("", "")
@@ -336,7 +340,7 @@ class RedisBackend:
         _not_a_job(job_id, "retry_job")
         base = self.keys(queue).base
         args = [base, job_id, token, now, retry.reason, retry.stacktrace, retry.delay_ms]
-        reply = await self._run("retry_job", queue, [*args, *_fetch_args(fetch)])
+        reply = await self._run("retry_job", queue, [*args, *_fetch_args(fetch)], job_id=job_id)
         refusal(reply, job_id=job_id, operation="retry_job")
         return None if fetch is None else await self._fetched(queue, reply, fetch, now)
 
@@ -349,7 +353,7 @@ class RedisBackend:
     async def move_to_wait(self, queue: str, job_id: str, token: str, now: int) -> int:
         """Put an active job back at the front of its line; return the limiter's ms left."""
         _not_a_job(job_id, "move_to_wait")
-        reply = await self._run("move_to_wait", queue, [self.keys(queue).base, job_id, token])
+        reply = await self._run("move_to_wait", queue, [job_id, token], job_id=job_id)
         refusal(reply, job_id=job_id, operation="move_to_wait")
         return int(reply)
 
@@ -359,8 +363,7 @@ class RedisBackend:
         """Make the job's lock expire ``duration_ms`` ms from now (server clock) if
         ``token`` holds it."""
         _not_a_job(job_id, "extend_lock")
-        args = [self.keys(queue).base, job_id, token, duration_ms]
-        reply = await self._run("extend_lock", queue, args)
+        reply = await self._run("extend_lock", queue, [job_id, token, duration_ms], job_id=job_id)
         refusal(reply, job_id=job_id, operation="extend_lock")
 
     async def extend_locks(
@@ -371,10 +374,13 @@ class RedisBackend:
         locks = [(j, t) for j, t in locks if j not in refused]
         if not locks:
             return refused
-        args: list[Any] = [self.keys(queue).base, duration_ms]
+        keys = self.keys(queue)
+        args: list[Any] = [duration_ms]
+        job_keys: list[str] = []
         for job_id, token in locks:
             args += (job_id, token)
-        flat = await self._run("extend_locks", queue, args)
+            job_keys += (keys.job(job_id), keys.lock(job_id))
+        flat = await self._run("extend_locks", queue, args, more_keys=job_keys)
         it = iter(flat)
         return {job_id: ErrorCode(code) for job_id, code in zip(it, it, strict=True)} | refused
 
@@ -399,7 +405,7 @@ class RedisBackend:
         """The job's state (``UNKNOWN`` when there is no such job)."""
         if job_id in RESERVED_JOB_IDS:
             return JobState.UNKNOWN
-        state = await self._run("get_state", queue, [self.keys(queue).base, job_id])
+        state = await self._run("get_state", queue, [job_id], job_id=job_id)
         return JobState(state)
 
     async def get_counts(self, queue: str, states: Sequence[JobState]) -> dict[JobState, int]:
@@ -507,7 +513,7 @@ class RedisBackend:
     async def update_progress(self, queue: str, job_id: str, progress: str) -> None:
         """Store ``progress`` (JSON text) on the job. Event ``progress``."""
         _not_a_job(job_id, "update_progress")
-        reply = await self._run("update_progress", queue, [self.keys(queue).base, job_id, progress])
+        reply = await self._run("update_progress", queue, [job_id, progress], job_id=job_id)
         refusal(reply, job_id=job_id, operation="update_progress")
 
     async def add_log(self, queue: str, job_id: str, line: str, keep: int | None = None) -> int:
@@ -532,7 +538,7 @@ class RedisBackend:
     async def promote(self, queue: str, job_id: str) -> None:
         """Move a delayed job into its line now."""
         _not_a_job(job_id, "promote")
-        reply = await self._run("promote", queue, [self.keys(queue).base, job_id])
+        reply = await self._run("promote", queue, [job_id], job_id=job_id)
         refusal(reply, job_id=job_id, operation="promote")
 
     async def reprocess_job(
@@ -540,8 +546,8 @@ class RedisBackend:
     ) -> None:
         """Run a completed or failed job again (the script refuses any other ``state``)."""
         _not_a_job(job_id, "reprocess_job")
-        args = [self.keys(queue).base, job_id, state.value, "1" if reset_attempts else "0"]
-        reply = await self._run("reprocess_job", queue, args)
+        args = [job_id, state.value, "1" if reset_attempts else "0"]
+        reply = await self._run("reprocess_job", queue, args, job_id=job_id)
         expected = state.value if state in _FINISHED else "completed or failed"
         refusal(reply, job_id=job_id, operation="reprocess_job", expected=expected)
 
@@ -620,10 +626,16 @@ class RedisBackend:
     # -- maintenance and queue settings (see .admin) -----------------------------------
 
     async def clean(
-        self, queue: str, state: JobState, before_ms: int, limit: int, now: int
-    ) -> list[str]:
+        self,
+        queue: str,
+        state: JobState,
+        before_ms: int,
+        limit: int,
+        now: int,
+        cursor: tuple[int, ...] = (),
+    ) -> CleanBatch:
         """Remove up to ``limit`` old jobs of ``state`` (``lua/clean.lua``)."""
-        return await admin.clean(self, queue, state, before_ms, limit, now)
+        return await admin.clean(self, queue, state, before_ms, limit, now, cursor)
 
     async def drain(self, queue: str, delayed: bool, limit: int, now: int) -> int:
         """Remove up to ``limit`` waiting (and delayed) jobs (``lua/drain.lua``)."""

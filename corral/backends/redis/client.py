@@ -46,6 +46,11 @@ from corral.backends.redis.connection import (
     RedisReplyError,
 )
 from corral.backends.redis.settings import ConnectionSettings, parse_redis_url
+from corral.backends.redis.tls import (
+    HANDSHAKE_TIMEOUT_HINT,
+    closed_before_reply_hint,
+    tls_hint,
+)
 
 __all__ = [
     "WRITE_AT",
@@ -213,6 +218,10 @@ class _Protocol(asyncio.Protocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         self.closed = True
         reason = f"connection to Redis lost: {exc}" if exc else "connection to Redis closed"
+        if self._pending and not self._reads:  # the server hung up before its first reply
+            transport = self._transport
+            tls = transport is not None and transport.get_extra_info("sslcontext") is not None
+            reason += tls_hint(reason) or closed_before_reply_hint(tls)
         self._fail(RedisConnectionError(reason))
 
     def _fail(self, error: BaseException) -> None:
@@ -374,9 +383,18 @@ class RedisClient:
                     sock = transport.get_extra_info("socket")
                     if sock is not None:
                         enable_keepalive(sock)
-        except (OSError, TimeoutError, ssl.SSLError) as exc:
+        except TimeoutError:
             where = settings.path or f"{settings.host}:{settings.port}"
-            raise RedisConnectionError(f"cannot connect to Redis at {where}: {exc}") from None
+            raise RedisConnectionError(
+                f"cannot connect to Redis at {where}: no answer within "
+                f"{settings.connect_timeout:g}s (socket_connect_timeout)"
+                f"{HANDSHAKE_TIMEOUT_HINT if settings.ssl is not None else ''}"
+            ) from None
+        except (OSError, ssl.SSLError) as exc:
+            where = settings.path or f"{settings.host}:{settings.port}"
+            raise RedisConnectionError(
+                f"cannot connect to Redis at {where}: {exc}{tls_hint(str(exc))}"
+            ) from None
         try:
             if settings.password is not None:
                 auth = (

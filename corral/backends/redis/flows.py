@@ -28,7 +28,7 @@ from corral.backends.base import (
 from corral.backends.redis.connection import RedisConnectionError, RedisReplyError
 from corral.backends.redis.durability import run_durably
 from corral.backends.redis.keys import QueueKeys
-from corral.backends.redis.records import pairs
+from corral.backends.redis.records import new_job_args, pairs
 from corral.backends.redis.scripts import load_script, refusal
 from corral.backends.redis.slots import check_flow_slot, check_queue_slot
 from corral.errors import BackendError, StoreUnavailableError, error_from_code
@@ -72,14 +72,7 @@ async def add_flow(
         own_key = base + job.job_id if job.job_id is not None else None
         args += (
             base,
-            job.job_id or "",
-            job.name,
-            job.data,
-            job.opts,
-            job.timestamp_ms,
-            job.delay_ms,
-            job.priority,
-            "1" if job.lifo else "0",
+            *new_job_args(job),
             "1" if own_key is not None and own_key in parents_of_later else "0",
             "" if parent is None else parent.key,
             "" if parent is None else parent_field(parent),
@@ -115,8 +108,8 @@ async def add_flow(
 async def move_to_waiting_children(
     backend: RedisBackend, queue: str, job_id: str, token: str, now: int, child_key: str | None
 ) -> bool:
-    args = [backend.keys(queue).base, job_id, token, now, child_key or ""]
-    reply = await backend._run("move_to_waiting_children", queue, args)
+    args = [job_id, token, now, child_key or ""]
+    reply = await backend._run("move_to_waiting_children", queue, args, job_id=job_id)
     refusal(reply, job_id=job_id, operation="move_to_waiting_children")
     return bool(reply == 0)
 

@@ -1,4 +1,5 @@
-"""Turn Redis replies into the backend's typed results.
+"""Turn Redis replies into the backend's typed results, and a new job into the
+script arguments that store it (:func:`new_job_args`).
 
 Jobs may have been written by Node BullMQ of any 5.x/6.x version, so reading is
 tolerant where Node is: ``atm`` or the legacy ``attemptsMade``, ``stc`` or the
@@ -13,11 +14,27 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from corral._wire import record_from_fields
-from corral.backends.base import Event, Fetched, JobRecord
+from corral.backends.base import Event, Fetched, JobRecord, NewJob
 from corral.backends.keyspace import RESERVED_JOB_IDS
 from corral.errors import BackendError
 
-__all__ = ["pairs", "parse_events", "parse_fetched", "parse_job", "parse_jobs"]
+__all__ = ["new_job_args", "pairs", "parse_events", "parse_fetched", "parse_job", "parse_jobs"]
+
+
+def new_job_args(job: NewJob) -> tuple[Any, ...]:
+    """A new job's ARGV fields, as ``add_jobs.lua`` and ``add_flow.lua`` read each job:
+    id ("" for the store's next), name, data, opts, timestamp ms, delay ms, priority,
+    lifo ("1"/"0")."""
+    return (
+        job.job_id or "",
+        job.name,
+        job.data,
+        job.opts,
+        job.timestamp_ms,
+        job.delay_ms,
+        job.priority,
+        "1" if job.lifo else "0",
+    )
 
 
 def parse_job(job_id: str, fields: Mapping[str, str]) -> JobRecord:

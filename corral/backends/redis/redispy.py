@@ -36,7 +36,7 @@ from redis import exceptions as rex
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 
 from corral.backends.redis.client import _KEEPALIVE, block_seconds
@@ -47,12 +47,15 @@ from corral.backends.redis.connection import (
     RedisReplyError,
 )
 from corral.backends.redis.deployments import Deployment
+from corral.backends.redis.tls import closed_before_reply_hint, tls_hint
 
 __all__ = ["ClusterConnection", "SentinelConnection", "open_deployment"]
 
 _KEPT_CALLBACKS = ("CLUSTER", "COMMAND")
 """redis-py's own topology and command-table reads need their reply callbacks."""
 _LOST = (rex.ConnectionError, rex.TimeoutError, rex.ClusterError, rex.RedisClusterException)
+_HUNG_UP = ("reset by peer", "closed by server", "connection lost", "broken pipe")
+"""How redis-py reports a server that closed the connection (lower case)."""
 
 
 def _keepalive_options() -> dict[int, int]:
@@ -120,6 +123,8 @@ class _Managed:
         self._blocking = blocking
         self._timeout = deployment.settings.timeout
         self._closed = False
+        self._answered = False
+        """Whether a server ever answered this connection (see :meth:`_hint`)."""
 
     def _allowance(self, args: Sequence[Any]) -> float:
         block = block_seconds(args) if self._blocking else None
@@ -132,9 +137,10 @@ class _Managed:
             raise RedisConnectionError("this Redis connection is closed")
         try:
             if math.isinf(allowance):
-                return await call()
-            async with asyncio.timeout(allowance):
-                return await call()
+                reply = await call()
+            else:
+                async with asyncio.timeout(allowance):
+                    reply = await call()
         except TimeoutError:
             self._lost()
             raise RedisConnectionError(
@@ -152,10 +158,25 @@ class _Managed:
             raise _reply_error(exc) from None
         except _LOST as exc:
             self._lost()
-            raise RedisConnectionError(f"connection to Redis lost: {exc}") from None
+            detail = await self._explain(exc)
+            raise RedisConnectionError(f"connection to Redis lost: {detail}") from None
+        self._answered = True
+        return reply
 
     def _lost(self) -> None:
         """The topology may have changed: look it up again before the next command."""
+
+    async def _explain(self, exc: Exception) -> str:
+        """What went wrong, with the URL parameter that fixes a TLS failure."""
+        return f"{exc}{self._hint(str(exc))}"
+
+    def _hint(self, text: str) -> str:
+        """What to change for the failure ``text`` reports: a TLS setting, or (a server
+        that hung up before ever answering) the scheme or the client certificate."""
+        hint = tls_hint(text)
+        if not hint and not self._answered and any(h in text.lower() for h in _HUNG_UP):
+            hint = closed_before_reply_hint(self._deployment.uses_tls)
+        return hint
 
     async def execute_with_head(self, head: CommandHead, args: Sequence[Any]) -> Any:
         """Send ``head.args + args`` and return the reply."""
@@ -204,6 +225,30 @@ class SentinelConnection(_Managed):
 
     def __repr__(self) -> str:
         return f"SentinelConnection(service={self._deployment.service!r}, name={self._name!r})"
+
+    async def _explain(self, exc: Exception) -> str:
+        if not isinstance(exc, MasterNotFoundError):
+            return await super()._explain(exc)
+        # redis-py's error names the sentinels' failures by type only: ask each
+        # sentinel again to say why (a TLS setting, a password, a wrong service).
+        service = self._deployment.service or ""
+
+        async def ask(sentinel: Redis) -> str:
+            kwargs = sentinel.connection_pool.connection_kwargs
+            where = f"{kwargs.get('host')}:{kwargs.get('port')}"
+            try:
+                async with asyncio.timeout(self._timeout):
+                    found = await sentinel.execute_command(  # type: ignore[no-untyped-call]
+                        "SENTINEL", "GET-MASTER-ADDR-BY-NAME", service
+                    )
+            except TimeoutError:
+                return f"{where}: no answer within {self._timeout:g}s"
+            except rex.RedisError as error:
+                return f"{where}: {error}"
+            return f"{where}: {'its primary is down' if found else 'no such service'}"
+
+        reasons = "; ".join(await asyncio.gather(*(ask(s) for s in self._sentinel.sentinels)))
+        return f"no sentinel names a live primary of {service!r} ({reasons}){self._hint(reasons)}"
 
     async def execute(self, *args: Any) -> Any:
         """Send one command to the primary and return its reply."""

@@ -192,17 +192,37 @@ def _seconds(query: dict[str, str], name: str, default: float, bad: _Bad) -> flo
     return value
 
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _ssl_context(query: dict[str, str], bad: _Bad) -> ssl.SSLContext:
     requirement = query.get("ssl_cert_reqs", "required").lower()
     if requirement not in _CERT_MODES:
         raise bad(f"ssl_cert_reqs must be required, optional or none, not {requirement!r}")
-    check = query.get("ssl_check_hostname", "true" if requirement == "required" else "false")
+    check_text = query.get("ssl_check_hostname", "true" if requirement == "required" else "false")
+    check = _BOOLEANS.get(check_text.lower())
+    if check is None:
+        raise bad(f"ssl_check_hostname is true or false, not {check_text!r}")
+    if check and requirement == "none":
+        raise bad(
+            "ssl_check_hostname=true needs a verified certificate: leave out "
+            "ssl_cert_reqs=none, or ssl_check_hostname"
+        )
+    if "ssl_keyfile" in query and "ssl_certfile" not in query:
+        raise bad("ssl_keyfile is the key of a client certificate: give ssl_certfile too")
+    ca = query.get("ssl_ca_certs")
     try:
-        context = ssl.create_default_context(cafile=query.get("ssl_ca_certs"))
-        context.check_hostname = check.lower() in ("1", "true", "yes")
-        context.verify_mode = _CERT_MODES[requirement]
-        if "ssl_certfile" in query:
-            context.load_cert_chain(query["ssl_certfile"], query.get("ssl_keyfile"))
+        context = ssl.create_default_context(cafile=ca)
     except (OSError, ValueError) as exc:
-        raise bad(f"cannot load its TLS files: {exc}") from None
+        raise bad(f"cannot read the CA file ssl_ca_certs={ca!r}: {exc}") from None
+    context.check_hostname = check
+    context.verify_mode = _CERT_MODES[requirement]
+    if "ssl_certfile" in query:
+        certfile, keyfile = query["ssl_certfile"], query.get("ssl_keyfile")
+        try:
+            context.load_cert_chain(certfile, keyfile)
+        except (OSError, ValueError) as exc:
+            where = f"ssl_certfile={certfile!r}" + (f", ssl_keyfile={keyfile!r}" if keyfile else "")
+            fix = "" if keyfile else " (a file without the key needs ssl_keyfile)"
+            raise bad(f"cannot load the client certificate {where}: {exc}{fix}") from None
     return context

@@ -31,6 +31,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from corral.backends import mask_url
 from corral.backends.base import (
+    CleanBatch,
     Completed,
     DependencyBucket,
     DependencyCounts,
@@ -461,15 +462,21 @@ class SQLiteBackend:
     # -- maintenance and queue settings (see .ops_maintenance) -------------------------
 
     async def clean(
-        self, queue: str, state: JobState, before_ms: int, limit: int, now: int
-    ) -> list[str]:
+        self,
+        queue: str,
+        state: JobState,
+        before_ms: int,
+        limit: int,
+        now: int,
+        cursor: tuple[int, ...] = (),
+    ) -> CleanBatch:
         name = self._name(queue)
-        removed = await self._write_waking(
-            ops_maintenance.clean, name, state, before_ms, limit, now
+        batch = await self._write_waking(
+            ops_maintenance.clean, name, state, before_ms, limit, now, cursor
         )
         self._notify(name, jobs=False)
-        await _let_others_write(len(removed), limit)
-        return removed
+        await _let_others_write(len(batch.ids), limit)
+        return batch
 
     async def drain(self, queue: str, delayed: bool, limit: int, now: int) -> int:
         removed = await self._write_waking(

@@ -9,7 +9,7 @@ A job removed here goes as ``remove_job`` without its descendants removes it.
 
 from __future__ import annotations
 
-from corral.backends.admin_types import GlobalLimits, WorkerRecord
+from corral.backends.admin_types import CLEAN_WINDOW, CleanBatch, GlobalLimits, WorkerRecord
 from corral.backends.base import WORKER_SEEN_TIMEOUT_MS, JobState, Limiter
 from corral.backends.sqlite import ops_flows
 from corral.backends.sqlite._tx import Tx, existing
@@ -37,6 +37,8 @@ __all__ = [
 _FINISHED = (JobState.COMPLETED, JobState.FAILED)
 _NEVER = 2**62
 """A time after every due time (promote_jobs takes every delayed job)."""
+_BEFORE_EVERY_LINE = (-(2**62), 0)
+"""A (lane, seq) before every job of a line: where a first clean batch starts."""
 
 
 def _prune(fam: ops_flows.Family, tx: Tx, rowid: int, job_id: str, now: int) -> None:
@@ -46,23 +48,48 @@ def _prune(fam: ops_flows.Family, tx: Tx, rowid: int, job_id: str, now: int) -> 
 
 
 def clean(
-    conn: Conn, queue: str, state: JobState, before_ms: int, limit: int, now: int
-) -> list[str]:
+    conn: Conn,
+    queue: str,
+    state: JobState,
+    before_ms: int,
+    limit: int,
+    now: int,
+    cursor: tuple[int, ...],
+) -> CleanBatch:
     qid = conn.find_qid(queue)
     if qid is None:
-        return []
+        return CleanBatch([], None)
     tx = Tx(conn, qid)
+    following: tuple[int, ...] | None = None
     if state in _FINISHED:
         rows = tx.run("clean_finished", qid, state.value, before_ms, limit).fetchall()
+        if len(rows) == limit:
+            following = ()
     else:
-        rows = tx.run("clean_line", qid, state.value, before_ms, limit, now).fetchall()
+        # The line from its oldest entry, after the last one earlier batches looked
+        # at (the cursor: its lane and seq), each with whether it goes; stop at
+        # `limit` gone.
+        after = cursor or _BEFORE_EVERY_LINE
+        window = max(limit, CLEAN_WINDOW)
+        seen = tx.run("clean_line", qid, state.value, before_ms, window, now, *after).fetchall()
+        rows = []
+        last: tuple[int, ...] | None = None
+        for rowid, job_id, lane, seq, goes in seen:
+            if len(rows) == limit:
+                break
+            last = (lane, seq)
+            if goes:
+                rows.append((rowid, job_id))
+        if last is not None and (len(rows) == limit or len(seen) == window):
+            following = last
     fam = ops_flows.Family(conn, tx)
     for rowid, job_id in rows:
         _prune(fam, tx, rowid, job_id, now)
-    tx.event("cleaned", count=str(len(rows)))
+    if rows or not cursor:
+        tx.event("cleaned", count=str(len(rows)))
     fam.flush()
     tx.flush()
-    return [job_id for _, job_id in rows]
+    return CleanBatch([job_id for _, job_id in rows], following)
 
 
 def drain(conn: Conn, queue: str, delayed: bool, limit: int, now: int) -> int:
@@ -86,11 +113,10 @@ def move_jobs_to_wait(conn: Conn, queue: str, state: JobState, before_ms: int, l
     tx = Tx(conn, qid)
     before = _NEVER if state is JobState.DELAYED else before_ms
     rows = tx.run("retry_batch", qid, state.value, before, limit).fetchall()
-    for rowid, job_id, priority, lifo in rows:
-        if priority > 0:
-            line, lane, seq = "prioritized", priority, tx.back()
-        else:
-            line, lane, seq = "waiting", 0, tx.front() if lifo else tx.back()
+    for rowid, job_id in rows:
+        # As Node's moveJobsToWait: every job waits behind the others, whatever its
+        # priority or lifo (it keeps its priority).
+        line, lane, seq = "waiting", 0, tx.back()
         if state is JobState.DELAYED:
             tx.run("job_promote_all", line, lane, seq, rowid)
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from corral.backends.base import Event, JobRecord, JobState
 from corral.backends.sqlite._tx import Tx, record
@@ -32,9 +33,6 @@ __all__ = [
     "read_events",
 ]
 
-_STATES_IN_TABLE = frozenset(
-    {"waiting", "prioritized", "delayed", "active", "completed", "failed", "waiting-children"}
-)
 _OLDEST_FIRST = frozenset(
     {JobState.WAITING, JobState.PRIORITIZED, JobState.DELAYED, JobState.WAITING_CHILDREN}
 )
@@ -80,13 +78,10 @@ def get_logs(conn: Conn, queue: str, job_id: str, start: int, end: int) -> tuple
 
 def get_counts(conn: Conn, queue: str, states: Sequence[JobState]) -> dict[JobState, int]:
     qid = conn.find_qid(queue)
-    counts: dict[JobState, int] = {}
-    for state in states:
-        if qid is None or state.value not in _STATES_IN_TABLE:
-            counts[state] = 0
-        else:
-            counts[state] = int(conn.sql.execute(Q["jobs_count"], (qid, state.value)).fetchone()[0])
-    return counts
+    stored: dict[str, int] = {}
+    if qid is not None:
+        stored = {str(s): int(n) for s, n in conn.sql.execute(Q["jobs_counts"], (qid,))}
+    return {state: stored.get(state.value, 0) for state in states}
 
 
 def get_jobs(
@@ -96,16 +91,6 @@ def get_jobs(
     listed = [s for s in states if s in _OLDEST_FIRST or s in _NEWEST_FIRST]
     if qid is None or not listed:
         return []
-    if len(listed) == 1 and start >= 0 and end >= -1:
-        # One state, counted from its start: no count needed (counting a big state
-        # costs as much as reading it), -1 is SQLite's "no limit".
-        state = listed[0]
-        query = "jobs_page_oldest_first" if state in _OLDEST_FIRST else "jobs_page_newest_first"
-        limit = -1 if end == -1 else max(end - start + 1, 0)
-        if limit == 0:
-            return []
-        rows = conn.sql.execute(Q[query], (qid, state.value, limit, start)).fetchall()
-        return [record(row) for row in rows]
     counts = [int(conn.sql.execute(Q["jobs_count"], (qid, s.value)).fetchone()[0]) for s in listed]
     skip, want = _window(start, end, sum(counts))
     jobs: list[JobRecord] = []
@@ -115,12 +100,28 @@ def get_jobs(
         if skip >= count:
             skip -= count
             continue
-        query = "jobs_page_oldest_first" if state in _OLDEST_FIRST else "jobs_page_newest_first"
-        rows = conn.sql.execute(Q[query], (qid, state.value, want, skip)).fetchall()
+        rows = _page(conn, qid, state, skip, min(want, count - skip), count)
         jobs.extend(record(row) for row in rows)
         want -= len(rows)
         skip = 0
     return jobs
+
+
+def _page(conn: Conn, qid: int, state: JobState, skip: int, take: int, count: int) -> list[Any]:
+    """``take`` job rows of one state after the first ``skip`` of its ``count``, in its
+    listing order. An index steps over the skipped entries one by one, so a page past
+    the middle is read from the far end (and turned round): a page costs at most
+    half the state's entries, and the first and last pages almost nothing."""
+    forward = state in _OLDEST_FIRST
+    from_end = count - skip - take
+    turned = from_end < skip
+    if turned:
+        forward, skip = not forward, from_end
+    query = "jobs_page_oldest_first" if forward else "jobs_page_newest_first"
+    rows = conn.sql.execute(Q[query], (qid, state.value, take, skip)).fetchall()
+    if turned:
+        rows.reverse()
+    return rows
 
 
 def peek_work(conn: Conn, queue: str) -> tuple[bool, int | None]:

@@ -183,8 +183,12 @@ WHERE rowid = ?;
 UPDATE jobs SET stalled_mark = 1 WHERE qid = ? AND state = 'active' AND stalled_mark = 0;
 
 -- name: jobs_count
--- How many jobs of the queue are in a state.
-SELECT count(*) FROM jobs WHERE qid = ? AND state = ?;
+-- How many jobs of the queue are in a state (kept in job_counts: one lookup).
+SELECT coalesce((SELECT n FROM job_counts WHERE qid = ?1 AND state = ?2), 0);
+
+-- name: jobs_counts
+-- How many jobs of the queue are in each state it has held.
+SELECT state, n FROM job_counts WHERE qid = ?;
 
 -- name: jobs_delete_queue
 -- Obliterate: remove every job of the queue.

@@ -6,28 +6,31 @@
 SELECT rowid, id FROM jobs WHERE qid = ? AND state = ? AND lane <= ? ORDER BY lane, seq LIMIT ?;
 
 -- name: clean_line
--- Of the n oldest jobs of a state, those last seen at or before a time with no live lock.
-SELECT rowid, id FROM (
-    SELECT rowid, id, finished_on, processed_on, timestamp, token, lock_until, lane, seq
-    FROM jobs WHERE qid = ?1 AND state = ?2 ORDER BY lane, seq LIMIT ?4
-)
-WHERE coalesce(finished_on, processed_on, timestamp) <= ?3
-  AND (?2 != 'active' OR token IS NULL OR lock_until IS NULL OR lock_until <= ?5)
-ORDER BY lane, seq;
+-- The jobs of a state from the oldest, n of them after a place (lane, seq) in the
+-- line, each with its place and whether clean takes it: last seen at or before a
+-- time, no live lock (active), and not a job scheduler's next run
+-- ('repeat:<id>:<next ms>', kept as on Redis).
+SELECT rowid, id, lane, seq,
+       coalesce(finished_on, processed_on, timestamp) <= ?3
+       AND (?2 != 'active' OR token IS NULL OR lock_until IS NULL OR lock_until <= ?5)
+       AND id NOT IN (SELECT 'repeat:' || s.id || ':' || s.next_ms
+                      FROM job_schedulers AS s WHERE s.qid = ?1)
+FROM jobs WHERE qid = ?1 AND state = ?2 AND (lane, seq) > (?6, ?7)
+ORDER BY lane, seq LIMIT ?4;
 
 -- name: drain_batch
--- Up to n jobs that wait (waiting, prioritized, and delayed when asked, but not a job
--- scheduler's next run 'repeat:<id>:<next ms>', which stays as on Redis).
+-- Up to n jobs that wait (waiting, prioritized, and delayed when asked), but not a
+-- job scheduler's next run 'repeat:<id>:<next ms>', which stays as on Redis.
 SELECT rowid, id FROM jobs
 WHERE qid = ?1
-  AND (state = 'waiting' OR state = 'prioritized' OR (?2 AND state = 'delayed'
-       AND NOT EXISTS (SELECT 1 FROM job_schedulers AS s
-                       WHERE s.qid = ?1 AND jobs.id = 'repeat:' || s.id || ':' || s.next_ms)))
+  AND (state = 'waiting' OR state = 'prioritized' OR (?2 AND state = 'delayed'))
+  AND id NOT IN (SELECT 'repeat:' || s.id || ':' || s.next_ms
+                 FROM job_schedulers AS s WHERE s.qid = ?1)
 LIMIT ?3;
 
 -- name: retry_batch
 -- Up to n jobs of a state (finished at or before a time, or delayed), oldest first.
-SELECT rowid, id, priority, lifo FROM jobs
+SELECT rowid, id FROM jobs
 WHERE qid = ? AND state = ? AND lane <= ? ORDER BY lane, seq LIMIT ?;
 
 -- name: job_promote_all

@@ -1,4 +1,4 @@
--- corral SQLite schema, current version (9). A new database is created from the
+-- corral SQLite schema, current version (10). A new database is created from the
 -- migrations; a test checks that they produce exactly this schema.
 
 -- One row per queue ('<prefix>:<name>'). Rows are never deleted (obliterate
@@ -178,3 +178,28 @@ CREATE TABLE workers (
     last_seen  INTEGER NOT NULL,
     PRIMARY KEY (qid, worker_id)
 ) WITHOUT ROWID;
+
+-- How many jobs each queue holds in each state (10), kept in step by triggers
+-- inside the transaction of every change: counting a state is one lookup.
+CREATE TABLE job_counts (
+    qid   INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    n     INTEGER NOT NULL,
+    PRIMARY KEY (qid, state)
+) WITHOUT ROWID;
+
+CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO job_counts (qid, state, n) VALUES (new.qid, new.state, 1)
+    ON CONFLICT (qid, state) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
+    UPDATE job_counts SET n = n - 1 WHERE qid = old.qid AND state = old.state;
+END;
+
+CREATE TRIGGER jobs_count_move AFTER UPDATE OF qid, state ON jobs
+WHEN old.state IS NOT new.state OR old.qid IS NOT new.qid BEGIN
+    UPDATE job_counts SET n = n - 1 WHERE qid = old.qid AND state = old.state;
+    INSERT INTO job_counts (qid, state, n) VALUES (new.qid, new.state, 1)
+    ON CONFLICT (qid, state) DO UPDATE SET n = n + 1;
+END;

@@ -21,7 +21,7 @@
 // Result: the list of step results (with "hold", after stop).
 import { Job, Queue, QueueEvents, Worker } from 'bullmq';
 import IORedis from 'ioredis';
-import { connectionFor, errorView, jobView, ready, run, stopRequested } from './common.mjs';
+import { connectionFor, errorView, jobView, ready, run, runSteps, stopRequested } from './common.mjs';
 
 run(async ({ url, queueName, command }) => {
   const connection = connectionFor(url);
@@ -118,24 +118,10 @@ run(async ({ url, queueName, command }) => {
     },
   };
 
-  const results = [];
   try {
-    for (const step of command.steps ?? []) {
-      const op = ops[step.op];
-      if (!op) throw new Error(`unknown op ${JSON.stringify(step.op)}`);
-      if (step.catch) {
-        try {
-          results.push(await op(step));
-        } catch (err) {
-          results.push({ error: errorView(err) });
-        }
-      } else {
-        results.push((await op(step)) ?? null);
-      }
-    }
+    return await runSteps(ops, command.steps);
   } finally {
     if (holder) await holder.close();
     await queue.close();
   }
-  return results;
 });

@@ -81,6 +81,24 @@ export function errorView(err) {
   return { message: String(err?.message ?? err), code: err?.code ?? null, name: err?.name ?? null };
 }
 
+// Run each step's op (ops[step.op]) in order; one result per step. A step with
+// "catch": true reports what its op throws as {"error": {message, code, name}} instead of
+// aborting the run.
+export async function runSteps(ops, steps) {
+  const results = [];
+  for (const step of steps ?? []) {
+    const op = ops[step.op];
+    if (!op) throw new Error(`unknown op ${JSON.stringify(step.op)}`);
+    try {
+      results.push((await op(step)) ?? null);
+    } catch (err) {
+      if (!step.catch) throw err;
+      results.push({ error: errorView(err) });
+    }
+  }
+  return results;
+}
+
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Resolves when "stop" is written to stdin or stdin is closed.
@@ -95,6 +113,35 @@ export function stopRequested() {
     process.stdin.on('end', () => resolve('eof'));
     process.stdin.on('error', () => resolve('eof'));
   });
+}
+
+// Counts jobs finished for good: `finish()` counts one; `done` resolves ('done') once
+// `target` are (never when `target` is null).
+export function finishLine(target) {
+  let finished = 0;
+  let resolveDone;
+  const done = new Promise((resolve) => {
+    resolveDone = resolve;
+  });
+  const finish = () => {
+    finished += 1;
+    if (target !== null && finished >= target) resolveDone('done');
+  };
+  return { done, finish };
+}
+
+// Wait for the promise `done`, a "stop" on stdin (or its end) or `timeoutMs`, whichever
+// comes first; resolves to what came ('timeout' for the last).
+export async function waitForEnd(done, timeoutMs = 20000) {
+  let timer;
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    return await Promise.race([done, stopRequested(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 // Run main(); print its result or its error; exit. A hard deadline guards against hangs.

@@ -12,7 +12,7 @@
 // Result: {events: [{event, ...payload}], timedOut}
 import { QueueEvents } from 'bullmq';
 import IORedis from 'ioredis';
-import { connectionFor, ready, run, stopRequested } from './common.mjs';
+import { connectionFor, ready, run, waitForEnd } from './common.mjs';
 
 run(async ({ url, queueName, command }) => {
   const connection = connectionFor(url);
@@ -43,12 +43,7 @@ run(async ({ url, queueName, command }) => {
   await queueEvents.waitUntilReady();
   ready();
 
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), command.timeoutMs ?? 20000);
-  });
-  const why = await Promise.race([allSeen, stopRequested(), timeout]);
-  clearTimeout(timer);
+  const why = await waitForEnd(allSeen, command.timeoutMs ?? 20000);
   await queueEvents.close();
   return { events, timedOut: why === 'timeout' };
 });

@@ -17,7 +17,7 @@
 // Result: {seen: [{id, name, queueName, attemptsMade}], completed: [{id, queueName,
 //          returnvalue}], failed: [{id, queueName, failedReason}], errors, timedOut}
 import { Queue, UnrecoverableError, WaitingChildrenError, Worker } from 'bullmq';
-import { connectionFor, ready, run, stopRequested } from './common.mjs';
+import { connectionFor, finishLine, ready, run, waitForEnd } from './common.mjs';
 
 run(async ({ url, command }) => {
   const connection = connectionFor(url);
@@ -29,14 +29,7 @@ run(async ({ url, command }) => {
   const fail = command.fail ?? {};
   const unrecoverable = new Set(command.unrecoverable ?? []);
   const steps = command.step ?? {};
-  const target = command.until?.finished ?? null;
-  let finished = 0;
-  let notify = () => {};
-  const allDone = new Promise((resolve) => {
-    notify = () => {
-      if (target !== null && finished >= target) resolve('done');
-    };
-  });
+  const finishing = finishLine(command.until?.finished ?? null);
   const others = new Map();
   const queueFor = (name) => {
     if (!others.has(name)) others.set(name, new Queue(name, { connection, prefix }));
@@ -65,15 +58,13 @@ run(async ({ url, command }) => {
     const worker = new Worker(name, processor, { connection, prefix, ...(command.options ?? {}) });
     worker.on('completed', (job, returnvalue) => {
       completed.push({ id: job.id, queueName: job.queueName, returnvalue });
-      finished += 1;
-      notify();
+      finishing.finish();
     });
     worker.on('failed', (job, err) => {
       const attempts = Math.max(job?.opts?.attempts ?? 1, 1);
       if ((job?.attemptsMade ?? 0) >= attempts || err?.name === 'UnrecoverableError') {
         failed.push({ id: job?.id ?? null, queueName: job?.queueName ?? null, failedReason: String(err?.message ?? err) });
-        finished += 1;
-        notify();
+        finishing.finish();
       }
     });
     worker.on('error', (err) => errors.push(String(err?.message ?? err)));
@@ -82,12 +73,7 @@ run(async ({ url, command }) => {
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   ready();
 
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), command.timeoutMs ?? 20000);
-  });
-  const why = await Promise.race([allDone, stopRequested(), timeout]);
-  clearTimeout(timer);
+  const why = await waitForEnd(finishing.done, command.timeoutMs ?? 20000);
   await Promise.all(workers.map((w) => w.close()));
   for (const queue of others.values()) await queue.close();
   return { seen, completed, failed, errors, timedOut: why === 'timeout' };

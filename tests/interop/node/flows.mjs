@@ -15,7 +15,7 @@
 // A step with "catch": true reports {"error": {message, code, name}} instead of aborting.
 // Result: the list of step results. A flow node is {id, name, queueName, children?}.
 import { FlowProducer, Job, Queue } from 'bullmq';
-import { connectionFor, errorView, jobView, run } from './common.mjs';
+import { connectionFor, jobView, run, runSteps } from './common.mjs';
 
 function nodeView(node) {
   if (!node) return null;
@@ -80,24 +80,10 @@ run(async ({ url, command }) => {
     counts: async (s) => queueFor(s.queueName).getJobCounts(...(s.types ?? [])),
   };
 
-  const results = [];
   try {
-    for (const step of command.steps ?? []) {
-      const op = ops[step.op];
-      if (!op) throw new Error(`unknown op ${JSON.stringify(step.op)}`);
-      if (step.catch) {
-        try {
-          results.push(await op(step));
-        } catch (err) {
-          results.push({ error: errorView(err) });
-        }
-      } else {
-        results.push(await op(step));
-      }
-    }
+    return await runSteps(ops, command.steps);
   } finally {
     await producer.close();
     for (const queue of queues.values()) await queue.close();
   }
-  return results;
 });

@@ -16,7 +16,7 @@
 // A step with "catch": true reports {"error": {message, code, name}} instead of aborting.
 // Result: the list of step results.
 import { Job, Queue, Worker } from 'bullmq';
-import { connectionFor, errorView, jobView, run, sleep } from './common.mjs';
+import { connectionFor, jobView, run, runSteps, sleep } from './common.mjs';
 
 run(async ({ url, queueName, command }) => {
   const connection = connectionFor(url);
@@ -77,24 +77,10 @@ run(async ({ url, queueName, command }) => {
     getMetrics: async (s) => queue.getMetrics(s.type, s.start ?? 0, s.end ?? -1),
   };
 
-  const results = [];
   try {
-    for (const step of command.steps ?? []) {
-      const op = ops[step.op];
-      if (!op) throw new Error(`unknown op ${JSON.stringify(step.op)}`);
-      if (step.catch) {
-        try {
-          results.push(await op(step));
-        } catch (err) {
-          results.push({ error: errorView(err) });
-        }
-      } else {
-        results.push(await op(step));
-      }
-    }
+    return await runSteps(ops, command.steps);
   } finally {
     if (worker) await worker.close();
     await queue.close();
   }
-  return results;
 });

@@ -13,7 +13,7 @@
 // Result: the list of step results.
 import { Queue } from 'bullmq';
 import { CronExpressionParser } from 'cron-parser';
-import { connectionFor, jobView, run } from './common.mjs';
+import { connectionFor, jobView, run, runSteps } from './common.mjs';
 
 function cronNext(cases) {
   return cases.map(([pattern, tz, start, n]) => {
@@ -48,15 +48,9 @@ run(async ({ url, queueName, command }) => {
     remove: async (s) => queue.removeJobScheduler(s.id),
     cronNext: async (s) => cronNext(s.cases),
   };
-  const results = [];
   try {
-    for (const step of steps) {
-      const op = ops[step.op];
-      if (!op) throw new Error(`unknown op ${step.op}`);
-      results.push(await op(step));
-    }
+    return await runSteps(ops, steps);
   } finally {
     await queue.close();
   }
-  return results;
 });

@@ -17,7 +17,7 @@
 // Result: {seen: [job view + seenAt], completed: [{id, returnvalue}],
 //          failed: [{id, failedReason, attemptsMade, final}], stalled: [id], errors, timedOut}
 import { Worker } from 'bullmq';
-import { connectionFor, jobView, ready, run, sleep, stopRequested } from './common.mjs';
+import { connectionFor, finishLine, jobView, ready, run, sleep, waitForEnd } from './common.mjs';
 
 run(async ({ url, queueName, command }) => {
   const connection = connectionFor(url);
@@ -27,14 +27,7 @@ run(async ({ url, queueName, command }) => {
   const stalled = [];
   const errors = [];
   const fail = command.fail ?? {};
-  const target = command.until?.finished ?? null;
-  let finished = 0;
-  let notify = () => {};
-  const allDone = new Promise((resolve) => {
-    notify = () => {
-      if (target !== null && finished >= target) resolve('done');
-    };
-  });
+  const finishing = finishLine(command.until?.finished ?? null);
 
   const worker = new Worker(
     queueName,
@@ -54,8 +47,7 @@ run(async ({ url, queueName, command }) => {
   );
   worker.on('completed', (job, returnvalue) => {
     completed.push({ id: job.id, returnvalue, at: Date.now() });
-    finished += 1;
-    notify();
+    finishing.finish();
   });
   worker.on('failed', (job, err) => {
     const attempts = Math.max(job?.opts?.attempts ?? 1, 1);
@@ -68,8 +60,7 @@ run(async ({ url, queueName, command }) => {
       at: Date.now(),
     });
     if (final) {
-      finished += 1;
-      notify();
+      finishing.finish();
     }
   });
   worker.on('stalled', (jobId) => stalled.push(jobId));
@@ -77,12 +68,7 @@ run(async ({ url, queueName, command }) => {
   await worker.waitUntilReady();
   ready();
 
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), command.timeoutMs ?? 20000);
-  });
-  const why = await Promise.race([allDone, stopRequested(), timeout]);
-  clearTimeout(timer);
+  const why = await waitForEnd(finishing.done, command.timeoutMs ?? 20000);
   await worker.close();
   return { seen, completed, failed, stalled, errors, timedOut: why === 'timeout' };
 });

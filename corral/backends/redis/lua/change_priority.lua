@@ -7,11 +7,11 @@
   KEYS[4]  active       LIST    read for the global concurrency check
   KEYS[5]  marker       ZSET    wake-up marker
   KEYS[6]  meta         HASH    queue settings
+  KEYS[7]  job          HASH    the job
 
-  ARGV[1]  base key "<prefix>:<queue>:"
-  ARGV[2]  job id
-  ARGV[3]  priority (0 none, 1 first ... 2097151)
-  ARGV[4]  "1" lifo: first among the jobs of its priority (or at the front of
+  ARGV[1]  job id
+  ARGV[2]  priority (0 none, 1 first ... 2097151)
+  ARGV[3]  "1" lifo: first among the jobs of its priority (or at the front of
            wait for priority 0), "0" last
 
   A job that waits (wait or prioritized) moves to its new place; a job in any
@@ -26,9 +26,8 @@ local Q = {
   wait = KEYS[1], prioritized = KEYS[2], pc = KEYS[3], active = KEYS[4], marker = KEYS[5],
   meta = KEYS[6],
 }
-local base, id = ARGV[1], ARGV[2]
-local priority, lifo = tonumber(ARGV[3]), ARGV[4] == "1"
-local job_key = base .. id
+local id, job_key = ARGV[1], KEYS[7]
+local priority, lifo = tonumber(ARGV[2]), ARGV[3] == "1"
 if redis.call("EXISTS", job_key) == 0 then
   return -1
 end

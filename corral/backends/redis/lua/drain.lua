@@ -17,9 +17,10 @@
   ARGV[4]  now (epoch ms, the caller's): places a parent released by a removed child
 
   Each job is removed like remove_job without its descendants
-  (includes/prune.lua); active, completed and failed jobs are untouched. A delayed
-  job that is a job scheduler's next run (id "repeat:<scheduler>:<ms>" with that
-  scheduler at that time) stays, as in Node.
+  (includes/prune.lua); active, completed and failed jobs are untouched. A job
+  that is a job scheduler's next run (id "repeat:<scheduler>:<ms>" with that
+  scheduler at that time) stays, in whichever line it is, as in Node: the
+  schedule goes on.
 
   Returns how many jobs were removed. No events, as Node.
 ]]
@@ -29,32 +30,51 @@ local Q = {stalled = KEYS[6], meta = KEYS[7], events = KEYS[8]}
 local base, budget, now = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
 local removed = 0
 
+-- Remove the jobs of a list from its tail (the oldest) up; a kept job stays where it
+-- is, and the next window starts past the ones kept so far.
 local function take_list(list)
-  if budget <= 0 then
-    return
+  local kept = 0
+  while budget > 0 do
+    local want, skip = budget, kept
+    local ids = redis.call("LRANGE", list, -(skip + want), -(skip + 1))
+    local n = #ids
+    local keep = {}
+    for i = 1, n do
+      keep[i] = scheduler_run(KEYS[5], ids[i])
+    end
+    local gone = 0
+    for i = n, 1, -1 do
+      if keep[i] then
+        kept = kept + 1
+      else
+        gone = gone + 1
+      end
+    end
+    if skip == 0 and gone == n then
+      redis.call("LTRIM", list, 0, -n - 1)  -- the common case: the whole tail goes
+    elseif gone > 0 then
+      for i = 1, n do
+        if not keep[i] then
+          -- Mark the entry (no job id is empty; LSET moves nothing), drop the marks below.
+          redis.call("LSET", list, i - n - 1 - skip, "")
+        end
+      end
+      redis.call("LREM", list, -gone, "")
+    end
+    for i = 1, n do
+      if not keep[i] then
+        prune_job(Q, base, ids[i], now)
+      end
+    end
+    budget = budget - gone
+    removed = removed + gone
+    if n < want then
+      return
+    end
   end
-  local ids = redis.call("LRANGE", list, -budget, -1)
-  if #ids == 0 then
-    return
-  end
-  redis.call("LTRIM", list, 0, -#ids - 1)
-  for _, id in ipairs(ids) do
-    prune_job(Q, base, id, now)
-  end
-  budget = budget - #ids
-  removed = removed + #ids
 end
 
-local function scheduled_next(id)
-  local scheduler, at = string.match(id, "^repeat:(.+):(%d+)$")
-  if not scheduler then
-    return false
-  end
-  local score = redis.call("ZSCORE", KEYS[5], scheduler)
-  return score ~= false and tonumber(score) == tonumber(at)
-end
-
-local function take_set(set, keep_scheduled)
+local function take_set(set)
   local offset = 0
   while budget > 0 do
     local ids = redis.call("ZRANGE", set, offset, offset + budget - 1)
@@ -63,7 +83,7 @@ local function take_set(set, keep_scheduled)
     end
     local gone = {}
     for _, id in ipairs(ids) do
-      if keep_scheduled and scheduled_next(id) then
+      if scheduler_run(KEYS[5], id) then
         offset = offset + 1
       else
         gone[#gone + 1] = id
@@ -80,8 +100,8 @@ end
 
 take_list(KEYS[1])
 take_list(KEYS[2])
-take_set(KEYS[3], false)
+take_set(KEYS[3])
 if ARGV[2] == "1" then
-  take_set(KEYS[4], true)
+  take_set(KEYS[4])
 end
 return removed

@@ -9,9 +9,9 @@
   KEYS[6]  wait              LIST
   KEYS[7]  paused            LIST  legacy BullMQ 5 list; its jobs are waiting
   KEYS[8]  waiting-children  ZSET
+  KEYS[9]  job               HASH  the job
 
-  ARGV[1]  base key "<prefix>:<queue>:"
-  ARGV[2]  job id
+  ARGV[1]  job id
 
   Returns the state name: completed, failed, delayed, prioritized, active,
   waiting, waiting-children or unknown (also when the job does not exist).
@@ -22,4 +22,4 @@ local S = {
   completed = KEYS[1], failed = KEYS[2], delayed = KEYS[3], prioritized = KEYS[4],
   active = KEYS[5], wait = KEYS[6], paused = KEYS[7], waiting_children = KEYS[8],
 }
-return job_state(S, ARGV[1] .. ARGV[2], ARGV[2])
+return job_state(S, KEYS[9], ARGV[1])

@@ -1,18 +1,16 @@
 --[[
-  move_jobs_to_wait: put up to `limit` finished or delayed jobs back in their
-  line, oldest first (Node's moveJobsToWait: queue.retryJobs / promoteJobs), in
+  move_jobs_to_wait: put up to `limit` finished or delayed jobs in wait,
+  oldest first (Node's moveJobsToWait: queue.retryJobs / promoteJobs), in
   batches (the caller repeats while a batch is full).
 
   KEYS[1]  completed    ZSET    by finishedOn
   KEYS[2]  failed       ZSET    by finishedOn
   KEYS[3]  delayed      ZSET    by due time
-  KEYS[4]  wait         LIST    plain jobs (LPUSH back, RPUSH front for lifo)
-  KEYS[5]  prioritized  ZSET    prioritized jobs
-  KEYS[6]  pc           STRING  priority counter
-  KEYS[7]  active       LIST    read for the global concurrency check
-  KEYS[8]  marker       ZSET    wake-up marker
-  KEYS[9]  meta         HASH    queue settings
-  KEYS[10] events       STREAM  event log
+  KEYS[4]  wait         LIST    every moved job (LPUSH)
+  KEYS[5]  active       LIST    read for the global concurrency check
+  KEYS[6]  marker       ZSET    wake-up marker
+  KEYS[7]  meta         HASH    queue settings
+  KEYS[8]  events       STREAM  event log
 
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  state: "completed" | "failed" | "delayed"
@@ -22,18 +20,16 @@
 
   A finished job loses finishedOn, processedOn and its return value or failed
   reason (attempts are kept) and a child goes back into its parent's pending
-  children, as reprocess_job; a delayed job's delay becomes 0. Unlike Node, a job
-  with a priority goes to prioritized (as reprocess_job and promote do).
+  children, as reprocess_job; a delayed job's delay becomes 0. As Node's
+  moveJobsToWait, every job goes to wait, oldest first behind the jobs already
+  there, whatever its priority or lifo option (the job keeps its priority field).
 
   Returns how many jobs moved.
   Event: waiting (jobId, prev state) per job.
 ]]
 --- @include "flow"
 
-local Q = {
-  wait = KEYS[4], prioritized = KEYS[5], pc = KEYS[6], active = KEYS[7], marker = KEYS[8],
-  meta = KEYS[9], events = KEYS[10],
-}
+local Q = {wait = KEYS[4], active = KEYS[5], marker = KEYS[6], meta = KEYS[7], events = KEYS[8]}
 local base, state, limit = ARGV[1], ARGV[2], tonumber(ARGV[4])
 local set, ids
 if state == "completed" then
@@ -69,10 +65,7 @@ for _, id in ipairs(ids) do
     end
     redis.call("HDEL", job_key, "finishedOn", "processedOn", result_field)
   end
-  local fields = redis.call("HMGET", job_key, "priority", "opts")
-  local ok, opts = pcall(cjson.decode, fields[2] or "{}")
-  local lifo = ok and type(opts) == "table" and opts["lifo"] == true
-  enqueue(Q, id, tonumber(fields[1]) or 0, lifo)
+  redis.call("LPUSH", Q.wait, id)
   emit(Q, M, "waiting", "jobId", id, "prev", state)
 end
 if not paused_or_maxed(Q, M) then

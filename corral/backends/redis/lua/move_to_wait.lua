@@ -10,10 +10,16 @@
   KEYS[6]  events       STREAM  event log
   KEYS[7]  limiter      STRING  rate-limit counter
   KEYS[8]  stalled      SET     stalled candidates (the job leaves it)
+  KEYS[9]  completed         ZSET    KEYS[9..13]: read only for the state a
+  KEYS[10] failed            ZSET    refusal reports
+  KEYS[11] delayed           ZSET
+  KEYS[12] paused            LIST
+  KEYS[13] waiting-children  ZSET
+  KEYS[14] job               HASH    the job
+  KEYS[15] job:lock          STRING  its lock (released)
 
-  ARGV[1]  base key "<prefix>:<queue>:"
-  ARGV[2]  job id
-  ARGV[3]  token that must hold the lock
+  ARGV[1]  job id
+  ARGV[2]  token that must hold the lock
 
   Returns the refusals of move_to_finished (nothing changed); else the ms left
   on the queue's rate limit (0 when it is not limited), by the same rule as
@@ -21,19 +27,25 @@
   Events: waiting (jobId, prev active).
 ]]
 --- @include "queue"
+--- @include "job"
 
 local Q = {
   wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], marker = KEYS[4], meta = KEYS[5],
   events = KEYS[6], limiter = KEYS[7], stalled = KEYS[8],
 }
-local base, id = ARGV[1], ARGV[2]
-local code = take_from_active(Q, base, id, ARGV[3])
+local id = ARGV[1]
+local S = {
+  completed = KEYS[9], failed = KEYS[10], delayed = KEYS[11], prioritized = Q.prioritized,
+  active = Q.active, wait = Q.wait, paused = KEYS[12], waiting_children = KEYS[13],
+}
+local J = {hash = KEYS[14], lock = KEYS[15]}
+local code = take_job_from_active(Q, S, J, id, ARGV[2])
 if code ~= 0 then
   return code
 end
 
 local M = read_meta(Q.meta)
-local priority = job_priority(base .. id)
+local priority = job_priority(J.hash)
 if priority > 0 then
   -- Counter part 0: ahead of every job of the same priority.
   redis.call("ZADD", Q.prioritized, priority * 4294967296, id)

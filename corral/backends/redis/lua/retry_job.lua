@@ -13,8 +13,14 @@
   KEYS[8]  events       STREAM  event log
   KEYS[9]  limiter      STRING  rate-limit counter (fetch)
   KEYS[10] stalled      SET     stalled candidates (the job leaves it)
+  KEYS[11] completed         ZSET    KEYS[11..14]: read only for the state a
+  KEYS[12] failed            ZSET    refusal reports
+  KEYS[13] paused            LIST
+  KEYS[14] waiting-children  ZSET
+  KEYS[15] job               HASH    the job
+  KEYS[16] job:lock          STRING  its lock (released)
 
-  ARGV[1]  base key "<prefix>:<queue>:"
+  ARGV[1]  base key "<prefix>:<queue>:" (of the jobs the fetch finds)
   ARGV[2]  job id
   ARGV[3]  token that must hold the lock
   ARGV[4]  now (epoch ms, the caller's): places the delayed job, the fetch's now
@@ -29,20 +35,26 @@
   Events: waiting (jobId, prev active), or delayed (jobId, delay = absolute due ms).
 ]]
 --- @include "queue"
+--- @include "job"
 
 local Q = {
   wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], pc = KEYS[4], delayed = KEYS[5],
   marker = KEYS[6], meta = KEYS[7], events = KEYS[8], limiter = KEYS[9], stalled = KEYS[10],
 }
 local base, id = ARGV[1], ARGV[2]
-local code = take_from_active(Q, base, id, ARGV[3])
+local S = {
+  completed = KEYS[11], failed = KEYS[12], delayed = Q.delayed, prioritized = Q.prioritized,
+  active = Q.active, wait = Q.wait, paused = KEYS[13], waiting_children = KEYS[14],
+}
+local J = {hash = KEYS[15], lock = KEYS[16]}
+local code = take_job_from_active(Q, S, J, id, ARGV[3])
 if code ~= 0 then
   return code
 end
 
 local now, delay = tonumber(ARGV[4]), tonumber(ARGV[7])
 local M = read_meta(Q.meta)
-local job_key = base .. id
+local job_key = J.hash
 redis.call("HSET", job_key, "failedReason", ARGV[5], "stacktrace", ARGV[6])
 bump(job_key, "atm")
 

@@ -38,3 +38,15 @@ local function last_seen_ms(job_key)
   local f = redis.call("HMGET", job_key, "finishedOn", "processedOn", "timestamp")
   return tonumber(f[1]) or tonumber(f[2]) or tonumber(f[3])
 end
+
+-- Whether job `id` is a job scheduler's next run: "repeat:<scheduler>:<ms>" with
+-- that scheduler due at that time in the `repeat` set. Drain and clean keep it, so
+-- the schedule goes on (as Node).
+local function scheduler_run(repeat_key, id)
+  local scheduler, at = string.match(id, "^repeat:(.+):(%d+)$")
+  if not scheduler then
+    return false
+  end
+  local score = redis.call("ZSCORE", repeat_key, scheduler)
+  return score ~= false and tonumber(score) == tonumber(at)
+end
