@@ -231,9 +231,9 @@ class Worker(QueueClient):
         self._presence = Presence(self._backend, self._name, name)
         # Jobs handed out by hand are watched for a cancel (job.is_cancelled).
         self._manual_stops = Stops(backend=self._backend, queue=self._name, hooks=self._hooks)
+        self._closing = asyncio.Event()
         self._watch_manual = partial(self._manual_stops.watch, stop=self._closing)
         self._fetcher.watch = self._watch_manual
-        self._closing = asyncio.Event()
         self._stalled_task: asyncio.Task[None] | None = None
         self._runner: Runner | None = None
         self._run_task: asyncio.Task[None] | None = None
