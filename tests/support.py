@@ -2,7 +2,7 @@
 
 * :class:`Workers`: Workers made for one test on one store, all closed at the end.
 * :func:`running_workers`: processor workers on several queues for the body of a block.
-* :func:`wait_until`: poll an async predicate until it holds, or fail after a timeout.
+* :func:`wait_until`: poll a predicate until it holds, or fail after a timeout.
 * :func:`reported` / :func:`print_report`: the lines a chaos or fuzz test measured,
   printed with ``-s`` and again in pytest's summary.
 """
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -59,13 +60,23 @@ async def running_workers(
 
 
 async def wait_until(
-    predicate: Callable[[], Awaitable[Any]], timeout: float = 10.0, *, every: float = 0.02
+    predicate: Callable[[], Any],
+    timeout: float = 10.0,
+    what: str = "the condition",
+    *,
+    every: float = 0.02,
 ) -> None:
-    """Await ``predicate()`` every ``every`` seconds until it is true; fail after ``timeout``."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
+    """Check ``predicate()`` (a plain function, or one that returns an awaitable) every
+    ``every`` seconds until it is true; fail after ``timeout`` seconds, naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(every)
 
 

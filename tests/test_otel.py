@@ -133,6 +133,37 @@ def test_corral_otel_0_turns_the_spans_off() -> None:
     assert _run(CHECK.format(block=""), CORRAL_OTEL="0") == "False False"
 
 
+UNCONFIGURED = """
+import asyncio
+from opentelemetry import context, trace
+import corral
+TRACE = 0x0AF7651916CD43DD8448EB211C80319C
+async def main():
+    seen = {}
+    async def work(job):
+        seen[job.name] = trace.get_current_span().get_span_context().trace_id
+    async with corral.Connection("sqlite:///:memory:") as conn:
+        q = corral.Queue("q", connection=conn)
+        incoming = trace.SpanContext(TRACE, 0xB7AD6B7169203331, True, trace.TraceFlags(1))
+        token = context.attach(trace.set_span_in_context(trace.NonRecordingSpan(incoming)))
+        await q.add("carried")
+        context.detach(token)
+        await q.add("plain")
+        worker = corral.Worker("q", work, connection=conn)
+        async with worker:
+            while len(seen) < 2:
+                await asyncio.sleep(0.01)
+    print(seen["carried"] == TRACE, seen["plain"])
+asyncio.run(main())
+"""
+
+
+def test_without_a_tracer_provider_a_producer_context_still_reaches_the_processor() -> None:
+    """No provider set: the job's trace context is current in its processor (the
+    processor's own adds carry it on); a job without one runs in no trace."""
+    assert _run(UNCONFIGURED) == "True 0"
+
+
 async def test_a_flow_has_a_producer_span_per_job_each_job_carrying_its_own(
     url: str,
     queue_name: str,

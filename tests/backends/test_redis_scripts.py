@@ -36,7 +36,7 @@ def test_every_backend_operation_needing_atomicity_has_its_script():
 
 def test_include_is_inserted_once():
     source = '--- @include "queue"\n--- @include "queue"\n'
-    assert expand_includes(source).count("local function fetch_next") == 1
+    assert expand_includes(source).count("local function promote_due") == 1
 
 
 async def test_scripts_are_reloaded_after_script_flush(raw, redis_url, queue_name):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
+import ssl
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -248,6 +249,48 @@ def test_tls_parameters_that_cannot_work_are_refused_before_connecting(
     with pytest.raises(ConfigurationError, match="bad Redis URL") as caught:
         Connections(url)
     assert problem in str(caught.value)
+
+
+async def test_a_tls_url_to_a_peer_answering_in_plain_text_says_it_is_not_tls(
+    queue_name: str,
+) -> None:
+    """A plain-text service on the port (a proxy, another program) answers the TLS
+    handshake with text of its own."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"-ERR this port speaks plain text\r\n")
+        await writer.drain()
+        await reader.read()  # until the client hangs up
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        message = await _refusal(f"rediss://127.0.0.1:{port}/0?ssl_cert_reqs=none", queue_name)
+    assert "WRONG_VERSION_NUMBER" in message
+    assert (
+        "the server did not answer in TLS: is this its tls-port? (plain TCP: redis://)" in message
+    )
+
+
+async def test_a_tls_server_that_hangs_up_before_answering_suggests_a_client_certificate(
+    tls_certificates: Certificates, queue_name: str
+) -> None:
+    """How a TLS 1.3 server that wants a client certificate often refuses one: the
+    handshake completes, then the connection closes before the first reply."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_certificates.server_cert, tls_certificates.server_key)
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0, ssl=context)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={tls_certificates.ca}"
+        message = await _refusal(url, queue_name)
+    assert "closed the TLS connection before its first reply" in message
+    assert "give ssl_certfile= and ssl_keyfile=" in message
 
 
 async def _refusal(url: str, queue_name: str) -> str:

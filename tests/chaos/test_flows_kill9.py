@@ -16,6 +16,7 @@ once instead, with that child's key in its reason.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ import pytest
 from corral import FlowProducer, Queue
 from tests.chaos.agent import read_records
 from tests.chaos.conftest import Agents
+from tests.support import wait_until
 
 PARENTS = 50
 CHILDREN = 20
@@ -35,12 +37,7 @@ CHAOS_SECONDS = 10.0
 FINISH_WITHIN = 180.0
 
 
-async def wait_for(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.2)
+wait_for = functools.partial(wait_until, every=0.2)
 
 
 async def events_named(queue: Queue, name: str) -> Counter[str]:

@@ -16,28 +16,24 @@ earlier run was in a process that was killed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections import defaultdict
-from typing import Any
 
 import pytest
 
 from corral import Queue
 from tests.chaos.agent import read_records
 from tests.chaos.conftest import Agent, Agents, soak_only
+from tests.support import wait_until
 
 LOCK = 4.0  # seconds; a dead worker's job is back in wait within ~LOCK + 2 * STALLED
 STALLED = 1.0
 FINISH_WITHIN = 180.0  # generous: the machine is shared
 
 
-async def wait_for(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.2)
+wait_for = functools.partial(wait_until, every=0.2)
 
 
 def spawn_worker(agents: Agents, kind: str, url: str, queue: str) -> Agent:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import time
 from collections import defaultdict
@@ -30,6 +31,7 @@ import pytest
 from corral import Queue, StoreUnavailableError
 from tests.chaos.agent import read_records
 from tests.chaos.conftest import Agent, Agents
+from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -106,11 +108,7 @@ class Blackhole:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
+until = functools.partial(wait_until, every=0.1)
 
 
 async def exited(agent: Agent, since: float, seconds: float) -> tuple[int | None, float]:

@@ -8,17 +8,18 @@ requested stop), without a traceback.
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from corral import Job, Queue, Worker
 from tests.chaos.conftest import Agents
 from tests.conftest import RedisServer, start_redis_server, stop_redis_server
+from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -58,11 +59,7 @@ def redis(tmp_path: Path) -> Iterator[Restartable]:
         server.stop()
 
 
-async def until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
+until = functools.partial(wait_until, every=0.1)
 
 
 async def test_close_with_jobs_running_and_redis_down_finishes_and_the_jobs_stall_back(

@@ -16,6 +16,7 @@ restarts without being restarted itself, and says what happened in its log.
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import time
 from collections import defaultdict
@@ -29,6 +30,7 @@ from corral import Queue
 from tests.chaos.agent import read_records
 from tests.chaos.conftest import Agents
 from tests.conftest import RedisServer, start_redis_server, stop_redis_server
+from tests.support import wait_until
 
 PER_PRODUCER = 500
 FINISH_WITHIN = 150.0
@@ -94,11 +96,7 @@ async def test_redis_restarts_lose_no_acknowledged_job(
     def acked() -> int:
         return sum(r["kind"] == "add" for r in read_records(agents.records))
 
-    async def until(condition: Any, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            await asyncio.sleep(0.1)
+    until = functools.partial(wait_until, every=0.1)
 
     # Restart 1: SIGKILL in the middle of the adds, down for 1.5 s.
     await until(lambda: acked() >= 150, 60, "150 acknowledged adds")

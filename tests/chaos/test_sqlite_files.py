@@ -17,6 +17,7 @@ Created: a new database and its ``-wal`` and ``-shm`` files are owner-only
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import stat
 import time
@@ -28,15 +29,12 @@ import pytest
 from corral import Queue, StoreReplacedError, Worker
 from tests.chaos.agent import read_records
 from tests.chaos.conftest import Agents
+from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
 
-async def until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+until = functools.partial(wait_until, every=0.05)
 
 
 def remove_database(path: Path) -> None:

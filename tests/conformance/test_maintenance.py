@@ -185,8 +185,8 @@ async def test_retry_jobs_puts_prioritized_and_lifo_jobs_in_line_behind_the_wait
     assert [j.id for j in waiting] == [fresh.id, *failed]
     assert {j.id: j.priority for j in waiting}[ranked.id] == 5
     worker = make_worker()
-    taken = [await worker.get_next_job("t", block=False) for _ in range(4)]
-    assert [j.id for j in taken if j is not None] == [fresh.id, *failed]
+    started = [await worker.get_next_job("t", block=False) for _ in range(4)]
+    assert [j.id for j in started if j is not None] == [fresh.id, *failed]
 
 
 async def test_trim_events_keeps_the_newest(queue: Queue) -> None:
@@ -247,9 +247,9 @@ async def test_drain_keeps_a_schedulers_next_run_that_is_due_or_prioritized(
     ranked = await queue.upsert_job_scheduler("ranked", every=60, priority=4)
     assert await queue.get_job_state(due.id) is JobState.WAITING
     assert await queue.get_job_state(ranked.id) is JobState.PRIORITIZED
-    await queue.add_bulk([{"name": "other"}] * 3)
+    await queue.add_bulk([{"name": "other"}] * 1203)  # more than one batch
     await queue.add("urgent", {}, priority=1)
-    assert await queue.drain(delayed=True) == 4
+    assert await queue.drain(delayed=True) == 1204
     assert [j.id for j in await queue.get_jobs("waiting")] == [due.id]
     assert [j.id for j in await queue.get_jobs("prioritized")] == [ranked.id]
 

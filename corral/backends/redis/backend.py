@@ -99,9 +99,10 @@ _FINISHED = (JobState.COMPLETED, JobState.FAILED)
 _STATE_SUFFIX = {JobState.WAITING: "wait"}
 
 
-def _fetch_args(fetch: FetchRequest | None) -> list[Any]:
-    """A script's fetch ARGV: flag "1" then token, lock ms, limiter max, limiter
-    window ms and worker name ("" for none); just "0" when not fetching."""
+def _fetch_argv(fetch: FetchRequest | None, now: int) -> list[Any]:
+    """The fetch ARGV of move_to_active, move_to_finished and retry_job
+    (``lua/includes/fetch.lua``): flag "1" then token, lock ms, limiter max, limiter window ms, worker name ("" for
+    none) and the highest delayed score due by ``now``; just "0" when not fetching."""
     if fetch is None:
         return ["0"]
     limiter = fetch.limiter
@@ -112,6 +113,7 @@ def _fetch_args(fetch: FetchRequest | None) -> list[Any]:
         limiter.max if limiter else "",
         limiter.duration_ms if limiter else "",
         fetch.worker_name or "",
+        (now + 1) * 4096 - 1,
     ]
 
 
@@ -125,9 +127,18 @@ def _not_a_job(job_id: str, operation: str) -> None:
 def _outcome_args(outcome: Completed | Failed) -> list[Any]:
     keep = outcome.keep
     age = "" if keep.age_ms is None else keep.age_ms
+    points = outcome.metrics_max_points or ""
     if isinstance(outcome, Completed):
-        return ["completed", outcome.return_value, "", keep.count, age, 0]
-    return ["failed", outcome.reason, outcome.stacktrace, keep.count, age, outcome.attempts]
+        return ["completed", outcome.return_value, "", keep.count, age, 0, points]
+    return [
+        "failed",
+        outcome.reason,
+        outcome.stacktrace,
+        keep.count,
+        age,
+        outcome.attempts,
+        points,
+    ]
 
 
 class RedisBackend:
@@ -273,7 +284,7 @@ class RedisBackend:
 
     async def move_to_active(self, queue: str, fetch: FetchRequest, now: int) -> Fetched:
         """Promote due delayed jobs, then take and lock the next job."""
-        args = [self.keys(queue).base, now, *_fetch_args(fetch)[1:]]
+        args = [self.keys(queue).base, now, *_fetch_argv(fetch, now)[1:]]
         return await self._fetched(
             queue, await self._run("move_to_active", queue, args), fetch, now
         )
@@ -296,14 +307,16 @@ class RedisBackend:
     ) -> Any:
         """Fail the unreadable job of ``exc`` and fetch the next; return the fetch reply."""
         base = self.keys(queue).base
-        # keep all, no retries-exhausted (attempts ""): the job's options are unread.
-        outcome = ["failed", str(exc), "[]", -1, "", ""]
-        args = [base, exc.job_id, fetch.token, now, *outcome, *_fetch_args(fetch)]
-        reply = await self._run("move_to_finished", queue, args)
+        # keep all, no retries-exhausted (attempts ""), no metrics: the job's options
+        # are unread.
+        outcome = ["failed", str(exc), "[]", -1, "", "", ""]
+        fetch_argv = _fetch_argv(fetch, now)
+        args = [base, exc.job_id, fetch.token, now, *outcome, *fetch_argv]
+        reply = await self._run("move_to_finished", queue, args, job_id=exc.job_id)
         if type(reply) is list and len(reply) == 4:
             return reply
         # Refused: the lock expired meanwhile and the job is the stalled checker's.
-        return await self._run("move_to_active", queue, [base, now, *_fetch_args(fetch)[1:]])
+        return await self._run("move_to_active", queue, [base, now, *fetch_argv[1:]])
 
     async def move_to_finished(
         self,
@@ -317,11 +330,8 @@ class RedisBackend:
         """Complete or fail an active job; optionally fetch the next one."""
         _not_a_job(job_id, "move_to_finished")
         base = self.keys(queue).base
-        args = [base, job_id, token, now, *_outcome_args(outcome), *_fetch_args(fetch)]
-        if outcome.metrics_max_points > 0:
-            # ARGV[17]: after the fetch arguments, which are 6 only when fetching.
-            args += [""] * (16 - len(args)) + [outcome.metrics_max_points]
-        reply = await self._run("move_to_finished", queue, args)
+        args = [base, job_id, token, now, *_outcome_args(outcome), *_fetch_argv(fetch, now)]
+        reply = await self._run("move_to_finished", queue, args, job_id=job_id)
         refusal(reply, job_id=job_id, operation="move_to_finished")
         if fetch is None:
             return None
@@ -340,7 +350,8 @@ class RedisBackend:
         _not_a_job(job_id, "retry_job")
         base = self.keys(queue).base
         args = [base, job_id, token, now, retry.reason, retry.stacktrace, retry.delay_ms]
-        reply = await self._run("retry_job", queue, [*args, *_fetch_args(fetch)], job_id=job_id)
+        fetch_argv = _fetch_argv(fetch, now)
+        reply = await self._run("retry_job", queue, [*args, *fetch_argv], job_id=job_id)
         refusal(reply, job_id=job_id, operation="retry_job")
         return None if fetch is None else await self._fetched(queue, reply, fetch, now)
 

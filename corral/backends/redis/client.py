@@ -47,8 +47,8 @@ from corral.backends.redis.connection import (
 )
 from corral.backends.redis.settings import ConnectionSettings, parse_redis_url
 from corral.backends.redis.tls import (
+    HANDSHAKE_TIMEOUT_HINT,
     closed_before_reply_hint,
-    handshake_timeout_hint,
     tls_hint,
 )
 
@@ -388,7 +388,7 @@ class RedisClient:
             raise RedisConnectionError(
                 f"cannot connect to Redis at {where}: no answer within "
                 f"{settings.connect_timeout:g}s (socket_connect_timeout)"
-                f"{handshake_timeout_hint(settings.ssl is not None)}"
+                f"{HANDSHAKE_TIMEOUT_HINT if settings.ssl is not None else ''}"
             ) from None
         except (OSError, ssl.SSLError) as exc:
             where = settings.path or f"{settings.host}:{settings.port}"

@@ -54,8 +54,8 @@ __all__ = ["ClusterConnection", "SentinelConnection", "open_deployment"]
 _KEPT_CALLBACKS = ("CLUSTER", "COMMAND")
 """redis-py's own topology and command-table reads need their reply callbacks."""
 _LOST = (rex.ConnectionError, rex.TimeoutError, rex.ClusterError, rex.RedisClusterException)
-_HUNG_UP = ("reset by peer", "closed by server")
-"""How redis-py reports a server that closed the connection."""
+_HUNG_UP = ("reset by peer", "closed by server", "connection lost", "broken pipe")
+"""How redis-py reports a server that closed the connection (lower case)."""
 
 
 def _keepalive_options() -> dict[int, int]:
@@ -174,7 +174,7 @@ class _Managed:
         """What to change for the failure ``text`` reports: a TLS setting, or (a server
         that hung up before ever answering) the scheme or the client certificate."""
         hint = tls_hint(text)
-        if not hint and not self._answered and any(h in text for h in _HUNG_UP):
+        if not hint and not self._answered and any(h in text.lower() for h in _HUNG_UP):
             hint = closed_before_reply_hint(self._deployment.uses_tls)
         return hint
 

@@ -66,7 +66,7 @@ def script_names() -> list[str]:
 class Script:
     """One operation script: its expanded source, SHA1 and ``KEYS`` suffixes."""
 
-    __slots__ = ("job_keys", "keys", "name", "sha", "source")
+    __slots__ = ("_job_suffixes", "job_keys", "keys", "name", "sha", "source")
 
     def __init__(self, name: str, source: str) -> None:
         self.name = name
@@ -79,6 +79,7 @@ class Script:
         """The job's key suffixes (``job``, ``job:<suffix>``), after the queue's."""
         if any(not _is_job_key(k) for k in self.job_keys):
             raise RuntimeError(f"lua/{name}.lua: declare the job's KEYS after the queue's")
+        self._job_suffixes = tuple(k[3:] for k in self.job_keys)
 
     def head(self, keys: Sequence[str]) -> CommandHead:
         """``EVALSHA sha numkeys keys…`` packed once, for :meth:`run`; the job's keys
@@ -88,7 +89,7 @@ class Script:
 
     def job_key_names(self, job_key: str) -> list[str]:
         """The job's ``KEYS`` for the job whose hash is ``job_key``."""
-        return [job_key + k[3:] for k in self.job_keys]
+        return [job_key + suffix for suffix in self._job_suffixes]
 
     async def run(self, client: RedisConnection, head: CommandHead, args: Sequence[Any]) -> Any:
         """EVALSHA the script (``head`` from :meth:`head`), loading it first if the

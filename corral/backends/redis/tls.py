@@ -10,7 +10,7 @@ TLS 1.3 server often refuses a missing client certificate. Standard library only
 
 from __future__ import annotations
 
-__all__ = ["closed_before_reply_hint", "handshake_timeout_hint", "tls_hint"]
+__all__ = ["HANDSHAKE_TIMEOUT_HINT", "closed_before_reply_hint", "tls_hint"]
 
 _MISMATCH = ("hostname mismatch", "ip address mismatch")
 _NO_CLIENT_CERTIFICATE = (
@@ -48,14 +48,11 @@ def tls_hint(text: str) -> str:
     return ""
 
 
-def handshake_timeout_hint(tls: bool) -> str:
-    """What a connection that timed out while being set up may mean."""
-    if tls:
-        return (
-            " (a plain-TCP port never answers a TLS handshake: is this the server's "
-            "tls-port? plain TCP: redis://)"
-        )
-    return ""
+HANDSHAKE_TIMEOUT_HINT = (
+    " (a plain-TCP port never answers a TLS handshake: is this the server's tls-port? "
+    "plain TCP: redis://)"
+)
+"""What a TLS connection that timed out while being set up may mean."""
 
 
 def closed_before_reply_hint(tls: bool) -> str:

@@ -38,20 +38,33 @@ local function take_list(list)
     local want, skip = budget, kept
     local ids = redis.call("LRANGE", list, -(skip + want), -(skip + 1))
     local n = #ids
+    local keep = {}
+    for i = 1, n do
+      keep[i] = scheduler_run(KEYS[5], ids[i])
+    end
     local gone = 0
     for i = n, 1, -1 do
-      local id = ids[i]
-      if scheduler_run(KEYS[5], id) then
+      if keep[i] then
         kept = kept + 1
       else
-        -- Mark the entry (no job id is empty; LSET moves nothing), drop the marks below.
-        redis.call("LSET", list, i - n - 1 - skip, "")
         gone = gone + 1
-        prune_job(Q, base, id, now)
       end
     end
-    if gone > 0 then
+    if skip == 0 and gone == n then
+      redis.call("LTRIM", list, 0, -n - 1)  -- the common case: the whole tail goes
+    elseif gone > 0 then
+      for i = 1, n do
+        if not keep[i] then
+          -- Mark the entry (no job id is empty; LSET moves nothing), drop the marks below.
+          redis.call("LSET", list, i - n - 1 - skip, "")
+        end
+      end
       redis.call("LREM", list, -gone, "")
+    end
+    for i = 1, n do
+      if not keep[i] then
+        prune_job(Q, base, ids[i], now)
+      end
     end
     budget = budget - gone
     removed = removed + gone

@@ -20,15 +20,31 @@
   ARGV[5]  limiter max jobs per window ("" = none; meta max wins)
   ARGV[6]  limiter window (ms, "" = none; wins over meta duration)
   ARGV[7]  worker name, stored as pb ("" = none)
+  ARGV[8]  the highest delayed score due by now: (now + 1) * 4096 - 1
+
+  The job taken is found in the script (its id is popped from a list), so its
+  keys are built from the base key and share the queue's slot.
 
   Returns {job fields (flat HGETALL) | 0, job id | 0, rate limit ms, next delayed due ms}.
   Events: waiting (prev delayed) per promoted job; active (jobId, prev waiting).
 ]]
+--- @include "core"
+
+-- The queue helpers, built only when a fetch promotes delayed jobs.
+local L
+local function lib()
+  if not L then
+    L = (function()
 --- @include "queue"
+      return {promote_due = promote_due}
+    end)()
+  end
+  return L
+end
+--- @include "fetch"
 
 local Q = {
   wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], pc = KEYS[4], delayed = KEYS[5],
   marker = KEYS[6], meta = KEYS[7], events = KEYS[8], limiter = KEYS[9],
 }
-local M = read_meta(Q.meta)
-return fetch_next(Q, M, ARGV[1], tonumber(ARGV[2]), fetch_options(3))
+return fetch_job(Q, read_meta(Q.meta), ARGV[1], 3, ARGV[2])

@@ -19,6 +19,15 @@
   KEYS[15] metrics:completed:data  LIST
   KEYS[16] metrics:failed          HASH
   KEYS[17] metrics:failed:data     LIST
+  KEYS[18] paused       LIST    read for a refusal's state
+  KEYS[19] waiting-children  ZSET  read for a refusal's state
+  KEYS[20] job               HASH    the job
+  KEYS[21] job:lock          STRING  its lock
+  KEYS[22] job:logs          LIST    removed with the job
+  KEYS[23] job:dependencies  SET     its pending children (completing: must be empty)
+  KEYS[24] job:processed     HASH    removed with the job
+  KEYS[25] job:failed        HASH    removed with the job
+  KEYS[26] job:unsuccessful  ZSET    its failed children (completing: must be empty)
 
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  job id
@@ -31,112 +40,176 @@
   ARGV[9]  keep age (ms; "" = no age limit): remove jobs finished before now - age
   ARGV[10] attempts option, for `retries-exhausted` ("" = no such event: the
            job is failed unread, see RedisBackend's unreadable-job path)
-  ARGV[11] "1" to fetch the next job, "0" not
-  ARGV[12..16] fetch: token, lock ms, limiter max, limiter window ms, worker name
-  ARGV[17] metrics: how many minutes of per-minute counts to keep ("" or absent:
-           none recorded, as a Node worker without `metrics`)
+  ARGV[11] metrics: how many minutes of per-minute counts to keep ("" = none
+           recorded, as a Node worker without `metrics`)
+  ARGV[12] "1" to fetch the next job, "0" not
+  ARGV[13..18] fetch: token, lock ms, limiter max, limiter window ms, worker
+           name, the highest delayed score due by now ((now + 1) * 4096 - 1)
 
-  A child's parent (keys derived from the child's `parent` field, see
-  includes/flow.lua) is updated before the child's retention: completed, the
-  child moves to the parent's processed bucket; failed, its failure flag says
-  what happens; removed at once (keep 0), it leaves the pending children.
+  Keys found inside the script are built from the base key and share the
+  queue's slot: the job fetched next, old jobs removed by retention, and the
+  keys named by the job's own fields (its deduplication key, its parent's keys;
+  on a Redis Cluster a flow's queues share one braced prefix).
 
-  Returns a refusal, having changed nothing: -1 no job; completing only, before
-  the lock is looked at: -4 pending children, -9 a child failed this job;
-  {-2, state} no lock, -6 lock held by another token, {-3, state} not active;
-  else 0 when not
+  A child's parent (from the child's `parent` field, see includes/flow.lua) is
+  updated before the child's retention: completed, the child moves to the
+  parent's processed bucket; failed, its failure flag says what happens;
+  removed at once (keep 0), it leaves the pending children.
+
+  Returns a refusal, having changed nothing: completing only, first: -4 pending
+  children, -9 a child failed this job; then -1 no job, {-2, state} no lock,
+  -6 lock held by another token, {-3, state} not active; else 0 when not
   fetching, or the fetch reply {job fields | 0, id | 0, rate limit ms, next
   delayed due ms}.
   Events: completed (jobId, returnvalue, prev active) | failed (jobId,
   failedReason, prev active) [+ retries-exhausted (jobId, attemptsMade)];
   drained when no job is left; the fetch's events. A job kept aside for the
   finished job's deduplication id (keepLastIfActive) is added: its events.
+
+  The common path (no children, no parent, no deduplication id, no retention
+  to apply) runs inline; everything else is in `lib()`, built on first need.
 ]]
+--- @include "core"
+
+-- The helpers of the less common paths, built on first need.
+local L
+local function lib()
+  if not L then
+    L = (function()
 --- @include "flow"
 --- @include "dedup"
 --- @include "metrics"
+      return {
+        job_state = job_state,
+        promote_due = promote_due,
+        parent_from_fields = parent_from_fields,
+        parent_of = parent_of,
+        on_child_failed = on_child_failed,
+        on_child_completed = on_child_completed,
+        drop_dependency = drop_dependency,
+        remove_job_keys = remove_job_keys,
+        dedup_requeue = dedup_requeue,
+        collect_metrics = collect_metrics,
+      }
+    end)()
+  end
+  return L
+end
+--- @include "fetch"
 
 local Q = {
   wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], pc = KEYS[4], delayed = KEYS[5],
   marker = KEYS[6], meta = KEYS[7], events = KEYS[8], limiter = KEYS[9], stalled = KEYS[10],
   id = KEYS[13],
 }
-local base, id = ARGV[1], ARGV[2]
-if ARGV[5] == "completed" then
-  local blocked = completion_refused(base .. id)
-  if blocked then
-    return blocked
+local job_key, lock_key = KEYS[20], KEYS[21]
+-- A refusal carrying the job's state, read from the declared keys (see
+-- includes/state.lua).
+local function refuse(code)
+  local S = {
+    completed = KEYS[11], failed = KEYS[12], delayed = KEYS[5], prioritized = KEYS[3],
+    active = KEYS[2], wait = KEYS[1], paused = KEYS[18], waiting_children = KEYS[19],
+  }
+  return {code, lib().job_state(S, job_key, ARGV[2])}
+end
+local base, id, token, now_arg = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local failed = ARGV[5] == "failed"
+
+-- Refusals, in this order; each leaves everything as it was.
+if not failed and redis.call("EXISTS", KEYS[23], KEYS[26]) ~= 0 then
+  -- Empty sets are no keys: one look for the common case, a job with no children.
+  if redis.call("SCARD", KEYS[23]) ~= 0 then
+    return -4
+  end
+  if redis.call("ZCARD", KEYS[26]) ~= 0 then
+    return -9
   end
 end
-local code = take_from_active(Q, base, id, ARGV[3])
-if code ~= 0 then
-  return code
+-- The fields the finish needs, and whether there is a job: an active job has a
+-- processedOn, so only a hash without one is looked for.
+local fields = redis.call("HMGET", job_key, "processedOn", "deid", "parentKey", "parent")
+if not fields[1] and redis.call("EXISTS", job_key) == 0 then
+  return -1
 end
+local holder = redis.call("GET", lock_key)
+if holder ~= token then
+  if not holder then
+    return refuse(-2)
+  end
+  return -6
+end
+if redis.call("LREM", Q.active, "-1", id) == 0 then
+  return refuse(-3)
+end
+redis.call("SREM", Q.stalled, id)
 
-local now = tonumber(ARGV[4])
-local target, value = ARGV[5], ARGV[6]
+local now = tonumber(now_arg)
+local value = ARGV[6]
 local keep_count, keep_age = tonumber(ARGV[8]), tonumber(ARGV[9])
-local failed = target == "failed"
 local finished = failed and KEYS[12] or KEYS[11]
 local M = read_meta(Q.meta)
 
-local job_key = base .. id
--- The attempt counts, but a completed job removed at once has no hash to count it in.
+-- The attempt counts, but a completed job removed at once has no hash to count it
+-- in; such a job's lock goes with its other keys below.
 local attempts_made = 0
 if failed or keep_count ~= 0 then
+  redis.call("DEL", lock_key)
   attempts_made = bump(job_key, "atm")
 end
 
-local fields = redis.call("HMGET", job_key, "deid", "parentKey", "parent")
--- A deduplication key without expiry lasts while its job is unfinished.
-local dedup_id = fields[1]
-if dedup_id then
-  local dedup_key = base .. "de:" .. dedup_id
-  if redis.call("GET", dedup_key) == id and redis.call("PTTL", dedup_key) == -1 then
-    redis.call("DEL", dedup_key)
-  end
-  dedup_requeue(Q, M, base, dedup_id, now)
-end
-
-local parent = parent_from_fields(fields[2], fields[3])
-if parent then
-  if failed then
-    on_child_failed(parent, job_key, value, now)
-  else
-    on_child_completed(parent, job_key, value, now)
-  end
-end
-
-local function remove_finished(ids)
-  if #ids > 0 then
-    for _, old in ipairs(ids) do
-      local old_parent = parent_of(base .. old)
-      if old_parent then
-        drop_dependency(old_parent, base .. old, now)
-      end
-      remove_job_keys(base .. old)
+local parent = nil
+if fields[2] or fields[3] or fields[4] then
+  local F = lib()
+  -- A deduplication key without expiry lasts while its job is unfinished.
+  local dedup_id = fields[2]
+  if dedup_id then
+    local dedup_key = base .. "de:" .. dedup_id
+    if redis.call("GET", dedup_key) == id and redis.call("PTTL", dedup_key) == -1 then
+      redis.call("DEL", dedup_key)
     end
-    redis.call("ZREM", finished, unpack(ids))
+    F.dedup_requeue(Q, M, base, dedup_id, now)
+  end
+  parent = F.parent_from_fields(fields[3], fields[4])
+  if parent then
+    if failed then
+      F.on_child_failed(parent, job_key, value, now)
+    else
+      F.on_child_completed(parent, job_key, value, now)
+    end
   end
 end
 
 if keep_count == 0 then
-  remove_job_keys(job_key)
+  redis.call("DEL", job_key, lock_key, KEYS[22], KEYS[23], KEYS[24], KEYS[25], KEYS[26])
   if parent then
-    drop_dependency(parent, job_key, now)
+    lib().drop_dependency(parent, job_key, now)
   end
 else
-  redis.call("ZADD", finished, now, id)
+  redis.call("ZADD", finished, now_arg, id)
   if failed then
-    redis.call("HSET", job_key, "failedReason", value, "stacktrace", ARGV[7], "finishedOn", now)
+    redis.call("HSET", job_key, "failedReason", value, "stacktrace", ARGV[7], "finishedOn", now_arg)
     redis.call("HDEL", job_key, "defa")
   else
-    redis.call("HSET", job_key, "returnvalue", value, "finishedOn", now)
+    redis.call("HSET", job_key, "returnvalue", value, "finishedOn", now_arg)
+  end
+  local function remove_finished(ids)
+    if #ids > 0 then
+      local F = lib()
+      for _, old in ipairs(ids) do
+        local old_key = base .. old
+        local old_parent = F.parent_of(old_key)
+        if old_parent then
+          F.drop_dependency(old_parent, old_key, now)
+        end
+        F.remove_job_keys(old_key)
+      end
+      redis.call("ZREM", finished, unpack(ids))
+    end
   end
   if keep_age then
     -- "(" makes the bound exclusive: only jobs finished *more* than age ms ago.
     local cutoff = "(" .. string.format("%d", now - keep_age)
-    remove_finished(redis.call("ZRANGEBYSCORE", finished, "-inf", cutoff, "LIMIT", 0, 1000))
+    remove_finished(redis.call("ZRANGEBYSCORE", finished, "-inf", cutoff, "LIMIT", "0", "1000"))
   end
   if keep_count > 0 then
     remove_finished(redis.call("ZREVRANGE", finished, keep_count, keep_count + 999))
@@ -153,23 +226,25 @@ else
   emit(Q, M, "completed", "jobId", id, "returnvalue", value, "prev", "active")
 end
 
-local max_points = tonumber(ARGV[17] or "")
+local max_points = tonumber(ARGV[11])
 if max_points and max_points > 0 then
   if failed then
-    collect_metrics(KEYS[16], KEYS[17], max_points, now)
+    lib().collect_metrics(KEYS[16], KEYS[17], max_points, now)
   else
-    collect_metrics(KEYS[14], KEYS[15], max_points, now)
+    lib().collect_metrics(KEYS[14], KEYS[15], max_points, now)
   end
 end
 
 local reply = 0
-if ARGV[11] == "1" then
-  reply = fetch_next(Q, M, base, now, fetch_options(12))
+if ARGV[12] == "1" then
+  reply = fetch_job(Q, M, base, 13, now_arg)
   if reply[2] ~= 0 then
     return reply
   end
 end
-if is_drained(Q) then
+-- Nothing left to hand out or being processed.
+if redis.call("LLEN", Q.wait) == 0 and redis.call("LLEN", Q.active) == 0
+  and redis.call("ZCARD", Q.prioritized) == 0 then
   emit(Q, M, "drained")
 end
 return reply

@@ -28,7 +28,8 @@
   ARGV[6]  stacktrace (JSON array text)
   ARGV[7]  delay (ms); 0 = run again at once
   ARGV[8]  "1" to fetch the next job, "0" not
-  ARGV[9..13] fetch: token, lock ms, limiter max, limiter window ms, worker name
+  ARGV[9..14] fetch: token, lock ms, limiter max, limiter window ms, worker name,
+           the highest delayed score due by now ((now + 1) * 4096 - 1)
 
   Returns the refusals of move_to_finished (nothing changed); else 0 when not
   fetching, or the fetch reply {job fields | 0, id | 0, rate limit ms, next due ms}.
@@ -36,6 +37,11 @@
 ]]
 --- @include "queue"
 --- @include "job"
+-- The helpers includes/fetch.lua asks for, made above.
+local function lib()
+  return {promote_due = promote_due}
+end
+--- @include "fetch"
 
 local Q = {
   wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], pc = KEYS[4], delayed = KEYS[5],
@@ -77,6 +83,6 @@ else
 end
 
 if ARGV[8] == "1" then
-  return fetch_next(Q, M, base, now, fetch_options(9))
+  return fetch_job(Q, M, base, 9, ARGV[4])
 end
 return 0
