@@ -594,7 +594,8 @@ class Job:
         """Why the worker running this job wants its processor to stop: a
         :class:`~corral.JobCancelledError` (the job was cancelled) or a
         :class:`~corral.JobTimeoutError` (it ran past its timeout); None while it
-        may go on. Set only on a job that :meth:`corral.Worker.run` is processing."""
+        may go on. Set on a job that :meth:`corral.Worker.run` is processing, and
+        (a cancel) on one a worker handed out by hand, until it is moved on."""
         return self._stop
 
     @property

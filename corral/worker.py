@@ -30,6 +30,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Self, overload
 
 from corral import otel
@@ -228,7 +229,11 @@ class Worker(QueueClient):
             hooks=self._hooks,
         )
         self._presence = Presence(self._backend, self._name, name)
+        # Jobs handed out by hand are watched for a cancel (job.is_cancelled).
+        self._manual_stops = Stops(backend=self._backend, queue=self._name, hooks=self._hooks)
         self._closing = asyncio.Event()
+        self._watch_manual = partial(self._manual_stops.watch, stop=self._closing)
+        self._fetcher.watch = self._watch_manual
         self._stalled_task: asyncio.Task[None] | None = None
         self._runner: Runner | None = None
         self._run_task: asyncio.Task[None] | None = None
@@ -259,6 +264,10 @@ class Worker(QueueClient):
         the call waits up to ``drain_delay`` for a job to arrive, without busy
         polling. Returns None when there is no job, the queue or this worker is
         paused, or it is rate limited (see :attr:`rate_limited_for`).
+
+        Until it is moved on, the job is watched for a cancel (``queue.cancel`` from
+        anywhere): ``job.is_cancelled`` becomes true within about a second, for the
+        code working on it to stop and fail it (``job.raise_if_cancelled()``).
         """
         if self._closed:
             return None
@@ -369,6 +378,8 @@ class Worker(QueueClient):
             stops=None if pool is None else self._process_stops(),
         )
         self._run_done.clear()
+        # The runner watches the jobs it runs itself (and can stop their processors).
+        self._fetcher.watch = None
         remove_signals = None
         if handle_signals:
             signals = ShutdownSignals(lambda wait: self.close(grace=wait), grace)
@@ -389,6 +400,7 @@ class Worker(QueueClient):
             if remove_signals is not None:
                 remove_signals()
             self.stopped_at_once = runner.forced
+            self._fetcher.watch = self._watch_manual
             self._runner = None
             self._run_done.set()
 
@@ -495,6 +507,7 @@ class Worker(QueueClient):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._manual_stops.unwatch_all()
         await self._presence.leave()
         try:
             await self._backend.close()

@@ -1,39 +1,37 @@
 """Starting an async processor in place: its first step runs at once, in the slot.
 
-A processor runs in an asyncio task of its own, so that it can be stopped (see
-:mod:`corral._engine.stops`). Most jobs of a busy worker are short: the processor
-finishes without waiting for anything, and a task for it would cost more than the
-job (creating it, a turn of the event loop before it starts, another when it ends).
-So the processor's coroutine is stepped once right here, in a context of its own
-(a copy of the current one, as a task would get): when it finishes in that step,
-its result (or error) is the job's, and no task is made; a job that runs to its
-end without yielding to the event loop could not have been stopped anyway. When
-it waits for something, the rest of it goes on in a task, in the same context,
-which can be stopped as any other.
+Most jobs of a busy worker are short: the processor finishes without waiting for
+anything. So the processor's coroutine is stepped once right here, in a context
+of its own (a copy of the current one, as a task would get): when it finishes in
+that step, its result (or error) is the job's and nothing more is set up; a job
+that runs to its end without yielding to the event loop could not have been
+stopped anyway. When it waits for something, the rest of it is awaited by the
+slot's own task (:class:`Resumed`), still in that context, step by step as a
+task would run it: no task per job, and cancelling the slot's task is how the
+processor is stopped (see :mod:`corral._engine.stops`).
 
-This is what Python 3.12's eager tasks do; corral runs on 3.11 too.
+This is what Python 3.12's eager tasks do, without the task; corral runs on 3.11 too.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import types
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
-__all__ = ["Started", "start"]
+__all__ = ["Resumed", "Started", "start"]
 
 
 class Started:
-    """A processor call after its first step: ``task`` is None when it already
-    finished (``result`` holds what it returned), else the task running the rest."""
+    """A processor call after its first step: ``rest`` is None when it already
+    finished (``result`` holds what it returned), else what to await for the rest."""
 
-    __slots__ = ("result", "task")
+    __slots__ = ("rest", "result")
 
-    def __init__(self, result: Any, task: asyncio.Task[Any] | None) -> None:
+    def __init__(self, result: Any, rest: Resumed | None) -> None:
         self.result = result
-        self.task = task
+        self.rest = rest
 
 
 def start(processor: Callable[[Any], Awaitable[Any]], job: Any) -> Started:
@@ -41,37 +39,38 @@ def start(processor: Callable[[Any], Awaitable[Any]], job: Any) -> Started:
     error it raises in that step is raised here."""
     context = contextvars.copy_context()
     awaitable = context.run(processor, job)
-    loop = asyncio.get_running_loop()
     if type(awaitable) is not types.CoroutineType:
-        # Another awaitable (a future, an object with __await__): a task runs it.
-        return Started(None, loop.create_task(_wait(awaitable), context=context))
+        # Another awaitable (a future, an object with __await__): await it in a
+        # coroutine, stepped the same way.
+        awaitable = _wait(awaitable)
     try:
         first = context.run(awaitable.send, None)
     except StopIteration as finished:
         return Started(finished.value, None)
-    return Started(None, loop.create_task(_Resumed(awaitable, first).run(), context=context))
+    return Started(None, Resumed(awaitable, first, context))
 
 
 async def _wait(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
-class _Resumed:
+class Resumed:
     """Awaiting a coroutine that has already yielded ``first``: what ``await coro``
     would do from there, every value sent and every exception thrown (a
-    cancellation) passed on to the coroutine."""
+    cancellation) passed on to the coroutine, each step run in ``context``."""
 
-    __slots__ = ("_coro", "_first")
+    __slots__ = ("_context", "_coro", "_first")
 
-    def __init__(self, coro: types.CoroutineType[Any, Any, Any], first: Any) -> None:
+    def __init__(
+        self, coro: Coroutine[Any, Any, Any], first: Any, context: contextvars.Context
+    ) -> None:
         self._coro = coro
         self._first = first
-
-    async def run(self) -> Any:
-        return await self
+        self._context = context
 
     def __await__(self) -> Generator[Any, Any, Any]:
         coro = self._coro
+        run = self._context.run
         pending = self._first
         self._first = None
         while True:
@@ -82,8 +81,8 @@ class _Resumed:
                     coro.close()
                     raise
                 except BaseException as thrown:  # handed on, as `await` does
-                    pending = coro.throw(thrown)
+                    pending = run(coro.throw, thrown)
                 else:
-                    pending = coro.send(sent)
+                    pending = run(coro.send, sent)
             except StopIteration as finished:
                 return finished.value

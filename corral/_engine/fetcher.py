@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from corral import _clock
@@ -73,6 +74,9 @@ class Fetcher:
         """What the jobs this fetcher hands out move through."""
         self.paused = False
         """Whether this worker takes no job now (``Worker.pause``)."""
+        self.watch: Callable[[Job], None] | None = None
+        """Called with each job handed out by hand (``next_job``, ``fetch_next``), to
+        watch it for a cancel; None while ``Worker.run`` watches its own jobs."""
         self._resumed = asyncio.Event()
         self._resumed.set()
         self.limited_until_ms = 0
@@ -162,7 +166,10 @@ class Fetcher:
         fetched = await self.settle(fetched, token)
         if fetched is None or fetched.job is None:
             return None
-        return Job(self.mover, fetched.job, token)
+        job = Job(self.mover, fetched.job, token)
+        if self.watch is not None:
+            self.watch(job)
+        return job
 
     async def fetch(self, token: str) -> tuple[Job | None, Fetched]:
         """Try once: the job fetched and locked with ``token`` (or None), and the result."""
@@ -182,6 +189,8 @@ class Fetcher:
         deadline = time.monotonic() + self.drain_delay_ms / 1000
         while not stop.is_set() and not self.paused:
             job, fetched = await self.fetch(token)
+            if job is not None and self.watch is not None:
+                self.watch(job)
             if job is not None or fetched.rate_limited_for_ms > 0 or not block:
                 return job
             if not await self.wait_for_work(deadline, fetched.next_delayed_at_ms, stop):

@@ -43,6 +43,7 @@ from corral.errors import (
     JobCancelledError,
     LockError,
     PendingDependenciesError,
+    ProcessorError,
     RateLimitError,
     StoreReplacedError,
     StoreUnavailableError,
@@ -54,6 +55,7 @@ from corral.job import Job
 __all__ = [
     "MAX_RATE_LIMIT_SLEEP",
     "MIN_RATE_LIMIT_HOLD_OFF_MS",
+    "GivenUp",
     "JobNotStarted",
     "ProcessorCall",
     "Runner",
@@ -72,6 +74,11 @@ set (ms): without it the job would run again at once, thousands of times a secon
 class JobNotStarted(Exception):
     """Raised by a processor call that handed its job back to wait without running it
     (a process worker stopping before a child took the job): nothing more to write."""
+
+
+class GivenUp(Exception):
+    """Raised by a processor call that outlasted its grace after being stopped, once it
+    ends: its job was failed without it, so nothing more to write."""
 
 
 class Call(Protocol):
@@ -184,9 +191,11 @@ class Runner:
             else Stops(backend=fetcher.backend, queue=fetcher.queue, hooks=hooks)
         )
         """The processor calls in progress, and how to stop one (cancel, timeout)."""
+        self.stops.on_give_up = self._give_up
         self.timeout_ms = timeout_ms
         """The worker's default timeout for a job (ms; None: none)."""
         self._abandoned: set[asyncio.Future[Any]] = set()
+        """Failing the jobs of processors given up on (kept so they are not collected)."""
         self.stopping = asyncio.Event()
         self.active = active
         """Jobs in hand, by id (the renewer's ``held``: it extends their locks)."""
@@ -324,7 +333,7 @@ class Runner:
             except RateLimitError as limited:
                 await self._rate_limited(job, token, limited.retry_after_ms)
                 return None
-            except JobNotStarted:
+            except (JobNotStarted, GivenUp):
                 return None
             except (WaitingChildrenError, DelayedError):
                 # The processor parked the job (move_to_waiting_children, move_to_delayed):
@@ -332,16 +341,7 @@ class Runner:
                 return None
             except Exception as error:
                 nxt = await self._finish(job, partial(job.move_to_failed, error, token))
-                if logger.isEnabledFor(logging.INFO):
-                    logger.info(
-                        "job %s (%s) failed after %.0f ms: %s",
-                        job.id, job.name, (time.perf_counter() - started) * 1000,
-                        job.failed_reason,
-                    )  # fmt: skip
-                if isinstance(error, JobCancelledError) and "cancelled" in hooks:
-                    await hooks.emit("cancelled", job, error.reason)
-                if "failed" in hooks:
-                    await hooks.emit("failed", job, error)
+                await self._failed(job, error, started)
                 return nxt
             try:
                 nxt = await self._finish(job, partial(job.move_to_completed, result, token))
@@ -377,6 +377,19 @@ class Runner:
         finally:
             self.active.pop(job.id, None)
 
+    async def _failed(self, job: Job, error: Exception, started: float) -> None:
+        """Say that an attempt of ``job`` failed with ``error`` (a log line, the hooks)."""
+        hooks = self.hooks
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "job %s (%s) failed after %.0f ms: %s",
+                job.id, job.name, (time.perf_counter() - started) * 1000, job.failed_reason,
+            )  # fmt: skip
+        if isinstance(error, JobCancelledError) and "cancelled" in hooks:
+            await hooks.emit("cancelled", job, error.reason)
+        if "failed" in hooks:
+            await hooks.emit("failed", job, error)
+
     async def _rate_limited(self, job: Job, token: str, retry_after_ms: int | None) -> None:
         """The processor raised ``RateLimitError``: set the queue's window when it gave
         one, put the job back to wait (no attempt used), and take no job until the
@@ -399,41 +412,73 @@ class Runner:
         fetcher.hold_off(left_ms)
 
     async def _call(self, job: Job) -> Any:
-        """Run the processor on ``job`` in a task of its own, so that it can be stopped
-        (see :mod:`corral._engine.stops`); the job's reason is raised once it is. Its
-        first step runs at once (:mod:`corral._engine.eager`): a processor that does
-        not wait for anything needs no task."""
+        """Run the processor on ``job``; once it was stopped (see
+        :mod:`corral._engine.stops`), the job's reason is raised, whatever it did.
+
+        Its first step runs at once (:mod:`corral._engine.eager`): a processor that
+        does not wait for anything is simply done. The rest is awaited here, in the
+        slot's task: a stop cancels this task, and the cancel is withdrawn
+        (``Task.uncancel``) once the processor has heard it, so that only a
+        cancellation of the slot itself (a shutdown) goes on up."""
         started = eager.start(self.call, job)
-        if started.task is None:
+        rest = started.rest
+        if rest is None:
             return started.result  # it finished without waiting: there was nothing to stop
-        task = started.task
-        timeout_ms = job.opts.timeout_ms or self.timeout_ms
-        done = self.stops.start(job, task, timeout_ms)
+        task = asyncio.current_task()
+        assert task is not None
+        stops = self.stops
+        run = stops.start(job, task, job.opts.timeout_ms or self.timeout_ms)
         try:
-            await done
+            result = await rest
         except asyncio.CancelledError:
-            # The slot is being stopped (shutdown): stop the processor with it.
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            raise
+            if not run.stopped or task.uncancel() > 0:
+                raise  # the slot is being stopped (a shutdown): the processor with it
+            run.stopped = False
+        except BaseException:
+            if run.stopped:
+                run.stopped = False
+                task.uncancel()
+            if job.stop_reason is None and not run.given_up:
+                raise
+        else:
+            if run.stopped:
+                # It heard the stop and ended anyway: withdraw the cancel all the same.
+                run.stopped = False
+                task.uncancel()
+            if job.stop_reason is None and not run.given_up:
+                return result
         finally:
-            self.stops.finish(job.id)
+            stops.finish(run)
+        if run.given_up:
+            raise GivenUp  # failed already, when its grace ran out
+        # Stopped: the job fails with the reason (its own ending is superseded).
         reason = job.stop_reason
-        if reason is None:
-            return task.result()
-        # Stopped: its lock is renewed no more; the job fails with the reason now.
-        self.active.pop(job.id, None)
-        if not task.done():
-            logger.warning(
-                "job %s (%s): its processor did not stop within %gs of being told to (%s); "
-                "the job is failed and the processor is left running",
-                job.id, job.name, self.stops.grace, reason,
-            )  # fmt: skip
-            self._abandoned.add(task)
-            task.add_done_callback(self._abandoned.discard)
-        elif not task.cancelled():
-            task.exception()  # its own ending is superseded by the reason
+        assert reason is not None
         raise type(reason)(str(reason))
+
+    def _give_up(self, job: Job, reason: ProcessorError) -> None:
+        """A stopped processor outlasted its grace: fail its job now, without it (its
+        lock is no longer renewed); the processor keeps its slot until it ends."""
+        self.active.pop(job.id, None)
+        logger.warning(
+            "job %s (%s): its processor did not stop within %gs of being told to (%s); "
+            "the job is failed and the processor is left running",
+            job.id, job.name, self.stops.grace, reason,
+        )  # fmt: skip
+        failing = asyncio.ensure_future(self._fail_without(job, type(reason)(str(reason))))
+        self._abandoned.add(failing)
+        failing.add_done_callback(self._abandoned.discard)
+
+    async def _fail_without(self, job: Job, error: ProcessorError) -> None:
+        started = time.perf_counter()
+        try:
+            await job.move_to_failed(error, job.token)
+        except Exception as failure:
+            logger.error("job %s: could not fail it after its processor was stopped: %s",
+                         job.id, failure)  # fmt: skip
+            await self.hooks.emit("error", failure, job)
+            return
+        await self._failed(job, error, started)
 
     async def _finish(self, job: Job, move: Callable[..., Awaitable[Job | None]]) -> Job | None:
         """Finish ``job`` with ``move(fetch_next=...)``. When the store does not answer (the

@@ -97,7 +97,7 @@ class CountsStayExact(RuleBasedStateMachine):
     def job(self, data: st.DataObject, queue: str) -> str:
         """Mostly a job of ``queue`` (in any state), sometimes any id at all."""
         stored = [row[0] for row in self._rows("id", queue)]
-        if stored and data.draw(st.integers(0, 4)):
+        if stored and data.draw(st.integers(0, 4)) > 0:
             return str(data.draw(st.sampled_from(stored)))
         return data.draw(ids | st.sampled_from(("1", "2", "3")))
 
@@ -108,7 +108,7 @@ class CountsStayExact(RuleBasedStateMachine):
         if not active and data.draw(st.booleans()):
             self.call(self.backend.move_to_active(queue, self.fetch(data.draw(tokens)), self.now))
             active = self._rows("id, token", queue, "active")
-        if active and data.draw(st.integers(0, 4)):
+        if active and data.draw(st.integers(0, 4)) > 0:
             job_id, token = data.draw(st.sampled_from(active))
             return str(job_id), str(token)
         return data.draw(ids), data.draw(tokens)

@@ -246,3 +246,45 @@ async def test_an_active_job_whose_worker_died_fails_on_its_next_fetch(
     assert failed is not None
     assert await failed.get_state() == JobState.FAILED
     assert failed.failed_reason == "cancelled: cleanup"
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_a_job_fetched_by_hand_sees_a_cancel_and_fails_with_its_reason(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    job = await queue.add("by-hand", {}, attempts=3)
+    worker = make_worker()
+    held = await worker.get_next_job("tok")
+    assert held is not None
+    assert not held.is_cancelled
+    answer = await queue.cancel(job.id, reason="stop it")
+    assert answer.outcome is CancelOutcome.REQUESTED
+    # Watched while held: the reason reaches the job object within about a second.
+    await wait_until(lambda: _true(held.is_cancelled))
+    with pytest.raises(JobCancelledError, match="cancelled: stop it") as raised:
+        held.raise_if_cancelled()
+    await held.move_to_failed(raised.value, "tok")
+    failed = await queue.get_job(job.id)
+    assert failed is not None
+    assert await failed.get_state() == JobState.FAILED
+    assert failed.failed_reason == "cancelled: stop it"
+    assert failed.attempts_made == 1  # not retried although attempts remain
+
+
+async def test_a_job_handed_out_by_fetch_next_is_watched_too(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    await queue.add("first", {})
+    second = await queue.add("second", {})
+    worker = make_worker()
+    first = await worker.get_next_job("tok")
+    assert first is not None
+    nxt = await first.move_to_completed("ok", "tok", fetch_next=True)
+    assert nxt is not None
+    assert nxt.id == second.id
+    await queue.cancel(second.id)
+    await wait_until(lambda: _true(nxt.is_cancelled))
+    assert str(nxt.stop_reason) == "cancelled: by request"

@@ -185,8 +185,8 @@ async def test_retry_jobs_puts_prioritized_and_lifo_jobs_in_line_behind_the_wait
     assert [j.id for j in waiting] == [fresh.id, *failed]
     assert {j.id: j.priority for j in waiting}[ranked.id] == 5
     worker = make_worker()
-    taken = [await worker.get_next_job("t", block=False) for _ in range(4)]
-    assert [j.id for j in taken if j is not None] == [fresh.id, *failed]
+    started = [await worker.get_next_job("t", block=False) for _ in range(4)]
+    assert [j.id for j in started if j is not None] == [fresh.id, *failed]
 
 
 async def test_trim_events_keeps_the_newest(queue: Queue) -> None:

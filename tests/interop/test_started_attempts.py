@@ -3,13 +3,13 @@ again fails the same way whichever language's worker caps it, and both read it."
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+import functools
 from typing import Any
 
 import pytest
 
 from corral import Job, JobState, Queue, RateLimitError, Worker
+from tests import support
 from tests.interop.conftest import NodeBullMQ, WorkerFactory
 
 pytestmark = pytest.mark.interop
@@ -17,12 +17,7 @@ pytestmark = pytest.mark.interop
 STARTED_TOO_OFTEN = "job started more than allowable limit"
 
 
-async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+wait_until = functools.partial(support.wait_until, timeout=15.0, every=0.05)
 
 
 async def _failed_count(queue: Queue) -> bool:

@@ -29,6 +29,9 @@ MAX_EVENTS = 10_000
 TRIM_EVERY = 500
 """How many event inserts pass between trims of a queue's event log."""
 
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+"""``json.dumps(…, separators=(",", ":"))`` without making an encoder per call."""
+
 # Integer columns of a job row (in record's order) by their BullMQ field names.
 _INT_FIELDS = {
     4: "timestamp", 5: "delay", 6: "priority", 8: "atm", 9: "ats", 10: "stc",
@@ -77,7 +80,7 @@ def lock_refusal(
 
 @dataclass(slots=True)
 class QueueRow:
-    """A queue's counters and flags, as read at the start of an operation."""
+    """A queue's counters, flags and global limits, as read at the start of an operation."""
 
     qid: int
     id_counter: int
@@ -88,6 +91,9 @@ class QueueRow:
     limiter_expires_at: int
     limiter_max: int
     stalled_check_until: int
+    global_concurrency: int
+    global_rate_max: int
+    global_rate_duration: int
 
 
 class Tx:
@@ -116,7 +122,7 @@ class Tx:
 
     def event(self, name: str, /, **fields: str) -> None:
         """Record an event; it is written by :meth:`flush`."""
-        self._events.append((self.qid, name, json.dumps(fields, separators=(",", ":"))))
+        self._events.append((self.qid, name, _compact(fields)))
 
     def run(self, query: str, *args: object) -> sqlite3.Cursor:
         """Run the named query of ``queries.sql`` with ``args``."""

@@ -181,28 +181,37 @@ def move_to_finished(
     attempts_made += 1
     # A child's parent is updated first (its events come before the child's).
     family = ops_flows.Family(conn, tx)
+    keep = outcome.keep
+    # A job not kept is deleted at once: nothing reads its finished row.
+    gone = keep.count == 0
     if isinstance(outcome, Completed):
         target = "completed"
-        parent = tx.run("job_complete", now, tx.back(), now, outcome.return_value, rowid).fetchone()
+        if gone:
+            parent = tx.run("job_delete_returning_parent", rowid).fetchone()
+        else:
+            parent = tx.run(
+                "job_complete", now, tx.back(), now, outcome.return_value, rowid
+            ).fetchone()
         ops_flows.on_child_finished(
             family, (tx.qid, job_id), parent, True, outcome.return_value, now
         )
         tx.event("completed", jobId=job_id, returnvalue=outcome.return_value, prev="active")
     else:
         target = "failed"
-        parent = tx.run(
-            "job_fail", now, tx.back(), now, outcome.reason, outcome.stacktrace, rowid
-        ).fetchone()
+        if gone:
+            parent = tx.run("job_delete_returning_parent", rowid).fetchone()
+        else:
+            parent = tx.run(
+                "job_fail", now, tx.back(), now, outcome.reason, outcome.stacktrace, rowid
+            ).fetchone()
         ops_flows.on_child_finished(family, (tx.qid, job_id), parent, False, outcome.reason, now)
         tx.event("failed", jobId=job_id, failedReason=outcome.reason, prev="active")
         if attempts_made >= outcome.attempts:
             tx.event("retries-exhausted", jobId=job_id, attemptsMade=str(attempts_made))
     if outcome.metrics_max_points > 0:
         ops_metrics.collect(tx, target, outcome.metrics_max_points, now)
-    keep = outcome.keep
     removed: list[tuple[str, int | None, str | None]] = []
-    if keep.count == 0:
-        tx.run("job_delete", rowid)
+    if gone:
         removed.append((job_id, parent[0], parent[1]))
     else:
         if keep.age_ms is not None:

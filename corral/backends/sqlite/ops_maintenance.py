@@ -184,7 +184,12 @@ def effective_limits(tx: Tx, worker: Limiter | None) -> tuple[Limiter | None, in
     As BullMQ decides: the queue's ``max`` wins over the worker limiter's, the
     worker limiter's duration over the queue's.
     """
-    concurrency, rate_max, duration = tx.run("queue_global_limits", tx.qid).fetchone()
+    q = tx.q
+    concurrency, rate_max, duration = (
+        q.global_concurrency,
+        q.global_rate_max,
+        q.global_rate_duration,
+    )
     if not rate_max or not (duration or worker):
         return worker, concurrency
     window = worker.duration_ms if worker is not None else duration

@@ -18,9 +18,10 @@ SELECT qid FROM queues WHERE name = ?;
 INSERT OR IGNORE INTO queues (name) VALUES (?);
 
 -- name: queue_get
--- A queue's counters and flags, read at the start of an operation.
+-- A queue's counters, flags and global limits, read at the start of an operation.
 SELECT id_counter, seq_back, seq_front, paused, limiter_count, limiter_expires_at,
-       limiter_max, stalled_check_until
+       limiter_max, stalled_check_until, global_concurrency, global_rate_max,
+       global_rate_duration
 FROM queues WHERE qid = ?;
 
 -- name: queue_set_id_counter
@@ -123,6 +124,10 @@ RETURNING parent_qid, parent_id, parent_policy;
 -- Remove one job.
 DELETE FROM jobs WHERE rowid = ?;
 
+-- name: job_delete_returning_parent
+-- Finish an active job that is not kept: remove it; its parent, if it is a child.
+DELETE FROM jobs WHERE rowid = ? RETURNING parent_qid, parent_id, parent_policy;
+
 -- name: finished_remove_older
 -- Retention by age: remove up to 1000 jobs of a finished state that finished before a time.
 DELETE FROM jobs WHERE rowid IN (
@@ -222,17 +227,27 @@ SELECT last_insert_rowid();
 
 -- name: jobs_page_oldest_first
 -- A page of the jobs in one state, in line order (waiting, prioritized, delayed).
-SELECT id, name, data, opts, timestamp, delay, priority, progress, attempts_made,
-       attempts_started, stalled_counter, processed_on, finished_on, return_value,
-       failed_reason, stacktrace, deferred_failure, processed_by, parent_key, parent_policy
-FROM jobs WHERE qid = ? AND state = ? ORDER BY lane, seq LIMIT ? OFFSET ?;
+-- The skipped entries are stepped over in the index alone (it holds the rowid).
+SELECT j.id, j.name, j.data, j.opts, j.timestamp, j.delay, j.priority, j.progress,
+       j.attempts_made, j.attempts_started, j.stalled_counter, j.processed_on, j.finished_on,
+       j.return_value, j.failed_reason, j.stacktrace, j.deferred_failure, j.processed_by,
+       j.parent_key, j.parent_policy
+FROM (SELECT rowid AS r FROM jobs WHERE qid = ? AND state = ?
+      ORDER BY lane, seq, rowid LIMIT ? OFFSET ?) AS page
+JOIN jobs AS j ON j.rowid = page.r
+ORDER BY j.lane, j.seq, j.rowid;
 
 -- name: jobs_page_newest_first
--- A page of the jobs in one state, newest first (active by fetch, completed / failed by finish).
-SELECT id, name, data, opts, timestamp, delay, priority, progress, attempts_made,
-       attempts_started, stalled_counter, processed_on, finished_on, return_value,
-       failed_reason, stacktrace, deferred_failure, processed_by, parent_key, parent_policy
-FROM jobs WHERE qid = ? AND state = ? ORDER BY lane DESC, seq DESC LIMIT ? OFFSET ?;
+-- A page of the jobs in one state, newest first (active by fetch, completed / failed
+-- by finish); the skipped entries are stepped over in the index alone.
+SELECT j.id, j.name, j.data, j.opts, j.timestamp, j.delay, j.priority, j.progress,
+       j.attempts_made, j.attempts_started, j.stalled_counter, j.processed_on, j.finished_on,
+       j.return_value, j.failed_reason, j.stacktrace, j.deferred_failure, j.processed_by,
+       j.parent_key, j.parent_policy
+FROM (SELECT rowid AS r FROM jobs WHERE qid = ? AND state = ?
+      ORDER BY lane DESC, seq DESC, rowid DESC LIMIT ? OFFSET ?) AS page
+JOIN jobs AS j ON j.rowid = page.r
+ORDER BY j.lane DESC, j.seq DESC, j.rowid DESC;
 
 -- name: queues_in_use
 -- Names of the queues under a prefix that hold a job, an event or any state.
