@@ -184,26 +184,40 @@ class WorkerMetrics:
         )
         wait = self.wait.labels(queue)
         started: dict[str, float] = {}
+        # Each job name's children, looked up once: labels() costs as much as the
+        # update itself.
+        by_name: dict[str, tuple[Any, Any, Any]] = {}
+
+        def children(name: str) -> tuple[Any, Any, Any]:
+            found = by_name.get(name)
+            if found is None:
+                found = by_name[name] = (
+                    self.completed.labels(queue, name),
+                    self.failed.labels(queue, name),
+                    self.duration.labels(queue, name),
+                )
+            return found
 
         def on_active(job: Job) -> None:
             started[job.id] = time.perf_counter()
-            fetched = job.processed_on
-            if fetched is not None:
-                due = job.timestamp.timestamp() + job.delay
-                wait.observe(max(0.0, fetched.timestamp() - due))
+            record = job._record
+            if record.processed_on_ms is not None:
+                due_ms = record.timestamp_ms + record.delay_ms
+                wait.observe(max(0.0, (record.processed_on_ms - due_ms) / 1000))
+
+        def finished(job: Job, counter: int) -> None:
+            found = children(job.name)
+            found[counter].inc()
+            began = started.pop(job.id, None)
+            if began is not None:
+                found[2].observe(time.perf_counter() - began)
 
         def on_completed(job: Job, _result: object) -> None:
-            self.completed.labels(queue, job.name).inc()
-            self._observe(queue, job, started.pop(job.id, None))
+            finished(job, 0)
 
         def on_failed(job: Job, _error: BaseException) -> None:
-            self.failed.labels(queue, job.name).inc()
-            self._observe(queue, job, started.pop(job.id, None))
+            finished(job, 1)
 
         worker.on("active", on_active)
         worker.on("completed", on_completed)
         worker.on("failed", on_failed)
-
-    def _observe(self, queue: str, job: Job, started: float | None) -> None:
-        if started is not None:
-            self.duration.labels(queue, job.name).observe(time.perf_counter() - started)

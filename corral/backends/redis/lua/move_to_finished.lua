@@ -70,6 +70,7 @@
   to apply) runs inline; everything else is in `lib()`, built on first need.
 ]]
 --- @include "core"
+--- @include "metrics"
 
 -- The helpers of the less common paths, built on first need.
 local L
@@ -78,7 +79,6 @@ local function lib()
     L = (function()
 --- @include "flow"
 --- @include "dedup"
---- @include "metrics"
       return {
         job_state = job_state,
         promote_due = promote_due,
@@ -89,7 +89,6 @@ local function lib()
         drop_dependency = drop_dependency,
         remove_job_keys = remove_job_keys,
         dedup_requeue = dedup_requeue,
-        collect_metrics = collect_metrics,
       }
     end)()
   end
@@ -229,9 +228,9 @@ end
 local max_points = tonumber(ARGV[11])
 if max_points and max_points > 0 then
   if failed then
-    lib().collect_metrics(KEYS[16], KEYS[17], max_points, now)
+    collect_metrics(KEYS[16], KEYS[17], max_points, now)
   else
-    lib().collect_metrics(KEYS[14], KEYS[15], max_points, now)
+    collect_metrics(KEYS[14], KEYS[15], max_points, now)
   end
 end
 
