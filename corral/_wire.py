@@ -22,6 +22,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Generic, TypeVar
 
 from corral.backends.base import JobRecord, KeepJobs, ParentLink, ParentPolicy
@@ -234,6 +235,26 @@ def parent_from_fields(fields: Mapping[str, str]) -> ParentLink | None:
     return None
 
 
+_RECORD_FIELDS = (
+    "id", "name", "data", "opts", "timestamp_ms", "delay_ms", "priority", "progress",
+    "attempts_made", "attempts_started", "stalled_counter", "processed_on_ms",
+    "finished_on_ms", "return_value", "failed_reason", "stacktrace", "deferred_failure",
+    "processed_by", "parent",
+)  # fmt: skip
+if tuple(f.name for f in dataclass_fields(JobRecord)) != _RECORD_FIELDS:  # pragma: no cover
+    raise RuntimeError("JobRecord's fields changed: update _RECORD_FIELDS in corral/_wire.py")
+
+# A job read on every fetch is built slot by slot: a frozen dataclass's __init__
+# sets each field through object.__setattr__, twice the cost of the whole read.
+_new_record = object.__new__
+(
+    _set_id, _set_name, _set_data, _set_opts, _set_timestamp, _set_delay, _set_priority,
+    _set_progress, _set_attempts_made, _set_attempts_started, _set_stalled, _set_processed_on,
+    _set_finished_on, _set_return_value, _set_failed_reason, _set_stacktrace,
+    _set_deferred_failure, _set_processed_by, _set_parent,
+) = (getattr(JobRecord, name).__set__ for name in _RECORD_FIELDS)  # fmt: skip
+
+
 def record_from_fields(job_id: str, fields: Mapping[str, str]) -> JobRecord:
     """Build a JobRecord from a job's stored fields (BullMQ's hash field names).
 
@@ -246,28 +267,30 @@ def record_from_fields(job_id: str, fields: Mapping[str, str]) -> JobRecord:
         # The common case, every number a plain integer string: one pass, no checks.
         processed_on = get("processedOn")
         finished_on = get("finishedOn")
-        parent = parent_from_fields(fields) if "parentKey" in fields or "parent" in fields else None
-        return JobRecord(
-            job_id,
-            get("name", ""),
-            get("data") or "{}",
-            get("opts") or "{}",
-            int(get("timestamp") or 0),
-            int(get("delay") or 0),
-            int(get("priority") or 0),
-            get("progress"),
-            int(get("atm") or get("attemptsMade") or 0),
-            int(get("ats") or 0),
-            int(get("stc") or get("stalledCounter") or 0),
-            int(processed_on) if processed_on else None,
-            int(finished_on) if finished_on else None,
-            get("returnvalue"),
-            get("failedReason"),
-            get("stacktrace"),
-            get("defa"),
-            get("pb"),
-            parent,
+        record: JobRecord = _new_record(JobRecord)
+        _set_id(record, job_id)
+        _set_name(record, get("name", ""))
+        _set_data(record, get("data") or "{}")
+        _set_opts(record, get("opts") or "{}")
+        _set_timestamp(record, int(get("timestamp") or 0))
+        _set_delay(record, int(get("delay") or 0))
+        _set_priority(record, int(get("priority") or 0))
+        _set_progress(record, get("progress"))
+        _set_attempts_made(record, int(get("atm") or get("attemptsMade") or 0))
+        _set_attempts_started(record, int(get("ats") or 0))
+        _set_stalled(record, int(get("stc") or get("stalledCounter") or 0))
+        _set_processed_on(record, int(processed_on) if processed_on else None)
+        _set_finished_on(record, int(finished_on) if finished_on else None)
+        _set_return_value(record, get("returnvalue"))
+        _set_failed_reason(record, get("failedReason"))
+        _set_stacktrace(record, get("stacktrace"))
+        _set_deferred_failure(record, get("defa"))
+        _set_processed_by(record, get("pb"))
+        _set_parent(
+            record,
+            parent_from_fields(fields) if "parentKey" in fields or "parent" in fields else None,
         )
+        return record
     except (TypeError, ValueError):
         pass  # something unusual: read it field by field, naming what is wrong
     return JobRecord(

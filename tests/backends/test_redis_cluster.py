@@ -23,7 +23,7 @@ import pytest
 from corral import ConfigurationError, FlowProducer, Job, Queue, Worker
 from corral.backends import open_backend
 from corral.backends.redis.slots import key_slot
-from tests.deployments import Cluster, raw_client
+from tests.deployments import Cluster, cli, raw_client
 
 pytestmark = [pytest.mark.cluster, pytest.mark.redis_only]
 
@@ -178,3 +178,39 @@ async def test_the_guide_example_runs_on_the_cluster(cluster_url: str, tmp_path:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == EXPECTED
+
+
+def _topology_reads(cluster: Cluster) -> int:
+    """How many times a client read the slot table, summed over the nodes."""
+    total = 0
+    for node in cluster.nodes:
+        for line in cli(node.port, "INFO", "commandstats").splitlines():
+            name, _, stats = line.partition(":")
+            if name in ("cmdstat_cluster|slots", "cmdstat_cluster|shards", "cmdstat_cluster|nodes"):
+                total += int(stats.split("calls=", 1)[1].split(",", 1)[0])
+    return total
+
+
+async def test_queues_of_one_process_read_the_cluster_topology_once(
+    redis_cluster: Cluster, queue_name: str
+) -> None:
+    url = redis_cluster.url()
+    first = Queue("{" + queue_name + "-0}", url=url)
+    await first.add("job", {})
+    before = _topology_reads(redis_cluster)
+    queues = [Queue("{" + f"{queue_name}-{i}" + "}", url=url) for i in range(1, 6)]
+    try:
+        for queue in queues:
+            await queue.add("job", {})
+        assert _topology_reads(redis_cluster) == before
+        # Closing one leaves the others working on the shared client.
+        await first.close()
+        for queue in queues:
+            assert await queue.get_job_counts("waiting") == {"waiting": 1}
+    finally:
+        for queue in queues:
+            await queue.close()
+    # After the last one closed, a new queue connects again.
+    async with Queue("{" + queue_name + "-0}", url=url) as again:
+        assert await again.get_job_counts("waiting") == {"waiting": 1}
+        assert _topology_reads(redis_cluster) > before

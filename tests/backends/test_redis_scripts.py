@@ -24,7 +24,8 @@ async def test_script_expands_and_loads(raw, name):
 def test_script_header_declares_every_key_it_uses(name):
     script = load_script(name)
     used = {int(i) for i in re.findall(r"KEYS\[(\d+)\]", script.source.split("]]", 1)[1])}
-    assert used <= set(range(1, len(script.keys) + len(script.job_keys) + 1))
+    declared = len(script.keys) + len(script.call_keys) + len(script.job_keys)
+    assert used <= set(range(1, declared + 1))
     assert set(script.keys) <= QUEUE_SUFFIXES | {"base"}
     assert all(k == "job" or k.startswith("job:") for k in script.job_keys)
 

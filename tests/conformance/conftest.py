@@ -23,8 +23,10 @@ import pytest
 from redis.asyncio import Redis, RedisCluster
 
 from corral import Queue, Worker, _clock
+from corral.backends.redis.client import RedisClient
 from tests.contract.support import Clock
 from tests.deployments import raw_client
+from tests.key_check import LOG, breaches, checking_keys, key_specs
 from tests.support import Workers
 
 WorkerFactory = Callable[..., Worker]
@@ -37,6 +39,30 @@ def url(request: pytest.FixtureRequest) -> str:
     """The URL of a fresh store on each backend in turn (and on a Redis Cluster)."""
     fixture = {"sqlite": "sqlite_url", "redis": "redis_url", "redis-cluster": "cluster_url"}
     return str(request.getfixturevalue(fixture[request.param]))
+
+
+@pytest.fixture(autouse=True)
+async def declared_keys(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[None]:
+    """On the standalone Redis, every script runs with the key check of
+    :mod:`tests.key_check`; a test fails if a script touched a key its caller knew
+    without naming it in KEYS (what a Redis Cluster's contract requires)."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is None or callspec.params.get("url") != "redis":
+        yield
+        return
+    raw = RedisClient(str(request.getfixturevalue("redis_url")))
+    try:
+        specs = await key_specs(raw)
+        await raw.execute("DEL", LOG, f"{LOG}:calls")
+        with checking_keys(monkeypatch, specs):
+            yield
+        found = breaches(await raw.execute("LRANGE", LOG, 0, -1))
+        await raw.execute("DEL", LOG, f"{LOG}:calls")
+        assert not found, "scripts touched keys their callers did not declare:\n" + "\n".join(found)
+    finally:
+        await raw.close()
 
 
 @pytest.fixture

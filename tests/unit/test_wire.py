@@ -3,13 +3,14 @@ read back unchanged, and the job hash read strictly where it matters."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from corral import Deduplication, RemovePolicy
 from corral._wire import backoff_read, backoff_write, keep_read, keep_write, record_from_fields
-from corral.backends.base import KeepJobs
+from corral.backends.base import JobRecord, KeepJobs, ParentLink
 from corral.errors import CorruptJobError
 from corral.options import JobOptions, new_job, parse_opts
 
@@ -134,6 +135,27 @@ def test_job_hash_reads_node_and_legacy_field_names() -> None:
         0,
         0,
     )
+
+
+def test_a_job_read_from_its_hash_is_the_record_its_fields_make() -> None:
+    """The record read on every fetch equals, hashes and stays frozen as one built
+    field by field, so nothing can tell how it was made."""
+    fields = {
+        "name": "n", "data": "{}", "opts": "{}", "timestamp": "10", "delay": "5",
+        "priority": "1", "progress": "7", "atm": "1", "ats": "2", "stc": "0",
+        "processedOn": "20", "finishedOn": "30", "returnvalue": "9", "failedReason": "r",
+        "stacktrace": "[]", "defa": "d", "pb": "w", "parentKey": "bull:p:1",
+    }  # fmt: skip
+    read = record_from_fields("3", fields)
+    built = JobRecord(
+        "3", "n", "{}", "{}", 10, 5, 1, "7", 1, 2, 0, 20, 30, "9", "r", "[]", "d", "w",
+        ParentLink("bull:p", "1"),
+    )  # fmt: skip
+    assert read == built
+    assert hash(read) == hash(built)
+    assert repr(read) == repr(built)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.name = "other"  # type: ignore[misc]
 
 
 def test_job_hash_accepts_integers_written_as_floats() -> None:

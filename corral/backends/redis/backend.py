@@ -210,6 +210,7 @@ class RedisBackend:
         the queue's that only the call knows (several jobs' keys, say)."""
         script = load_script(name)
         keys = self.keys(queue)
+        assert len(more_keys) >= len(script.call_keys), f"{name}: pass its {script.call_keys}"
         if script.job_keys:
             assert job_id is not None, f"{name} declares job KEYS: pass job_id"
             args = [*script.job_key_names(keys.job(job_id)), *args]
@@ -255,25 +256,23 @@ class RedisBackend:
             return await flows.add_flow(self, entries, now, operation="add")
         keys = self.keys(queue)
         args: list[Any] = [keys.base]
-        dedup_keys: list[str] = []
-        script = load_script("add_jobs")
+        # KEYS after the queue's: custom ids' hashes, de:/dn: keys (known before the call).
+        call_keys: list[str] = []
+        first = len(load_script("add_jobs").keys) + 1
         for job in jobs:
             args += new_job_args(job)
             rule = job.deduplication
             if rule is None:
                 args += ("", "")
             else:
-                # Its de:/dn: keys travel in KEYS (known before the call), after the queue's.
-                args += (json.dumps(rule.wire()), len(script.keys) + len(dedup_keys) + 1)
-                dedup_keys += (f"{keys.base}de:{rule.id}", f"{keys.base}dn:{rule.id}")
-        if dedup_keys:
-            head = script.head([*keys.for_script(script.name, script.keys), *dedup_keys])
-            try:
-                found: list[str] = await script.run(self.redis, head, args)
-            except RedisError as exc:
-                raise _failure(f"redis add_jobs on queue {queue!r} failed: {exc}", exc) from exc
-            return found
-        ids: list[str] = await self._run("add_jobs", queue, args)
+                args += (json.dumps(rule.wire()), first + len(call_keys))
+                call_keys += (f"{keys.base}de:{rule.id}", f"{keys.base}dn:{rule.id}")
+            if job.job_id:
+                args.append(first + len(call_keys))
+                call_keys.append(keys.job(job.job_id))
+            else:
+                args.append("")
+        ids: list[str] = await self._run("add_jobs", queue, args, more_keys=call_keys)
         return ids
 
     async def add_flow(self, entries: Sequence[FlowEntry], now: int) -> list[str]:
@@ -425,7 +424,9 @@ class RedisBackend:
         counts: dict[JobState, int] = dict.fromkeys(states, 0)
         if asked:
             suffixes = [_STATE_SUFFIX.get(s, s.value) for s in asked]
-            reply = await self._run("get_counts", queue, suffixes)
+            keys = self.keys(queue)
+            state_keys = [keys.key(s) for s in suffixes]
+            reply = await self._run("get_counts", queue, suffixes, more_keys=state_keys)
             counts.update(zip(asked, map(int, reply), strict=True))
         return counts
 
@@ -458,7 +459,9 @@ class RedisBackend:
         suffixes = [_STATE_SUFFIX.get(s, s.value) for s in states if s is not JobState.UNKNOWN]
         if not suffixes:
             return []
-        reply = await self._run("get_jobs", queue, [start, end, *suffixes])
+        keys = self.keys(queue)
+        state_keys = [keys.key(s) for s in suffixes]
+        reply = await self._run("get_jobs", queue, [start, end, *suffixes], more_keys=state_keys)
         return parse_jobs(reply)
 
     async def get_dependencies(
@@ -542,7 +545,7 @@ class RedisBackend:
         if job_id in RESERVED_JOB_IDS:
             return False
         args = [self.keys(queue).base, job_id, "1" if remove_children else "0", now]
-        reply = await self._run("remove_job", queue, args)
+        reply = await self._run("remove_job", queue, args, job_id=job_id)
         refusal(reply, job_id=job_id, operation="remove_job")
         return bool(reply)
 

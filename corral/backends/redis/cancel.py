@@ -44,10 +44,12 @@ async def cancel_job(
         return JobState.UNKNOWN
     keys = backend.keys(queue)
     script = load_script("cancel_job")
-    names = [*keys.for_script(script.name, script.keys), keys.job(job_id)]
+    names = keys.for_script(script.name, script.keys)
     age = "" if keep.age_ms is None else keep.age_ms
+    args = [keys.base, job_id, reason, now, keep.count, age]
+    # The job's keys lead the arguments: Script.head counts them among the KEYS.
     reply = await _run(
-        backend, "cancel_job", queue, names, [keys.base, job_id, reason, now, keep.count, age]
+        backend, "cancel_job", queue, names, [*script.job_key_names(keys.job(job_id)), *args]
     )
     return JobState(str(reply))
 

@@ -46,6 +46,31 @@ _BUCKETS = (
 )
 
 
+_QUEUE_BLOCK = (
+    "id",
+    "meta",
+    "wait",
+    "paused",
+    "active",
+    "prioritized",
+    "pc",
+    "delayed",
+    "marker",
+    "events",
+    "stalled",
+    "completed",
+    "failed",
+    "waiting-children",
+)
+"""The keys of each queue ``add_flow.lua`` is handed, in its order."""
+
+
+def _queue_base(job_key: str) -> str:
+    """The base key of the queue holding the job at ``job_key`` (split at its last
+    ``:``, as the scripts split it)."""
+    return job_key.rsplit(":", 1)[0] + ":"
+
+
 def _failure(message: str, exc: Exception) -> BackendError:
     if isinstance(exc, RedisConnectionError):
         return StoreUnavailableError(message)
@@ -66,30 +91,45 @@ async def add_flow(
         check_flow_slot([*bases, *parents])
     keys_before: set[str] = set()
     parents_of_later: set[str] = {e.job.parent.key for e in entries if e.job.parent is not None}
-    args: list[Any] = [now]
+    # KEYS: a block per queue (the nodes' and the parents'), the custom ids' hashes,
+    # then each parent's hash and two buckets; ARGV names the indexes.
+    queue_bases = list(dict.fromkeys([*bases, *(_queue_base(p) for p in parents_of_later)]))
+    flow_keys = [base + suffix for base in queue_bases for suffix in _QUEUE_BLOCK]
+    block_at = {base: 1 + i * len(_QUEUE_BLOCK) for i, base in enumerate(queue_bases)}
+    own_at: dict[str, int] = {}
+    for entry, base in zip(entries, bases, strict=True):
+        if entry.job.job_id is not None:
+            own_at.setdefault(base + entry.job.job_id, len(flow_keys) + len(own_at) + 1)
+    flow_keys += own_at
+    parent_at: dict[str, int] = {}
+    for parent_key in dict.fromkeys(e.job.parent.key for e in entries if e.job.parent):
+        parent_at[parent_key] = len(flow_keys) + 1
+        flow_keys += (parent_key, f"{parent_key}:dependencies", f"{parent_key}:processed")
+    args: list[Any] = [now, len(queue_bases)]
     for entry, base in zip(entries, bases, strict=True):
         job, parent = entry.job, entry.job.parent
         own_key = base + job.job_id if job.job_id is not None else None
         args += (
-            base,
+            block_at[base],
             *new_job_args(job),
             "1" if own_key is not None and own_key in parents_of_later else "0",
             "" if parent is None else parent.key,
             "" if parent is None else parent_field(parent),
             "1" if parent is not None and parent.key in keys_before else "0",
+            "" if own_key is None else own_at[own_key],
+            "" if parent is None else parent_at[parent.key],
         )
         if own_key is not None:
             keys_before.add(own_key)
     first = entries[0]
-    keys = QueueKeys(first.prefix or backend.prefix, first.queue)
     script = load_script("add_flow")
+    head = script.head(flow_keys)
     replicas, wait_ms = backend._connections.min_replicas
     try:
         if replicas:
-            head = keys.script_head(script)
             reply = await run_durably(script, backend.redis, head, args, replicas, wait_ms)
         else:
-            reply = await script.run(backend.redis, keys.script_head(script), args)
+            reply = await script.run(backend.redis, head, args)
     except (RedisReplyError, RedisConnectionError) as exc:
         raise _failure(f"redis add_flow on queue {first.queue!r} failed: {exc}", exc) from exc
     if reply and type(reply[0]) is int:

@@ -2,10 +2,10 @@
 
 The layout is BullMQ 6's, so Node BullMQ and corral share a queue. Every key of
 queue ``q`` under prefix ``p`` starts with the *base* ``p:q:``; a job's keys append
-its id. corral runs on a standalone Redis server only: braces in the prefix
-(``{p}``) make every key of a queue hash to one Cluster slot, but that alone is
-not Cluster support (the scripts derive job keys from the base, and the client
-does not follow Cluster redirections).
+its id. On a Redis Cluster, braces in the prefix or the queue name (``{p}``) make
+every key of a queue hash to one slot (corral refuses a prefix that would not):
+the scripts are handed every key known before a call in ``KEYS``, and the keys
+they find while they run (a popped job, a parent) are in that same slot.
 
 Queue keys (``<base><suffix>``):
 

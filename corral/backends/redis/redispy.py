@@ -17,6 +17,10 @@ the backend above sees the same five methods and the same rules:
   makes no progress for ``socket_timeout`` seconds (a blocking one: its block
   time on top) fails, and TCP keepalive probes an idle peer after 30 s.
 * **Blocking commands** run on :meth:`dedicated` clients of their own.
+* **One topology per event loop.** On a Cluster, every non-blocking connection
+  of one event loop to one deployment (every Queue and Worker of a process on the
+  same URL) shares one redis-py client: the slot table is read once, a refresh
+  after a failure serves them all, and the client closes with the last of them.
 * **A batch** (:meth:`execute_many`) goes to one server on one connection, in
   order: on a Cluster, the server holding the slot of the batch's first key (a
   ``MULTI`` … ``EXEC`` or a script followed by ``WAIT`` names keys of one slot).
@@ -27,8 +31,10 @@ the backend above sees the same five methods and the same rules:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import socket
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -286,6 +292,50 @@ class SentinelConnection(_Managed):
                 await sentinel.aclose()
 
 
+class _SharedCluster:
+    """A redis-py Cluster client (slot table, node connections) and its refresh
+    state, for the connections that share it; closed with the last of them."""
+
+    __slots__ = ("client", "refresh", "refreshed_at", "refreshing", "users")
+
+    def __init__(self, client: RedisCluster) -> None:
+        self.client = client
+        self.refresh = False
+        """Whether a failure was seen since the slot table was last read."""
+        self.refreshed_at = -math.inf
+        self.refreshing: asyncio.Lock | None = None
+        self.users = 0
+
+
+_SHARED: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[Any, ...], _SharedCluster]
+] = weakref.WeakKeyDictionary()
+"""The shared Cluster clients of each event loop, by :func:`_sharing_key`."""
+
+
+def _sharing_key(deployment: Deployment) -> tuple[Any, ...]:
+    """What makes two deployments' non-blocking clients interchangeable (an SSL
+    context is made per URL reading: the URL's TLS parameters stand for it)."""
+    s = deployment.settings
+    tls = (s.ssl is not None, s.ssl.check_hostname if s.ssl else False)
+    plain = dataclasses.replace(s, ssl=None)
+    return (deployment.nodes, plain, tls, tuple(sorted(deployment.tls.items())))
+
+
+def _cluster_client(deployment: Deployment, *, name: str | None, blocking: bool) -> RedisCluster:
+    seeds = [ClusterNode(host, port) for host, port in deployment.nodes]
+    client = RedisCluster(
+        startup_nodes=seeds,
+        require_full_coverage=False,
+        # A MOVED patches the slot table; never a disconnect of every node, which
+        # would fail the commands other coroutines have in flight.
+        reinitialize_steps=0,
+        **_client_kwargs(deployment, name=name, blocking=blocking),
+    )
+    _strip_callbacks(client.response_callbacks)
+    return client
+
+
 class ClusterConnection(_Managed):
     """A Redis Cluster: each command goes to the primary of its keys' slot.
 
@@ -298,6 +348,10 @@ class ClusterConnection(_Managed):
     until the migration is over or the command's time is up. After a connection
     failure the slot table is read again (at most every 0.2 s), so a promoted
     replica is found.
+
+    A non-blocking connection shares its redis-py client with the others of its
+    event loop and deployment (see the module docstring); a :meth:`dedicated` one
+    has its own.
     """
 
     cluster = True
@@ -307,43 +361,49 @@ class ClusterConnection(_Managed):
         self, deployment: Deployment, *, name: str | None = None, blocking: bool = False
     ) -> None:
         super().__init__(deployment, name=name, blocking=blocking)
-        seeds = [ClusterNode(host, port) for host, port in deployment.nodes]
-        self._client = RedisCluster(
-            startup_nodes=seeds,
-            require_full_coverage=False,
-            # A MOVED patches the slot table; never a disconnect of every node, which
-            # would fail the commands other coroutines have in flight.
-            reinitialize_steps=0,
-            **_client_kwargs(deployment, name=name, blocking=blocking),
-        )
-        _strip_callbacks(self._client.response_callbacks)
-        self._refresh = False
-        self._refreshed_at = -math.inf
-        self._refreshing: asyncio.Lock | None = None
+        self._state: _SharedCluster | None = None
+        if blocking or name is not None:
+            self._state = _SharedCluster(_cluster_client(deployment, name=name, blocking=blocking))
+            self._state.users = 1
 
     def __repr__(self) -> str:
         return f"ClusterConnection(seeds={list(self._deployment.nodes)!r}, name={self._name!r})"
 
-    async def _ready(self) -> RedisCluster:
-        client = self._client
-        await client.initialize()
-        if self._refresh:
-            await self._refresh_slots()
-        return client
+    def _shared_state(self) -> _SharedCluster:
+        """This connection's client: its own, or the one its event loop shares."""
+        state = self._state
+        if state is None:
+            shared = _SHARED.setdefault(asyncio.get_running_loop(), {})
+            key = _sharing_key(self._deployment)
+            state = shared.get(key)
+            if state is None:
+                client = _cluster_client(self._deployment, name=None, blocking=False)
+                state = shared[key] = _SharedCluster(client)
+            state.users += 1
+            self._state = state
+        return state
 
-    async def _refresh_slots(self) -> None:
-        if self._refreshing is None:
-            self._refreshing = asyncio.Lock()
-        async with self._refreshing:
+    async def _ready(self) -> RedisCluster:
+        state = self._shared_state()
+        await state.client.initialize()
+        if state.refresh:
+            await self._refresh_slots(state)
+        return state.client
+
+    async def _refresh_slots(self, state: _SharedCluster) -> None:
+        if state.refreshing is None:
+            state.refreshing = asyncio.Lock()
+        async with state.refreshing:
             loop = asyncio.get_running_loop()
-            if not self._refresh or loop.time() - self._refreshed_at < _REFRESH_EVERY:
+            if not state.refresh or loop.time() - state.refreshed_at < _REFRESH_EVERY:
                 return
-            self._refresh = False
-            self._refreshed_at = loop.time()
-            await self._client.nodes_manager.initialize()
+            state.refresh = False
+            state.refreshed_at = loop.time()
+            await state.client.nodes_manager.initialize()
 
     def _lost(self) -> None:
-        self._refresh = True
+        if self._state is not None:
+            self._state.refresh = True
 
     async def execute(self, *args: Any) -> Any:
         """Send one command to the primary of its slot and return its reply."""
@@ -431,10 +491,22 @@ class ClusterConnection(_Managed):
         return ClusterConnection(self._deployment, name=name, blocking=True)
 
     async def close(self) -> None:
-        """Close every node connection."""
-        if not self._closed:
-            self._closed = True
-            await self._client.aclose()
+        """Close this connection; the node connections close with the last
+        connection that shares them."""
+        if self._closed:
+            return
+        self._closed = True
+        state, self._state = self._state, None
+        if state is None:
+            return
+        state.users -= 1
+        if state.users > 0:
+            return
+        for shared in _SHARED.values():
+            for key, found in list(shared.items()):
+                if found is state:
+                    del shared[key]
+        await state.client.aclose()
 
 
 async def _send(node: ClusterNode, commands: Sequence[Sequence[Any]], *, asking: bool) -> list[Any]:

@@ -58,7 +58,8 @@ async def upsert_job_scheduler(
         iteration.priority,
         "1" if iteration.lifo else "0",
     ]
-    reply = await backend._run("upsert_job_scheduler", queue, args)
+    scheduler = [f"{backend.keys(queue).base}repeat:{spec.id}"]
+    reply = await backend._run("upsert_job_scheduler", queue, args, more_keys=scheduler)
     refusal(reply, operation="upsert_job_scheduler", job_id=f"repeat:{spec.id}:{iteration.due_ms}")
     job_id, delay = reply
     return str(job_id), int(delay)
@@ -83,14 +84,17 @@ async def add_next_iteration(
         iteration.priority,
         "1" if iteration.lifo else "0",
     ]
-    reply = await backend._run("add_next_iteration", queue, args)
+    scheduler = [f"{backend.keys(queue).base}repeat:{scheduler_id}"]
+    reply = await backend._run("add_next_iteration", queue, args, more_keys=scheduler)
     return str(reply) or None
 
 
 async def remove_job_scheduler(backend: RedisBackend, queue: str, scheduler_id: str) -> bool:
     """Run ``remove_job_scheduler.lua``."""
+    base = backend.keys(queue).base
+    scheduler = [f"{base}repeat:{scheduler_id}"]
     reply = await backend._run(
-        "remove_job_scheduler", queue, [backend.keys(queue).base, scheduler_id]
+        "remove_job_scheduler", queue, [base, scheduler_id], more_keys=scheduler
     )
     return bool(reply)
 
@@ -106,8 +110,10 @@ async def get_job_scheduler(
     backend: RedisBackend, queue: str, scheduler_id: str
 ) -> SchedulerRecord | None:
     """One scheduler, read with ``get_job_schedulers.lua``."""
-    args = [backend.keys(queue).base, 0, -1, "1", scheduler_id]
-    found = _records(await backend._run("get_job_schedulers", queue, args))
+    base = backend.keys(queue).base
+    args = [base, 0, -1, "1", scheduler_id]
+    scheduler = [f"{base}repeat:{scheduler_id}"]
+    found = _records(await backend._run("get_job_schedulers", queue, args, more_keys=scheduler))
     return found[0] if found else None
 
 

@@ -3,12 +3,15 @@
 Each ``lua/<operation>.lua`` opens with a header comment whose ``KEYS[i] <suffix>``
 lines are the script's key contract: :class:`Script` reads them, and the backend
 passes the queue's keys in exactly that order (see :mod:`.keys`), so the header
-cannot drift from the call site. A suffix ``job`` or ``job:<suffix>`` is a key of
-the one job the call is about (its hash, ``<job key>:<suffix>``): such lines come
-after the queue's keys, and the backend passes them from the job id it was given
-(:meth:`Script.job_key_names`). Every key known before a call is in ``KEYS``, as
-Redis Cluster requires; only a key found inside the script (a job id popped from a
-list) is built there, from the queue's base key, so it shares the queue's slot.
+cannot drift from the call site. A suffix with a ``<placeholder>`` (``repeat:<id>``)
+is a key only the call knows, which the caller passes after the queue's keys
+(``more_keys``). A suffix ``job`` or ``job:<suffix>`` is a key of the one job the
+call is about (its hash, ``<job key>:<suffix>``): such lines come last, and the
+backend passes them from the job id it was given (:meth:`Script.job_key_names`).
+Every key known before a call is in ``KEYS``, as Redis Cluster requires; only a key
+found inside the script (a job id popped from a list, a parent named in a job's
+hash) is built there, from the queue's base key or that found key, so it shares
+the queue's slot (corral refuses a Cluster prefix that would not).
 
 A line ``--- @include "name"`` is replaced by ``lua/includes/name.lua`` (each
 include at most once per script, recursively), before the SHA is computed.
@@ -66,19 +69,23 @@ def script_names() -> list[str]:
 class Script:
     """One operation script: its expanded source, SHA1 and ``KEYS`` suffixes."""
 
-    __slots__ = ("_job_suffixes", "job_keys", "keys", "name", "sha", "source")
+    __slots__ = ("_job_suffixes", "call_keys", "job_keys", "keys", "name", "sha", "source")
 
     def __init__(self, name: str, source: str) -> None:
         self.name = name
         self.source = expand_includes(source)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
         declared = _header_keys(name, source)
-        self.keys = tuple(k for k in declared if not _is_job_key(k))
+        self.keys = tuple(k for k in declared if not _is_job_key(k) and "<" not in k)
         """The queue's key suffixes in ``KEYS`` order, as the header declares them."""
-        self.job_keys = declared[len(self.keys) :]
-        """The job's key suffixes (``job``, ``job:<suffix>``), after the queue's."""
-        if any(not _is_job_key(k) for k in self.job_keys):
-            raise RuntimeError(f"lua/{name}.lua: declare the job's KEYS after the queue's")
+        self.call_keys = tuple(k for k in declared if "<" in k)
+        """Keys only the call knows (``repeat:<id>``), after the queue's."""
+        self.job_keys = tuple(k for k in declared if _is_job_key(k))
+        """The job's key suffixes (``job``, ``job:<suffix>``), after the others."""
+        if declared != self.keys + self.call_keys + self.job_keys:
+            raise RuntimeError(
+                f"lua/{name}.lua: declare the queue's KEYS, then the call's, then the job's"
+            )
         self._job_suffixes = tuple(k[3:] for k in self.job_keys)
 
     def head(self, keys: Sequence[str]) -> CommandHead:

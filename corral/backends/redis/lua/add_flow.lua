@@ -2,17 +2,25 @@
   add_flow: add trees of jobs (parents before their children) atomically, exactly
   as Node BullMQ's FlowProducer stores them (includes/flow.lua has the layout).
 
-  KEYS[1]  id  STRING  the first node's queue id counter (declared so the call
-                       is routed by a queue key; every key is derived from the
-                       bases and parent keys in ARGV, as Node derives them)
+  KEYS[1..] blocks of 14 keys, one per queue the call touches (each node's and
+           each parent's): id, meta, wait, paused, active, prioritized, pc,
+           delayed, marker, events, stalled, completed, failed, waiting-children;
+           then the hash of each node with a custom id; then, per parent named,
+           its hash, `:dependencies` and `:processed`. ARGV says which is whose.
 
   ARGV[1]  now (epoch ms, the caller's): places a parent released at the end
            that has a delay
-  ARGV[2..] 13 values per node: base key "<prefix>:<queue>:", custom id ("" =
-           next counter value), name, data (JSON text), opts (JSON text),
+  ARGV[2]  how many queue blocks lead KEYS
+  ARGV[3..] 15 values per node: the KEYS index of its queue's block, custom id
+           ("" = next counter value), name, data (JSON text), opts (JSON text),
            timestamp (ms), delay (ms), priority, lifo ("1"/"0"), is a parent of
            a later node ("1"/"0"), parent job key ("" = none), the `parent`
-           field (JSON text), parent is an earlier node ("1"/"0")
+           field (JSON text), parent is an earlier node ("1"/"0"), the KEYS index
+           of its own hash ("" = no custom id), the KEYS index of its parent's
+           three keys ("" = none)
+
+  A node whose id comes from its queue's counter has its hash named here, from
+  its queue's base key and that id (as a job popped from a list would).
 
   First every node is checked and nothing is written on a refusal: {-5, i} the
   parent of node i (0-based) is not an earlier node and does not exist; {-7, i}
@@ -30,20 +38,37 @@
 ]]
 --- @include "flow"
 
-local STRIDE = 13
+local STRIDE = 15
 local now = tonumber(ARGV[1])
-local first = 2
+local first = 3
+
+-- The queue blocks in KEYS become the key tables queue_at hands out, so every
+-- queue key the flow touches is one the caller declared.
+local block_of = {}
+for at = 1, tonumber(ARGV[2]) * 14, 14 do
+  local queue_key = string.sub(KEYS[at], 1, -4) -- "<prefix>:<queue>" of "...:id"
+  local P = {
+    base = queue_key .. ":", id = KEYS[at], meta = KEYS[at + 1], wait = KEYS[at + 2],
+    paused = KEYS[at + 3], active = KEYS[at + 4], prioritized = KEYS[at + 5],
+    pc = KEYS[at + 6], delayed = KEYS[at + 7], marker = KEYS[at + 8],
+    events = KEYS[at + 9], stalled = KEYS[at + 10], completed = KEYS[at + 11],
+    failed = KEYS[at + 12], waiting_children = KEYS[at + 13],
+  }
+  flow_queue_cache[queue_key] = P
+  block_of[at] = {queue_key = queue_key, P = P}
+end
 
 -- Checks, before any write.
 for i = first, #ARGV, STRIDE do
-  local base, custom_id = ARGV[i], ARGV[i + 1]
-  local parent_key, parent_in_call = ARGV[i + 10], ARGV[i + 12] == "1"
+  local custom_id, own = ARGV[i + 1], tonumber(ARGV[i + 13])
+  local parent_at, parent_in_call = tonumber(ARGV[i + 14]), ARGV[i + 12] == "1"
+  local parent_key = ARGV[i + 10]
   local index = (i - first) / STRIDE
-  if parent_key ~= "" and not parent_in_call and redis.call("EXISTS", parent_key) == 0 then
+  if parent_at and not parent_in_call and redis.call("EXISTS", KEYS[parent_at]) == 0 then
     return {-5, index}
   end
-  if custom_id ~= "" and parent_key ~= "" then
-    local current = redis.call("HGET", base .. custom_id, "parentKey")
+  if custom_id ~= "" and parent_at then
+    local current = redis.call("HGET", KEYS[own], "parentKey")
     if current and current ~= "" and current ~= parent_key
       and redis.call("EXISTS", current) == 1 then
       return {-7, index}
@@ -58,11 +83,12 @@ local parents = {}      -- parent key -> true, in `parent_order`
 local parent_order = {}
 
 for i = first, #ARGV, STRIDE do
-  local base, custom_id, name, data, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local custom_id, name, data, opts = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local timestamp, delay, priority, lifo = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
   local is_parent, parent_key, parent_field = ARGV[i + 9] == "1", ARGV[i + 10], ARGV[i + 11]
-  local queue_key = string.sub(base, 1, -2)
-  local P = queue_at(queue_key)
+  local own, parent_at = tonumber(ARGV[i + 13]), tonumber(ARGV[i + 14])
+  local block = block_of[tonumber(ARGV[i])]
+  local queue_key, P = block.queue_key, block.P
   local M = meta_of(P)
   local mark = touched[queue_key]
   if not mark then
@@ -71,21 +97,24 @@ for i = first, #ARGV, STRIDE do
     touched_order[#touched_order + 1] = queue_key
   end
   local counter = redis.call("INCR", P.id)
-  local id = custom_id ~= "" and custom_id or tostring(counter)
-  local job_key = base .. id
+  local id, job_key = custom_id, KEYS[own]
+  if custom_id == "" then
+    local counted = tostring(counter)
+    id, job_key = counted, P.base .. counted
+  end
   if custom_id ~= "" and redis.call("EXISTS", job_key) == 1 then
-    if parent_key ~= "" then
+    if parent_at then
       if redis.call("ZSCORE", P.completed, id) then
         local value = redis.call("HGET", job_key, "returnvalue") or "null"
-        redis.call("HSET", parent_key .. ":processed", job_key, value)
+        redis.call("HSET", KEYS[parent_at + 2], job_key, value)
       else
-        redis.call("SADD", parent_key .. ":dependencies", job_key)
+        redis.call("SADD", KEYS[parent_at + 1], job_key)
       end
       redis.call("HSET", job_key, "parentKey", parent_key, "parent", parent_field)
     end
     emit(P, M, "duplicated", "jobId", id)
   else
-    if parent_key ~= "" then
+    if parent_at then
       redis.call("HSET", job_key, "name", name, "data", data, "opts", opts,
         "timestamp", timestamp, "delay", delay, "priority", priority,
         "parentKey", parent_key, "parent", parent_field)
@@ -108,11 +137,11 @@ for i = first, #ARGV, STRIDE do
       emit(P, M, "waiting", "jobId", id)
       mark.ready = true
     end
-    if parent_key ~= "" then
-      redis.call("SADD", parent_key .. ":dependencies", job_key)
+    if parent_at then
+      redis.call("SADD", KEYS[parent_at + 1], job_key)
     end
   end
-  if parent_key ~= "" and not parents[parent_key] then
+  if parent_at and not parents[parent_key] then
     parents[parent_key] = true
     parent_order[#parent_order + 1] = parent_key
   end
@@ -129,6 +158,8 @@ for _, queue_key in ipairs(touched_order) do
   end
 end
 
+-- The parents' keys and their queues' blocks are all in KEYS (queue_at finds
+-- the blocks read above).
 for _, parent_key in ipairs(parent_order) do
   local queue_key, parent_id = split_job_key(parent_key)
   if queue_key then

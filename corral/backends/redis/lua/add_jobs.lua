@@ -11,15 +11,18 @@
   KEYS[8] marker       ZSET    wake-up marker
   KEYS[9] events       STREAM  event log
 
-  KEYS[10..] the `de:<id>` and `dn:<id>` keys of each deduplicated job, in pairs
+  KEYS[10..] the hash of each job with a custom id, and the `de:<id>` and
+           `dn:<id>` keys of each deduplicated job, in pairs (ARGV says which)
 
-  ARGV[1]  base key "<prefix>:<queue>:"
-  ARGV[2..] 10 values per job (flat rather than JSON, so the data text travels
+  ARGV[1]  base key "<prefix>:<queue>:" (of the jobs whose id the counter gives,
+           and of a job named by a `de:` key)
+  ARGV[2..] 11 values per job (flat rather than JSON, so the data text travels
            once and big numbers never pass through a Lua double):
            custom id ("" = next counter value), name, data (JSON text),
            opts (JSON text), timestamp (ms), delay (ms), priority, lifo ("1"/"0"),
-           deduplication (BullMQ's `de` object as JSON, "" = none), and the
-           KEYS index of its `de:` key (its `dn:` key follows; "" = none)
+           deduplication (BullMQ's `de` object as JSON, "" = none), the
+           KEYS index of its `de:` key (its `dn:` key follows; "" = none), and
+           the KEYS index of the custom id's hash ("" = no custom id)
 
   Returns the job ids in order. A custom id that exists adds nothing and
   returns that id (event `duplicated`). A deduplicated job whose id is taken
@@ -40,12 +43,15 @@ local ids = {}
 local any_ready = false
 local any_delayed = false
 
-for i = 2, #ARGV, 10 do
+for i = 2, #ARGV, 11 do
   local custom_id, name, data, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local timestamp, delay, priority, lifo = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   local counter = redis.call("INCR", Q.id)
-  local id = custom_id ~= "" and custom_id or tostring(counter)
-  local job_key = base .. id
+  local id, job_key = custom_id, KEYS[tonumber(ARGV[i + 10])]
+  if custom_id == "" then
+    local counted = tostring(counter)
+    id, job_key = counted, base .. counted
+  end
   local D = nil
   local kept = nil
   if custom_id ~= "" and redis.call("EXISTS", job_key) == 1 then

@@ -12,6 +12,9 @@
   KEYS[8]  meta         HASH    queue settings
   KEYS[9]  events       STREAM  event log
   KEYS[10] id           STRING  job id counter
+  KEYS[11] repeat:<id>  HASH    the scheduler's definition
+  The iterations' keys (`<base>repeat:<id>:<due>`) are derived in the script: their
+  due time comes from the stored schedule, like a job id popped from a list.
 
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  scheduler id
@@ -44,7 +47,7 @@ end
 if ARGV[5] ~= "repeat:" .. sid .. ":" .. prev then
   return ""
 end
-local scheduler_key = base .. "repeat:" .. sid
+local scheduler_key = KEYS[11]
 local s = redis.call("HMGET", scheduler_key, "name", "data", "every", "startDate", "offset")
 local every = tonumber(s[3])
 local due = tonumber(ARGV[3])

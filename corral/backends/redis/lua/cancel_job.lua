@@ -16,9 +16,17 @@
   KEYS[8]  failed            ZSET    the cancelled job enters it, score now
   KEYS[9]  meta              HASH    queue settings
   KEYS[10] events            STREAM  event log
-  The job's hash is the key after these (the last one).
+  KEYS[11] job               HASH    the job
+  KEYS[12] job:lock          STRING  its lock
+  KEYS[13] job:logs          LIST    its log lines
+  KEYS[14] job:dependencies  SET     its pending children (flows)
+  KEYS[15] job:processed     HASH    its completed children
+  KEYS[16] job:failed        HASH    its ignored failed children
+  KEYS[17] job:unsuccessful  ZSET    its failed children
+  (The job's keys are all removed when ARGV[5] is 0.)
 
-  ARGV[1]  base key "<prefix>:<queue>:"
+  ARGV[1]  base key "<prefix>:<queue>:" (of the keys found in the job's hash and of
+           the old failed jobs that retention removes)
   ARGV[2]  job id
   ARGV[3]  failed reason ("cancelled: ...")
   ARGV[4]  now (epoch ms, the caller's): finishedOn, retention age
@@ -31,13 +39,18 @@
   (jobId, failedReason, prev state).
 ]]
 --- @include "flow"
+--- @include "job"
 
 local Q = {
   wait = KEYS[1], paused = KEYS[2], active = KEYS[3], prioritized = KEYS[4],
   delayed = KEYS[5], waiting_children = KEYS[6], completed = KEYS[7], failed = KEYS[8],
   meta = KEYS[9], events = KEYS[10],
 }
-local job_key = KEYS[#KEYS]
+local J = {
+  hash = KEYS[11], lock = KEYS[12], logs = KEYS[13], dependencies = KEYS[14],
+  processed = KEYS[15], failed = KEYS[16], unsuccessful = KEYS[17],
+}
+local job_key = J.hash
 local base, id, reason, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local state = job_state(Q, job_key, id)
 if state == "unknown" or state == "completed" or state == "failed" then
@@ -89,7 +102,7 @@ local function remove_failed(ids)
 end
 
 if keep_count == 0 then
-  remove_job_keys(job_key)
+  delete_job(J)
   if parent then
     drop_dependency(parent, job_key, now)
   end

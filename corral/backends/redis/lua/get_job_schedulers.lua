@@ -3,6 +3,8 @@
   consistent read.
 
   KEYS[1]  repeat  ZSET  scheduler ids by next run (ms)
+  KEYS[2..] the `repeat:<id>` hash of the scheduler ARGV[5] names (none for a range:
+           the range's hashes are derived in the script from the ids it reads)
 
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  start index
@@ -26,7 +28,8 @@ else
 end
 local out = {}
 for i = 1, #entries, 2 do
-  local fields = redis.call("HGETALL", base .. "repeat:" .. entries[i])
+  local scheduler_key = ARGV[5] ~= "" and KEYS[#KEYS] or base .. "repeat:" .. entries[i]
+  local fields = redis.call("HGETALL", scheduler_key)
   if #fields > 0 then
     out[#out + 1] = entries[i]
     out[#out + 1] = entries[i + 1]

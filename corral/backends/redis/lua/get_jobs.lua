@@ -2,7 +2,10 @@
   get_jobs: jobs in the given states, state after state, sliced over the whole
   concatenation.
 
-  KEYS[1]  base  the queue's base key "<prefix>:<queue>:"
+  KEYS[1]  base  the queue's base key "<prefix>:<queue>:": the job hashes are read
+                 by the ids the ranges hold, found while the script runs; on a
+                 Redis Cluster they share the queue's slot (a braced prefix)
+  KEYS[2..] the queue's key of each state asked for, in ARGV[3..]'s order
 
   ARGV[1]  start (0-based, inclusive)
   ARGV[2]  end (inclusive; -1 = to the last)
@@ -24,7 +27,7 @@ local offset = 0 -- position of the current state's first job in the concatenati
 
 for i = 3, #ARGV do
   local suffix = ARGV[i]
-  local key = base .. suffix
+  local key = KEYS[i - 1]
   local is_list = suffix == "wait" or suffix == "active"
   local size = is_list and redis.call("LLEN", key) or redis.call("ZCARD", key)
   local from = math.max(start - offset, 0)

@@ -5,6 +5,11 @@
   A job is stalled when it was active at the previous check (in `stalled`),
   nobody extended or finished it since, its lock is gone and it is still active.
 
+  Redis Cluster: the jobs it checks are found while the script runs, so their keys
+  are built here from ARGV[1], the queue's base key; they share the slot of the
+  KEYS below because every key of a queue does (a braced prefix, which corral
+  enforces on a Cluster).
+
   KEYS[1]  stalled        SET     candidates from the previous check
   KEYS[2]  stalled-check  STRING  throttle, PX = interval
   KEYS[3]  wait           LIST    stalled jobs go to its front (RPUSH)

@@ -2,6 +2,12 @@
   obliterate: remove a paused queue and all its jobs, one batch per call; the
   caller repeats while it returns 1.
 
+  Redis Cluster: the jobs it removes (and their `de:`, `repeat:<id>` keys) are
+  found while the script runs, so their keys are built here from ARGV[1], the
+  queue's base key, as are the queue's keys it deletes by suffix; they share the
+  slot of the KEYS below because every key of a queue does (a braced prefix,
+  which corral enforces on a Cluster).
+
   KEYS[1]  meta         HASH    must have `paused`
   KEYS[2]  active       LIST    jobs (and locks) removed first
   KEYS[3]  wait         LIST

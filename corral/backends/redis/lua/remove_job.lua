@@ -12,8 +12,15 @@
   KEYS[9]  stalled           SET
   KEYS[10] meta              HASH    opts.maxLenEvents
   KEYS[11] events            STREAM  event log
+  KEYS[12] job               HASH    the job
+  KEYS[13] job:lock          STRING  its lock
+  KEYS[14] job:logs          LIST    its log lines
+  KEYS[15] job:dependencies  SET     its pending children (flows)
+  KEYS[16] job:processed     HASH    its completed children
+  KEYS[17] job:failed        HASH    its ignored failed children
+  KEYS[18] job:unsuccessful  ZSET    its failed children
 
-  ARGV[1]  base key "<prefix>:<queue>:"
+  ARGV[1]  base key "<prefix>:<queue>:" (of the `de:` key named in the job's hash)
   ARGV[2]  job id
   ARGV[3]  "1" to remove the job's descendants too (all four buckets), "0" not
   ARGV[4]  now (epoch ms, the caller's): places a released parent that has a delay
@@ -29,14 +36,19 @@
   "paused" for the legacy list).
 ]]
 --- @include "flow"
+--- @include "job"
 
 local Q = {meta = KEYS[10], events = KEYS[11]}
 local base, id = ARGV[1], ARGV[2]
-local job_key = base .. id
+local J = {
+  hash = KEYS[12], lock = KEYS[13], logs = KEYS[14], dependencies = KEYS[15],
+  processed = KEYS[16], failed = KEYS[17], unsuccessful = KEYS[18],
+}
+local job_key = J.hash
 if redis.call("EXISTS", job_key) == 0 then
   return 0
 end
-if redis.call("EXISTS", job_key .. ":lock") == 1 then
+if redis.call("EXISTS", J.lock) == 1 then
   return -102
 end
 local with_children = ARGV[3] == "1"
@@ -74,6 +86,6 @@ if dedup_id then
     redis.call("DEL", dedup_key, base .. "dn:" .. dedup_id)
   end
 end
-remove_job_keys(job_key)
+delete_job(J)
 emit(Q, read_meta(Q.meta), "removed", "jobId", id, "prev", prev)
 return 1

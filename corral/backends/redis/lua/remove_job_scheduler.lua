@@ -1,9 +1,12 @@
 --[[
   remove_job_scheduler: remove a job scheduler and its pending delayed iteration.
 
-  KEYS[1]  repeat   ZSET    scheduler ids by next run (ms)
-  KEYS[2]  delayed  ZSET    delayed jobs
-  KEYS[3]  events   STREAM  event log
+  KEYS[1]  repeat       ZSET    scheduler ids by next run (ms)
+  KEYS[2]  delayed      ZSET    delayed jobs
+  KEYS[3]  events       STREAM  event log
+  KEYS[4]  repeat:<id>  HASH    the scheduler's definition (deleted)
+  The pending iteration's keys are derived in the script from its due time,
+  read from KEYS[1].
 
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  scheduler id
@@ -23,7 +26,7 @@ if due then
   end
 end
 if redis.call("ZREM", KEYS[1], sid) == 1 then
-  redis.call("DEL", base .. "repeat:" .. sid)
+  redis.call("DEL", KEYS[4])
   return 1
 end
 return 0

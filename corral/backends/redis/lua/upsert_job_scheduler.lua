@@ -12,6 +12,9 @@
   KEYS[8]  meta         HASH    queue settings
   KEYS[9]  events       STREAM  event log
   KEYS[10] id           STRING  job id counter (INCR per iteration, as Node)
+  KEYS[11] repeat:<id>  HASH    the scheduler's definition
+  The iterations' keys (`<base>repeat:<id>:<due>`) are derived in the script: their
+  due time comes from the stored schedule, like a job id popped from a list.
 
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  scheduler id
@@ -48,7 +51,7 @@ local now = tonumber(ARGV[4])
 local every = tonumber(ARGV[6])
 local start_date = ARGV[10] ~= "" and ARGV[10] or nil
 local M = read_meta(Q.meta)
-local scheduler_key = base .. "repeat:" .. sid
+local scheduler_key = KEYS[11]
 
 local prev = redis.call("ZSCORE", Q.repeat_, sid)
 local old = redis.call("HMGET", scheduler_key, "every", "offset", "ic")
