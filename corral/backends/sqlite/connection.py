@@ -126,7 +126,11 @@ class Database:
     its queue; the thread then runs up to :data:`MAX_GROUP` of them in one
     ``BEGIN IMMEDIATE … COMMIT``, each inside its own ``SAVEPOINT``, so each
     stays all-or-nothing (a refused one rolls back alone) while a busy worker
-    pays for one commit per group instead of one per job.
+    pays for one commit per group instead of one per job. The group's results go
+    back together, one wake-up of each caller's event loop per group: the slots of
+    a worker then resume together and send their next operations together, so the
+    next group holds them all (one wake-up per result let the first slot's next
+    call start a group of its own, and made the thread wait for the GIL per result).
     """
 
     def __init__(self, path: str) -> None:
@@ -278,8 +282,7 @@ class Database:
             for call in group:
                 _resolve(call, None, replaced)
             return
-        for call, (value, failure) in zip(group, outcomes, strict=True):
-            _resolve(call, value, failure)
+        _resolve_all(group, outcomes)
 
     def _as_backend_error(self, exc: BaseException) -> BaseException:
         if isinstance(exc, sqlite3.Error):
@@ -357,20 +360,36 @@ def _noop() -> None:
     return None
 
 
+def _settle(call: _Call, result: Any, error: BaseException | None) -> None:
+    """Set the caller's future (on the caller's event loop)."""
+    if call.future.done():
+        return  # the caller gave up waiting
+    if error is not None:
+        call.future.set_exception(error)
+    else:
+        call.future.set_result(result)
+
+
 def _resolve(call: _Call, result: Any, error: BaseException | None) -> None:
     """Hand a result back to the caller's event loop (from the database thread)."""
-
-    def settle() -> None:
-        if call.future.done():
-            return  # the caller gave up waiting
-        if error is not None:
-            call.future.set_exception(error)
-        else:
-            call.future.set_result(result)
-
     # A closed loop (RuntimeError) means nobody is waiting any more.
     with contextlib.suppress(RuntimeError):
-        call.loop.call_soon_threadsafe(settle)
+        call.loop.call_soon_threadsafe(_settle, call, result, error)
+
+
+def _resolve_all(calls: list[_Call], outcomes: list[tuple[Any, BaseException | None]]) -> None:
+    """Hand a group's results back with one wake-up per event loop, not one per call."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Call, Any, BaseException | None]]] = {}
+    for call, (result, error) in zip(calls, outcomes, strict=True):
+        by_loop.setdefault(call.loop, []).append((call, result, error))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle_many, settled)
+
+
+def _settle_many(settled: list[tuple[_Call, Any, BaseException | None]]) -> None:
+    for call, result, error in settled:
+        _settle(call, result, error)
 
 
 def _open(path: str) -> sqlite3.Connection:
