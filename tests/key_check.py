@@ -158,6 +158,14 @@ def _bases(script: Script, keys: Sequence[str]) -> list[str]:
     return [k[: -len("id")] for k in keys if k.endswith(":id")]
 
 
+def _none(argv: Sequence[str]) -> list[str]:
+    return []
+
+
+def _no_keys(keys: Sequence[str], argv: Sequence[str]) -> list[str]:
+    return []
+
+
 def breach(call: dict[str, Any], key: str, script: Script) -> str | None:
     """Why the access to ``key`` by the logged ``call`` of ``script`` breaks the
     contract, or None."""
@@ -168,14 +176,14 @@ def breach(call: dict[str, Any], key: str, script: Script) -> str | None:
         return "a script about given jobs only touched a key it was not given"
     if any(key.startswith(b) and key[len(b) :] in QUEUE_SUFFIXES for b in bases):
         return "a key of the queue, not in KEYS"
-    for job_key in NAMED_KEYS.get(name, lambda *_: [])(keys, argv):
+    for job_key in NAMED_KEYS.get(name, _no_keys)(keys, argv):
         if key == job_key or key.startswith(f"{job_key}:"):
             return f"a key of job {job_key!r}, which the caller named"
     base = bases[0]
-    for job_id in NAMED.get(name, lambda _: [])(argv):
+    for job_id in NAMED.get(name, _none)(argv):
         if key == base + job_id or key.startswith(f"{base}{job_id}:"):
             return f"a key of job {job_id!r}, which the caller named"
-    for scheduler_id in SCHEDULERS.get(name, lambda _: [])(argv):
+    for scheduler_id in SCHEDULERS.get(name, _none)(argv):
         if key == f"{base}repeat:{scheduler_id}":
             return f"the hash of scheduler {scheduler_id!r}, which the caller named"
     return None
