@@ -256,7 +256,7 @@ class DashboardData:
     # -- reads ----------------------------------------------------------------------
 
     async def summary(self, name: str) -> dict[str, Any]:
-        """One queue at a glance: counts per state, paused, rate limit."""
+        """One queue at a glance: counts per state, paused, rate limit, workers."""
         queue = self.queue(name)
         counts = await queue.get_job_counts(*LIST_STATES)
         now = _clock.now_ms()
@@ -265,6 +265,7 @@ class DashboardData:
             "counts": counts,
             "paused": await queue.is_paused(),
             "rate_limited_ms": round(await queue.get_rate_limit_ttl() * 1000),
+            "workers": len(await queue.get_workers()),
             "metrics": {
                 kind: _minutes(await queue.get_metrics(kind, 0, CHART_MINUTES - 1), now)
                 for kind in METRICS_KINDS

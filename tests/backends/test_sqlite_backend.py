@@ -109,3 +109,27 @@ async def test_waiting_does_not_burn_a_core(backend, queue_name) -> None:
     assert await backend.read_events(queue_name, None, block_ms=500) == []
     assert time.monotonic() - wall >= 1.4
     assert time.process_time() - cpu < 0.75  # generous: polling is ~1% of a core
+
+
+async def test_a_worker_that_died_is_not_listed_and_the_next_heartbeat_forgets_it(
+    backend, queue_name, sqlite_url
+) -> None:
+    import sqlite3
+
+    from corral.backends.base import WORKER_SEEN_TIMEOUT_MS, WorkerRecord
+
+    def worker(worker_id: str, seen: int) -> WorkerRecord:
+        return WorkerRecord(worker_id, worker_id, "host", 1, T0, seen)
+
+    await backend.worker_seen(queue_name, worker("dead", T0), T0)
+    later = T0 + WORKER_SEEN_TIMEOUT_MS + 1
+    # Listing is a read: the dead worker is left out, not deleted.
+    assert await backend.get_workers(queue_name, later) == []
+    path = sqlite_url.removeprefix("sqlite:///").partition("?")[0]
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT count(*) FROM workers").fetchone() == (1,)
+    await backend.worker_seen(queue_name, worker("alive", later), later)
+    listed = await backend.get_workers(queue_name, later)
+    assert [w.id for w in listed] == ["alive"]
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT worker_id FROM workers").fetchall() == [("alive",)]

@@ -10,6 +10,7 @@ import pytest
 
 from corral import Queue, Worker
 from tests.dashboard.conftest import Api, make_api
+from tests.support import wait_until
 
 
 async def failed_job(url: str, prefix: str, queue: str, reason: str = "card declined") -> str:
@@ -40,6 +41,18 @@ async def test_overview_lists_every_queue_with_its_counts(client: Api, url: str,
     assert shown["emails"]["paused"] is True
     assert shown["billing"]["counts"]["failed"] == 1
     assert shown["billing"]["paused"] is False
+
+
+async def test_overview_counts_the_workers_of_each_queue(client: Api, url: str, prefix: str):
+    async with Queue("staffed", url=url, prefix=prefix) as q:
+        await q.add("j")
+        async with Worker("staffed", url=url, prefix=prefix, name="w1") as worker:
+            assert await worker.get_next_job("tok") is not None
+            await wait_until(q.get_workers, what="the worker listed")
+            shown = {s["name"]: s for s in (await client.get("/api/queues"))["queues"]}
+            assert shown["staffed"]["workers"] == 1
+        shown = {s["name"]: s for s in (await client.get("/api/queues"))["queues"]}
+        assert shown["staffed"]["workers"] == 0
 
 
 async def test_a_list_page_reads_one_page_and_says_how_many_there_are(

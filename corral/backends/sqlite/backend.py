@@ -517,7 +517,7 @@ class SQLiteBackend:
         await self._write(ops_maintenance.worker_gone, self._name(queue), worker_id)
 
     async def get_workers(self, queue: str, now: int) -> list[WorkerRecord]:
-        return await self._write(ops_maintenance.get_workers, self._name(queue), now)
+        return await self._read(ops_maintenance.get_workers, self._name(queue), now)
 
     # -- cancellation ----------------------------------------------------------------
 

@@ -157,7 +157,11 @@ def get_global_limits(conn: Conn, queue: str) -> GlobalLimits:
 
 def worker_seen(conn: Conn, queue: str, worker: WorkerRecord, now: int) -> None:
     row = (worker.id, worker.name, worker.host, worker.pid or 0, worker.started_at_ms, now)
-    conn.sql.execute(Q["worker_upsert"], (conn.qid(queue), *row))
+    qid = conn.qid(queue)
+    conn.sql.execute(Q["worker_upsert"], (qid, *row))
+    # Every heartbeat forgets the queue's workers that died without saying goodbye,
+    # so listing them stays a read.
+    conn.sql.execute(Q["workers_expire"], (qid, now - WORKER_SEEN_TIMEOUT_MS))
 
 
 def worker_gone(conn: Conn, queue: str, worker_id: str) -> None:
@@ -167,11 +171,11 @@ def worker_gone(conn: Conn, queue: str, worker_id: str) -> None:
 
 
 def get_workers(conn: Conn, queue: str, now: int) -> list[WorkerRecord]:
+    """The queue's workers seen lately (a read: nothing is deleted here)."""
     qid = conn.find_qid(queue)
     if qid is None:
         return []
-    conn.sql.execute(Q["workers_expire"], (qid, now - WORKER_SEEN_TIMEOUT_MS))
-    rows = conn.sql.execute(Q["workers_list"], (qid,)).fetchall()
+    rows = conn.sql.execute(Q["workers_list"], (qid, now - WORKER_SEEN_TIMEOUT_MS)).fetchall()
     return [WorkerRecord(str(r[0]), r[1], r[2], int(r[3]), int(r[4]), int(r[5])) for r in rows]
 
 

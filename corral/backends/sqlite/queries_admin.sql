@@ -70,9 +70,9 @@ DELETE FROM workers WHERE qid = ? AND worker_id = ?;
 DELETE FROM workers WHERE qid = ? AND last_seen < ?;
 
 -- name: workers_list
--- The workers of the queue, oldest first.
+-- The workers of the queue seen since a time, oldest first.
 SELECT worker_id, name, host, pid, started_at, last_seen FROM workers
-WHERE qid = ? ORDER BY started_at, worker_id;
+WHERE qid = ? AND last_seen >= ? ORDER BY started_at, worker_id;
 
 -- name: job_set_due
 -- Give a delayed job a new due time and delay.

@@ -158,6 +158,7 @@ async function overviewPage() {
   const head = h("tr", {}, h("th", {}, "queue"), STATE_ORDER.map((s) => h("th", { class: "num" }, s)),
     h("th", { class: "num", title: "in the last whole minute (workers with metrics=)" }, "completed/min"),
     h("th", { class: "num", title: "in the last whole minute (workers with metrics=)" }, "failed/min"),
+    h("th", { class: "num", title: "workers taking this queue's jobs now" }, "workers"),
     h("th", {}, "status"), config.queue_actions.length ? h("th", {}, "") : null);
   const rows = data.queues.map((q) => {
     const status = [];
@@ -169,6 +170,7 @@ async function overviewPage() {
       STATE_ORDER.map((s) => h("td", { class: "num", "data-state": s }, link(queueRoute(q.name, s), num(q.counts[s] || 0)))),
       ["completed", "failed"].map((kind) => h("td", { class: "num", "data-metric": kind },
         q.metrics[kind].recorded ? num(q.metrics[kind].last_minute) : "—")),
+      h("td", { class: "num", "data-workers": "" }, link(workersRoute(q.name), num(q.workers))),
       h("td", {}, status),
       config.queue_actions.length ? h("td", {}, queueButton(q)) : null);
   });
