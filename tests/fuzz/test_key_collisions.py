@@ -40,7 +40,13 @@ def layout_names() -> set[str]:
             names |= {s.split(":")[0] for s in re.findall(r'"([^"]+)"', block)}
     names.discard("base")  # KEYS[1] base: the base key itself, not a suffix
     # KEYS[i] job, job:<suffix>: keys of the job the call names, not queue keys.
-    return {n for n in names if n != "job" and not n.startswith("job:")}
+    # A key named after what the caller names (`repeat:<id>`) stands under its
+    # first segment, the queue key it extends.
+    return {
+        n.split(":")[0] if "<" in n else n
+        for n in names
+        if n != "job" and not n.startswith("job:")
+    }
 
 
 def test_every_key_the_scripts_name_is_a_reserved_job_id() -> None:
