@@ -43,9 +43,7 @@ def layout_names() -> set[str]:
     # A key named after what the caller names (`repeat:<id>`) stands under its
     # first segment, the queue key it extends.
     return {
-        n.split(":")[0] if "<" in n else n
-        for n in names
-        if n != "job" and not n.startswith("job:")
+        n.split(":")[0] if "<" in n else n for n in names if n != "job" and not n.startswith("job:")
     }
 
 
