@@ -133,15 +133,17 @@ async def test_rate_limit_error_returns_job_without_using_an_attempt(
 async def test_locks_are_renewed_while_a_long_job_runs(
     queue: Queue, make_worker: WorkerFactory
 ) -> None:
+    # The job runs 2.5 lock durations; renewals every half duration leave half
+    # a duration of slack, wide enough for a loaded machine and a cluster.
     async def slow(job: Job) -> str:
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(2.5)
         return "done"
 
     await queue.add("slow", {})
     checker = make_worker(stalled_interval=0.1)
-    async with make_worker(processor=slow, lock_duration=0.3, stalled_interval=0.1):
-        for _ in range(8):
-            await asyncio.sleep(0.1)
+    async with make_worker(processor=slow, lock_duration=1.0, stalled_interval=0.1):
+        for _ in range(10):
+            await asyncio.sleep(0.2)
             assert await checker.check_stalled_jobs() == []
         await wait_until(counts_reach(queue, "completed", 1))
     job = await queue.get_job("1")
