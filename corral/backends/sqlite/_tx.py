@@ -29,6 +29,15 @@ MAX_EVENTS = 10_000
 TRIM_EVERY = 500
 """How many event inserts pass between trims of a queue's event log."""
 
+_ROWS_AT_ONCE = 16
+"""Events written by one multi-row INSERT (more go through ``executemany``)."""
+
+_EVENT_INSERTS = tuple(
+    Q["event_insert"] + ", (?, ?, ?)" * (n - 1) for n in range(1, _ROWS_AT_ONCE + 1)
+)
+"""``event_insert`` with 1, 2, … rows of values: one statement, and the last id
+from the cursor (no ``last_insert_rowid()`` statement)."""
+
 _compact = json.JSONEncoder(separators=(",", ":")).encode
 """``json.dumps(…, separators=(",", ":"))`` without making an encoder per call."""
 
@@ -133,17 +142,29 @@ class Tx:
         (trimming the queue's event log when it has grown by TRIM_EVERY)."""
         if self._seq_moved:
             self.run("queue_set_seq", self.q.seq_back, self.q.seq_front, self.qid)
-        if self._events:
-            self.sql.executemany(Q["event_insert"], self._events)
-            last = int(self.run("last_rowid").fetchone()[0])
-            if last // TRIM_EVERY != (last - len(self._events)) // TRIM_EVERY:
+        events = self._events
+        if events:
+            if len(events) <= _ROWS_AT_ONCE:
+                values = [value for event in events for value in event]
+                last = self.sql.execute(_EVENT_INSERTS[len(events) - 1], values).lastrowid
+            else:
+                self.sql.executemany(Q["event_insert"], events)
+                last = self.run("last_rowid").fetchone()[0]
+            last = int(last or 0)
+            if last // TRIM_EVERY != (last - len(events)) // TRIM_EVERY:
                 self.run("events_trim", self.qid, self.qid, MAX_EVENTS)
-            self._events.clear()
+            events.clear()
 
     def locked(self, job_id: str, token: str, now: int, operation: str) -> tuple[Any, ...]:
         """The job's ``job_lock`` row if ``token`` holds its live lock and it is
         active; else refuse, with the job's state."""
         row = self.run("job_lock", self.qid, job_id).fetchone()
+        return self.check_lock(row, job_id, token, now, operation)
+
+    def check_lock(
+        self, row: Sequence[Any] | None, job_id: str, token: str, now: int, operation: str
+    ) -> tuple[Any, ...]:
+        """:meth:`locked` on a row already read (its first columns are ``job_lock``'s)."""
         if row is None:
             raise error_from_code(ErrorCode.JOB_NOT_EXIST, job_id=job_id, operation=operation)
         _, state, held_by, lock_until, *_ = row

@@ -5,7 +5,7 @@ event loop never blocks on disk I/O or on another process's write lock, and the
 connection is only ever used by the thread that opened it. An async caller
 hops to that thread once per operation: :meth:`Database.write` runs one ``ops``
 function atomically in a ``BEGIN IMMEDIATE`` transaction (operations queued
-together share one commit, each in its own savepoint), :meth:`Database.read`
+together share one commit, each all-or-nothing), :meth:`Database.read`
 in a transaction that sees one consistent state.
 
 Pragmas: WAL (readers never wait for writers, a crash never corrupts the file),
@@ -124,8 +124,8 @@ class Database:
 
     **Group commit.** Operations that arrive while the thread is busy wait in
     its queue; the thread then runs up to :data:`MAX_GROUP` of them in one
-    ``BEGIN IMMEDIATE … COMMIT``, each inside its own ``SAVEPOINT``, so each
-    stays all-or-nothing (a refused one rolls back alone) while a busy worker
+    ``BEGIN IMMEDIATE … COMMIT``, each all-or-nothing (a refused one rolls back
+    alone: see :meth:`_run_group`) while a busy worker
     pays for one commit per group instead of one per job. The group's results go
     back together, one wake-up of each caller's event loop per group: the slots of
     a worker then resume together and send their next operations together, so the
@@ -226,12 +226,20 @@ class Database:
             _resolve(call, result, None)
 
     def _run_group(self, group: list[_Call]) -> None:
-        """Run ``group`` in one transaction, each call in its own savepoint."""
+        """Run ``group`` in one transaction, each call all-or-nothing.
+
+        A group of several calls first runs without savepoints (two statements per
+        call saved): when every call succeeds, as in a busy worker, that is the
+        outcome. If one raises, the whole transaction is rolled back and the group
+        runs again, each call in its own savepoint, so a refused call is undone
+        alone and the others see exactly what they would have seen.
+        """
         writes = any(call.kind == _WRITE for call in group)
+        begin = "BEGIN IMMEDIATE" if writes else "BEGIN"
         try:
             self._check_file()
             conn = self._connection()
-            conn.sql.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
+            conn.sql.execute(begin)
         except StoreReplacedError as replaced:
             for call in group:
                 _resolve(call, None, replaced)
@@ -239,35 +247,20 @@ class Database:
         except sqlite3.Error as exc:
             self._fail_all(group, exc)
             return
-        single = len(group) == 1
-        outcomes: list[tuple[Any, BaseException | None]] = []
-        for call in group:
+        if len(group) == 1:
+            outcomes = self._run_single(conn, group[0])
+        else:
             try:
-                if not single:
-                    conn.sql.execute("SAVEPOINT op")
-                result = call.fn(conn, *call.args, **call.kwargs)
-                if not single:
-                    conn.sql.execute("RELEASE op")
-            except BaseException as exc:
-                error = self._as_backend_error(exc)
-                try:
-                    if single:
-                        conn.rollback()
-                    else:
-                        conn.sql.execute("ROLLBACK TO op")
-                        conn.sql.execute("RELEASE op")
-                        conn.forget_queues()
-                except sqlite3.Error as undo:
-                    # SQLite abandoned the whole transaction: nothing of the group stands.
-                    conn.rollback()
-                    self._fail_all(group, undo)
-                    return
-                if single:
-                    _resolve(call, None, error)
-                    return
-                outcomes.append((None, error))
-                continue
-            outcomes.append((result, None))
+                outcomes = self._run_plainly(conn, group)
+                if outcomes is None:
+                    conn.sql.execute(begin)
+                    outcomes = self._run_savepoints(conn, group)
+            except sqlite3.Error as exc:
+                conn.rollback()
+                self._fail_all(group, exc)
+                return
+        if outcomes is None:
+            return
         try:
             conn.sql.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -283,6 +276,62 @@ class Database:
                 _resolve(call, None, replaced)
             return
         _resolve_all(group, outcomes)
+
+    def _run_single(self, conn: Conn, call: _Call) -> list[tuple[Any, BaseException | None]] | None:
+        """Run one call in the open transaction; on failure roll it back and settle
+        the call (None: nothing left to commit)."""
+        try:
+            return [(call.fn(conn, *call.args, **call.kwargs), None)]
+        except BaseException as exc:
+            error = self._as_backend_error(exc)
+            try:
+                conn.rollback()
+            except sqlite3.Error as undo:
+                self._fail_all([call], undo)
+                return None
+            _resolve(call, None, error)
+            return None
+
+    def _run_plainly(
+        self, conn: Conn, group: list[_Call]
+    ) -> list[tuple[Any, BaseException | None]] | None:
+        """Run every call in the open transaction without savepoints; at the first
+        failure roll the transaction back and return None (a failed rollback raises)."""
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        for call in group:
+            try:
+                outcomes.append((call.fn(conn, *call.args, **call.kwargs), None))
+            except BaseException:
+                conn.rollback()
+                return None
+        return outcomes
+
+    def _run_savepoints(
+        self, conn: Conn, group: list[_Call]
+    ) -> list[tuple[Any, BaseException | None]] | None:
+        """Run every call in the open transaction, each in its own savepoint (None:
+        SQLite abandoned the transaction, and every call was failed)."""
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        for call in group:
+            try:
+                conn.sql.execute("SAVEPOINT op")
+                result = call.fn(conn, *call.args, **call.kwargs)
+                conn.sql.execute("RELEASE op")
+            except BaseException as exc:
+                error = self._as_backend_error(exc)
+                try:
+                    conn.sql.execute("ROLLBACK TO op")
+                    conn.sql.execute("RELEASE op")
+                    conn.forget_queues()
+                except sqlite3.Error as undo:
+                    # SQLite abandoned the whole transaction: nothing of the group stands.
+                    conn.rollback()
+                    self._fail_all(group, undo)
+                    return None
+                outcomes.append((None, error))
+                continue
+            outcomes.append((result, None))
+        return outcomes
 
     def _as_backend_error(self, exc: BaseException) -> BaseException:
         if isinstance(exc, sqlite3.Error):

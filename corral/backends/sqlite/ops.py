@@ -175,9 +175,17 @@ def move_to_finished(
     fetch: FetchRequest | None,
 ) -> Fetched | None:
     tx = existing(conn, queue, job_id, "move_to_finished")
+    # One look for the lock, the children that may refuse a completion, and
+    # deduplication ids to free; refusals in the order they always had.
+    found = tx.run("job_finish_check", tx.qid, job_id).fetchone()
     if isinstance(outcome, Completed):
-        ops_flows.completion_refused(tx, job_id, "move_to_finished")
-    rowid, *_, attempts_made = tx.locked(job_id, token, now, "move_to_finished")
+        if found is None:
+            ops_flows.completion_refused(tx, job_id, "move_to_finished")
+        else:
+            ops_flows.refuse_completion(found[7], job_id, "move_to_finished")
+    rowid, *_, attempts_made, _, owns_dedup = tx.check_lock(
+        found, job_id, token, now, "move_to_finished"
+    )
     attempts_made += 1
     # A child's parent is updated first (its events come before the child's).
     family = ops_flows.Family(conn, tx)
@@ -228,7 +236,8 @@ def move_to_finished(
     if not handed_out and tx.run("jobs_unfinished_exist", tx.qid).fetchone() is None:
         tx.event("drained")
     tx.flush()
-    ops_dedup.after_finish(conn, queue, tx, job_id, now)
+    if owns_dedup:
+        ops_dedup.after_finish(conn, queue, tx, job_id, now)
     return result
 
 

@@ -139,10 +139,15 @@ def _release_if_no_pending(fam: Family, qid: int, job_id: str, now: int) -> None
 def completion_refused(tx: Tx, job_id: str, operation: str) -> None:
     """Refuse to complete a job with a pending child (-4) or a child that failed it (-9)."""
     row = tx.run("dep_completion_refused", tx.qid, job_id).fetchone()
-    if row is not None:
+    refuse_completion(None if row is None else int(row[0]), job_id, operation)
+
+
+def refuse_completion(bucket: int | None, job_id: str, operation: str) -> None:
+    """Raise -4 or -9 for what ``dep_completion_refused`` found (``bucket``), if anything."""
+    if bucket is not None:
         code = (
             ErrorCode.JOB_PENDING_DEPENDENCIES
-            if row[0] == PENDING
+            if bucket == PENDING
             else ErrorCode.JOB_HAS_FAILED_CHILDREN
         )
         raise error_from_code(code, job_id=job_id, operation=operation)

@@ -74,6 +74,16 @@ SELECT state FROM jobs WHERE qid = ? AND id = ?;
 SELECT rowid, state, token, lock_until, priority, lifo, attempts_made
 FROM jobs WHERE qid = ? AND id = ?;
 
+-- name: job_finish_check
+-- What move_to_finished checks, in one look: the job_lock columns, then why it may
+-- not complete (as dep_completion_refused: 0 a pending child, 3 a failed one, else
+-- NULL) and whether it owns a deduplication id.
+SELECT rowid, state, token, lock_until, priority, lifo, attempts_made,
+       (SELECT bucket FROM job_deps
+        WHERE parent_qid = ?1 AND parent_id = ?2 AND bucket IN (0, 3) ORDER BY bucket LIMIT 1),
+       EXISTS (SELECT 1 FROM dedup_keys WHERE qid = ?1 AND job_id = ?2)
+FROM jobs WHERE qid = ?1 AND id = ?2;
+
 -- name: job_next
 -- The job at the front of a line (waiting or prioritized): one index seek.
 SELECT rowid, deferred_failure FROM jobs WHERE qid = ? AND state = ? ORDER BY lane, seq LIMIT 1;
