@@ -651,42 +651,70 @@ def run_fetch_cost(contenders: Sequence[Contender], big: int, store: Store, quic
     return "\n".join(lines)
 
 
+METRICS_CASES: tuple[tuple[str, bool | str], ...] = (
+    ("none", False),
+    ("BullMQ metrics", "bullmq"),
+    ("Prometheus", "prometheus"),
+    ("both", "both"),
+)
+"""The cases of the metrics cost: what the c16 worker records (the driver's ``metrics``)."""
+
+
 def run_metrics_cost(
     contenders: Sequence[Contender], rounds: int, store: Store, settings: Settings
 ) -> str:
-    """c16's throughput with and without recording metrics, on each corral backend:
-    ``rounds`` pairs, the order of each pair alternating."""
+    """c16's throughput and CPU per job without metrics, with each kind and with both,
+    on each corral backend: ``rounds`` rounds of every case, the order of the cases
+    turning each round. CPU per job is the robust number on a loaded machine: the
+    worker's, and on Redis the server's (what a 2-core machine shares between them)."""
     c16 = next(w for w in WORKLOADS if w.key == "c16")
     n = settings.n(c16)
     lines = [
         f"Cost of recording metrics on c16 (corral; {n:,} jobs, median of {rounds} rounds; "
-        "with: Worker(metrics=MetricsTime.ONE_WEEK) + corral.prometheus.WorkerMetrics):",
+        "BullMQ metrics: Worker(metrics=MetricsTime.ONE_WEEK); Prometheus: "
+        "corral.prometheus.WorkerMetrics):",
         "",
-        f"{'backend':<16}{'without jobs/s':>16}{'with jobs/s':>14}{'cost':>9}"
-        f"{'CPU µs/job without':>20}{'with':>8}{'cost':>9}",
+        f"{'backend':<16}{'recording':<16}{'jobs/s':>9}{'lost':>8}{'worker CPU µs/job':>19}"
+        f"{'added':>8}{'Redis CPU µs/job':>18}{'added':>8}{'total µs/job':>14}{'added':>8}",
     ]
     for contender in corral_contenders(contenders):
-        rates: dict[bool, list[float]] = {False: [], True: []}
-        cpu: dict[bool, list[float]] = {False: [], True: []}
+        on_redis = contender.backend == "redis"
+        runs: dict[str, list[dict[str, float]]] = {label: [] for label, _ in METRICS_CASES}
         for round_no in range(rounds):
-            for metrics in (False, True) if round_no % 2 == 0 else (True, False):
+            turn = round_no % len(METRICS_CASES)
+            for label, metrics in METRICS_CASES[turn:] + METRICS_CASES[:turn]:
                 url = store.fresh(contender)
                 base = {"url": url, "queue": f"bench-metrics-{round_no}", "batch": settings.batch}
-                progress(f"metrics cost: {contender.key}, round {round_no + 1}, metrics {metrics}")
+                progress(f"metrics cost: {contender.key}, round {round_no + 1}, {label}")
                 run_driver(contender, {**base, "mode": "fill", "n": n}, store.workdir, 120)
                 spec = {**base, "mode": "work", "n": n, "concurrency": 16, "metrics": metrics}
+                if on_redis:
+                    before = RedisStats.read(url)
                 result = run_driver(contender, spec, store.workdir, settings.timeout(n))
-                rates[metrics].append(n / result["elapsed"])
-                cpu[metrics].append(result["cpu_s"] * 1e6 / n)
-        without, with_ = statistics.median(rates[False]), statistics.median(rates[True])
-        cpu_without, cpu_with = statistics.median(cpu[False]), statistics.median(cpu[True])
-        lines.append(
-            f"{contender.label:<16}{without:>16,.0f}{with_:>14,.0f}{(1 - with_ / without):>9.1%}"
-            f"{cpu_without:>20.1f}{cpu_with:>8.1f}{(cpu_with / cpu_without - 1):>9.1%}"
-        )
+                run = {"rate": n / result["elapsed"], "cpu_us": result["cpu_s"] * 1e6 / n}
+                run["redis_us"] = (
+                    (RedisStats.read(url).cpu_s - before.cpu_s) * 1e6 / n if on_redis else 0.0
+                )
+                run["total_us"] = run["cpu_us"] + run["redis_us"]
+                runs[label].append(run)
+
+        def median(label: str, key: str, runs: dict[str, list[dict[str, float]]] = runs) -> float:
+            return statistics.median(r[key] for r in runs[label])
+
+        for label, _ in METRICS_CASES:
+            rate, base_rate = median(label, "rate"), median("none", "rate")
+            cells = [f"{contender.label:<16}{label:<16}{rate:>9,.0f}{1 - rate / base_rate:>8.1%}"]
+            for key, width in (("cpu_us", 19), ("redis_us", 18), ("total_us", 14)):
+                value, base_value = median(label, key), median("none", key)
+                if key == "redis_us" and not on_redis:
+                    cells.append(f"{'-':>{width}}{'':>8}")
+                    continue
+                cells.append(f"{value:>{width}.1f}{value / base_value - 1:>8.1%}")
+            lines.append("".join(cells))
     lines.append(
-        "(cost: the throughput lost, and the worker's CPU per job added, by recording metrics; "
-        "CPU time varies less than wall time on a loaded machine)"
+        "(lost: throughput below the case without metrics; added: CPU per job above it. "
+        "Redis CPU: the server's user+sys over the run, INFO cpu; CPU time varies less "
+        "than wall time on a loaded machine)"
     )
     return "\n".join(lines)
 
@@ -825,7 +853,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         const=6,
         metavar="ROUNDS",
-        help="also: c16 with and without recording metrics, ROUNDS pairs (default 6)",
+        help="also: c16 recording no metrics, each kind and both, ROUNDS rounds (default 6)",
     )
     parser.add_argument(
         "--deployments",

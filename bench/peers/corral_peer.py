@@ -57,11 +57,12 @@ async def work(spec: Spec) -> dict[str, Any]:
         if completed >= spec.n:
             done.set()
 
+    kinds = "both" if spec.metrics is True else str(spec.metrics or "")
     worker = Worker(
         spec.queue, noop, url=spec.url, concurrency=spec.concurrency,
-        metrics=MetricsTime.ONE_WEEK if spec.metrics else None,
+        metrics=MetricsTime.ONE_WEEK if kinds in ("bullmq", "both") else None,
     )  # fmt: skip
-    if spec.metrics:
+    if kinds in ("prometheus", "both"):
         from prometheus_client import CollectorRegistry
 
         from corral.prometheus import WorkerMetrics

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -70,9 +69,9 @@ def read_status_kb(field: str, pid: int | str = "self") -> int:
 
 
 def cpu_s() -> float:
-    """CPU seconds (user + system) this process has used so far."""
-    times = os.times()
-    return times.user + times.system
+    """CPU seconds (user + system, every thread) this process has used so far, to the
+    microsecond (``os.times`` counts in clock ticks: 10 ms, too coarse for a run)."""
+    return time.process_time()
 
 
 def peak_rss_kb() -> int:
@@ -100,8 +99,9 @@ class Spec:
     sample_every: int = 0
     waiting: int = 0
     cycles: int = 3
-    metrics: bool = False
-    """corral only: record metrics (BullMQ's per-minute counts and Prometheus')."""
+    metrics: bool | str = False
+    """corral only: record metrics: "bullmq" (``Worker(metrics=)``'s per-minute
+    counts), "prometheus" (``WorkerMetrics``), "both" (or True), or none (False)."""
 
     @classmethod
     def parse(cls, text: str) -> Spec:
