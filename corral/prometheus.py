@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from bisect import bisect_left
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -147,10 +147,16 @@ FLUSH_EVERY = 64
 
 
 class _Tally:
-    """What the hooks recorded of one (queue, name) since the metrics were last
-    updated: plain numbers, cheaper per job than prometheus_client's locked values."""
+    """What the hooks recorded of one (queue, name): plain numbers, cheaper per job
+    than prometheus_client's locked values.
 
-    __slots__ = ("completed", "durations", "failed", "targets")
+    Only the worker's event loop writes ``completed``, ``failed`` (totals, never
+    reset) and appends to ``durations``; a flush, in whatever thread collects,
+    adds the totals' growth since ``added_*`` and takes the durations it finds
+    from the front of the list (a slice deletion, atomic with the loop's appends),
+    so neither side needs a lock on the hot path."""
+
+    __slots__ = ("added_completed", "added_failed", "completed", "durations", "failed", "targets")
 
     def __init__(self, targets: tuple[Any, Any, Any]) -> None:
         self.targets = targets
@@ -158,21 +164,36 @@ class _Tally:
         self.completed = 0
         self.failed = 0
         self.durations: list[float] = []
+        self.added_completed = 0
+        self.added_failed = 0
+
+
+def _take(values: list[float]) -> list[float]:
+    """The values in ``values`` now, removed from it (appends meanwhile stay)."""
+    count = len(values)
+    taken = values[:count]
+    del values[:count]
+    return taken
 
 
 def _observe_all(histogram: Any, values: list[float]) -> None:
     """``histogram.observe(v)`` for each of ``values``, one update per bucket hit.
 
-    ``observe`` counts ``v`` in the first bucket whose bound is >= ``v``: that
-    bucket's index is ``bisect_left`` of the bounds."""
-    bounds = histogram._upper_bounds
+    ``observe`` counts ``v`` in the first bucket whose bound is >= ``v``: the
+    values up to bucket ``i``'s bound are ``bisect_right`` of it in the sorted
+    values, the bucket's own those less the ones up to the bound before."""
+    if not values:
+        return
+    values.sort()
     buckets = histogram._buckets
-    hits: dict[int, int] = {}
-    for value in values:
-        index = bisect_left(bounds, value)
-        hits[index] = hits.get(index, 0) + 1
-    for index, count in hits.items():
-        buckets[index].inc(count)
+    below = 0
+    for index, bound in enumerate(histogram._upper_bounds):
+        upto = bisect_right(values, bound)
+        if upto != below:
+            buckets[index].inc(upto - below)
+            below = upto
+            if upto == len(values):
+                break
     histogram._sum.inc(math.fsum(values))
 
 
@@ -244,29 +265,25 @@ class WorkerMetrics:
         self._lock = threading.Lock()  # a scrape may run in another thread
         self._tallies: list[_Tally] = []
         self._waits: list[tuple[Any, list[float]]] = []
-        self._pending = 0
         self._every = 1 if values.ValueClass is not values.MutexValue else FLUSH_EVERY
 
     def flush(self) -> None:
         """Add what the hooks tallied to the counters and histograms now (collecting
         the registry does it first)."""
-        with self._lock:
-            self._pending = 0
+        with self._lock:  # one flush at a time: each adds what the last did not
             for tally in self._tallies:
                 completed, failed, duration = tally.targets
-                if tally.completed:
-                    completed.inc(tally.completed)
-                    tally.completed = 0
-                if tally.failed:
-                    failed.inc(tally.failed)
-                    tally.failed = 0
-                if tally.durations:
-                    _observe_all(duration, tally.durations)
-                    tally.durations.clear()
+                total = tally.completed
+                if total != tally.added_completed:
+                    completed.inc(total - tally.added_completed)
+                    tally.added_completed = total
+                total = tally.failed
+                if total != tally.added_failed:
+                    failed.inc(total - tally.added_failed)
+                    tally.added_failed = total
+                _observe_all(duration, _take(tally.durations))
             for histogram, waits in self._waits:
-                if waits:
-                    _observe_all(histogram, waits)
-                    waits.clear()
+                _observe_all(histogram, _take(waits))
 
     def instrument(self, worker: Worker) -> None:
         """Record the jobs ``worker`` runs (through its ``active``, ``completed`` and
@@ -283,8 +300,9 @@ class WorkerMetrics:
         # Each job name's tally, its children looked up once: labels() costs as much
         # as the update itself.
         by_name: dict[str, _Tally] = {}
-        lock = self._lock
         clock = time.perf_counter
+        every = self._every
+        pending = 0
 
         def tally_of(name: str) -> _Tally:
             found = by_name[name] = _Tally(
@@ -294,7 +312,7 @@ class WorkerMetrics:
                     self.duration.labels(queue, name),
                 )
             )
-            with lock:
+            with self._lock:
                 self._tallies.append(found)
             return found
 
@@ -304,32 +322,28 @@ class WorkerMetrics:
             processed = record.processed_on_ms
             if processed is not None:
                 wait = (processed - record.timestamp_ms - record.delay_ms) / 1000
-                with lock:
-                    waits.append(wait if wait > 0.0 else 0.0)
+                waits.append(wait if wait > 0.0 else 0.0)
+
+        def ended(job: Job, failed: bool) -> None:
+            nonlocal pending
+            began = started.pop(job.id, None)
+            tally = by_name.get(job.name) or tally_of(job.name)
+            if failed:
+                tally.failed += 1
+            else:
+                tally.completed += 1
+            if began is not None:
+                tally.durations.append(clock() - began)
+            pending += 1
+            if pending >= every:
+                pending = 0
+                self.flush()
 
         def on_completed(job: Job, _result: object) -> None:
-            began = started.pop(job.id, None)
-            tally = by_name.get(job.name) or tally_of(job.name)
-            with lock:
-                tally.completed += 1
-                if began is not None:
-                    tally.durations.append(clock() - began)
-                self._pending += 1
-                due = self._pending >= self._every
-            if due:
-                self.flush()
+            ended(job, False)
 
         def on_failed(job: Job, _error: BaseException) -> None:
-            began = started.pop(job.id, None)
-            tally = by_name.get(job.name) or tally_of(job.name)
-            with lock:
-                tally.failed += 1
-                if began is not None:
-                    tally.durations.append(clock() - began)
-                self._pending += 1
-                due = self._pending >= self._every
-            if due:
-                self.flush()
+            ended(job, True)
 
         worker.on("active", on_active)
         worker.on("completed", on_completed)

@@ -175,3 +175,24 @@ async def test_many_jobs_are_counted_and_bucketed_as_observed_one_by_one(url: st
         metrics.registry.get_sample_value("corral_job_wait_seconds_count", {"queue": queue_name})
         == total
     )
+
+
+def test_a_tally_lands_in_the_buckets_observe_would_put_it_in():
+    """Values on, between and beyond the bounds, added at once, read as observed singly."""
+    from prometheus_client import Histogram
+
+    from corral.prometheus import DURATION_BUCKETS, _observe_all
+
+    values = [0.0, 0.005, 0.0051, 0.01, 0.3, 0.3, 2.5, 61.0, 3600.0, 5000.0, 0.001, 900.0]
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    tallied = Histogram("h_seconds", "", buckets=DURATION_BUCKETS, registry=ours)
+    observed = Histogram("h_seconds", "", buckets=DURATION_BUCKETS, registry=theirs)
+    for value in values:
+        observed.observe(value)
+    _observe_all(tallied, list(values))
+
+    def samples(registry: CollectorRegistry) -> Samples:
+        return {k: v for k, v in parse(generate_latest(registry).decode()).items()
+                if not k[0].endswith("_created")}  # fmt: skip
+
+    assert samples(ours) == pytest.approx(samples(theirs))
