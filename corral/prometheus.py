@@ -30,14 +30,17 @@ and ``metrics`` extras).
 
 from __future__ import annotations
 
+import math
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from corral.errors import MissingDependency
 
 try:
-    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
     from prometheus_client.core import GaugeMetricFamily, Metric
     from prometheus_client.registry import REGISTRY, Collector
 except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -53,7 +56,7 @@ if TYPE_CHECKING:
     from corral.job import Job
     from corral.worker import Worker
 
-__all__ = ["DURATION_BUCKETS", "QueueCollector", "WorkerMetrics"]
+__all__ = ["DURATION_BUCKETS", "FLUSH_EVERY", "QueueCollector", "WorkerMetrics"]
 
 DURATION_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
@@ -138,28 +141,92 @@ class QueueCollector(Collector):
             await self._own.close()
 
 
+FLUSH_EVERY = 64
+"""How many finished jobs a worker's hooks tally before adding them to the metrics
+(a scrape adds what is tallied first, so it never reads a stale number)."""
+
+
+class _Tally:
+    """What the hooks recorded of one (queue, name) since the metrics were last
+    updated: plain numbers, cheaper per job than prometheus_client's locked values."""
+
+    __slots__ = ("completed", "durations", "failed", "targets")
+
+    def __init__(self, targets: tuple[Any, Any, Any]) -> None:
+        self.targets = targets
+        """The completed counter, failed counter and duration histogram children."""
+        self.completed = 0
+        self.failed = 0
+        self.durations: list[float] = []
+
+
+def _observe_all(histogram: Any, values: list[float]) -> None:
+    """``histogram.observe(v)`` for each of ``values``, one update per bucket hit.
+
+    ``observe`` counts ``v`` in the first bucket whose bound is >= ``v``: that
+    bucket's index is ``bisect_left`` of the bounds."""
+    bounds = histogram._upper_bounds
+    buckets = histogram._buckets
+    hits: dict[int, int] = {}
+    for value in values:
+        index = bisect_left(bounds, value)
+        hits[index] = hits.get(index, 0) + 1
+    for index, count in hits.items():
+        buckets[index].inc(count)
+    histogram._sum.inc(math.fsum(values))
+
+
+class _FlushingCounter(Counter):
+    """A Counter that adds the hooks' tallies before it is collected."""
+
+    flush: Callable[[], None] | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        if self.flush is not None:
+            self.flush()
+        return super().collect()
+
+
+class _FlushingHistogram(Histogram):
+    """A Histogram that adds the hooks' tallies before it is collected."""
+
+    flush: Callable[[], None] | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        if self.flush is not None:
+            self.flush()
+        return super().collect()
+
+
 class WorkerMetrics:
     """Counters, histograms and gauges of the jobs workers run, in ``registry``
     (Prometheus' default one when None). One instance serves many workers: call
-    :meth:`instrument` on each."""
+    :meth:`instrument` on each.
+
+    The hooks tally each job in plain numbers and add them to the counters and
+    histograms every :data:`FLUSH_EVERY` jobs and whenever the registry is
+    collected (a scrape, ``generate_latest``, ``get_sample_value``): read the
+    metrics through the registry. In prometheus_client's multiprocess mode
+    (``PROMETHEUS_MULTIPROC_DIR``) every job is added at once, for the other
+    processes that read them."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         where: Any = REGISTRY if registry is None else registry
         self.registry = where
         """The registry the metrics are in."""
-        self.completed = Counter(
+        self.completed = _FlushingCounter(
             "corral_jobs_completed", "Jobs completed by corral workers.",
             ["queue", "name"], registry=where,
         )  # fmt: skip
-        self.failed = Counter(
+        self.failed = _FlushingCounter(
             "corral_jobs_failed", "Failed attempts of jobs run by corral workers.",
             ["queue", "name"], registry=where,
         )  # fmt: skip
-        self.duration = Histogram(
+        self.duration = _FlushingHistogram(
             "corral_job_duration_seconds", "How long a job's attempt ran.",
             ["queue", "name"], buckets=DURATION_BUCKETS, registry=where,
         )  # fmt: skip
-        self.wait = Histogram(
+        self.wait = _FlushingHistogram(
             "corral_job_wait_seconds", "How long a job waited from due to start.",
             ["queue"], buckets=DURATION_BUCKETS, registry=where,
         )  # fmt: skip
@@ -171,7 +238,35 @@ class WorkerMetrics:
             "corral_worker_concurrency", "The concurrency of a corral worker.",
             ["queue"], registry=where, multiprocess_mode="livesum",
         )  # fmt: skip
+        for metric in (self.completed, self.failed, self.duration, self.wait):
+            metric.flush = self.flush
         self._workers: list[Worker] = []
+        self._lock = threading.Lock()  # a scrape may run in another thread
+        self._tallies: list[_Tally] = []
+        self._waits: list[tuple[Any, list[float]]] = []
+        self._pending = 0
+        self._every = 1 if values.ValueClass is not values.MutexValue else FLUSH_EVERY
+
+    def flush(self) -> None:
+        """Add what the hooks tallied to the counters and histograms now (collecting
+        the registry does it first)."""
+        with self._lock:
+            self._pending = 0
+            for tally in self._tallies:
+                completed, failed, duration = tally.targets
+                if tally.completed:
+                    completed.inc(tally.completed)
+                    tally.completed = 0
+                if tally.failed:
+                    failed.inc(tally.failed)
+                    tally.failed = 0
+                if tally.durations:
+                    _observe_all(duration, tally.durations)
+                    tally.durations.clear()
+            for histogram, waits in self._waits:
+                if waits:
+                    _observe_all(histogram, waits)
+                    waits.clear()
 
     def instrument(self, worker: Worker) -> None:
         """Record the jobs ``worker`` runs (through its ``active``, ``completed`` and
@@ -182,41 +277,59 @@ class WorkerMetrics:
         self.active.labels(queue).set_function(
             lambda: float(sum(w.jobs_in_progress for w in self._workers if w.queue_name == queue))
         )
-        wait = self.wait.labels(queue)
+        waits: list[float] = []
+        self._waits.append((self.wait.labels(queue), waits))
         started: dict[str, float] = {}
-        # Each job name's children, looked up once: labels() costs as much as the
-        # update itself.
-        by_name: dict[str, tuple[Any, Any, Any]] = {}
+        # Each job name's tally, its children looked up once: labels() costs as much
+        # as the update itself.
+        by_name: dict[str, _Tally] = {}
+        lock = self._lock
+        clock = time.perf_counter
 
-        def children(name: str) -> tuple[Any, Any, Any]:
-            found = by_name.get(name)
-            if found is None:
-                found = by_name[name] = (
+        def tally_of(name: str) -> _Tally:
+            found = by_name[name] = _Tally(
+                (
                     self.completed.labels(queue, name),
                     self.failed.labels(queue, name),
                     self.duration.labels(queue, name),
                 )
+            )
+            with lock:
+                self._tallies.append(found)
             return found
 
         def on_active(job: Job) -> None:
-            started[job.id] = time.perf_counter()
+            started[job.id] = clock()
             record = job._record
-            if record.processed_on_ms is not None:
-                due_ms = record.timestamp_ms + record.delay_ms
-                wait.observe(max(0.0, (record.processed_on_ms - due_ms) / 1000))
-
-        def finished(job: Job, counter: int) -> None:
-            found = children(job.name)
-            found[counter].inc()
-            began = started.pop(job.id, None)
-            if began is not None:
-                found[2].observe(time.perf_counter() - began)
+            processed = record.processed_on_ms
+            if processed is not None:
+                wait = (processed - record.timestamp_ms - record.delay_ms) / 1000
+                with lock:
+                    waits.append(wait if wait > 0.0 else 0.0)
 
         def on_completed(job: Job, _result: object) -> None:
-            finished(job, 0)
+            began = started.pop(job.id, None)
+            tally = by_name.get(job.name) or tally_of(job.name)
+            with lock:
+                tally.completed += 1
+                if began is not None:
+                    tally.durations.append(clock() - began)
+                self._pending += 1
+                due = self._pending >= self._every
+            if due:
+                self.flush()
 
         def on_failed(job: Job, _error: BaseException) -> None:
-            finished(job, 1)
+            began = started.pop(job.id, None)
+            tally = by_name.get(job.name) or tally_of(job.name)
+            with lock:
+                tally.failed += 1
+                if began is not None:
+                    tally.durations.append(clock() - began)
+                self._pending += 1
+                due = self._pending >= self._every
+            if due:
+                self.flush()
 
         worker.on("active", on_active)
         worker.on("completed", on_completed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -108,3 +109,69 @@ async def test_a_collector_with_its_own_url_lists_the_stores_queues(url: str, pr
     assert not any(name == "corral_queue_jobs" for name, _ in before)
     assert after[("corral_queue_jobs", (("queue", "a"), ("state", "waiting")))] == 1
     assert after[("corral_queue_jobs", (("queue", "b"), ("state", "delayed")))] == 1
+
+
+async def test_many_jobs_are_counted_and_bucketed_as_observed_one_by_one(url: str, queue_name: str):
+    """More jobs than one tally holds: the histograms read the same buckets and sums
+    as a Histogram observing each job's wait on its own, through the registry."""
+    from prometheus_client import Histogram
+
+    from corral.prometheus import DURATION_BUCKETS, FLUSH_EVERY
+
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    reference = Histogram(
+        "reference_wait_seconds", "", buckets=DURATION_BUCKETS, registry=CollectorRegistry()
+    )
+    total = 3 * FLUSH_EVERY + 5
+    seen: list[str] = []
+    all_done = asyncio.Event()
+
+    async def process(job: Job) -> None:
+        if job.data % 7 == 0:
+            raise ValueError("a seventh fails")
+
+    def record(job: Job, _outcome: object) -> None:
+        raw = job._record
+        assert raw.processed_on_ms is not None
+        reference.observe(max(0.0, (raw.processed_on_ms - raw.timestamp_ms - raw.delay_ms) / 1000))
+        seen.append(job.id)
+        if len(seen) == total:
+            all_done.set()
+
+    async with Connection(url) as conn:
+        queue = Queue(queue_name, connection=conn)
+        await queue.add_bulk(
+            [{"name": "odd" if i % 2 else "even", "data": i} for i in range(total)]
+        )
+        worker = Worker(queue_name, process, connection=conn, concurrency=4, drain_delay=0.2)
+        metrics.instrument(worker)
+        worker.on("completed", record)
+        worker.on("failed", record)
+        async with worker:
+            await asyncio.wait_for(all_done.wait(), timeout=60)
+
+    samples = parse(generate_latest(registry).decode())
+    failed = {name: sum(1 for i in range(total) if i % 7 == 0 and (i % 2 == 1) == (name == "odd"))
+              for name in ("odd", "even")}  # fmt: skip
+    for name in ("odd", "even"):
+        labels = (("name", name), ("queue", queue_name))
+        jobs = sum(1 for i in range(total) if (i % 2 == 1) == (name == "odd"))
+        assert samples[("corral_jobs_failed_total", labels)] == failed[name]
+        assert samples[("corral_jobs_completed_total", labels)] == jobs - failed[name]
+        assert samples[("corral_job_duration_seconds_count", labels)] == jobs
+    q: tuple[tuple[str, str], ...] = (("queue", queue_name),)
+    wanted = {
+        (s.name, s.labels.get("le")): s.value
+        for family in reference.collect()
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
+    for (name, le), value in wanted.items():
+        ours = name.replace("reference_wait_seconds", "corral_job_wait_seconds")
+        at = q if le is None else tuple(sorted({"queue": queue_name, "le": le}.items()))
+        assert samples[(ours, at)] == pytest.approx(value), (ours, le)
+    assert (
+        metrics.registry.get_sample_value("corral_job_wait_seconds_count", {"queue": queue_name})
+        == total
+    )

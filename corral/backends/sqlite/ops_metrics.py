@@ -20,16 +20,20 @@ MINUTE_MS = 60_000
 
 
 def collect(tx: Tx, kind: str, max_points: int, now: int) -> None:
-    """Count one job that finished (``kind``: completed or failed) at ``now``."""
+    """Count one job that finished (``kind``: completed or failed) at ``now``.
+
+    Nearly every job falls in the minute still open: one UPDATE counts it, with
+    no row read. Only the first job of a later minute (or of the queue) reads
+    the counters, closes the minutes since and writes their points."""
+    if tx.run("metrics_count", tx.qid, kind, now - now % MINUTE_MS).rowcount:
+        return
     row = tx.run("metrics_get", tx.qid, kind).fetchone()
     if row is None:
         tx.run("metrics_start", tx.qid, kind, now)
         return
     before, prev_ts, prev_count, head = (int(v) for v in row)
+    # At least 1: metrics_count counted every job of prev_ts's minute or earlier.
     minutes = min(now // MINUTE_MS - prev_ts // MINUTE_MS, max_points)
-    if minutes <= 0:
-        tx.run("metrics_count", tx.qid, kind)
-        return
     # The closed minute's count, then a 0 for each idle minute since (newer).
     points = [(tx.qid, kind, head + 1, before - prev_count)]
     points += [(tx.qid, kind, head + i, 0) for i in range(2, minutes + 1)]

@@ -324,8 +324,9 @@ SELECT count, prev_ts, prev_count, head FROM metrics WHERE qid = ? AND kind = ?;
 INSERT INTO metrics (qid, kind, count, prev_ts, prev_count, head) VALUES (?, ?, 1, ?, 0, 0);
 
 -- name: metrics_count
--- Count one more job in the minute that is still open.
-UPDATE metrics SET count = count + 1 WHERE qid = ? AND kind = ?;
+-- Count one more job if the last minute closed is the job's own (prev_ts at or
+-- after the start of that minute, ?3): no row changed means a minute to close.
+UPDATE metrics SET count = count + 1 WHERE qid = ?1 AND kind = ?2 AND prev_ts >= ?3;
 
 -- name: metrics_close
 -- Count one more job and record the closed minutes (count, prev_ts, prev_count, head).
