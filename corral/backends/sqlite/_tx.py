@@ -55,6 +55,7 @@ def _fields_json(fields: dict[str, str]) -> str:
     except TypeError:
         return _compact(fields)
 
+
 # Integer columns of a job row (in record's order) by their BullMQ field names.
 _INT_FIELDS = {
     4: "timestamp", 5: "delay", 6: "priority", 8: "atm", 9: "ats", 10: "stc",
