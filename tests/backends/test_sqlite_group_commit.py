@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 
 import pytest
 
@@ -76,3 +78,45 @@ async def test_closing_finishes_queued_work_first(sqlite_url: str, queue_name: s
         await reopened.close()
     with pytest.raises(BackendError, match="closed"):
         await backend.get_counts(queue_name, [JobState.WAITING])
+
+
+async def test_counts_stay_true_when_a_group_runs_again_after_a_refusal(
+    sqlite_url: str, queue_name: str
+) -> None:
+    # A group first runs without savepoints; a refusal in it rolls the whole group
+    # back and runs it again, one savepoint per call. The fetches' counted moves
+    # into 'active' are written once, from the run that stands.
+    backend = SQLiteBackend(sqlite_url)
+    try:
+        now = now_ms()
+        jobs = [NewJob(name=f"j{i}", data="{}", opts="{}", timestamp_ms=now) for i in range(30)]
+        await backend.add_jobs(queue_name, jobs)
+        first = await backend.move_to_active(queue_name, FetchRequest("t0", 60_000), now)
+        assert first.job is not None
+        calls = [
+            backend.move_to_active(queue_name, FetchRequest(f"t{i}", 60_000), now)
+            for i in range(1, 11)
+        ]
+        refused = backend.move_to_finished(
+            queue_name, first.job.id, "intruder", Completed('"ok"'), now
+        )
+        more = [
+            backend.move_to_active(queue_name, FetchRequest(f"u{i}", 60_000), now)
+            for i in range(10)
+        ]
+        results = await asyncio.gather(*calls, refused, *more, return_exceptions=True)
+        assert isinstance(results[10], LockMismatchError)
+        assert all(not isinstance(r, BaseException) for n, r in enumerate(results) if n != 10)
+        counts = await backend.get_counts(queue_name, [JobState.ACTIVE, JobState.WAITING])
+        assert counts == {JobState.ACTIVE: 21, JobState.WAITING: 9}
+    finally:
+        await backend.close()
+    path = sqlite_url.removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path)) as check:
+        recount = check.execute(
+            "SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state"
+        ).fetchall()
+        stored = check.execute(
+            "SELECT state, n FROM job_counts WHERE n != 0 ORDER BY state"
+        ).fetchall()
+    assert recount == stored == [("active", 21), ("waiting", 9)]

@@ -14,6 +14,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from corral.backends.base import RATE_LIMIT_SENTINEL, JobRecord, ParentLink, ParentPolicy
@@ -40,6 +41,20 @@ from the cursor (no ``last_insert_rowid()`` statement)."""
 
 _compact = json.JSONEncoder(separators=(",", ":")).encode
 """``json.dumps(…, separators=(",", ":"))`` without making an encoder per call."""
+
+_quote = encode_basestring_ascii
+"""A string as JSON, exactly as ``_compact`` writes it (the encoder's own C function)."""
+
+
+def _fields_json(fields: dict[str, str]) -> str:
+    """An event's fields as ``_compact`` writes them, about three times faster (the
+    fields are strings: one C call per key and per value); anything else goes
+    through ``_compact``."""
+    try:
+        return "{" + ",".join([_quote(k) + ":" + _quote(v) for k, v in fields.items()]) + "}"
+    except TypeError:
+        return _compact(fields)
+
 
 # Integer columns of a job row (in record's order) by their BullMQ field names.
 _INT_FIELDS = {
@@ -131,7 +146,7 @@ class Tx:
 
     def event(self, name: str, /, **fields: str) -> None:
         """Record an event; it is written by :meth:`flush`."""
-        self._events.append((self.qid, name, _compact(fields)))
+        self._events.append((self.qid, name, _fields_json(fields)))
 
     def run(self, query: str, *args: object) -> sqlite3.Cursor:
         """Run the named query of ``queries.sql`` with ``args``."""

@@ -60,6 +60,29 @@ class Conn:
         self._qids: dict[str, int] = {}
         self.woken: set[str] = set()
         """Queues (stored names) an operation gave work to beyond its own (flows)."""
+        self._counted: dict[tuple[int, str], int] = {}
+
+    def count_activation(self, qid: int, line: str) -> None:
+        """Count a job moved from ``line`` into 'active' (the trigger leaves that
+        move to corral, schema 11); written by :meth:`flush_counts`."""
+        counted = self._counted
+        key = (qid, line)
+        counted[key] = counted.get(key, 0) - 1
+        key = (qid, "active")
+        counted[key] = counted.get(key, 0) + 1
+
+    def flush_counts(self) -> None:
+        """Write the counted moves to ``job_counts``: before anything reads it, and
+        before the transaction (or the operation's savepoint) ends."""
+        if self._counted:
+            rows = [(qid, state, n) for (qid, state), n in self._counted.items() if n]
+            self._counted.clear()
+            if rows:
+                self.sql.executemany(Q["counts_add"], rows)
+
+    def discard_counts(self) -> None:
+        """Forget counted moves that were rolled back."""
+        self._counted.clear()
 
     def find_qid(self, queue: str) -> int | None:
         """The id of a queue, or None if it was never used (reads create nothing)."""
@@ -73,6 +96,7 @@ class Conn:
 
     def rollback(self) -> None:
         """Undo the open transaction; forget queue ids it may have registered."""
+        self._counted.clear()
         if self.sql.in_transaction:
             self.sql.execute("ROLLBACK")
         self._qids.clear()
@@ -281,7 +305,9 @@ class Database:
         """Run one call in the open transaction; on failure roll it back and settle
         the call (None: nothing left to commit)."""
         try:
-            return [(call.fn(conn, *call.args, **call.kwargs), None)]
+            result = call.fn(conn, *call.args, **call.kwargs)
+            conn.flush_counts()
+            return [(result, None)]
         except BaseException as exc:
             error = self._as_backend_error(exc)
             try:
@@ -304,6 +330,11 @@ class Database:
             except BaseException:
                 conn.rollback()
                 return None
+        try:
+            conn.flush_counts()
+        except BaseException:
+            conn.rollback()
+            return None
         return outcomes
 
     def _run_savepoints(
@@ -316,9 +347,11 @@ class Database:
             try:
                 conn.sql.execute("SAVEPOINT op")
                 result = call.fn(conn, *call.args, **call.kwargs)
+                conn.flush_counts()
                 conn.sql.execute("RELEASE op")
             except BaseException as exc:
                 error = self._as_backend_error(exc)
+                conn.discard_counts()
                 try:
                     conn.sql.execute("ROLLBACK TO op")
                     conn.sql.execute("RELEASE op")

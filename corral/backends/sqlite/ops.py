@@ -119,9 +119,11 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
         return Fetched(None, rate_limited_for_ms=limited)
     if q.paused or ops_maintenance.maxed(tx, concurrency):
         return Fetched(None)
-    row = tx.run("job_next", tx.qid, "waiting").fetchone()
+    line = "waiting"
+    row = tx.run("job_next", tx.qid, line).fetchone()
     if row is None:
-        row = tx.run("job_next", tx.qid, "prioritized").fetchone()
+        line = "prioritized"
+        row = tx.run("job_next", tx.qid, line).fetchone()
     if row is None:
         due = tx.run("delayed_next", tx.qid).fetchone()
         if due is not None:
@@ -144,6 +146,7 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
         fetch.worker_name,
         rowid,
     ).fetchone()
+    tx.conn.count_activation(tx.qid, line)
     tx.event("active", jobId=row[0], prev="waiting")
     try:
         job = record(row)

@@ -157,6 +157,7 @@ def obliterate(conn: Conn, queue: str, force: bool, *, shown_as: str) -> None:
     tx = None if qid is None else Tx(conn, qid)
     if tx is None or not tx.q.paused:
         raise error_from_code(ErrorCode.QUEUE_NOT_PAUSED, operation="obliterate", queue=shown_as)
+    conn.flush_counts()
     active = int(tx.run("jobs_count", tx.qid, "active").fetchone()[0])
     if active and not force:
         raise error_from_code(

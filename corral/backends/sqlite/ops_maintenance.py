@@ -202,9 +202,10 @@ def effective_limits(tx: Tx, worker: Limiter | None) -> tuple[Limiter | None, in
 
 def maxed(tx: Tx, concurrency: int) -> bool:
     """Whether the queue's global concurrency is reached."""
-    return (
-        concurrency > 0 and int(tx.run("jobs_count", tx.qid, "active").fetchone()[0]) >= concurrency
-    )
+    if concurrency <= 0:
+        return False
+    tx.conn.flush_counts()
+    return int(tx.run("jobs_count", tx.qid, "active").fetchone()[0]) >= concurrency
 
 
 # -- editing one job -----------------------------------------------------------------------

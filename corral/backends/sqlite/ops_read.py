@@ -80,6 +80,7 @@ def get_counts(conn: Conn, queue: str, states: Sequence[JobState]) -> dict[JobSt
     qid = conn.find_qid(queue)
     stored: dict[str, int] = {}
     if qid is not None:
+        conn.flush_counts()
         stored = {str(s): int(n) for s, n in conn.sql.execute(Q["jobs_counts"], (qid,))}
     return {state: stored.get(state.value, 0) for state in states}
 
@@ -91,6 +92,7 @@ def get_jobs(
     listed = [s for s in states if s in _OLDEST_FIRST or s in _NEWEST_FIRST]
     if qid is None or not listed:
         return []
+    conn.flush_counts()
     counts = [int(conn.sql.execute(Q["jobs_count"], (qid, s.value)).fetchone()[0]) for s in listed]
     skip, want = _window(start, end, sum(counts))
     jobs: list[JobRecord] = []

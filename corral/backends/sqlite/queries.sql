@@ -197,6 +197,11 @@ WHERE rowid = ?;
 -- Mark every active job as a stalled candidate for the next check.
 UPDATE jobs SET stalled_mark = 1 WHERE qid = ? AND state = 'active' AND stalled_mark = 0;
 
+-- name: counts_add
+-- Add to how many jobs of a queue are in a state (the moves corral counts itself).
+INSERT INTO job_counts (qid, state, n) VALUES (?1, ?2, ?3)
+ON CONFLICT (qid, state) DO UPDATE SET n = n + excluded.n;
+
 -- name: jobs_count
 -- How many jobs of the queue are in a state (kept in job_counts: one lookup).
 SELECT coalesce((SELECT n FROM job_counts WHERE qid = ?1 AND state = ?2), 0);

@@ -1,4 +1,4 @@
--- corral SQLite schema, current version (10). A new database is created from the
+-- corral SQLite schema, current version (11). A new database is created from the
 -- migrations; a test checks that they produce exactly this schema.
 
 -- One row per queue ('<prefix>:<name>'). Rows are never deleted (obliterate
@@ -180,7 +180,9 @@ CREATE TABLE workers (
 ) WITHOUT ROWID;
 
 -- How many jobs each queue holds in each state (10), kept in step by triggers
--- inside the transaction of every change: counting a state is one lookup.
+-- inside the transaction of every change: counting a state is one lookup. A
+-- job's move into 'active' (only a fetch does it) is counted by corral itself,
+-- once per transaction for all the jobs it handed out (11).
 CREATE TABLE job_counts (
     qid   INTEGER NOT NULL,
     state TEXT NOT NULL,
@@ -198,7 +200,7 @@ CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
 END;
 
 CREATE TRIGGER jobs_count_move AFTER UPDATE OF qid, state ON jobs
-WHEN old.state IS NOT new.state OR old.qid IS NOT new.qid BEGIN
+WHEN (old.state IS NOT new.state OR old.qid IS NOT new.qid) AND new.state IS NOT 'active' BEGIN
     UPDATE job_counts SET n = n - 1 WHERE qid = old.qid AND state = old.state;
     INSERT INTO job_counts (qid, state, n) VALUES (new.qid, new.state, 1)
     ON CONFLICT (qid, state) DO UPDATE SET n = n + 1;
