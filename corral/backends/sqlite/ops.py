@@ -110,17 +110,29 @@ def _promote_due(tx: Tx, now: int) -> int:
 
 
 def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
-    """The fetch step shared by every operation that hands out a job."""
-    _promote_due(tx, now)
+    """The fetch step shared by every operation that hands out a job.
+
+    Delayed jobs due by ``now`` are promoted first, whatever the fetch then finds;
+    when it may hand out a job, one statement finds the front of wait and tells
+    whether any is due (usually none: no second look)."""
     q = tx.q
     limiter, concurrency = ops_maintenance.effective_limits(tx, fetch.limiter)
     limited = tx.rate_limit_ttl(now, limiter.max if limiter else 0)
     if limited:
+        _promote_due(tx, now)
         return Fetched(None, rate_limited_for_ms=limited)
-    if q.paused or ops_maintenance.maxed(tx, concurrency):
+    if q.paused:
+        _promote_due(tx, now)
         return Fetched(None)
     line = "waiting"
-    row = tx.run("job_next", tx.qid, line).fetchone()
+    rowid, deferred_failure, any_due = tx.run("job_next_waiting", tx.qid, now).fetchone()
+    if any_due:
+        _promote_due(tx, now)
+    if ops_maintenance.maxed(tx, concurrency):
+        return Fetched(None)
+    row = None if rowid is None else (rowid, deferred_failure)
+    if any_due:
+        row = tx.run("job_next", tx.qid, line).fetchone()
     if row is None:
         line = "prioritized"
         row = tx.run("job_next", tx.qid, line).fetchone()

@@ -84,6 +84,16 @@ SELECT rowid, state, token, lock_until, priority, lifo, attempts_made,
        EXISTS (SELECT 1 FROM dedup_keys WHERE qid = ?1 AND job_id = ?2)
 FROM jobs WHERE qid = ?1 AND id = ?2;
 
+-- name: job_next_waiting
+-- One row: the job at the front of wait (its rowid and deferred_failure, NULLs if
+-- wait is empty) and whether a delayed job is due by a time (then the fetch
+-- promotes first and looks again). A fetch's usual look, in one statement.
+SELECT w.rowid, w.deferred_failure,
+       EXISTS (SELECT 1 FROM jobs WHERE qid = ?1 AND state = 'delayed' AND lane <= ?2)
+FROM (SELECT 1)
+LEFT JOIN (SELECT rowid, deferred_failure FROM jobs WHERE qid = ?1 AND state = 'waiting'
+           ORDER BY lane, seq LIMIT 1) AS w;
+
 -- name: job_next
 -- The job at the front of a line (waiting or prioritized): one index seek.
 SELECT rowid, deferred_failure FROM jobs WHERE qid = ? AND state = ? ORDER BY lane, seq LIMIT 1;
