@@ -89,9 +89,16 @@ def test_a_worker_serves_its_metrics(url: str, queue_name: str, tmp_path: Path) 
          "--metrics-port", str(port)],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    labels = (("name", "resize"), ("queue", queue_name))
+    # Every job is finished (the failed one may end after the third completes).
+    finished = {
+        ("corral_jobs_completed_total", labels): 3,
+        ("corral_jobs_failed_total", labels): 1,
+        ("corral_job_duration_seconds_count", labels): 4,
+    }
     try:
         samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
@@ -103,12 +110,7 @@ def test_a_worker_serves_its_metrics(url: str, queue_name: str, tmp_path: Path) 
                 for family in text_string_to_metric_families(text)
                 for s in family.samples
             }
-            if (
-                samples.get(
-                    ("corral_jobs_completed_total", (("name", "resize"), ("queue", queue_name)))
-                )
-                == 3
-            ):
+            if all(samples.get(key) == value for key, value in finished.items()):
                 break
             time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
@@ -116,7 +118,6 @@ def test_a_worker_serves_its_metrics(url: str, queue_name: str, tmp_path: Path) 
     finally:
         if proc.poll() is None:
             proc.kill()
-    labels = (("name", "resize"), ("queue", queue_name))
     assert samples[("corral_jobs_completed_total", labels)] == 3, out
     assert samples[("corral_jobs_failed_total", labels)] == 1
     assert samples[("corral_job_duration_seconds_count", labels)] == 4
