@@ -77,20 +77,20 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], deadline: float) ->
 
 
 def _wait_until_loaded(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
-    """Wait until the server on ``port`` answers commands: one restarted on an AOF
-    listens at once but answers ``-LOADING`` until it has read its dataset back
-    (a server that wants a password first answers ``-NOAUTH``: that is an answer)."""
+    """Wait until a plaintext redis-server on ``port`` answers PING with anything but
+    ``LOADING``: it listens before it has read its data (an AOF after a restart), and
+    until then every command fails with that error."""
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"redis-server exited with code {proc.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
                 conn.sendall(b"PING\r\n")
-                reply = conn.makefile("rb").readline()
+                reply = conn.recv(256)
         except OSError:
             reply = b""
         if reply and not reply.startswith(b"-LOADING"):
-            return
+            return  # +PONG, or -NOAUTH from a server that wants a password
         time.sleep(0.05)
     raise RuntimeError(f"redis-server on port {port} was still loading its data")
 
@@ -116,8 +116,7 @@ def start_redis_server(
     port: int | None = None,
     extra: Sequence[str] = (),
 ) -> RedisServer:
-    """Start a private redis-server, and return once it answers commands (its AOF,
-    if any, read back); the caller stops it with ``stop_redis_server``.
+    """Start a private redis-server; the caller stops it with ``stop_redis_server``.
 
     ``port``: listen there (e.g. the port of a server being restarted on the same
     ``workdir``); None picks a free one. ``appendfsync``: with ``appendonly``,
@@ -151,8 +150,9 @@ def start_redis_server(
         *extra,
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for_port(port, proc, time.monotonic() + 30)
-    _wait_until_loaded(port, proc, time.monotonic() + 30)
+    deadline = time.monotonic() + 30
+    _wait_for_port(port, proc, deadline)
+    _wait_until_loaded(port, proc, deadline)
     return RedisServer(port, workdir, proc)
 
 
