@@ -149,7 +149,7 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
             q.limiter_count += 1
         q.limiter_max = limiter.max
         tx.run("queue_set_limiter", q.limiter_count, q.limiter_expires_at, q.limiter_max, tx.qid)
-    row = tx.run(
+    tx.run(
         "job_activate",
         tx.back(),
         fetch.token,
@@ -157,7 +157,8 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
         now,
         fetch.worker_name,
         rowid,
-    ).fetchone()
+    )
+    row = tx.run("job_record_at", rowid).fetchone()
     tx.conn.count_activation(tx.qid, line)
     tx.event("active", jobId=row[0], prev="waiting")
     try:

@@ -99,15 +99,20 @@ FROM jobs WHERE qid = ?1 AND state = 'waiting' ORDER BY lane, seq LIMIT 1;
 SELECT rowid, deferred_failure FROM jobs WHERE qid = ? AND state = ? ORDER BY lane, seq LIMIT 1;
 
 -- name: job_activate
--- Lock a job for a worker and return its record.
+-- Lock a job for a worker (job_record_at then reads its record).
 UPDATE jobs
 SET state = 'active', lane = 0, seq = ?, token = ?, lock_until = ?, processed_on = ?,
     processed_by = coalesce(?, processed_by), attempts_started = attempts_started + 1,
     stalled_mark = 0
-WHERE rowid = ?
-RETURNING id, name, data, opts, timestamp, delay, priority, progress, attempts_made,
-          attempts_started, stalled_counter, processed_on, finished_on, return_value,
-          failed_reason, stacktrace, deferred_failure, processed_by, parent_key, parent_policy;
+WHERE rowid = ?;
+
+-- name: job_record_at
+-- A whole job record, by rowid (read after job_activate: an UPDATE … RETURNING
+-- would gather the row in a temporary table first, which costs more).
+SELECT id, name, data, opts, timestamp, delay, priority, progress, attempts_made,
+       attempts_started, stalled_counter, processed_on, finished_on, return_value,
+       failed_reason, stacktrace, deferred_failure, processed_by, parent_key, parent_policy
+FROM jobs WHERE rowid = ?;
 
 -- name: delayed_due
 -- Delayed jobs due by a time, earliest first (at most 1000 per fetch, as BullMQ).
