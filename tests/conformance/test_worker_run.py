@@ -133,19 +133,22 @@ async def test_rate_limit_error_returns_job_without_using_an_attempt(
 async def test_locks_are_renewed_while_a_long_job_runs(
     queue: Queue, make_worker: WorkerFactory
 ) -> None:
-    # The job runs 2.5 lock durations; renewals every half duration leave half
-    # a duration of slack, wide enough for a loaded machine and a cluster.
+    # The job runs 2.25 lock durations; renewals every half duration leave a
+    # second of slack, wide enough for a loaded machine and a cluster.
     async def slow(job: Job) -> str:
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(4.5)
         return "done"
 
     await queue.add("slow", {})
     checker = make_worker(stalled_interval=0.1)
-    async with make_worker(processor=slow, lock_duration=1.0, stalled_interval=0.1):
-        for _ in range(10):
-            await asyncio.sleep(0.2)
+    completed = counts_reach(queue, "completed", 1)
+    async with make_worker(processor=slow, lock_duration=2.0, stalled_interval=0.1):
+        # Never stalled, however often it is checked, until it completes.
+        async def checked_until_completed() -> bool:
             assert await checker.check_stalled_jobs() == []
-        await wait_until(counts_reach(queue, "completed", 1))
+            return bool(await completed())
+
+        await wait_until(checked_until_completed, 30, "the job to complete", every=0.2)
     job = await queue.get_job("1")
     assert job is not None
     assert job.stalled_counter == 0
