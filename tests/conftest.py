@@ -76,6 +76,25 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], deadline: float) ->
     raise RuntimeError(f"redis-server did not listen on port {port} in time")
 
 
+def _wait_until_loaded(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
+    """Wait until a plaintext redis-server on ``port`` answers PING with anything but
+    ``LOADING``: it listens before it has read its data (an AOF after a restart), and
+    until then every command fails with that error."""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with code {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+                conn.sendall(b"PING\r\n")
+                reply = conn.recv(256)
+        except OSError:
+            reply = b""
+        if reply and not reply.startswith(b"-LOADING"):
+            return  # +PONG, or -NOAUTH from a server that wants a password
+        time.sleep(0.05)
+    raise RuntimeError(f"redis-server on port {port} was still loading its data")
+
+
 class RedisServer:
     """A redis-server process owned by the tests."""
 
@@ -131,7 +150,9 @@ def start_redis_server(
         *extra,
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for_port(port, proc, time.monotonic() + 10)
+    deadline = time.monotonic() + 30
+    _wait_for_port(port, proc, deadline)
+    _wait_until_loaded(port, proc, deadline)
     return RedisServer(port, workdir, proc)
 
 

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from corral._clock import now_ms
-from corral.backends.base import Completed, FetchRequest, JobState, NewJob
+from corral.backends.base import Completed, FetchRequest, JobState, NewJob, Retry
 from corral.backends.sqlite import SQLiteBackend
 from corral.errors import BackendError, LockMismatchError
 
@@ -120,3 +120,41 @@ async def test_counts_stay_true_when_a_group_runs_again_after_a_refusal(
             "SELECT state, n FROM job_counts WHERE n != 0 ORDER BY state"
         ).fetchall()
     assert recount == stored == [("active", 21), ("waiting", 9)]
+
+
+async def test_lines_keep_their_order_across_reserved_positions(
+    sqlite_url: str, queue_name: str
+) -> None:
+    # A fetch or finish takes a block of line positions when it reads its queue;
+    # adds, LIFO adds and retries between them still land where the line says.
+    backend = SQLiteBackend(sqlite_url)
+    try:
+        now = now_ms()
+
+        def job(name: str, *, lifo: bool = False) -> NewJob:
+            return NewJob(name=name, data="{}", opts="{}", timestamp_ms=now, lifo=lifo)
+
+        await backend.add_jobs(queue_name, [job("a"), job("b")])
+        first = await backend.move_to_active(queue_name, FetchRequest("t", 60_000), now)
+        assert first.job is not None
+        assert first.job.name == "a"
+        await backend.add_jobs(queue_name, [job("c")])
+        await backend.add_jobs(queue_name, [job("front", lifo=True)])
+        nxt = await backend.move_to_finished(
+            queue_name, first.job.id, "t", Completed("null"), now, FetchRequest("t", 60_000)
+        )
+        assert nxt is not None
+        assert nxt.job is not None
+        assert nxt.job.name == "front"
+        await backend.retry_job(queue_name, nxt.job.id, "t", Retry("again", "[]"), now)
+        await backend.add_jobs(queue_name, [job("d")])
+        names = []
+        for n in range(4):
+            fetched = await backend.move_to_active(queue_name, FetchRequest(f"u{n}", 60_000), now)
+            assert fetched.job is not None
+            names.append(fetched.job.name)
+        assert names == ["front", "b", "c", "d"]  # a LIFO job is retried at the front
+        active = await backend.get_jobs(queue_name, [JobState.ACTIVE], 0, -1)
+        assert [record.name for record in active] == ["d", "c", "b", "front"]
+    finally:
+        await backend.close()

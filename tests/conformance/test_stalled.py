@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from corral import JobState, Queue
 from corral.backends.base import STALLED_LIMIT_REASON
 from tests.conformance.conftest import ApiClock, WorkerFactory
+from tests.support import wait_until
 
 
 async def test_job_with_expired_lock_returns_to_front_of_wait(
@@ -76,9 +75,10 @@ async def test_stalled_check_timer_recovers_jobs_until_close(
     assert job is not None
     checker = make_worker(stalled_interval=0.1)
     await checker.start_stalled_check_timer()
-    for _ in range(50):
-        if await queue.get_job_state(job.id) == JobState.WAITING:
-            break
-        await asyncio.sleep(0.05)
-    assert await queue.get_job_state(job.id) == JobState.WAITING
+
+    async def back_in_wait() -> bool:
+        return await queue.get_job_state(job.id) == JobState.WAITING
+
+    # The timer's passes (one to mark, one to move) need a few ticks of a busy loop.
+    await wait_until(back_in_wait, 20, "the timer to return the orphaned job to wait")
     await checker.close()

@@ -174,7 +174,7 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
 
 
 def move_to_active(conn: Conn, queue: str, fetch: FetchRequest, now: int) -> Fetched:
-    tx = Tx(conn, conn.qid(queue))
+    tx = Tx(conn, conn.qid(queue), reserve=True)
     fetched = _fetch(tx, fetch, now)
     tx.flush()
     return fetched
@@ -189,7 +189,7 @@ def move_to_finished(
     now: int,
     fetch: FetchRequest | None,
 ) -> Fetched | None:
-    tx = existing(conn, queue, job_id, "move_to_finished")
+    tx = existing(conn, queue, job_id, "move_to_finished", reserve=True)
     # One look for the lock, the children that may refuse a completion, and
     # deduplication ids to free; refusals in the order they always had.
     found = tx.run("job_finish_check", tx.qid, job_id).fetchone()

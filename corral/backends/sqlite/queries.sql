@@ -24,6 +24,13 @@ SELECT id_counter, seq_back, seq_front, paused, limiter_count, limiter_expires_a
        global_rate_duration
 FROM queues WHERE qid = ?;
 
+-- name: queue_reserve
+-- As queue_get, taking n line positions at each end first (the row as it is after).
+UPDATE queues SET seq_back = seq_back + ?1, seq_front = seq_front - ?1 WHERE qid = ?2
+RETURNING id_counter, seq_back, seq_front, paused, limiter_count, limiter_expires_at,
+          limiter_max, stalled_check_until, global_concurrency, global_rate_max,
+          global_rate_duration;
+
 -- name: queue_set_id_counter
 -- Store the job-id counter (it counts every add, custom ids included, as BullMQ's).
 UPDATE queues SET id_counter = ? WHERE qid = ?;
