@@ -78,13 +78,21 @@ class Portal:
             started.append(task)
             task.add_done_callback(lambda done: _settle(outcome, done))
 
-        self._loop.call_soon_threadsafe(start)
+        def cancel() -> None:
+            # Callbacks run in order: start() has run by now if it was queued at all.
+            if started:
+                started[0].cancel()
+            else:  # interrupted before start() was queued: it never runs
+                coro.close()
+                outcome.cancel()
+
         try:
+            # Inside the try: an interrupt may land in here, once start() is queued.
+            self._loop.call_soon_threadsafe(start)
             return _wait(outcome)
         except BaseException:
             if not outcome.done():
-                # Callbacks run in order, so start() has run when this one does.
-                self._loop.call_soon_threadsafe(lambda: started[0].cancel())
+                self._loop.call_soon_threadsafe(cancel)
                 concurrent.futures.wait((outcome,), timeout=UNWIND_WAIT)
             raise
 
