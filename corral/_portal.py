@@ -78,13 +78,22 @@ class Portal:
             started.append(task)
             task.add_done_callback(lambda done: _settle(outcome, done))
 
-        self._loop.call_soon_threadsafe(start)
+        def cancel() -> None:
+            # Callbacks run in order: if start() was scheduled, it has run by now.
+            if started:
+                started[0].cancel()
+            else:  # interrupted before start() was scheduled: it never will be
+                coro.close()
+                outcome.cancel()
+
+        # Scheduling start() is inside the try: an interrupt can land while it is being
+        # scheduled (the task may already run on the loop), and it must be cancelled too.
         try:
+            self._loop.call_soon_threadsafe(start)
             return _wait(outcome)
         except BaseException:
             if not outcome.done():
-                # Callbacks run in order, so start() has run when this one does.
-                self._loop.call_soon_threadsafe(lambda: started[0].cancel())
+                self._loop.call_soon_threadsafe(cancel)
                 concurrent.futures.wait((outcome,), timeout=UNWIND_WAIT)
             raise
 
