@@ -81,10 +81,13 @@ class Child:
 
 
 BLOCKED_FETCH = """
-    import asyncio, sys, threading
+    import asyncio, signal, sys, threading
     from corral import sync
     from corral._portal import get_portal
 
+    # Ctrl-C raises KeyboardInterrupt even if this process was started with SIGINT
+    # ignored (as a shell starts a background job), which Python would keep.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     url, name = sys.argv[1:3]
     loop = get_portal().loop
 
