@@ -79,16 +79,15 @@ class Portal:
             task.add_done_callback(lambda done: _settle(outcome, done))
 
         def cancel() -> None:
-            # Callbacks run in order: if start() was scheduled, it has run by now.
+            # Callbacks run in order: start() has run by now if it was queued at all.
             if started:
                 started[0].cancel()
-            else:  # interrupted before start() was scheduled: it never will be
+            else:  # interrupted before start() was queued: it never runs
                 coro.close()
                 outcome.cancel()
 
-        # Scheduling start() is inside the try: an interrupt can land while it is being
-        # scheduled (the task may already run on the loop), and it must be cancelled too.
         try:
+            # Inside the try: an interrupt may land in here, once start() is queued.
             self._loop.call_soon_threadsafe(start)
             return _wait(outcome)
         except BaseException:

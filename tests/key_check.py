@@ -76,7 +76,7 @@ NAMED: dict[str, Callable[[Sequence[str]], list[str]]] = {
     "retry_job": _at(2),
     "remove_job": _at(2),
     "cancel_job": _at(2),
-    "move_to_finished": _at(2),
+    "move_to_finished": _every(2, 17),
     "add_jobs": _every(2, 11),
 }
 """Per script, the job ids its caller named (from its ``ARGV``)."""

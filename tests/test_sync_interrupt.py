@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue as queue_module
 import signal
@@ -15,7 +16,9 @@ import subprocess
 import sys
 import textwrap
 import threading
+import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,3 +207,51 @@ def test_a_coroutines_own_timeout_error_is_not_taken_for_a_wait_slice() -> None:
 
     with pytest.raises(TimeoutError, match="the store took too long"):
         get_portal().call(times_out())
+
+
+class _InterruptedScheduling:
+    """Stands in for a Ctrl-C landing inside ``call_soon_threadsafe`` (``after``: once
+    the callback is queued; else before): a signal may interrupt any line of it."""
+
+    def __init__(self, loop: Any, *, after: bool) -> None:
+        self.loop, self.after = loop, after
+        self.real = loop.call_soon_threadsafe
+
+    def __call__(self, callback: Any, *args: Any) -> Any:
+        self.loop.call_soon_threadsafe = self.real  # only the first call is interrupted
+        if self.after:
+            self.real(callback, *args)
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("after", [True, False], ids=["queued", "not-queued"])
+def test_an_interrupt_while_a_call_is_being_started_cancels_it(after: bool) -> None:
+    from corral._portal import Portal
+
+    portal = Portal()
+    ran: list[str] = []
+
+    async def long_call() -> None:
+        ran.append("started")
+        try:
+            await asyncio.sleep(600)
+        except asyncio.CancelledError:
+            ran.append("cancelled")
+            raise
+
+    async def tasks_left() -> int:
+        return len(asyncio.all_tasks()) - 1  # but this one
+
+    try:
+        portal.loop.call_soon_threadsafe = _InterruptedScheduling(  # type: ignore[method-assign,assignment]
+            portal.loop, after=after
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a coroutine never awaited nor closed
+            with pytest.raises(KeyboardInterrupt):
+                portal.call(long_call())
+        assert portal.call(tasks_left()) == 0
+        # Cancelled before its first step, or in its wait; never left running.
+        assert ran in ([], ["started", "cancelled"])
+    finally:
+        portal.stop()

@@ -3,6 +3,7 @@ layout they leave behind (read back with a raw client), so Node shares the queue
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -250,6 +251,35 @@ async def test_fail_records_reason_and_exhausted_retries(backend, raw, k, queue_
         raw, k
     )
     assert ("retries-exhausted", {"jobId": job_id, "attemptsMade": "1"}) in await events(raw, k)
+
+
+async def test_finishes_asked_for_together_are_one_script_call(backend, raw, k, queue_name):
+    # The script is known to the server first (a first call may be refused NOSCRIPT).
+    warm = await active_job(backend, queue_name, "w")
+    await backend.move_to_finished(queue_name, warm, "w", Completed("0"), NOW)
+    ids = [await backend.add_jobs(queue_name, [job()]) for _ in range(5)]
+    first = []
+    for n in range(3):
+        taken = (await backend.move_to_active(queue_name, req(f"t{n}"), NOW)).job
+        assert taken is not None
+        first.append(taken.id)
+    before = (await raw.info("commandstats")).get("cmdstat_evalsha", {}).get("calls", 0)
+    results = await asyncio.gather(
+        backend.move_to_finished(queue_name, first[0], "t0", Completed("1"), NOW, req("n0")),
+        backend.move_to_finished(queue_name, first[1], "bad", Completed("2"), NOW, req("n1")),
+        backend.move_to_finished(queue_name, first[2], "t2", Failed("x"), NOW, req("n2")),
+        return_exceptions=True,
+    )
+    after = (await raw.info("commandstats"))["cmdstat_evalsha"]["calls"]
+    assert after - before == 1
+    assert isinstance(results[1], LockMismatchError)
+    fetched = [r.job.id for r in (results[0], results[2])]  # type: ignore[union-attr]
+    assert fetched == [ids[3][0], ids[4][0]]
+    assert await raw.get(k.lock(fetched[0])) == "n0"
+    assert await raw.get(k.lock(fetched[1])) == "n2"
+    assert await raw.zrange(k.key("completed"), 0, -1) == [warm, first[0]]
+    assert await raw.zrange(k.key("failed"), 0, -1) == [first[2]]
+    assert await raw.get(k.lock(first[1])) == "t1"
 
 
 # -- refusals change nothing --------------------------------------------------------

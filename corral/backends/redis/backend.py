@@ -17,6 +17,7 @@ and promotes delayed jobs, as :mod:`corral.backends.base` says per operation.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -51,6 +52,7 @@ from corral.backends.base import (
 from corral.backends.keyspace import RESERVED_JOB_IDS, validate_prefix
 from corral.backends.redis import admin, cancel, flows, schedulers
 from corral.backends.redis.connection import (
+    CommandHead,
     RedisConnection,
     RedisConnectionError,
     RedisReplyError,
@@ -117,6 +119,32 @@ def _fetch_argv(fetch: FetchRequest | None, now: int) -> list[Any]:
     ]
 
 
+_NOT_FETCHING = ["0", "", "", "", "", "", ""]
+
+
+def _fetch_block(fetch: FetchRequest | None, now: int) -> list[Any]:
+    """A job's fetch values in a move_to_finished call: always seven."""
+    return _NOT_FETCHING if fetch is None else _fetch_argv(fetch, now)
+
+
+_FINISH_BATCH = 64
+"""The most jobs one move_to_finished call finishes."""
+
+
+class _Finishing:
+    """Jobs of one queue to finish in one move_to_finished call: the finishes asked
+    for while the event loop runs its ready callbacks (several slots of a worker
+    whose jobs ended at about the same time), sent together on the next turn."""
+
+    __slots__ = ("futures", "job_keys", "loop", "values")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.job_keys: list[str] = []
+        self.values: list[Any] = []
+        self.futures: list[asyncio.Future[Any]] = []
+
+
 def _not_a_job(job_id: str, operation: str) -> None:
     """Refuse, as for a missing job, an id that names one of the queue's own keys:
     ``<base>meta`` is the queue's meta hash, never a job, whoever listed it."""
@@ -169,6 +197,10 @@ class RedisBackend:
         self._keys: dict[str, QueueKeys] = {}
         self._versioned: set[str] = set()
         """Queues whose meta ``version`` this backend wrote (once each, as a Node Queue)."""
+        self._finishing: dict[str, _Finishing] = {}
+        """Per queue, the finishes waiting to be sent together (see :meth:`_finish`)."""
+        self._finish_heads: dict[tuple[str, int], CommandHead] = {}
+        self._finish_tasks: set[asyncio.Task[None]] = set()
 
     def share(self, prefix: str) -> RedisBackend:
         """A backend for queues under ``prefix`` on this backend's connections; its
@@ -305,16 +337,17 @@ class RedisBackend:
         self, queue: str, exc: CorruptJobError, fetch: FetchRequest, now: int
     ) -> Any:
         """Fail the unreadable job of ``exc`` and fetch the next; return the fetch reply."""
-        base = self.keys(queue).base
         # keep all, no retries-exhausted (attempts ""), no metrics: the job's options
         # are unread.
         outcome = ["failed", str(exc), "[]", -1, "", "", ""]
         fetch_argv = _fetch_argv(fetch, now)
-        args = [base, exc.job_id, fetch.token, now, *outcome, *fetch_argv]
-        reply = await self._run("move_to_finished", queue, args, job_id=exc.job_id)
+        reply = await self._finish(
+            queue, exc.job_id, [exc.job_id, fetch.token, now, *outcome, *fetch_argv]
+        )
         if type(reply) is list and len(reply) == 4:
             return reply
         # Refused: the lock expired meanwhile and the job is the stalled checker's.
+        base = self.keys(queue).base
         return await self._run("move_to_active", queue, [base, now, *fetch_argv[1:]])
 
     async def move_to_finished(
@@ -326,15 +359,81 @@ class RedisBackend:
         now: int,
         fetch: FetchRequest | None = None,
     ) -> Fetched | None:
-        """Complete or fail an active job; optionally fetch the next one."""
+        """Complete or fail an active job; optionally fetch the next one.
+
+        Finishes asked for on the same turn of the event loop (several slots whose
+        jobs ended together) go to Redis in one script call, each job with its
+        own checks and its own reply (see :meth:`_finish`)."""
         _not_a_job(job_id, "move_to_finished")
-        base = self.keys(queue).base
-        args = [base, job_id, token, now, *_outcome_args(outcome), *_fetch_argv(fetch, now)]
-        reply = await self._run("move_to_finished", queue, args, job_id=job_id)
+        values = [job_id, token, now, *_outcome_args(outcome), *_fetch_block(fetch, now)]
+        reply = await self._finish(queue, job_id, values)
         refusal(reply, job_id=job_id, operation="move_to_finished")
         if fetch is None:
             return None
         return await self._fetched(queue, reply, fetch, now)
+
+    def _finish(self, queue: str, job_id: str, values: list[Any]) -> asyncio.Future[Any]:
+        """The reply of move_to_finished for one job (``values``: its 17 ARGV).
+
+        The job joins the queue's pending batch (one is started, and sent on the
+        event loop's next turn, when there is none): every finish asked for
+        before then is sent in the same script call, and each caller gets its
+        own job's reply, or the call's error."""
+        loop = asyncio.get_running_loop()
+        batch = self._finishing.get(queue)
+        if batch is None or batch.loop is not loop or len(batch.futures) >= _FINISH_BATCH:
+            batch = self._finishing[queue] = _Finishing(loop)
+            loop.call_soon(self._send_finishing, queue, batch)
+        future: asyncio.Future[Any] = loop.create_future()
+        batch.job_keys += load_script("move_to_finished").job_key_names(
+            self.keys(queue).job(job_id)
+        )
+        batch.values += values
+        batch.futures.append(future)
+        return future
+
+    def _send_finishing(self, queue: str, batch: _Finishing) -> None:
+        if self._finishing.get(queue) is batch:
+            del self._finishing[queue]
+        task = batch.loop.create_task(self._run_finishing(queue, batch))
+        self._finish_tasks.add(task)
+        task.add_done_callback(self._finish_tasks.discard)
+
+    async def _run_finishing(self, queue: str, batch: _Finishing) -> None:
+        """Send ``batch`` as one move_to_finished call; hand each caller its reply."""
+        futures = batch.futures
+        script = load_script("move_to_finished")
+        keys = self.keys(queue)
+        head = self._finish_heads.get((queue, len(futures)))
+        if head is None:
+            head = script.head(keys.for_script(script.name, script.keys), len(futures))
+            if len(self._finish_heads) < 1024:
+                self._finish_heads[(queue, len(futures))] = head
+        args = [*batch.job_keys, keys.base, *batch.values]
+        replicas, wait_ms = self._connections.min_replicas
+        try:
+            if replicas:
+                replies = await run_durably(script, self.redis, head, args, replicas, wait_ms)
+            else:
+                replies = await script.run(self.redis, head, args)
+        except RedisError as exc:
+            message = f"redis move_to_finished on queue {queue!r} failed: {exc}"
+            for future in futures:
+                if not future.done():
+                    future.set_exception(_failure(message, exc))
+            return
+        except asyncio.CancelledError:
+            for future in futures:
+                future.cancel()
+            raise
+        except Exception as exc:
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, reply in zip(futures, replies, strict=True):
+            if not future.done():
+                future.set_result(reply)
 
     async def retry_job(
         self,

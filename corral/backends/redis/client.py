@@ -5,7 +5,8 @@ script calls at once. Here they share **one connection** and are written
 together in **one send** per event-loop turn (automatic pipelining), or per
 :data:`WRITE_AT` commands when more are issued in one turn (so Redis starts on
 the first ones while the rest are being prepared); replies are parsed by
-hiredis and matched to callers in order. There is no pool to check
+hiredis and matched to callers in order. A command sent while nothing is in
+flight is written at once: the server is idle, there is nothing to batch it with. There is no pool to check
 out from and nothing per command but packing the arguments and one future.
 Blocking commands (``BZPOPMIN``, ``XREAD BLOCK``) get a client of their own.
 
@@ -242,14 +243,23 @@ class _Protocol(asyncio.Protocol):
         if self.closed:
             future.set_exception(self.lost or RedisConnectionError("connection to Redis closed"))
             return future
-        self._pending.append(future)
+        pending = self._pending
         outgoing = self._outgoing
-        outgoing.append(packed)
-        if len(outgoing) >= WRITE_AT:
-            self._write()
-        elif not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        if not pending and not outgoing and self._transport is not None:
+            # Nothing in flight: the server is idle, so waiting for the end of the
+            # turn gains nothing and costs a loop turn (on every job at concurrency
+            # 1, and on the fetch after a wake-up). Commands sent later in this turn
+            # are batched as usual.
+            pending.append(future)
+            self._transport.write(packed)
+        else:
+            pending.append(future)
+            outgoing.append(packed)
+            if len(outgoing) >= WRITE_AT:
+                self._write()
+            elif not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush)
         if self._watchdog is None:
             self._start_watchdog()
         return future

@@ -88,10 +88,11 @@ class Script:
             )
         self._job_suffixes = tuple(k[3:] for k in self.job_keys)
 
-    def head(self, keys: Sequence[str]) -> CommandHead:
+    def head(self, keys: Sequence[str], jobs: int = 1) -> CommandHead:
         """``EVALSHA sha numkeys keys…`` packed once, for :meth:`run`; the job's keys
-        (:meth:`job_key_names`) are the first arguments of each call."""
-        parts = ("EVALSHA", self.sha, len(keys) + len(self.job_keys), *keys)
+        (:meth:`job_key_names`) are the first arguments of each call: those of
+        ``jobs`` jobs in turn, for a script that takes several."""
+        parts = ("EVALSHA", self.sha, len(keys) + len(self.job_keys) * jobs, *keys)
         return CommandHead(len(parts), pack_args(parts), parts)
 
     def job_key_names(self, job_key: str) -> list[str]:

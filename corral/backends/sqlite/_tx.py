@@ -22,24 +22,10 @@ from corral.backends.sqlite.connection import Conn
 from corral.backends.sqlite.sql import Q
 from corral.errors import CorruptJobError, ErrorCode, error_from_code
 
-__all__ = [
-    "MAX_EVENTS",
-    "RESERVED",
-    "TRIM_EVERY",
-    "QueueRow",
-    "Tx",
-    "existing",
-    "lock_refusal",
-    "record",
-]
+__all__ = ["MAX_EVENTS", "TRIM_EVERY", "QueueRow", "Tx", "existing", "lock_refusal", "record"]
 
 MAX_EVENTS = 10_000
 """Events kept per queue (about: the log is trimmed every TRIM_EVERY inserts)."""
-
-RESERVED = 64
-"""Line positions a fetching or finishing operation takes at each end of its
-queue's lines when it reads the queue's row (it uses one or two): positions
-skipped are harmless, only their order counts."""
 
 TRIM_EVERY = 500
 """How many event inserts pass between trims of a queue's event log."""
@@ -137,39 +123,25 @@ class QueueRow:
 class Tx:
     """One operation on one queue: its row, its new line positions and its events."""
 
-    def __init__(self, conn: Conn, qid: int, *, reserve: bool = False) -> None:
-        """Read the queue's row; with ``reserve`` (a write that places jobs),
-        in the same statement take :data:`RESERVED` positions at each end of
-        the lines, so an operation that uses no more writes no counters back."""
+    def __init__(self, conn: Conn, qid: int) -> None:
         self.conn = conn
         self.sql = conn.sql
         self.qid = qid
+        row = self.sql.execute(Q["queue_get"], (qid,)).fetchone()
+        self.q = QueueRow(qid, *row)
         self._seq_moved = False
         self._events: list[tuple[int, str, str]] = []
-        if reserve:
-            row = self.sql.execute(Q["queue_reserve"], (RESERVED, qid)).fetchone()
-            self.q = QueueRow(qid, *row)
-            # Positions up to the stored counters are this operation's to hand out.
-            self._back_stored, self._front_stored = self.q.seq_back, self.q.seq_front
-            self.q.seq_back -= RESERVED
-            self.q.seq_front += RESERVED
-        else:
-            row = self.sql.execute(Q["queue_get"], (qid,)).fetchone()
-            self.q = QueueRow(qid, *row)
-            self._back_stored, self._front_stored = self.q.seq_back, self.q.seq_front
 
     def back(self) -> int:
         """A sequence number behind every job of every line."""
         self.q.seq_back += 1
-        if self.q.seq_back > self._back_stored:
-            self._seq_moved = True
+        self._seq_moved = True
         return self.q.seq_back
 
     def front(self) -> int:
         """A sequence number ahead of every job of every line."""
         self.q.seq_front -= 1
-        if self.q.seq_front < self._front_stored:
-            self._seq_moved = True
+        self._seq_moved = True
         return self.q.seq_front
 
     def event(self, name: str, /, **fields: str) -> None:
@@ -184,10 +156,7 @@ class Tx:
         """Write what the operation collected: the moved line counters and its events
         (trimming the queue's event log when it has grown by TRIM_EVERY)."""
         if self._seq_moved:
-            self._seq_moved = False
-            self._back_stored = max(self.q.seq_back, self._back_stored)
-            self._front_stored = min(self.q.seq_front, self._front_stored)
-            self.run("queue_set_seq", self._back_stored, self._front_stored, self.qid)
+            self.run("queue_set_seq", self.q.seq_back, self.q.seq_front, self.qid)
         events = self._events
         if events:
             if len(events) <= _ROWS_AT_ONCE:
@@ -230,10 +199,10 @@ class Tx:
         return q.limiter_expires_at - now if full else 0
 
 
-def existing(conn: Conn, queue: str, job_id: str, operation: str, *, reserve: bool = False) -> Tx:
+def existing(conn: Conn, queue: str, job_id: str, operation: str) -> Tx:
     """A :class:`Tx` on a queue that must exist, since the operation names one of
     its jobs: a queue never used refuses with -1 (the job cannot exist)."""
     qid = conn.find_qid(queue)
     if qid is None:
         raise error_from_code(ErrorCode.JOB_NOT_EXIST, job_id=job_id, operation=operation)
-    return Tx(conn, qid, reserve=reserve)
+    return Tx(conn, qid)

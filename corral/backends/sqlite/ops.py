@@ -113,8 +113,8 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
     """The fetch step shared by every operation that hands out a job.
 
     Delayed jobs due by ``now`` are promoted first, whatever the fetch then finds;
-    when it may hand out a job, one statement finds the front of wait and tells
-    whether any is due (usually none: no second look)."""
+    one statement finds the front of wait and tells whether any is due (usually
+    none: no second look)."""
     q = tx.q
     limiter, concurrency = ops_maintenance.effective_limits(tx, fetch.limiter)
     limited = tx.rate_limit_ttl(now, limiter.max if limiter else 0)
@@ -125,14 +125,14 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
         _promote_due(tx, now)
         return Fetched(None)
     line = "waiting"
-    rowid, deferred_failure, any_due = tx.run("job_next_waiting", tx.qid, now).fetchone()
-    if any_due:
+    row = tx.run("job_next_waiting", tx.qid, now).fetchone()
+    if row is None or row[2]:
+        # Wait is empty, or a delayed job is due: promote first, then look again.
         _promote_due(tx, now)
+        row = None
     if ops_maintenance.maxed(tx, concurrency):
         return Fetched(None)
-    row = None if rowid is None else (rowid, deferred_failure)
-    if any_due:
-        row = tx.run("job_next", tx.qid, line).fetchone()
+    row = tx.run("job_next", tx.qid, line).fetchone() if row is None else row[:2]
     if row is None:
         line = "prioritized"
         row = tx.run("job_next", tx.qid, line).fetchone()
@@ -149,7 +149,7 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
             q.limiter_count += 1
         q.limiter_max = limiter.max
         tx.run("queue_set_limiter", q.limiter_count, q.limiter_expires_at, q.limiter_max, tx.qid)
-    row = tx.run(
+    tx.run(
         "job_activate",
         tx.back(),
         fetch.token,
@@ -157,7 +157,8 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
         now,
         fetch.worker_name,
         rowid,
-    ).fetchone()
+    )
+    row = tx.run("job_record_at", rowid).fetchone()
     tx.conn.count_activation(tx.qid, line)
     tx.event("active", jobId=row[0], prev="waiting")
     try:
@@ -174,7 +175,7 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
 
 
 def move_to_active(conn: Conn, queue: str, fetch: FetchRequest, now: int) -> Fetched:
-    tx = Tx(conn, conn.qid(queue), reserve=True)
+    tx = Tx(conn, conn.qid(queue))
     fetched = _fetch(tx, fetch, now)
     tx.flush()
     return fetched
@@ -189,7 +190,7 @@ def move_to_finished(
     now: int,
     fetch: FetchRequest | None,
 ) -> Fetched | None:
-    tx = existing(conn, queue, job_id, "move_to_finished", reserve=True)
+    tx = existing(conn, queue, job_id, "move_to_finished")
     # One look for the lock, the children that may refuse a completion, and
     # deduplication ids to free; refusals in the order they always had.
     found = tx.run("job_finish_check", tx.qid, job_id).fetchone()
@@ -198,7 +199,7 @@ def move_to_finished(
             ops_flows.completion_refused(tx, job_id, "move_to_finished")
         else:
             ops_flows.refuse_completion(found[7], job_id, "move_to_finished")
-    rowid, *_, attempts_made, _, owns_dedup = tx.check_lock(
+    rowid, *_, attempts_made, _, owns_dedup, parent_qid, parent_id, policy = tx.check_lock(
         found, job_id, token, now, "move_to_finished"
     )
     attempts_made += 1
@@ -210,7 +211,10 @@ def move_to_finished(
     if isinstance(outcome, Completed):
         target = "completed"
         if gone:
-            parent = tx.run("job_delete_returning_parent", rowid).fetchone()
+            # Not RETURNING: SQLite would gather the returned row in a temporary
+            # table; the parent was read with the lock.
+            tx.run("job_delete", rowid)
+            parent = (parent_qid, parent_id, policy)
         else:
             parent = tx.run(
                 "job_complete", now, tx.back(), now, outcome.return_value, rowid
@@ -222,7 +226,8 @@ def move_to_finished(
     else:
         target = "failed"
         if gone:
-            parent = tx.run("job_delete_returning_parent", rowid).fetchone()
+            tx.run("job_delete", rowid)
+            parent = (parent_qid, parent_id, policy)
         else:
             parent = tx.run(
                 "job_fail", now, tx.back(), now, outcome.reason, outcome.stacktrace, rowid

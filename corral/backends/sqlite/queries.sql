@@ -24,13 +24,6 @@ SELECT id_counter, seq_back, seq_front, paused, limiter_count, limiter_expires_a
        global_rate_duration
 FROM queues WHERE qid = ?;
 
--- name: queue_reserve
--- As queue_get, taking n line positions at each end first (the row as it is after).
-UPDATE queues SET seq_back = seq_back + ?1, seq_front = seq_front - ?1 WHERE qid = ?2
-RETURNING id_counter, seq_back, seq_front, paused, limiter_count, limiter_expires_at,
-          limiter_max, stalled_check_until, global_concurrency, global_rate_max,
-          global_rate_duration;
-
 -- name: queue_set_id_counter
 -- Store the job-id counter (it counts every add, custom ids included, as BullMQ's).
 UPDATE queues SET id_counter = ? WHERE qid = ?;
@@ -84,37 +77,42 @@ FROM jobs WHERE qid = ? AND id = ?;
 -- name: job_finish_check
 -- What move_to_finished checks, in one look: the job_lock columns, then why it may
 -- not complete (as dep_completion_refused: 0 a pending child, 3 a failed one, else
--- NULL) and whether it owns a deduplication id.
+-- NULL), whether it owns a deduplication id, and its parent if it is a child
+-- (for a job not kept, which is deleted).
 SELECT rowid, state, token, lock_until, priority, lifo, attempts_made,
        (SELECT bucket FROM job_deps
         WHERE parent_qid = ?1 AND parent_id = ?2 AND bucket IN (0, 3) ORDER BY bucket LIMIT 1),
-       EXISTS (SELECT 1 FROM dedup_keys WHERE qid = ?1 AND job_id = ?2)
+       EXISTS (SELECT 1 FROM dedup_keys WHERE qid = ?1 AND job_id = ?2),
+       parent_qid, parent_id, parent_policy
 FROM jobs WHERE qid = ?1 AND id = ?2;
 
 -- name: job_next_waiting
--- One row: the job at the front of wait (its rowid and deferred_failure, NULLs if
--- wait is empty) and whether a delayed job is due by a time (then the fetch
--- promotes first and looks again). A fetch's usual look, in one statement.
-SELECT w.rowid, w.deferred_failure,
+-- The job at the front of wait (no row if wait is empty) and whether a delayed
+-- job is due by a time (then the fetch promotes first and looks again): a
+-- fetch's usual look, in one statement.
+SELECT rowid, deferred_failure,
        EXISTS (SELECT 1 FROM jobs WHERE qid = ?1 AND state = 'delayed' AND lane <= ?2)
-FROM (SELECT 1)
-LEFT JOIN (SELECT rowid, deferred_failure FROM jobs WHERE qid = ?1 AND state = 'waiting'
-           ORDER BY lane, seq LIMIT 1) AS w;
+FROM jobs WHERE qid = ?1 AND state = 'waiting' ORDER BY lane, seq LIMIT 1;
 
 -- name: job_next
 -- The job at the front of a line (waiting or prioritized): one index seek.
 SELECT rowid, deferred_failure FROM jobs WHERE qid = ? AND state = ? ORDER BY lane, seq LIMIT 1;
 
 -- name: job_activate
--- Lock a job for a worker and return its record.
+-- Lock a job for a worker (job_record_at then reads its record).
 UPDATE jobs
 SET state = 'active', lane = 0, seq = ?, token = ?, lock_until = ?, processed_on = ?,
     processed_by = coalesce(?, processed_by), attempts_started = attempts_started + 1,
     stalled_mark = 0
-WHERE rowid = ?
-RETURNING id, name, data, opts, timestamp, delay, priority, progress, attempts_made,
-          attempts_started, stalled_counter, processed_on, finished_on, return_value,
-          failed_reason, stacktrace, deferred_failure, processed_by, parent_key, parent_policy;
+WHERE rowid = ?;
+
+-- name: job_record_at
+-- A whole job record, by rowid (read after job_activate: an UPDATE … RETURNING
+-- would gather the row in a temporary table first, which costs more).
+SELECT id, name, data, opts, timestamp, delay, priority, progress, attempts_made,
+       attempts_started, stalled_counter, processed_on, finished_on, return_value,
+       failed_reason, stacktrace, deferred_failure, processed_by, parent_key, parent_policy
+FROM jobs WHERE rowid = ?;
 
 -- name: delayed_due
 -- Delayed jobs due by a time, earliest first (at most 1000 per fetch, as BullMQ).
@@ -150,10 +148,6 @@ RETURNING parent_qid, parent_id, parent_policy;
 -- name: job_delete
 -- Remove one job.
 DELETE FROM jobs WHERE rowid = ?;
-
--- name: job_delete_returning_parent
--- Finish an active job that is not kept: remove it; its parent, if it is a child.
-DELETE FROM jobs WHERE rowid = ? RETURNING parent_qid, parent_id, parent_policy;
 
 -- name: finished_remove_older
 -- Retention by age: remove up to 1000 jobs of a finished state that finished before a time.

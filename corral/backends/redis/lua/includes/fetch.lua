@@ -13,24 +13,37 @@
 -- a Lua number would be formatted on each call). `now` is the caller's now (ARGV
 -- text).
 -- Returns {job fields (flat) | 0, job id | 0, rate limit ms, next delayed due ms}.
+--
+-- A script that fetches several times (move_to_finished finishing several jobs)
+-- repeats no look whose answer its own fetches cannot have changed: delayed jobs
+-- already promoted up to the same due score, a limiter without a max already
+-- found open, the base marker already added.
+local fetch_promoted_upto, fetch_limiter_open, fetch_marked = nil, false, false
 local function fetch_job(Q, M, base, i, now)
-  if redis.call("ZRANGEBYSCORE", Q.delayed, "0", ARGV[i + 5], "LIMIT", "0", "1")[1] then
-    lib().promote_due(Q, M, base, tonumber(now))
+  local due = ARGV[i + 5]
+  if due ~= fetch_promoted_upto then
+    if redis.call("ZRANGEBYSCORE", Q.delayed, "0", due, "LIMIT", "0", "1")[1] then
+      lib().promote_due(Q, M, base, tonumber(now))
+    end
+    fetch_promoted_upto = due
   end
 
   -- The rate limit (rate_limit_ttl in includes/queue.lua): the sentinel written
   -- by rate_limit stops everyone.
   local max_jobs = M.max or tonumber(ARGV[i + 2])
-  local limited = tonumber(redis.call("GET", Q.limiter))
-  if limited and (limited >= RATE_LIMIT_SENTINEL or (max_jobs and limited >= max_jobs)) then
-    local ttl = redis.call("PTTL", Q.limiter)
-    if ttl > 0 then
-      return {0, 0, ttl, 0}
+  if max_jobs or not fetch_limiter_open then
+    local limited = tonumber(redis.call("GET", Q.limiter))
+    if limited and (limited >= RATE_LIMIT_SENTINEL or (max_jobs and limited >= max_jobs)) then
+      local ttl = redis.call("PTTL", Q.limiter)
+      if ttl > 0 then
+        return {0, 0, ttl, 0}
+      end
+      -- A counter without expiry would keep its window shut for ever.
+      if ttl == -1 then
+        redis.call("DEL", Q.limiter)
+      end
     end
-    -- A counter without expiry would keep its window shut for ever.
-    if ttl == -1 then
-      redis.call("DEL", Q.limiter)
-    end
+    fetch_limiter_open = not max_jobs
   end
   if M.paused or (M.concurrency and redis.call("LLEN", Q.active) >= M.concurrency) then
     return {0, 0, 0, 0}
@@ -73,6 +86,9 @@ local function fetch_job(Q, M, base, i, now)
   end
   bump(job_key, "ats")
   -- Wake another idle worker: there may be more work.
-  add_base_marker(Q)
+  if not fetch_marked then
+    add_base_marker(Q)
+    fetch_marked = true
+  end
   return {redis.call("HGETALL", job_key), id, 0, 0}
 end
