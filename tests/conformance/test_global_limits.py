@@ -11,18 +11,23 @@ import pytest
 
 from corral import Queue, RateLimiter, WorkerInfo
 from tests.conformance.conftest import ApiClock, WorkerFactory
+from tests.conformance.test_worker_run import counts_reach
+from tests.support import wait_until
 
 
 async def listed(queue: Queue, n: int) -> list[WorkerInfo]:
     """The queue's workers once exactly ``n`` are listed (a worker records itself in
     the background after its first fetch; on Redis a closed worker's connection goes
-    a moment after its close returns)."""
-    for _ in range(250):
+    a moment after its close returns; on a loaded Cluster, many moments)."""
+    workers: list[WorkerInfo] = []
+
+    async def n_listed() -> bool:
+        nonlocal workers
         workers = await queue.get_workers()
-        if len(workers) == n:
-            return workers
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"not {n} workers listed: {workers}")
+        return len(workers) == n
+
+    await wait_until(n_listed, 30, f"{n} workers listed")
+    return workers
 
 
 async def test_global_concurrency_caps_active_jobs_across_workers(
@@ -99,11 +104,7 @@ async def test_running_worker_obeys_global_concurrency(
         await queue.add("j", {"i": i})
     workers = [make_worker(processor=work, concurrency=3) for _ in range(2)]
     async with workers[0], workers[1]:
-        for _ in range(500):
-            if (await queue.get_job_counts("completed"))["completed"] == 6:
-                break
-            await asyncio.sleep(0.02)
-    assert (await queue.get_job_counts("completed"))["completed"] == 6
+        await wait_until(counts_reach(queue, "completed", 6), 30, "six completed jobs")
     assert most == 1
 
 
