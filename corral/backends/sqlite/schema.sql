@@ -182,7 +182,8 @@ CREATE TABLE workers (
 -- How many jobs each queue holds in each state (10), kept in step by triggers
 -- inside the transaction of every change: counting a state is one lookup. A
 -- job's move into 'active' (only a fetch does it) is counted by corral itself,
--- once per transaction for all the jobs it handed out (11).
+-- once per transaction for all the jobs it handed out (11); the triggers take
+-- a job away with an upsert, as its row may not be written yet.
 CREATE TABLE job_counts (
     qid   INTEGER NOT NULL,
     state TEXT NOT NULL,
@@ -196,12 +197,14 @@ CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
 END;
 
 CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
-    UPDATE job_counts SET n = n - 1 WHERE qid = old.qid AND state = old.state;
+    INSERT INTO job_counts (qid, state, n) VALUES (old.qid, old.state, -1)
+    ON CONFLICT (qid, state) DO UPDATE SET n = n - 1;
 END;
 
 CREATE TRIGGER jobs_count_move AFTER UPDATE OF qid, state ON jobs
 WHEN (old.state IS NOT new.state OR old.qid IS NOT new.qid) AND new.state IS NOT 'active' BEGIN
-    UPDATE job_counts SET n = n - 1 WHERE qid = old.qid AND state = old.state;
+    INSERT INTO job_counts (qid, state, n) VALUES (old.qid, old.state, -1)
+    ON CONFLICT (qid, state) DO UPDATE SET n = n - 1;
     INSERT INTO job_counts (qid, state, n) VALUES (new.qid, new.state, 1)
     ON CONFLICT (qid, state) DO UPDATE SET n = n + 1;
 END;
