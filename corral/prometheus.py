@@ -265,6 +265,8 @@ class WorkerMetrics:
         self._lock = threading.Lock()  # a scrape may run in another thread
         self._tallies: list[_Tally] = []
         self._waits: list[tuple[Any, list[float]]] = []
+        self._starts: list[dict[str, float]] = []
+        """Each instrumented worker's start times of the jobs it holds, by job id."""
         self._every = 1 if values.ValueClass is not values.MutexValue else FLUSH_EVERY
 
     def flush(self) -> None:
@@ -297,6 +299,7 @@ class WorkerMetrics:
         waits: list[float] = []
         self._waits.append((self.wait.labels(queue), waits))
         started: dict[str, float] = {}
+        self._starts.append(started)
         # Each job name's tally, its children looked up once: labels() costs as much
         # as the update itself.
         by_name: dict[str, _Tally] = {}
@@ -316,8 +319,18 @@ class WorkerMetrics:
                 self._tallies.append(found)
             return found
 
+        # A job that leaves this worker without completing or failing (moved to
+        # delayed or back to wait, its lock lost, waiting for children) leaves its
+        # start behind: past this many, keep only the jobs the worker holds.
+        bound = 2 * worker.concurrency + 256
+
         def on_active(job: Job) -> None:
             started[job.id] = clock()
+            if len(started) > bound:
+                runner = worker._runner
+                held = runner.active if runner is not None else {}
+                for job_id in [i for i in started if i not in held and i != job.id]:
+                    del started[job_id]
             record = job._record
             processed = record.processed_on_ms
             if processed is not None:

@@ -88,8 +88,8 @@ BLOCKED_FETCH = """
     from corral import sync
     from corral._portal import get_portal
 
-    # Ctrl-C raises KeyboardInterrupt, even if this process was started with SIGINT
-    # ignored (as a shell starts a background job).
+    # Ctrl-C raises KeyboardInterrupt even if this process was started with SIGINT
+    # ignored (as a shell starts a background job), which Python would keep.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     url, name = sys.argv[1:3]
     loop = get_portal().loop

@@ -18,7 +18,7 @@ from tests.support import wait_until
 async def listed(queue: Queue, n: int) -> list[WorkerInfo]:
     """The queue's workers once exactly ``n`` are listed (a worker records itself in
     the background after its first fetch; on Redis a closed worker's connection goes
-    a moment after its close returns; a loaded machine can take seconds for either)."""
+    a moment after its close returns; on a loaded Cluster, many moments)."""
     workers: list[WorkerInfo] = []
 
     async def n_listed() -> bool:
@@ -26,10 +26,7 @@ async def listed(queue: Queue, n: int) -> list[WorkerInfo]:
         workers = await queue.get_workers()
         return len(workers) == n
 
-    try:
-        await wait_until(n_listed, 30, f"{n} workers listed")
-    except AssertionError:
-        raise AssertionError(f"not {n} workers listed: {workers}") from None
+    await wait_until(n_listed, 30, f"{n} workers listed")
     return workers
 
 
@@ -108,7 +105,6 @@ async def test_running_worker_obeys_global_concurrency(
     workers = [make_worker(processor=work, concurrency=3) for _ in range(2)]
     async with workers[0], workers[1]:
         await wait_until(counts_reach(queue, "completed", 6), 30, "six completed jobs")
-    assert (await queue.get_job_counts("completed"))["completed"] == 6
     assert most == 1
 
 

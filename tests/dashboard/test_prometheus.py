@@ -4,12 +4,13 @@ registry, read back with prometheus_client's own parser."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from corral import Connection, Job, Queue, Worker
+from corral import Connection, DelayedError, Job, Queue, Worker
 from corral.prometheus import QueueCollector, WorkerMetrics
 from tests.dashboard.conftest import Api
 
@@ -90,6 +91,36 @@ async def test_a_workers_jobs_are_counted_timed_and_seen_in_progress(url: str, q
     assert after[("corral_job_duration_seconds_count", resize)] == 3
     assert after[("corral_job_wait_seconds_count", q)] == 4
     assert after[("corral_worker_jobs_active", q)] == 0
+
+
+async def test_jobs_that_leave_without_finishing_are_not_remembered_for_ever(
+    url: str, queue_name: str
+) -> None:
+    """A job moved to delayed (or back to wait, or its lock lost) ends no attempt
+    here: a worker running many such jobs keeps the starts of the jobs it holds only."""
+    metrics = WorkerMetrics(CollectorRegistry())
+    moved: list[str] = []
+
+    async def step(job: Job) -> None:
+        await job.move_to_delayed(time.time() + 3600, job.token)
+        moved.append(job.id)
+        raise DelayedError()
+
+    jobs = 400
+    async with Connection(url) as conn:
+        queue = Queue(queue_name, connection=conn)
+        await queue.add_bulk([{"name": "step", "data": i} for i in range(jobs)])
+        worker = Worker(queue_name, step, connection=conn, concurrency=4, drain_delay=0.2)
+        metrics.instrument(worker)
+        async with worker:
+            for _ in range(1200):
+                if len(moved) == jobs:
+                    break
+                await asyncio.sleep(0.05)
+        assert len(moved) == jobs
+        assert await queue.get_job_counts("delayed") == {"delayed": jobs}
+    (started,) = metrics._starts
+    assert len(started) <= 2 * 4 + 256
 
 
 async def test_a_collector_with_its_own_url_lists_the_stores_queues(url: str, prefix: str):

@@ -296,10 +296,13 @@ class _SharedCluster:
     """A redis-py Cluster client (slot table, node connections) and its refresh
     state, for the connections that share it; closed with the last of them."""
 
-    __slots__ = ("client", "refresh", "refreshed_at", "refreshing", "users")
+    __slots__ = ("client", "refresh", "refreshed_at", "refreshing", "seeds_idle", "users")
 
     def __init__(self, client: RedisCluster) -> None:
         self.client = client
+        self.seeds_idle = False
+        """Whether the seed nodes' connections were let go since the slot table
+        was last read (see :meth:`ClusterConnection._ready`)."""
         self.refresh = False
         """Whether a failure was seen since the slot table was last read."""
         self.refreshed_at = -math.inf
@@ -388,7 +391,24 @@ class ClusterConnection(_Managed):
         await state.client.initialize()
         if state.refresh:
             await self._refresh_slots(state)
+        if not state.seeds_idle and self._name is not None:
+            await self._let_seeds_go(state)
         return state.client
+
+    @staticmethod
+    async def _let_seeds_go(state: _SharedCluster) -> None:
+        """Close the idle connections redis-py keeps to the seed nodes it read the
+        slot table from. A named client (a worker's marker connection) would
+        otherwise be listed twice by ``CLIENT LIST`` on a node that is both a seed
+        and the primary of the queue's slot, and ``get_workers`` would show the
+        worker twice."""
+        state.seeds_idle = True
+        manager = state.client.nodes_manager
+        serving = manager.nodes_cache
+        seeds = [
+            node for name, node in manager.startup_nodes.items() if serving.get(name) is not node
+        ]
+        await asyncio.gather(*(node.disconnect_free_connections() for node in seeds))
 
     async def _refresh_slots(self, state: _SharedCluster) -> None:
         if state.refreshing is None:
@@ -400,6 +420,7 @@ class ClusterConnection(_Managed):
             state.refresh = False
             state.refreshed_at = loop.time()
             await state.client.nodes_manager.initialize()
+            state.seeds_idle = False
 
     def _lost(self) -> None:
         if self._state is not None:
