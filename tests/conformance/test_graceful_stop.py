@@ -8,7 +8,6 @@ import asyncio
 
 from corral import Job, JobState, Queue
 from tests.conformance.conftest import WorkerFactory
-from tests.conformance.test_worker_run import counts_reach, wait_until
 
 
 async def test_a_job_finishing_in_the_grace_period_keeps_its_lock_and_completes(
@@ -16,7 +15,10 @@ async def test_a_job_finishing_in_the_grace_period_keeps_its_lock_and_completes(
 ) -> None:
     # The job runs more than twice the lock: it must be renewed meanwhile. Renewals
     # every half lock leave a second of slack, wide enough for a loaded cluster.
+    started = asyncio.Event()
+
     async def slow(job: Job) -> str:
+        started.set()
         await asyncio.sleep(4.5)
         return "finished in the grace period"
 
@@ -25,7 +27,8 @@ async def test_a_job_finishing_in_the_grace_period_keeps_its_lock_and_completes(
     worker = make_worker(processor=slow, lock_duration=2, stalled_interval=0.3)
     worker.on("error", lambda error, job: errors.append(error))
     running = asyncio.create_task(worker.run())
-    await wait_until(counts_reach(queue, "active", 1))
+    # Running, not just fetched: a job fetched as the worker stops is given back.
+    await asyncio.wait_for(started.wait(), 30)
     await worker.close(grace=10)
     await running
     assert errors == []
