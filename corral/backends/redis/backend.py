@@ -69,7 +69,7 @@ from corral.backends.redis.records import (
     parse_job,
     parse_jobs,
 )
-from corral.backends.redis.scripts import load_script, refusal
+from corral.backends.redis.scripts import Script, load_script, refusal
 from corral.backends.redis.slots import check_queue_slot
 from corral.errors import (
     BackendError,
@@ -250,13 +250,19 @@ class RedisBackend:
             head = script.head([*keys.for_script(script.name, script.keys), *more_keys])
         else:
             head = keys.script_head(script)
-        replicas, wait_ms = self._connections.min_replicas
         try:
-            if replicas and name not in _READ_ONLY:
-                return await run_durably(script, self.redis, head, args, replicas, wait_ms)
-            return await script.run(self.redis, head, args)
+            return await self._call(script, head, args, durable=name not in _READ_ONLY)
         except RedisError as exc:
             raise _failure(f"redis {name} on queue {queue!r} failed: {exc}", exc) from exc
+
+    async def _call(
+        self, script: Script, head: CommandHead, args: Sequence[Any], *, durable: bool = True
+    ) -> Any:
+        """Run ``script``; a write waits for ``min_replicas`` replicas when asked to."""
+        replicas, wait_ms = self._connections.min_replicas
+        if replicas and durable:
+            return await run_durably(script, self.redis, head, args, replicas, wait_ms)
+        return await script.run(self.redis, head, args)
 
     async def _command(self, queue: str, *args: Any) -> Any:
         try:
@@ -410,12 +416,13 @@ class RedisBackend:
             if len(self._finish_heads) < 1024:
                 self._finish_heads[(queue, len(futures))] = head
         args = [*batch.job_keys, keys.base, *batch.values]
-        replicas, wait_ms = self._connections.min_replicas
         try:
-            if replicas:
-                replies = await run_durably(script, self.redis, head, args, replicas, wait_ms)
-            else:
-                replies = await script.run(self.redis, head, args)
+            replies = await self._call(script, head, args)
+            if type(replies) is not list or len(replies) != len(futures):
+                raise BackendError(
+                    f"redis move_to_finished on queue {queue!r} answered {replies!r} "
+                    f"for {len(futures)} jobs"
+                )
         except RedisError as exc:
             message = f"redis move_to_finished on queue {queue!r} failed: {exc}"
             for future in futures:
@@ -431,7 +438,7 @@ class RedisBackend:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for future, reply in zip(futures, replies, strict=True):
+        for future, reply in zip(futures, replies, strict=True):  # lengths checked above
             if not future.done():
                 future.set_result(reply)
 
