@@ -127,8 +127,12 @@ def _fetch_block(fetch: FetchRequest | None, now: int) -> list[Any]:
     return _NOT_FETCHING if fetch is None else _fetch_argv(fetch, now)
 
 
-_FINISH_BATCH = 64
-"""The most jobs one move_to_finished call finishes."""
+_FINISH_BATCH = 8
+"""At most this many finishes in one move_to_finished call. Smaller calls keep the
+worker and Redis busy at once: while Redis runs one call, the worker handles the
+previous call's replies and runs those jobs. At concurrency 16 on 20,000 no-op
+jobs, calls of at most 8 ran 10,300-11,300 jobs/s against 6,650-7,050 with
+calls of up to 64, alternating on the same machine."""
 
 
 class _Finishing:
