@@ -125,6 +125,7 @@ class Job:
         "_progress",
         "_record",
         "_return_value",
+        "_started",
         "_stop",
         "attempts_made",
         "attempts_started",
@@ -140,6 +141,8 @@ class Job:
     def __init__(self, mover: JobMover, record: JobRecord, token: str | None = None) -> None:
         self._mover = mover
         self._record = record
+        self._started: float | None = None
+        """When a worker's run of this attempt began (``time.perf_counter``)."""
         self.id: str = record.id
         self.name: str = record.name
         self.token: str | None = token

@@ -265,8 +265,6 @@ class WorkerMetrics:
         self._lock = threading.Lock()  # a scrape may run in another thread
         self._tallies: list[_Tally] = []
         self._waits: list[tuple[Any, list[float]]] = []
-        self._starts: list[dict[str, float]] = []
-        """Each instrumented worker's start times of the jobs it holds, by job id."""
         self._every = 1 if values.ValueClass is not values.MutexValue else FLUSH_EVERY
 
     def flush(self) -> None:
@@ -288,8 +286,8 @@ class WorkerMetrics:
                 _observe_all(histogram, _take(waits))
 
     def instrument(self, worker: Worker) -> None:
-        """Record the jobs ``worker`` runs (through its ``active``, ``completed`` and
-        ``failed`` hooks)."""
+        """Record the jobs ``worker`` runs (through its ``completed`` and ``failed``
+        hooks)."""
         queue = worker.queue_name
         self._workers.append(worker)
         self.concurrency.labels(queue).inc(worker.concurrency)
@@ -298,8 +296,6 @@ class WorkerMetrics:
         )
         waits: list[float] = []
         self._waits.append((self.wait.labels(queue), waits))
-        started: dict[str, float] = {}
-        self._starts.append(started)
         # Each job name's tally, its children looked up once: labels() costs as much
         # as the update itself.
         by_name: dict[str, _Tally] = {}
@@ -319,34 +315,24 @@ class WorkerMetrics:
                 self._tallies.append(found)
             return found
 
-        # A job that leaves this worker without completing or failing (moved to
-        # delayed or back to wait, its lock lost, waiting for children) leaves its
-        # start behind: past this many, keep only the jobs the worker holds.
-        bound = 2 * worker.concurrency + 256
-
-        def on_active(job: Job) -> None:
-            started[job.id] = clock()
-            if len(started) > bound:
-                runner = worker._runner
-                held = runner.active if runner is not None else {}
-                for job_id in [i for i in started if i not in held and i != job.id]:
-                    del started[job_id]
-            record = job._record
-            processed = record.processed_on_ms
-            if processed is not None:
-                wait = (processed - record.timestamp_ms - record.delay_ms) / 1000
-                waits.append(wait if wait > 0.0 else 0.0)
-
+        # Only the ending hooks: the runner notes when each attempt began on the job
+        # (a job failed before it ran, e.g. one that stalled too often, has no start
+        # and counts as failed without a duration or a wait).
         def ended(job: Job, failed: bool) -> None:
             nonlocal pending
-            began = started.pop(job.id, None)
             tally = by_name.get(job.name) or tally_of(job.name)
             if failed:
                 tally.failed += 1
             else:
                 tally.completed += 1
+            began = job._started
             if began is not None:
                 tally.durations.append(clock() - began)
+                record = job._record
+                processed = record.processed_on_ms
+                if processed is not None:
+                    wait = (processed - record.timestamp_ms - record.delay_ms) / 1000
+                    waits.append(wait if wait > 0.0 else 0.0)
             pending += 1
             if pending >= every:
                 pending = 0
@@ -358,6 +344,5 @@ class WorkerMetrics:
         def on_failed(job: Job, _error: BaseException) -> None:
             ended(job, True)
 
-        worker.on("active", on_active)
         worker.on("completed", on_completed)
         worker.on("failed", on_failed)

@@ -123,6 +123,9 @@ local function check_keys(command, ...)
   if not spec then
     error("key check: no key positions known for " .. command)
   end
+  if spec[1] == 0 then
+    return  -- a command that names no key (TIME)
+  end
   local last = spec[2] < 0 and n + spec[2] + 1 or spec[2]
   for i = spec[1], math.min(last, n), spec[3] do
     local key = select(i, ...)

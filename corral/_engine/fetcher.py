@@ -14,7 +14,9 @@ It owns everything a fetch depends on, for ``Worker.get_next_job``, the slots of
 - turning a fetched record into a :class:`~corral.Job` that moves through this
   fetcher, so its ``fetch_next`` uses the same settings;
 - waiting for work without busy polling: concurrent waiters of one worker share
-  a single blocking wait on the store.
+  a single blocking wait on the store, which (for ``Worker.run``) also fetches the
+  moment it wakes where the store can; the job it takes is parked here until a
+  slot claims it, or given back to wait when the worker pauses or stops.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ class Fetcher:
         self.limited_until_ms = 0
         """Epoch ms until which no job will be handed out (rate limit or hold-off)."""
         self._shared_wait: asyncio.Future[int | None] | None = None
+        self._parked: list[tuple[Fetched, str]] = []
+        """Jobs a wake-up fetched (with the token each is locked with), not yet claimed."""
 
     # -- the request and the window ----------------------------------------------
 
@@ -183,6 +187,20 @@ class Fetcher:
             return None, settled
         return Job(self.mover, settled.job, token), settled
 
+    async def claim(self) -> Job | None:
+        """A job the last wake-up fetched, settled as any fetch is (None if none)."""
+        while self._parked:
+            fetched, token = self._parked.pop(0)
+            job = await self.take(fetched, token)
+            if job is not None:
+                return job
+        return None
+
+    def unpark(self) -> list[Job]:
+        """Every job fetched at a wake-up and not claimed, as jobs to give back."""
+        parked, self._parked = self._parked, []
+        return [Job(self.mover, fetched.job, token) for fetched, token in parked if fetched.job]
+
     async def next_job(self, token: str, *, block: bool, stop: asyncio.Event) -> Job | None:
         """``Worker.get_next_job``: fetch, and with ``block`` wait up to ``drain_delay``
         for a job to arrive. None when there is none, the queue is paused or limited."""
@@ -199,11 +217,18 @@ class Fetcher:
 
     # -- waiting for work ---------------------------------------------------------------
 
-    async def wait_for_work(self, deadline: float, due_ms: int, stop: asyncio.Event) -> bool:
+    async def wait_for_work(
+        self,
+        deadline: float,
+        due_ms: int,
+        stop: asyncio.Event,
+        token: Callable[[], str] | None = None,
+    ) -> bool:
         """Sleep until work may be there (True), or until the monotonic ``deadline``
         passes or ``stop`` is set (False). ``due_ms``: when the next delayed job falls
         due (epoch ms, 0 for none), so a wait never outlasts it. :meth:`pause` ends it
-        (False)."""
+        (False). With ``token`` (a new token per call), the wait fetches as it wakes
+        where the store can, and parks the job for :meth:`claim`."""
         while not stop.is_set() and not self.paused:
             remaining = round((deadline - time.monotonic()) * 1000)
             if remaining <= 0:
@@ -214,7 +239,7 @@ class Fetcher:
                 if until_due <= 0:
                     return True
                 timeout = min(timeout, until_due)
-            woke = await self._wait_shared(max(1, timeout), stop)
+            woke = await self._wait_shared(max(1, timeout), stop, token)
             if woke is None:
                 # Timed out (or stopped): the deadline, or a delayed job's due time.
                 if due_ms > 0 and due_ms <= _clock.now_ms():
@@ -225,15 +250,22 @@ class Fetcher:
             due_ms = woke if due_ms <= 0 else min(due_ms, woke)
         return False
 
-    async def _wait_shared(self, timeout_ms: int, stop: asyncio.Event) -> int | None:
+    async def _wait_shared(
+        self, timeout_ms: int, stop: asyncio.Event, token: Callable[[], str] | None
+    ) -> int | None:
         """One blocking wait on the store, shared by every concurrent waiter of this
         fetcher; each waiter gives up at its own timeout. Errors are raised to every
         waiter."""
+        if self._parked:
+            return 0
         shared = self._shared_wait
         if shared is None or shared.done():
-            shared = self._shared_wait = asyncio.ensure_future(
+            waiting = (
                 self.backend.wait_for_job(self.queue, timeout_ms)
+                if token is None
+                else self._wait_and_park(timeout_ms, self.request(token()))
             )
+            shared = self._shared_wait = asyncio.ensure_future(waiting)
             # A waiter that gave up never reads the outcome: mark it read, so a
             # late error is not reported as never retrieved.
             shared.add_done_callback(_mark_read)
@@ -246,6 +278,15 @@ class Fetcher:
         if not shared.done() or shared.cancelled():
             return None
         return shared.result()
+
+    async def _wait_and_park(self, timeout_ms: int, request: FetchRequest) -> int | None:
+        woke, fetched = await self.backend.wait_and_fetch(self.queue, timeout_ms, request)
+        if fetched is not None:
+            if fetched.job is not None:
+                self._parked.append((fetched, request.token))
+            elif fetched.rate_limited_for_ms > 0:
+                self.limited_until_ms = _clock.now_ms() + fetched.rate_limited_for_ms
+        return woke
 
     def cancel_wait(self) -> None:
         """Abandon the shared wait on the store (the worker is stopping)."""

@@ -229,6 +229,11 @@ class Runner:
                 await asyncio.wait(slots)
                 # Slots are done: stop the helpers.
                 self.stopping.set()
+                self.fetcher.cancel_wait()
+                late = self.fetcher.unpark()
+                if late and not self.forced:
+                    # A wake-up fetched these as the last slot stopped.
+                    await self._give_back_all(late)
                 self._slots_done.set()
         finally:
             self.call.shutdown()
@@ -250,9 +255,10 @@ class Runner:
         while not self.stopping.is_set():
             try:
                 if fetcher.paused:
-                    if job is not None:
+                    held = fetcher.unpark() if job is None else [job, *fetcher.unpark()]
+                    if held:
                         # Fetched as the worker was paused: give it back, run nothing.
-                        await self._give_back_all([job])
+                        await self._give_back_all(held)
                         job = None
                     await fetcher.wait_resumed(self.stopping)
                     continue
@@ -287,9 +293,10 @@ class Runner:
                 )
                 await self.hooks.emit("error", error, None)
                 await self._sleep(delay)
-        if job is not None:
+        held = fetcher.unpark() if job is None else [job, *fetcher.unpark()]
+        if held:
             # Fetched as we were stopping: give it straight back.
-            await self._give_back_all([job])
+            await self._give_back_all(held)
 
     async def _fetch(self) -> Job | None:
         fetcher = self.fetcher
@@ -297,6 +304,10 @@ class Runner:
         if wait_ms > 0:
             await self._sleep(min(wait_ms / 1000, MAX_RATE_LIMIT_SLEEP))
             return None
+        job = await fetcher.claim()
+        if job is not None:
+            self.drained = False
+            return job
         job, fetched = await fetcher.fetch(self._next_token())
         if job is not None:
             self.drained = False
@@ -307,7 +318,9 @@ class Runner:
             self.drained = True
             await self.hooks.emit("drained")
         deadline = time.monotonic() + fetcher.drain_delay_ms / 1000
-        await fetcher.wait_for_work(deadline, fetched.next_delayed_at_ms, self.stopping)
+        await fetcher.wait_for_work(
+            deadline, fetched.next_delayed_at_ms, self.stopping, self._next_token
+        )
         return None
 
     async def _sleep(self, seconds: float) -> None:
@@ -324,7 +337,7 @@ class Runner:
         self.active[job.id] = job
         if "active" in hooks:
             await hooks.emit("active", job)
-        started = time.perf_counter()
+        started = job._started = time.perf_counter()
         try:
             try:
                 result = await self._call(job)

@@ -797,6 +797,20 @@ class Backend(Protocol):
         """
         ...
 
+    async def wait_and_fetch(
+        self, queue: str, timeout_ms: int, fetch: FetchRequest
+    ) -> tuple[int | None, Fetched | None]:
+        """:meth:`wait_for_job`, and where the store can, the fetch of ``fetch`` in the
+        same step, the moment the wait ends (a store reached over a network saves the
+        round trip of asking after the wake-up).
+
+        Returns the wake-up hint and the fetch result, or None for the result when no
+        fetch was made (the caller fetches with :meth:`move_to_active`). A job in the
+        result is active and locked with ``fetch.token``. Cancelling the call loses
+        nothing: a job its fetch took is given back to wait.
+        """
+        ...
+
     # -- editing one job (Node's changeDelay, changePriority, updateData, moveToDelayed) --
 
     async def change_delay(self, queue: str, job_id: str, delay_ms: int, now: int) -> None:

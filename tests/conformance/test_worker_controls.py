@@ -115,6 +115,55 @@ async def test_a_paused_worker_leaves_jobs_to_the_queues_other_workers(
     assert set(taken_by.values()) == {"other"}
 
 
+async def test_an_idle_worker_paused_leaves_a_job_that_then_arrives_waiting(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    """An idle worker waits for work (on Redis it fetches the moment the wait ends);
+    paused during that wait, it takes no job that arrives: the job stays waiting,
+    never stalled or started, and runs once the worker resumes."""
+    ran: list[str] = []
+
+    async def process(job: Job) -> None:
+        ran.append(job.id)
+
+    # A long wait for work, so the pause surely lands while it blocks.
+    worker = make_worker(processor=process, drain_delay=5)
+    async with worker:
+        await asyncio.sleep(0.2)  # idle, waiting for work
+        await worker.pause()
+        job = await queue.add("a", {})
+        await asyncio.sleep(0.3)
+        assert await _state_is(queue, job.id, JobState.WAITING)
+        assert ran == []
+        await worker.resume()
+        await wait_until(counts_reach(queue, "completed", 1))
+    assert ran == [job.id]
+    done = await queue.get_job(job.id)
+    assert done is not None
+    assert done.stalled_counter == 0
+    assert done.attempts_made == 1
+
+
+async def test_a_job_that_arrives_as_an_idle_worker_closes_is_left_waiting(
+    queue: Queue, make_worker: WorkerFactory
+) -> None:
+    """The worker stops while its wait for work is being answered with a job: the job
+    is given back (or never taken), waiting for the next worker, not left active."""
+    for _ in range(3):
+        worker = make_worker(processor=lambda job: None, drain_delay=5)
+        async with worker:
+            await asyncio.sleep(0.1)
+            adding = asyncio.ensure_future(queue.add("a", {}))
+        job = await adding
+        state = await queue.get_job_state(job.id)
+        assert state in (JobState.WAITING, JobState.COMPLETED), state
+        if state is JobState.WAITING:
+            (fetched,) = [await make_worker().get_next_job("next")]
+            assert fetched is not None
+            assert fetched.id == job.id
+            await fetched.move_to_completed(None, "next")
+
+
 async def test_a_worker_paused_before_run_starts_taking_jobs_on_resume(
     queue: Queue, make_worker: WorkerFactory
 ) -> None:

@@ -93,34 +93,44 @@ async def test_a_workers_jobs_are_counted_timed_and_seen_in_progress(url: str, q
     assert after[("corral_worker_jobs_active", q)] == 0
 
 
-async def test_jobs_that_leave_without_finishing_are_not_remembered_for_ever(
-    url: str, queue_name: str
-) -> None:
+async def test_jobs_that_leave_without_finishing_end_no_attempt(url: str, queue_name: str) -> None:
     """A job moved to delayed (or back to wait, or its lock lost) ends no attempt
-    here: a worker running many such jobs keeps the starts of the jobs it holds only."""
-    metrics = WorkerMetrics(CollectorRegistry())
+    here: it counts as neither completed nor failed and adds no duration, and the
+    jobs that do finish afterwards are counted as usual."""
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
     moved: list[str] = []
 
     async def step(job: Job) -> None:
-        await job.move_to_delayed(time.time() + 3600, job.token)
-        moved.append(job.id)
-        raise DelayedError()
+        if job.name == "park":
+            await job.move_to_delayed(time.time() + 3600, job.token)
+            moved.append(job.id)
+            raise DelayedError()
 
     jobs = 400
     async with Connection(url) as conn:
         queue = Queue(queue_name, connection=conn)
-        await queue.add_bulk([{"name": "step", "data": i} for i in range(jobs)])
+        await queue.add_bulk([{"name": "park", "data": i} for i in range(jobs)])
+        await queue.add_bulk([{"name": "run", "data": i} for i in range(3)])
         worker = Worker(queue_name, step, connection=conn, concurrency=4, drain_delay=0.2)
         metrics.instrument(worker)
         async with worker:
             for _ in range(1200):
-                if len(moved) == jobs:
+                done = registry.get_sample_value(
+                    "corral_jobs_completed_total", {"queue": queue_name, "name": "run"}
+                )
+                if len(moved) == jobs and done == 3:
                     break
                 await asyncio.sleep(0.05)
         assert len(moved) == jobs
         assert await queue.get_job_counts("delayed") == {"delayed": jobs}
-    (started,) = metrics._starts
-    assert len(started) <= 2 * 4 + 256
+    labels = {"queue": queue_name, "name": "park"}
+    assert registry.get_sample_value("corral_jobs_completed_total", labels) is None
+    assert registry.get_sample_value("corral_jobs_failed_total", labels) is None
+    assert registry.get_sample_value("corral_job_duration_seconds_count", labels) is None
+    run = {"queue": queue_name, "name": "run"}
+    assert registry.get_sample_value("corral_job_duration_seconds_count", run) == 3
+    assert registry.get_sample_value("corral_job_wait_seconds_count", {"queue": queue_name}) == 3
 
 
 async def test_a_collector_with_its_own_url_lists_the_stores_queues(url: str, prefix: str):

@@ -18,11 +18,13 @@ and promotes delayed jobs, as :mod:`corral.backends.base` says per operation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from corral import _clock
 from corral._version import __version__
 from corral.backends import mask_url
 from corral.backends.base import (
@@ -51,6 +53,7 @@ from corral.backends.base import (
 )
 from corral.backends.keyspace import RESERVED_JOB_IDS, validate_prefix
 from corral.backends.redis import admin, cancel, flows, schedulers
+from corral.backends.redis.client import RedisClient
 from corral.backends.redis.connection import (
     CommandHead,
     RedisConnection,
@@ -728,6 +731,78 @@ class RedisBackend:
             return None
         _, member, score = reply
         return 0 if member == "0" else int(float(score))
+
+    async def wait_and_fetch(
+        self, queue: str, timeout_ms: int, fetch: FetchRequest
+    ) -> tuple[int | None, Fetched | None]:
+        """Block on the queue's marker and fetch as soon as it wakes, in one round trip.
+
+        The fetch (``move_to_active`` on the server's clock) is sent right behind the
+        ``BZPOPMIN`` on the marker connection, so Redis runs it the moment the pop
+        returns instead of after the worker hears of the wake-up and asks. Where the
+        connection cannot queue commands behind a blocking one (Cluster, Sentinel, a
+        given connection) or writes wait for replicas, it waits and leaves the fetch
+        to the caller. If the caller stops waiting, the pop is unblocked, the fetch's
+        reply is still read and the job it took, if any, is given back to wait.
+        """
+        client = self._connections.marker(self.prefix, queue)
+        if type(client) is not RedisClient or self._connections.min_replicas[0]:
+            return await self.wait_for_job(queue, timeout_ms), None
+        keys = self.keys(queue)
+        script = load_script("move_to_active")
+        args = [keys.base, "", *_fetch_argv(fetch, 0)[1:]]
+        pop = ("BZPOPMIN", keys.key("marker"), max(timeout_ms / 1000, 0.001))
+        try:
+            client_id, popping, fetching = await client.block_then(
+                pop, keys.script_head(script), args
+            )
+        except RedisError as exc:
+            raise _failure(f"redis BZPOPMIN on queue {queue!r} failed: {exc}", exc) from exc
+        try:
+            popped = await popping
+            reply = await asyncio.shield(fetching)
+        except asyncio.CancelledError:
+            self._reclaim(queue, client_id, popping, fetching, fetch)
+            raise
+        except RedisReplyError as exc:
+            if str(exc).startswith("NOSCRIPT"):  # not loaded yet: the caller fetches
+                return 0, None
+            raise _failure(f"redis move_to_active on queue {queue!r} failed: {exc}", exc) from exc
+        except RedisError as exc:
+            raise _failure(f"redis BZPOPMIN on queue {queue!r} failed: {exc}", exc) from exc
+        woke: int | None = None
+        if popped:
+            woke = 0 if popped[1] == "0" else int(float(popped[2]))
+        fetched = await self._fetched(queue, reply, fetch, _clock.now_ms())
+        return (0 if fetched.job is not None else woke), fetched
+
+    def _reclaim(
+        self,
+        queue: str,
+        client_id: int,
+        popping: asyncio.Future[Any],
+        fetching: asyncio.Future[Any],
+        fetch: FetchRequest,
+    ) -> None:
+        """Give back what a fetch queued behind an abandoned marker pop takes."""
+
+        async def reclaim() -> None:
+            if not popping.done() or popping.cancelled():
+                # End the pop now (as a timeout), so the fetch runs and answers.
+                with contextlib.suppress(RedisReplyError, RedisConnectionError):
+                    await self.redis.execute("CLIENT", "UNBLOCK", client_id)
+            try:
+                fetched = parse_fetched(await fetching)
+            except (RedisReplyError, RedisConnectionError, CorruptJobError):
+                return  # not run, or its job is unreadable: it stalls back
+            if fetched.job is not None:
+                with contextlib.suppress(BackendError):
+                    await self.move_to_wait(queue, fetched.job.id, fetch.token, _clock.now_ms())
+
+        task = asyncio.ensure_future(reclaim())
+        reclaiming = self._connections.reclaiming
+        reclaiming.add(task)
+        task.add_done_callback(reclaiming.discard)
 
     async def change_delay(self, queue: str, job_id: str, delay_ms: int, now: int) -> None:
         """Make a delayed job due ``delay_ms`` from now."""

@@ -193,6 +193,8 @@ class _Protocol(asyncio.Protocol):
         self._quiet_since = 0.0
         self._blocking: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
         """Blocking commands in flight, oldest first, with their allowance (s)."""
+        self.client_id: int | None = None
+        """The server's id of this connection (``CLIENT ID``), once asked for."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
@@ -444,6 +446,28 @@ class RedisClient:
             protocol = await self._connect()
         count, packed, _ = head
         return await protocol.send(b"*%d\r\n%s%s" % (count + len(args), packed, pack_args(args)))
+
+    async def block_then(
+        self, blocking: Sequence[Any], head: CommandHead, args: Sequence[Any]
+    ) -> tuple[int, asyncio.Future[Any], asyncio.Future[Any]]:
+        """Send the blocking command ``blocking`` and, right behind it, ``head`` +
+        ``args``: the server runs the second as soon as the block ends, with no
+        round trip in between. Returns this connection's client id (for ``CLIENT
+        UNBLOCK``) and the two replies' futures. The caller must await the second
+        one even when it stops waiting for the first: the server runs it whatever
+        happens to the caller, and a reply nobody reads is lost with what it did.
+        """
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            protocol = await self._connect()
+        if protocol.client_id is None:
+            protocol.client_id = int(await protocol.send(pack_command(("CLIENT", "ID"))))
+        block = block_seconds(blocking)
+        assert block is not None, f"{blocking[0]} does not block"
+        first = protocol.send_blocking(pack_command(blocking), block)
+        count, packed, _ = head
+        second = protocol.send(b"*%d\r\n%s%s" % (count + len(args), packed, pack_args(args)))
+        return protocol.client_id, first, second
 
     async def execute_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Send several commands back to back (nothing else comes between them, so

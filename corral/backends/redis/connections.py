@@ -15,6 +15,7 @@ closes what it opened, and never a connection it was given.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 from corral.backends.redis.client import RedisClient
@@ -57,6 +58,10 @@ class Connections:
         self._shared: RedisConnection | None = connection
         self._markers: dict[tuple[str, str], RedisConnection] = {}
         self._events: dict[tuple[str, str], RedisConnection] = {}
+        self.reclaiming: set[asyncio.Task[None]] = set()
+        """Fetches queued behind a marker pop whose waiter went away: each task reads
+        its fetch's reply and gives back the job it took. :meth:`close` lets them
+        end first."""
 
     @property
     def cluster(self) -> bool:
@@ -114,6 +119,8 @@ class Connections:
     async def close(self) -> None:
         """Close every connection opened here (not a given one). Safe to call more
         than once; connections open again on next use."""
+        if self.reclaiming:
+            await asyncio.wait(set(self.reclaiming), timeout=_RECLAIM_WAIT)
         opened = [*self._markers.values(), *self._events.values()]
         if self._shared is not self._given and self._shared is not None:
             opened.append(self._shared)
@@ -121,6 +128,11 @@ class Connections:
         self._shared = self._given
         for connection in opened:
             await connection.close()
+
+
+_RECLAIM_WAIT = 10.0
+"""Seconds :meth:`Connections.close` waits for fetches still being given back (each
+is bounded by the socket timeout already; this only keeps close from hanging)."""
 
 
 def _open_deployment(deployment: Deployment) -> RedisConnection:

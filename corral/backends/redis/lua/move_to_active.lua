@@ -14,7 +14,9 @@
   ARGV[1]  base key "<prefix>:<queue>:"
   ARGV[2]  now (epoch ms, the caller's): promotes delayed jobs due by it and is
            stored as processedOn; the lock and the limiter expire by the server's
-           clock (PX)
+           clock (PX). "" = the server's clock (TIME), for a fetch queued behind a
+           blocking marker pop, which runs later than it was sent; ARGV[8] is
+           then ignored
   ARGV[3]  token the job is locked with
   ARGV[4]  lock duration (ms)
   ARGV[5]  limiter max jobs per window ("" = none; meta max wins)
@@ -47,4 +49,11 @@ local Q = {
   wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], pc = KEYS[4], delayed = KEYS[5],
   marker = KEYS[6], meta = KEYS[7], events = KEYS[8], limiter = KEYS[9],
 }
-return fetch_job(Q, read_meta(Q.meta), ARGV[1], 3, ARGV[2])
+local now = ARGV[2]
+if now == "" then
+  local time = redis.call("TIME")
+  local ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  now = string.format("%.0f", ms)
+  ARGV[8] = string.format("%.0f", (ms + 1) * 4096 - 1)
+end
+return fetch_job(Q, read_meta(Q.meta), ARGV[1], 3, now)
