@@ -3,6 +3,8 @@ step, ``drained``, and retention (:class:`KeepJobs`) by count and by age."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from corral.backends.base import Backend, Completed, Failed, JobState, KeepJobs
@@ -216,3 +218,47 @@ async def test_drained_is_reported_when_only_delayed_jobs_are_left_with_or_witho
         assert got is None or got.job is None
         names = [name for name, _ in await events_after(backend, queue, cursor)]
         assert "drained" in names, (fetch_next, names)
+
+
+async def test_jobs_finished_together_count_in_the_metrics_as_one_by_one(
+    backend: Backend, queue: str, clock: Clock
+) -> None:
+    """Finishes asked for at once (one store call on Redis) are counted in the
+    per-minute metrics exactly as the same finishes one after the other, also when
+    their times straddle minutes and completions and failures are mixed."""
+    minute = (clock.now // 60_000 + 1) * 60_000
+    plan = [  # (outcome, ms into the minutes from `minute`)
+        ("completed", 1_000), ("completed", 2_000), ("failed", 3_000), ("completed", 61_000),
+        ("failed", 62_000), ("completed", 63_000), ("completed", 185_000), ("failed", 186_000),
+    ]  # fmt: skip
+
+    def outcome(kind: str) -> Completed | Failed:
+        return (
+            Completed("1", metrics_max_points=10)
+            if kind == "completed"
+            else Failed("no", metrics_max_points=10)
+        )
+
+    async def run(name: str, together: bool) -> list[object]:
+        await backend.add_jobs(name, [job(at=clock.now) for _ in plan])
+        # Locked for long enough that the finishes' later times find the lock live.
+        ids = [(await fetch_one(backend, name, clock, lock_duration_ms=600_000)).id for _ in plan]
+        finishes = [
+            (job_id, outcome(kind), minute + at)
+            for job_id, (kind, at) in zip(ids, plan, strict=True)
+        ]
+        if together:
+            await asyncio.gather(
+                *(backend.move_to_finished(name, i, "t1", o, at) for i, o, at in finishes)
+            )
+        else:
+            for job_id, done, at in finishes:
+                await backend.move_to_finished(name, job_id, "t1", done, at)
+        return [await backend.get_metrics(name, kind, 0, -1) for kind in ("completed", "failed")]
+
+    one_by_one = await run(queue, together=False)
+    together = await run(f"{queue}-together", together=True)
+    assert together == one_by_one
+    completed, failed = one_by_one
+    assert (completed.count, completed.data) == (5, [0, 2, 2])  # type: ignore[attr-defined]
+    assert (failed.count, failed.data) == (3, [0, 1, 1])  # type: ignore[attr-defined]

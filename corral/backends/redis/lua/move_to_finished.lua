@@ -246,9 +246,9 @@ local function finish(k, a)
   local max_points = tonumber(ARGV[a + 9])
   if max_points and max_points > 0 then
     if failed then
-      collect_metrics(KEYS[16], KEYS[17], max_points, now)
+      count_finished(KEYS[16], KEYS[17], max_points, now)
     else
-      collect_metrics(KEYS[14], KEYS[15], max_points, now)
+      count_finished(KEYS[14], KEYS[15], max_points, now)
     end
   end
 
@@ -271,4 +271,5 @@ local replies = {}
 for n = 0, (#ARGV - 1) / 17 - 1 do
   replies[n + 1] = finish(20 + 7 * n, 2 + 17 * n)
 end
+flush_metrics({KEYS[14], KEYS[16]})
 return replies

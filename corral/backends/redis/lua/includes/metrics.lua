@@ -10,12 +10,16 @@
   max_points      how many minutes to keep
   now             the finishing job's time (epoch ms, the caller's)
 
+  jobs            how many jobs finished at `now`'s minute are counted (a run of
+                  them counts as that many calls for one job each would: only the
+                  run's first job can close a minute)
+
   A job is counted at once; the minutes are closed lazily, by the first job of a
   later minute: it pushes the closed minute's count, then a 0 for each minute
   between with no job (newest at the head).
 ]]
-local function collect_metrics(meta_key, data_key, max_points, now)
-  local before = redis.call("HINCRBY", meta_key, "count", 1) - 1
+local function collect_metrics(meta_key, data_key, max_points, now, jobs)
+  local before = redis.call("HINCRBY", meta_key, "count", jobs) - jobs
   local prev_ts = redis.call("HGET", meta_key, "prevTS")
   if not prev_ts then
     redis.call("HSET", meta_key, "prevTS", now, "prevCount", 0)
@@ -41,4 +45,32 @@ local function collect_metrics(meta_key, data_key, max_points, now)
   end
   redis.call("LTRIM", data_key, 0, max_points - 1)
   redis.call("HSET", meta_key, "prevCount", before, "prevTS", now)
+end
+
+-- The jobs of one script call counted together: per metrics hash, the run of
+-- jobs finished in the same minute (and keeping as many minutes) since the run's
+-- first; a job of another minute counts the run so far first. Call
+-- flush_metrics() before the script returns.
+local metric_runs = {}
+local function count_finished(meta_key, data_key, max_points, now)
+  local minute = math.floor(tonumber(now) / 60000)
+  local run = metric_runs[meta_key]
+  if run then
+    if run[2] == minute and run[3] == max_points then
+      run[5] = run[5] + 1
+      return
+    end
+    collect_metrics(meta_key, run[1], run[3], run[4], run[5])
+  end
+  metric_runs[meta_key] = {data_key, minute, max_points, now, 1}
+end
+
+local function flush_metrics(meta_keys)
+  for _, meta_key in ipairs(meta_keys) do
+    local run = metric_runs[meta_key]
+    if run then
+      collect_metrics(meta_key, run[1], run[3], run[4], run[5])
+      metric_runs[meta_key] = nil
+    end
+  end
 end
