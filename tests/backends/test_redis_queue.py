@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 from typing import Any
 
 import pytest
@@ -21,7 +22,12 @@ from corral.backends.base import (
 )
 from corral.backends.redis import RedisBackend
 from corral.backends.redis.keys import QueueKeys
-from corral.errors import ConfigurationError, CorruptJobError, ObliterateError
+from corral.errors import (
+    ConfigurationError,
+    CorruptJobError,
+    ObliterateError,
+    StoreUnavailableError,
+)
 
 NOW = 1_795_865_390_412
 
@@ -270,6 +276,46 @@ async def test_wait_for_job_is_woken_by_an_add(backend, redis_url, queue_name):
         assert await asyncio.wait_for(waiter, 10) == 0  # woken, long before it times out
     finally:
         await producer.close()
+
+
+async def test_wait_and_fetch_queues_the_fetch_behind_the_pop(backend, redis_url, queue_name):
+    """Woken by an add, the wait hands out the job itself: locked, stamped by the
+    server's clock, from the one blocking connection (no second call)."""
+    await backend.move_to_active(queue_name, req(), NOW)  # as a worker does before it waits
+    producer = RedisBackend(redis_url)
+    try:
+        waiter = asyncio.create_task(backend.wait_and_fetch(queue_name, 30_000, req("w")))
+        await asyncio.sleep(0.05)
+        (added,) = await producer.add_jobs(queue_name, [job()])
+        woke, fetched = await asyncio.wait_for(waiter, 10)
+    finally:
+        await producer.close()
+    assert woke == 0
+    assert fetched is not None and fetched.job is not None
+    assert fetched.job.id == added
+    assert fetched.job.attempts_started == 1
+    await backend.extend_lock(queue_name, added, "w", 1_000, NOW)  # the lock is "w"'s
+
+
+async def test_a_lost_connection_fails_wait_and_fetch_with_one_error(
+    backend, raw, queue_name, caplog
+):
+    """The blocking connection drops during the wait: the caller hears of it once,
+    as an unreachable store, and nothing is logged as an error nobody read."""
+    waiter = asyncio.create_task(backend.wait_and_fetch(queue_name, 30_000, req("w")))
+    await asyncio.sleep(0.05)
+    await raw.execute_command("CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal")
+    failures = 0
+    try:
+        await asyncio.wait_for(waiter, 10)
+    except StoreUnavailableError:
+        failures += 1
+    assert failures == 1
+    del waiter  # with its error's frames: whatever the wait left unread is collected
+    await backend.close()
+    gc.collect()
+    await asyncio.sleep(0)
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
 
 
 # -- reading jobs written by others ------------------------------------------------------

@@ -104,6 +104,12 @@ _FINISHED = (JobState.COMPLETED, JobState.FAILED)
 _STATE_SUFFIX = {JobState.WAITING: "wait"}
 
 
+def _mark_read(future: asyncio.Future[Any]) -> None:
+    """Mark ``future``'s error as seen (whoever needs it awaits the future)."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _fetch_argv(fetch: FetchRequest | None, now: int) -> list[Any]:
     """The fetch ARGV of move_to_active, move_to_finished and retry_job
     (``lua/includes/fetch.lua``): flag "1" then token, lock ms, limiter max, limiter window ms, worker name ("" for
@@ -758,6 +764,8 @@ class RedisBackend:
             )
         except RedisError as exc:
             raise _failure(f"redis BZPOPMIN on queue {queue!r} failed: {exc}", exc) from exc
+        # When the pop fails, the fetch fails with it, and only the pop's error is told.
+        fetching.add_done_callback(_mark_read)
         try:
             popped = await popping
             reply = await asyncio.shield(fetching)
