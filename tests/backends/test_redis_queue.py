@@ -291,7 +291,8 @@ async def test_wait_and_fetch_queues_the_fetch_behind_the_pop(backend, redis_url
     finally:
         await producer.close()
     assert woke == 0
-    assert fetched is not None and fetched.job is not None
+    assert fetched is not None
+    assert fetched.job is not None
     assert fetched.job.id == added
     assert fetched.job.attempts_started == 1
     await backend.extend_lock(queue_name, added, "w", 1_000, NOW)  # the lock is "w"'s
