@@ -607,6 +607,67 @@ def render_tables(
 # -- corral-only measurements --------------------------------------------------------------------
 
 
+METRICS_PHASE_LABELS = {
+    "none": "none", "bullmq": "BullMQ metrics", "prometheus": "Prometheus", "both": "both",
+}  # fmt: skip
+"""The driver's case names (``corral_peer.METRICS_KINDS``) as the tables show them."""
+
+
+def run_metrics_phases(
+    contenders: Sequence[Contender], rounds: int, store: Store, settings: Settings
+) -> str:
+    """c16 with and without metrics inside one worker process: the worker runs
+    ``rounds`` rounds of four phases (none, each kind, both; the order turning each
+    round) and changes only what it records between them, so the comparison is
+    free of what differs from one process to the next (memory layout, start-up).
+    Medians over the rounds of each phase's jobs/s, worker CPU and Redis CPU."""
+    c16 = next(w for w in WORKLOADS if w.key == "c16")
+    n = settings.n(c16)
+    lines = [
+        f"The same, inside one worker process ({rounds} rounds of 4 phases of {n:,} jobs, "
+        "medians; only what the worker records changes between phases):",
+        "",
+        f"{'backend':<16}{'recording':<16}{'jobs/s':>9}{'lost':>8}{'worker CPU µs/job':>19}"
+        f"{'added':>8}{'Redis CPU µs/job':>18}{'added':>8}{'total µs/job':>14}{'added':>8}",
+    ]
+    for contender in corral_contenders(contenders):
+        url = store.fresh(contender)
+        base = {"url": url, "queue": "bench-metrics-phases", "batch": settings.batch}
+        progress(f"metrics cost in one process: {contender.key}")
+        run_driver(contender, {**base, "mode": "fill", "n": n * 4 * rounds}, store.workdir, 300)
+        spec = {**base, "mode": "metrics-phases", "n": n, "cycles": rounds}
+        result = run_driver(contender, spec, store.workdir, settings.timeout(n * 4 * rounds))
+        for kind, counted in result["counted"].items():
+            # Each phase's own jobs, give or take the 16 in flight when it switched.
+            expected = n * sum(p["kind"] in (kind, "both") for p in result["phases"])
+            if abs(counted - expected) > 16 * 4 * rounds:
+                raise DriverError(
+                    f"{contender.key}: {kind} counted {counted:,.0f} jobs, its phases ran "
+                    f"{expected:,}: the phases did not switch what is recorded"
+                )
+        by_kind: dict[str, list[dict[str, float]]] = {}
+        for phase in result["phases"]:
+            phase["total_us"] = phase["cpu_us"] + phase.get("redis_us", 0.0)
+            by_kind.setdefault(phase["kind"], []).append(phase)
+
+        def median(
+            kind: str, key: str, by_kind: dict[str, list[dict[str, float]]] = by_kind
+        ) -> float:
+            return statistics.median(p.get(key, 0.0) for p in by_kind[kind])
+
+        for kind, label in METRICS_PHASE_LABELS.items():
+            rate, base_rate = median(kind, "rate"), median("none", "rate")
+            cells = [f"{contender.label:<16}{label:<16}{rate:>9,.0f}{1 - rate / base_rate:>8.1%}"]
+            for key, width in (("cpu_us", 19), ("redis_us", 18), ("total_us", 14)):
+                if key == "redis_us" and contender.backend != "redis":
+                    cells.append(f"{'-':>{width}}{'':>8}")
+                    continue
+                value, base_value = median(kind, key), median("none", key)
+                cells.append(f"{value:>{width}.1f}{value / base_value - 1:>8.1%}")
+            lines.append("".join(cells))
+    return "\n".join(lines)
+
+
 def corral_contenders(contenders: Sequence[Contender]) -> list[Contender]:
     return [c for c in contenders if c.key in ("corral-sqlite", "corral-redis")]
 
@@ -912,6 +973,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 output.append(run_memory(contenders, args.memory, store))
             if args.metrics_cost:
                 output.append(run_metrics_cost(contenders, args.metrics_cost, store, settings))
+                output.append(run_metrics_phases(contenders, args.metrics_cost, store, settings))
             if args.deployments:
                 from bench.deployments import run_deployments
 

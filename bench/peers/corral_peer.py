@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from dataclasses import replace
 from typing import Any
 
 from bench.peers import proto
@@ -78,6 +79,118 @@ async def work(spec: Spec) -> dict[str, Any]:
     await worker.close()
     await running
     return {"elapsed": elapsed, "cpu_s": cpu}
+
+
+METRICS_KINDS = ("none", "bullmq", "prometheus", "both")
+"""The cases of :func:`metrics_phases`, in the order of its first round."""
+
+
+async def metrics_phases(spec: Spec) -> dict[str, Any]:
+    """One c16 worker on ``cycles`` rounds of phases, one phase per kind of metrics
+    (``METRICS_KINDS``, the order turning each round), ``n`` jobs each: what it
+    records changes between phases, with nothing else changed (same process, same
+    memory, same connections), so the phases compare what recording costs per job.
+    Each phase's wall time, this process's CPU and, on Redis, the server's CPU are
+    read when its last job completes."""
+    from prometheus_client import CollectorRegistry
+
+    from corral.prometheus import WorkerMetrics
+
+    rounds = [METRICS_KINDS[r % 4 :] + METRICS_KINDS[: r % 4] for r in range(spec.cycles)]
+    plan = [kind for order in rounds for kind in order]
+    done = asyncio.Event()
+    completed = 0
+    marks: list[tuple[float, float]] = []
+    redis = None
+    if spec.url.startswith("redis"):
+        from corral.backends.redis.client import RedisClient
+
+        redis = RedisClient(spec.url)
+
+    async def noop(job: Job) -> None:
+        job.data["i"]
+
+    worker = Worker(spec.queue, noop, url=spec.url, concurrency=16)
+    hooks = worker._hooks._callbacks  # the bench toggles the metrics' own hooks
+    before = {event: list(callbacks) for event, callbacks in hooks.items()}
+    registry = CollectorRegistry()
+    WorkerMetrics(registry).instrument(worker)
+    prometheus = {
+        event: [c for c in callbacks if c not in before.get(event, [])]
+        for event, callbacks in hooks.items()
+    }
+    fetcher = worker._fetcher
+    movers = {  # jobs fetched from then on move through the mover the fetcher holds
+        False: replace(fetcher.mover, metrics_max_points=0),
+        True: replace(fetcher.mover, metrics_max_points=int(MetricsTime.ONE_WEEK)),
+    }
+    redis_cpu: list[asyncio.Task[float]] = []
+
+    hooked = True  # instrument() registered them
+
+    def record(kind: str) -> None:
+        nonlocal hooked
+        fetcher.mover = movers[kind in ("bullmq", "both")]
+        wanted = kind in ("prometheus", "both")
+        if wanted != hooked:
+            hooked = wanted
+            for event, callbacks in prometheus.items():
+                for callback in callbacks:
+                    if wanted:
+                        worker.on(event, callback)  # type: ignore[arg-type]
+                    else:
+                        worker.off(event, callback)  # type: ignore[arg-type]
+
+    def mark() -> None:
+        marks.append((time.perf_counter(), proto.cpu_s()))
+        if redis is not None:
+            redis_cpu.append(asyncio.ensure_future(_redis_cpu_s(redis)))
+
+    def on_completed(job: Job, result: Any) -> None:
+        nonlocal completed
+        completed += 1
+        if completed % spec.n == 0:
+            mark()
+            phase = completed // spec.n
+            if phase == len(plan):
+                done.set()
+            else:
+                record(plan[phase])
+
+    worker.on("completed", on_completed)
+    record(plan[0])
+    mark()
+    running = asyncio.create_task(worker.run())
+    await done.wait()
+    await worker.close()
+    await running
+    server = [await task for task in redis_cpu]
+    if redis is not None:
+        await redis.close()
+    # What each kind counted, for the harness to check the phases switched as planned.
+    counted = registry.get_sample_value(
+        "corral_jobs_completed_total", {"queue": spec.queue, "name": "noop"}
+    )
+    async with Queue(spec.queue, url=spec.url) as queue:
+        per_minute = (await queue.get_metrics("completed")).meta.count
+    phases = []
+    for i, kind in enumerate(plan):
+        (t0, c0), (t1, c1) = marks[i], marks[i + 1]
+        phase = {"kind": kind, "rate": spec.n / (t1 - t0), "cpu_us": (c1 - c0) / spec.n * 1e6}
+        if server:
+            phase["redis_us"] = (server[i + 1] - server[i]) / spec.n * 1e6
+        phases.append(phase)
+    return {
+        "elapsed": 0.0,
+        "phases": phases,
+        "counted": {"prometheus": counted or 0, "bullmq": per_minute},
+    }
+
+
+async def _redis_cpu_s(redis: Any) -> float:
+    info = await redis.execute("INFO", "cpu")
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    return float(fields["used_cpu_user"]) + float(fields["used_cpu_sys"])
 
 
 async def manual(spec: Spec) -> dict[str, Any]:
@@ -283,5 +396,6 @@ if __name__ == "__main__":
             "memory-producer": memory_producer,
             "memory-worker": memory_worker,
             "sibling-cost": sibling_cost,
+            "metrics-phases": metrics_phases,
         }
     )

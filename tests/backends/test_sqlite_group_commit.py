@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from corral._clock import now_ms
-from corral.backends.base import Completed, FetchRequest, JobState, NewJob, Retry
+from corral.backends.base import Completed, FetchRequest, JobState, MetricsPage, NewJob, Retry
 from corral.backends.sqlite import SQLiteBackend
 from corral.errors import BackendError, LockMismatchError
 
@@ -156,5 +156,44 @@ async def test_lines_keep_their_order_across_reserved_positions(
         assert names == ["front", "b", "c", "d"]  # a LIFO job is retried at the front
         active = await backend.get_jobs(queue_name, [JobState.ACTIVE], 0, -1)
         assert [record.name for record in active] == ["d", "c", "b", "front"]
+    finally:
+        await backend.close()
+
+
+async def test_metrics_count_each_standing_finish_once_and_reads_in_the_group_see_them(
+    sqlite_url: str, queue_name: str
+) -> None:
+    """Finishes queued together are counted in the per-minute metrics once per
+    finish that stands, also when a refusal in the group makes it run again one
+    savepoint per call; a metrics read queued behind them sees them."""
+    backend = SQLiteBackend(sqlite_url)
+    try:
+        now = now_ms()
+        jobs = [NewJob(name=f"j{i}", data="{}", opts="{}", timestamp_ms=now) for i in range(12)]
+        await backend.add_jobs(queue_name, jobs)
+        held = []
+        for i in range(12):
+            fetched = await backend.move_to_active(queue_name, FetchRequest(f"t{i}", 60_000), now)
+            assert fetched.job is not None
+            held.append((fetched.job.id, f"t{i}"))
+        counted = Completed('"ok"', metrics_max_points=10)
+
+        async def finish_all(pairs: list[tuple[str, str]]) -> list[object]:
+            return await asyncio.gather(
+                *(backend.move_to_finished(queue_name, i, t, counted, now) for i, t in pairs),
+                backend.get_metrics(queue_name, "completed", 0, -1),
+                return_exceptions=True,
+            )
+
+        # All stand: the group runs once, without savepoints; the read comes last.
+        first = await finish_all(held[:6])
+        assert isinstance(first[-1], MetricsPage)
+        assert first[-1].count == 6
+        # One refused: the group runs again, one savepoint per call.
+        second = await finish_all([*held[6:8], (held[8][0], "intruder"), *held[9:]])
+        assert isinstance(second[2], LockMismatchError)
+        assert isinstance(second[-1], MetricsPage)
+        assert second[-1].count == 11
+        assert (await backend.get_metrics(queue_name, "completed", 0, -1)).count == 11
     finally:
         await backend.close()

@@ -61,6 +61,9 @@ class Conn:
         self.woken: set[str] = set()
         """Queues (stored names) an operation gave work to beyond its own (flows)."""
         self._counted: dict[tuple[int, str], int] = {}
+        self._metric_runs: dict[tuple[int, str], list[int]] = {}
+        """Per (queue id, kind): the run of finished jobs counted in the per-minute
+        metrics and not written yet: [minute, max points, first job's now, jobs]."""
 
     def count_activation(self, qid: int, line: str) -> None:
         """Count a job moved from ``line`` into 'active' (the trigger leaves that
@@ -71,9 +74,35 @@ class Conn:
         key = (qid, "active")
         counted[key] = counted.get(key, 0) + 1
 
+    def count_finished(self, qid: int, kind: str, max_points: int, now: int) -> None:
+        """Count a job finished at ``now`` in the queue's per-minute metrics of ``kind``
+        (keeping ``max_points`` minutes); written by :meth:`flush_counts`. The jobs of
+        one minute in a row are written as one run, exactly as one by one (only a
+        run's first job can close a minute: see ``ops_metrics.write_counted``)."""
+        key = (qid, kind)
+        minute = now // 60_000
+        run = self._metric_runs.get(key)
+        if run is not None:
+            if run[0] == minute and run[1] == max_points:
+                run[3] += 1
+                return
+            self._write_metric_run(key, run)
+        self._metric_runs[key] = [minute, max_points, now, 1]
+
+    def _write_metric_run(self, key: tuple[int, str], run: list[int]) -> None:
+        from corral.backends.sqlite.ops_metrics import write_counted  # it imports Conn
+
+        write_counted(self.sql, key[0], key[1], run[1], run[2], run[3])
+
     def flush_counts(self) -> None:
-        """Write the counted moves to ``job_counts``: before anything reads it, and
-        before the transaction (or the operation's savepoint) ends."""
+        """Write the counted moves to ``job_counts`` and the counted finishes to the
+        metrics: before anything reads them, and before the transaction (or the
+        operation's savepoint) ends."""
+        if self._metric_runs:
+            runs = list(self._metric_runs.items())
+            self._metric_runs.clear()
+            for key, run in runs:
+                self._write_metric_run(key, run)
         if self._counted:
             rows = [(qid, state, n) for (qid, state), n in self._counted.items() if n]
             self._counted.clear()
@@ -81,8 +110,9 @@ class Conn:
                 self.sql.executemany(Q["counts_add"], rows)
 
     def discard_counts(self) -> None:
-        """Forget counted moves that were rolled back."""
+        """Forget counted moves and finishes that were rolled back."""
         self._counted.clear()
+        self._metric_runs.clear()
 
     def find_qid(self, queue: str) -> int | None:
         """The id of a queue, or None if it was never used (reads create nothing)."""
@@ -97,6 +127,7 @@ class Conn:
     def rollback(self) -> None:
         """Undo the open transaction; forget queue ids it may have registered."""
         self._counted.clear()
+        self._metric_runs.clear()
         if self.sql.in_transaction:
             self.sql.execute("ROLLBACK")
         self._qids.clear()

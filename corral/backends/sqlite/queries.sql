@@ -331,16 +331,16 @@ DELETE FROM job_logs WHERE qid = ?;
 SELECT count, prev_ts, prev_count, head FROM metrics WHERE qid = ? AND kind = ?;
 
 -- name: metrics_start
--- The first job a queue's metrics of one kind count.
-INSERT INTO metrics (qid, kind, count, prev_ts, prev_count, head) VALUES (?, ?, 1, ?, 0, 0);
+-- The first jobs (?3 of them) a queue's metrics of one kind count, at ?4.
+INSERT INTO metrics (qid, kind, count, prev_ts, prev_count, head) VALUES (?, ?, ?, ?, 0, 0);
 
 -- name: metrics_count
--- Count one more job if the last minute closed is the job's own (prev_ts at or
+-- Count ?4 more jobs if the last minute closed is the jobs' own (prev_ts at or
 -- after the start of that minute, ?3): no row changed means a minute to close.
-UPDATE metrics SET count = count + 1 WHERE qid = ?1 AND kind = ?2 AND prev_ts >= ?3;
+UPDATE metrics SET count = count + ?4 WHERE qid = ?1 AND kind = ?2 AND prev_ts >= ?3;
 
 -- name: metrics_close
--- Count one more job and record the closed minutes (count, prev_ts, prev_count, head).
+-- Count more jobs and record the closed minutes (count, prev_ts, prev_count, head).
 UPDATE metrics SET count = ?, prev_ts = ?, prev_count = ?, head = ? WHERE qid = ? AND kind = ?;
 
 -- name: metrics_point_add
