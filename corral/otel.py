@@ -178,10 +178,20 @@ def traced(processor: Callable[[Job], Any], worker_name: str | None) -> Callable
     return traced_sync
 
 
+def _nothing_to_trace() -> bool:
+    """No tracer provider is set and no span is current: a producer span would be a
+    non-recording one with no context to carry, so none is made."""
+    return _unconfigured() and not _trace.get_current_span().get_span_context().is_valid
+
+
 async def add_jobs(backend: Backend, queue: str, specs: Sequence[NewJob]) -> list[str]:
     """``backend.add_jobs`` inside a producer span, each job carrying its context."""
+    if _nothing_to_trace():
+        return await backend.add_jobs(queue, specs)
     name = specs[0].name if len({s.name for s in specs}) == 1 else ""
     with producer_span(queue, name, len(specs)) as metadata:
+        if metadata is None:
+            return await backend.add_jobs(queue, specs)
         carried = [replace(s, opts=producer_metadata(s.opts, metadata)) for s in specs]
         return await backend.add_jobs(queue, carried)
 
