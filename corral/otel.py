@@ -122,22 +122,30 @@ def _unconfigured() -> bool:
     return isinstance(_trace.get_tracer_provider(), _trace.ProxyTracerProvider)
 
 
-@contextmanager
-def consumer_span(job: Job, worker_name: str | None) -> Iterator[Any]:
-    """A CONSUMER span ``process <queue>`` around one run of ``job``, a child of the
-    context the producer stored in it; current while it lasts.
+_NO_SPAN = object()
+"""What :func:`_consumer_parent` returns when no consumer span is to be made."""
 
-    With no tracer provider set and no producer context in the job, the span would
-    be a non-recording copy of the current one: none is made (it cost a no-op job
-    about a third of a worker's time), and what the processor sees is the same.
-    """
+
+def _consumer_parent(job: Job) -> Any:
+    """The context a consumer span of ``job`` is a child of (None: the current one),
+    or ``_NO_SPAN``: with no tracer provider set and no producer context in the job,
+    the span would be a non-recording copy of the current one, so none is made (it
+    cost a no-op job about a third of a worker's time), and what the processor sees
+    is the same."""
     try:
         parent = _parent(job.opts.extra)
     except Exception:  # a corrupt job: its span has no parent
         parent = None
     if parent is None and _unconfigured():
-        yield None
-        return
+        return _NO_SPAN
+    return parent
+
+
+@contextmanager
+def consumer_span(job: Job, worker_name: str | None, parent: Any = None) -> Iterator[Any]:
+    """A CONSUMER span ``process <queue>`` around one run of ``job``, a child of
+    ``parent`` (the context the producer stored in the job, see
+    :func:`_consumer_parent`; None: the current context); current while it lasts."""
     with _tracer().start_as_current_span(
         f"process {job.queue_name}",
         context=parent,
@@ -165,14 +173,20 @@ def traced(processor: Callable[[Job], Any], worker_name: str | None) -> Callable
 
         @functools.wraps(processor)
         async def traced_async(job: Job) -> Any:
-            with consumer_span(job, worker_name):
+            parent = _consumer_parent(job)
+            if parent is _NO_SPAN:
+                return await run_async(job)
+            with consumer_span(job, worker_name, parent):
                 return await run_async(job)
 
         return traced_async
 
     @functools.wraps(processor)
     def traced_sync(job: Job) -> Any:
-        with consumer_span(job, worker_name):
+        parent = _consumer_parent(job)
+        if parent is _NO_SPAN:
+            return processor(job)
+        with consumer_span(job, worker_name, parent):
             return processor(job)
 
     return traced_sync
