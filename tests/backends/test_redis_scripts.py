@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from corral.backends.base import Backend, FetchRequest, NewJob
+from corral.backends.base import Backend, Completed, FetchRequest, JobState, NewJob
 from corral.backends.redis import RedisBackend
 from corral.backends.redis.keys import QUEUE_SUFFIXES
 from corral.backends.redis.scripts import expand_includes, load_script, script_names
@@ -47,6 +47,29 @@ async def test_scripts_are_reloaded_after_script_flush(raw, redis_url, queue_nam
         await raw.script_flush()
         fetched = await backend.move_to_active(queue_name, FetchRequest("t", 1_000), 1)
         assert fetched.job is not None
+    finally:
+        await backend.close()
+
+
+async def test_a_finish_after_script_flush_loads_the_script_and_runs_once(
+    raw, redis_url, queue_name
+):
+    """A finish sent on an open connection meets NOSCRIPT after a SCRIPT FLUSH: the
+    script is loaded and the finish runs, once (the refused call did nothing)."""
+    backend = RedisBackend(redis_url)
+    try:
+        await backend.add_jobs(queue_name, [NewJob("a", "{}", "{}", 1), NewJob("b", "{}", "{}", 1)])
+        first = await backend.move_to_active(queue_name, FetchRequest("t", 60_000), 1)
+        assert first.job is not None
+        await raw.script_flush()
+        fetched = await backend.move_to_finished(
+            queue_name, first.job.id, "t", Completed('"ok"'), 2, FetchRequest("t", 60_000)
+        )
+        assert fetched is not None
+        assert fetched.job is not None
+        assert fetched.job.name == "b"
+        assert await backend.get_state(queue_name, first.job.id) is JobState.COMPLETED
+        assert await raw.zcard(f"bull:{queue_name}:completed") == 1
     finally:
         await backend.close()
 

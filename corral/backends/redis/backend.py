@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -412,44 +413,87 @@ class RedisBackend:
         return future
 
     def _send_finishing(self, queue: str, batch: _Finishing) -> None:
+        """Send ``batch`` now, from this loop callback, when the connection is open
+        and no replica must confirm it: the reply is handed out by a callback, with
+        no task to start and no loop turn before the write. Otherwise (connecting,
+        waiting for replicas, a connection of another kind) a task runs it."""
         if self._finishing.get(queue) is batch:
             del self._finishing[queue]
+        client = self.redis
+        if type(client) is RedisClient and not self._connections.min_replicas[0]:
+            head, args = self._finishing_call(queue, batch)
+            reply = client.send_now(head, args)
+            if reply is not None:
+                reply.add_done_callback(functools.partial(self._finishing_replied, queue, batch))
+                return
+        self._start_finishing(queue, batch)
+
+    def _start_finishing(self, queue: str, batch: _Finishing) -> None:
         task = batch.loop.create_task(self._run_finishing(queue, batch))
         self._finish_tasks.add(task)
         task.add_done_callback(self._finish_tasks.discard)
 
+    def _finishing_call(self, queue: str, batch: _Finishing) -> tuple[CommandHead, list[Any]]:
+        """The script head and arguments of ``batch``'s move_to_finished call."""
+        count = len(batch.futures)
+        keys = self.keys(queue)
+        head = self._finish_heads.get((queue, count))
+        if head is None:
+            script = load_script("move_to_finished")
+            head = script.head(keys.for_script(script.name, script.keys), count)
+            if len(self._finish_heads) < 1024:
+                self._finish_heads[(queue, count)] = head
+        return head, [*batch.job_keys, keys.base, *batch.values]
+
+    def _finishing_replied(self, queue: str, batch: _Finishing, reply: asyncio.Future[Any]) -> None:
+        """Hand out the reply of a batch sent by :meth:`_send_finishing`."""
+        if reply.cancelled():
+            for future in batch.futures:
+                future.cancel()
+            return
+        error = reply.exception()
+        if isinstance(error, RedisReplyError) and str(error).startswith("NOSCRIPT"):
+            # The script did not run (the server does not know it yet): load and run it.
+            self._start_finishing(queue, batch)
+            return
+        self._deliver(queue, batch.futures, None if error is not None else reply.result(), error)
+
     async def _run_finishing(self, queue: str, batch: _Finishing) -> None:
         """Send ``batch`` as one move_to_finished call; hand each caller its reply."""
-        futures = batch.futures
-        script = load_script("move_to_finished")
-        keys = self.keys(queue)
-        head = self._finish_heads.get((queue, len(futures)))
-        if head is None:
-            head = script.head(keys.for_script(script.name, script.keys), len(futures))
-            if len(self._finish_heads) < 1024:
-                self._finish_heads[(queue, len(futures))] = head
-        args = [*batch.job_keys, keys.base, *batch.values]
+        head, args = self._finishing_call(queue, batch)
         try:
-            replies = await self._call(script, head, args)
-            if type(replies) is not list or len(replies) != len(futures):
-                raise BackendError(
-                    f"redis move_to_finished on queue {queue!r} answered {replies!r} "
-                    f"for {len(futures)} jobs"
-                )
-        except RedisError as exc:
-            message = f"redis move_to_finished on queue {queue!r} failed: {exc}"
-            for future in futures:
-                if not future.done():
-                    future.set_exception(_failure(message, exc))
-            return
+            replies = await self._call(load_script("move_to_finished"), head, args)
         except asyncio.CancelledError:
-            for future in futures:
+            for future in batch.futures:
                 future.cancel()
             raise
         except Exception as exc:
+            self._deliver(queue, batch.futures, None, exc)
+            return
+        self._deliver(queue, batch.futures, replies, None)
+
+    def _deliver(
+        self,
+        queue: str,
+        futures: list[asyncio.Future[Any]],
+        replies: Any,
+        error: BaseException | None,
+    ) -> None:
+        """Give each caller of a move_to_finished call its own reply, or the call's
+        error (a reply without one answer per job fails them all)."""
+        if error is None and (type(replies) is not list or len(replies) != len(futures)):
+            error = BackendError(
+                f"redis move_to_finished on queue {queue!r} answered {replies!r} "
+                f"for {len(futures)} jobs"
+            )
+        if error is not None:
+            if isinstance(error, RedisError):
+                error = _failure(
+                    f"redis move_to_finished on queue {queue!r} failed: {error}", error
+                )
             for future in futures:
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(error)
             return
         for future, reply in zip(futures, replies, strict=True):  # lengths checked above
             if not future.done():

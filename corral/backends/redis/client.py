@@ -447,6 +447,16 @@ class RedisClient:
         count, packed, _ = head
         return await protocol.send(b"*%d\r\n%s%s" % (count + len(args), packed, pack_args(args)))
 
+    def send_now(self, head: CommandHead, args: Sequence[Any]) -> asyncio.Future[Any] | None:
+        """:meth:`execute_with_head` from plain code (a loop callback): the reply's
+        future, or None when the connection is not open (then await
+        :meth:`execute_with_head`, which opens it)."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            return None
+        count, packed, _ = head
+        return protocol.send(b"*%d\r\n%s%s" % (count + len(args), packed, pack_args(args)))
+
     async def block_then(
         self, blocking: Sequence[Any], head: CommandHead, args: Sequence[Any]
     ) -> tuple[int, asyncio.Future[Any], asyncio.Future[Any]]:
