@@ -19,7 +19,7 @@ metrics.instrument(worker)            # records every job the worker runs
 | ``corral_jobs_completed_total`` | counter | queue, name | jobs a worker completed |
 | ``corral_jobs_failed_total`` | counter | queue, name | failed attempts (retried or not) |
 | ``corral_job_duration_seconds`` | histogram | queue, name | from start to finish of an attempt |
-| ``corral_job_wait_seconds`` | histogram | queue | from when the job was due (added, or its delay ended) to its start |
+| ``corral_job_wait_seconds`` | histogram | queue | from when the job was due (added, or its delay ended) to its start, observed when the attempt completes or fails |
 | ``corral_worker_jobs_active`` | gauge | queue | jobs the worker's slots are processing now |
 | ``corral_worker_concurrency`` | gauge | queue | the worker's concurrency |
 

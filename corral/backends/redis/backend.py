@@ -812,16 +812,20 @@ class RedisBackend:
         fetching.add_done_callback(_mark_read)
         try:
             popped = await popping
+        except asyncio.CancelledError:
+            self._reclaim(queue, client_id, popping, fetching, fetch)
+            raise
+        except RedisError as exc:
+            raise _failure(f"redis BZPOPMIN on queue {queue!r} failed: {exc}", exc) from exc
+        try:
             reply = await asyncio.shield(fetching)
         except asyncio.CancelledError:
             self._reclaim(queue, client_id, popping, fetching, fetch)
             raise
-        except RedisReplyError as exc:
-            if str(exc).startswith("NOSCRIPT"):  # not loaded yet: the caller fetches
-                return 0, None
-            raise _failure(f"redis move_to_active on queue {queue!r} failed: {exc}", exc) from exc
         except RedisError as exc:
-            raise _failure(f"redis BZPOPMIN on queue {queue!r} failed: {exc}", exc) from exc
+            if isinstance(exc, RedisReplyError) and str(exc).startswith("NOSCRIPT"):
+                return 0, None  # not loaded yet: the caller fetches, which loads it
+            raise _failure(f"redis move_to_active on queue {queue!r} failed: {exc}", exc) from exc
         woke: int | None = None
         if popped:
             woke = 0 if popped[1] == "0" else int(float(popped[2]))

@@ -88,6 +88,12 @@ def pack_args(args: Sequence[Any]) -> bytes:
     return packed[packed.index(b"\n") + 1 :]
 
 
+def _with_head(head: CommandHead, args: Sequence[Any]) -> bytes:
+    """The RESP of ``head`` (packed once) followed by ``args``."""
+    count, packed, _ = head
+    return b"*%d\r\n%s%s" % (count + len(args), packed, pack_args(args))
+
+
 _pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
 """hiredis's packer (C): str as UTF-8, int, float as ``repr``, bytes; the same bytes
 as :func:`_pack_args_each` for those types."""
@@ -444,8 +450,7 @@ class RedisClient:
         protocol = self._protocol
         if protocol is None or protocol.closed:
             protocol = await self._connect()
-        count, packed, _ = head
-        return await protocol.send(b"*%d\r\n%s%s" % (count + len(args), packed, pack_args(args)))
+        return await protocol.send(_with_head(head, args))
 
     def send_now(self, head: CommandHead, args: Sequence[Any]) -> asyncio.Future[Any] | None:
         """:meth:`execute_with_head` from plain code (a loop callback): the reply's
@@ -454,8 +459,7 @@ class RedisClient:
         protocol = self._protocol
         if protocol is None or protocol.closed:
             return None
-        count, packed, _ = head
-        return protocol.send(b"*%d\r\n%s%s" % (count + len(args), packed, pack_args(args)))
+        return protocol.send(_with_head(head, args))
 
     async def block_then(
         self, blocking: Sequence[Any], head: CommandHead, args: Sequence[Any]
@@ -475,8 +479,7 @@ class RedisClient:
         block = block_seconds(blocking)
         assert block is not None, f"{blocking[0]} does not block"
         first = protocol.send_blocking(pack_command(blocking), block)
-        count, packed, _ = head
-        second = protocol.send(b"*%d\r\n%s%s" % (count + len(args), packed, pack_args(args)))
+        second = protocol.send(_with_head(head, args))
         return protocol.client_id, first, second
 
     async def execute_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
