@@ -18,12 +18,14 @@ from corral.backends.redis.client import (
     RedisClient,
     RedisConnectionError,
     RedisReplyError,
+    Replied,
     block_seconds,
     enable_keepalive,
     pack_args,
     pack_command,
     parse_redis_url,
 )
+from corral.backends.redis.connection import CommandHead
 from corral.errors import ConfigurationError, StoreUnavailableError
 from tests.conftest import start_redis_server, stop_redis_server
 
@@ -72,6 +74,57 @@ async def test_a_cancelled_command_keeps_replies_in_order(redis_url: str) -> Non
         slow.cancel()
         assert await nxt == "two"
         assert await client.execute("GET", "k1") == "one"
+    finally:
+        await client.close()
+
+
+def _head(*args: str) -> CommandHead:
+    return CommandHead(len(args), pack_args(args), args)
+
+
+async def test_a_reply_sent_now_is_handed_over_as_it_is_read(redis_url: str) -> None:
+    client = RedisClient(redis_url)
+    try:
+        await client.execute("SET", "replied", "v")
+        got: list[tuple[object, object]] = []
+        turn: list[int] = []
+
+        def boom(reply: object, error: BaseException | None) -> None:
+            raise RuntimeError("a handler's own bug")
+
+        def keep(reply: object, error: BaseException | None) -> None:
+            got.append((reply, error))
+            # Called while the reply is read: the next command's future is not set yet.
+            turn.append(int(later.done()))
+
+        loop = asyncio.get_running_loop()
+        reported: list[dict[str, object]] = []
+        loop.set_exception_handler(lambda _, context: reported.append(context))
+        assert client.send_now(_head("GET"), ["replied"], Replied(boom))
+        assert client.send_now(_head("LPUSH"), ["replied", "x"], Replied(keep))
+        assert client.send_now(_head("GET"), ["replied"], Replied(keep))
+        later = asyncio.ensure_future(client.execute("GET", "replied"))
+        assert await later == "v"
+        assert [reply for reply, _ in got] == [None, "v"]
+        assert isinstance(got[0][1], RedisReplyError)  # WRONGTYPE, to the handler
+        assert turn == [0, 0]
+        # The failing handler is reported, and the replies after it still arrived.
+        assert [str(c["exception"]) for c in reported] == ["a handler's own bug"]
+    finally:
+        asyncio.get_running_loop().set_exception_handler(None)
+        await client.close()
+
+
+async def test_nothing_is_sent_now_on_a_connection_not_open(redis_url: str) -> None:
+    client = RedisClient(redis_url)
+    try:
+        got: list[object] = []
+        replied = Replied(lambda reply, error: got.append(reply))
+        assert not client.send_now(_head("PING"), [], replied)
+        assert await client.execute("PING") == "PONG"  # opens the connection
+        assert client.send_now(_head("PING"), [], replied)
+        await client.execute("PING")
+        assert got == ["PONG"]
     finally:
         await client.close()
 

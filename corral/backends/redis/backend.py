@@ -54,7 +54,7 @@ from corral.backends.base import (
 )
 from corral.backends.keyspace import RESERVED_JOB_IDS, validate_prefix
 from corral.backends.redis import admin, cancel, flows, schedulers
-from corral.backends.redis.client import RedisClient
+from corral.backends.redis.client import RedisClient, Replied
 from corral.backends.redis.connection import (
     CommandHead,
     RedisConnection,
@@ -215,6 +215,8 @@ class RedisBackend:
         """Per queue, the finishes waiting to be sent together (see :meth:`_finish`)."""
         self._finish_heads: dict[tuple[str, int], CommandHead] = {}
         self._finish_tasks: set[asyncio.Task[None]] = set()
+        self._finishes_out = 0
+        """move_to_finished calls sent and not answered yet (see :meth:`_finish`)."""
 
     def share(self, prefix: str) -> RedisBackend:
         """A backend for queues under ``prefix`` on this backend's connections; its
@@ -395,21 +397,32 @@ class RedisBackend:
     def _finish(self, queue: str, job_id: str, values: list[Any]) -> asyncio.Future[Any]:
         """The reply of move_to_finished for one job (``values``: its 17 ARGV).
 
-        The job joins the queue's pending batch (one is started, and sent on the
-        event loop's next turn, when there is none): every finish asked for
-        before then is sent in the same script call, and each caller gets its
-        own job's reply, or the call's error."""
+        With no move_to_finished call in flight (Redis is idle, as at concurrency
+        1) the job is sent at once. Otherwise it joins the queue's pending batch
+        (one is started, and sent on the event loop's next turn, when there is
+        none): every finish asked for before then is sent in the same script call
+        (up to ``_FINISH_BATCH``). Each caller gets its own job's reply, or the
+        call's error."""
         loop = asyncio.get_running_loop()
         batch = self._finishing.get(queue)
+        at_once = False
         if batch is None or batch.loop is not loop or len(batch.futures) >= _FINISH_BATCH:
-            batch = self._finishing[queue] = _Finishing(loop)
-            loop.call_soon(self._send_finishing, queue, batch)
+            batch = _Finishing(loop)
+            # With no finish in flight Redis is idle: waiting for the end of the
+            # turn gains nothing (one finish at a time, as at concurrency 1). The
+            # finishes asked for later in this turn gather while this one runs.
+            at_once = not self._finishes_out
+            if not at_once:
+                self._finishing[queue] = batch
+                loop.call_soon(self._send_finishing, queue, batch)
         future: asyncio.Future[Any] = loop.create_future()
         batch.job_keys += load_script("move_to_finished").job_key_names(
             self.keys(queue).job(job_id)
         )
         batch.values += values
         batch.futures.append(future)
+        if at_once:
+            self._send_finishing(queue, batch)
         return future
 
     def _send_finishing(self, queue: str, batch: _Finishing) -> None:
@@ -419,12 +432,12 @@ class RedisBackend:
         waiting for replicas, a connection of another kind) a task runs it."""
         if self._finishing.get(queue) is batch:
             del self._finishing[queue]
+        self._finishes_out += 1
         client = self.redis
         if type(client) is RedisClient and not self._connections.min_replicas[0]:
             head, args = self._finishing_call(queue, batch)
-            reply = client.send_now(head, args)
-            if reply is not None:
-                reply.add_done_callback(functools.partial(self._finishing_replied, queue, batch))
+            replied = Replied(functools.partial(self._finishing_replied, queue, batch))
+            if client.send_now(head, args, replied):
                 return
         self._start_finishing(queue, batch)
 
@@ -445,18 +458,17 @@ class RedisBackend:
                 self._finish_heads[(queue, count)] = head
         return head, [*batch.job_keys, keys.base, *batch.values]
 
-    def _finishing_replied(self, queue: str, batch: _Finishing, reply: asyncio.Future[Any]) -> None:
-        """Hand out the reply of a batch sent by :meth:`_send_finishing`."""
-        if reply.cancelled():
-            for future in batch.futures:
-                future.cancel()
-            return
-        error = reply.exception()
+    def _finishing_replied(
+        self, queue: str, batch: _Finishing, reply: Any, error: BaseException | None
+    ) -> None:
+        """Hand out the reply of a batch sent by :meth:`_send_finishing` (called as
+        the reply is read: the callers resume on the loop's next turn)."""
         if isinstance(error, RedisReplyError) and str(error).startswith("NOSCRIPT"):
             # The script did not run (the server does not know it yet): load and run it.
             self._start_finishing(queue, batch)
             return
-        self._deliver(queue, batch.futures, None if error is not None else reply.result(), error)
+        self._finishes_out -= 1
+        self._deliver(queue, batch.futures, reply, error)
 
     async def _run_finishing(self, queue: str, batch: _Finishing) -> None:
         """Send ``batch`` as one move_to_finished call; hand each caller its reply."""
@@ -470,6 +482,8 @@ class RedisBackend:
         except Exception as exc:
             self._deliver(queue, batch.futures, None, exc)
             return
+        finally:
+            self._finishes_out -= 1
         self._deliver(queue, batch.futures, replies, None)
 
     def _deliver(

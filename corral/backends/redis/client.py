@@ -167,6 +167,45 @@ def block_seconds(args: Sequence[Any]) -> float | None:
     return seconds if seconds > 0 else math.inf
 
 
+class Replied:
+    """A reply handed straight to a function, in place of a future: the function
+    runs as the reply is read, on the same turn of the event loop (a future's
+    done-callback would run on the next one). It stands where a future stands in
+    the protocol's queue of awaited replies, so it has the few methods used there.
+    """
+
+    __slots__ = ("_called", "_on_reply")
+
+    def __init__(self, on_reply: Callable[[Any, BaseException | None], None]) -> None:
+        self._on_reply = on_reply
+        self._called = False
+
+    def done(self) -> bool:
+        """Whether the reply (or the connection's failure) was handed over."""
+        return self._called
+
+    def set_result(self, reply: Any) -> None:
+        """Hand ``reply`` over."""
+        self._hand_over(reply, None)
+
+    def set_exception(self, error: BaseException) -> None:
+        """Hand ``error`` over (a refusal, or the connection's failure)."""
+        self._hand_over(None, error)
+
+    def _hand_over(self, reply: Any, error: BaseException | None) -> None:
+        self._called = True
+        try:
+            self._on_reply(reply, error)
+        except Exception as exc:  # the reader must go on with the next replies
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": "corral: a Redis reply's handler failed", "exception": exc}
+            )
+
+
+_Waiter = asyncio.Future[Any] | Replied
+"""Where an awaited reply goes."""
+
+
 class _Protocol(asyncio.Protocol):
     """One connection: writes are batched per loop turn, replies matched in order.
 
@@ -184,7 +223,7 @@ class _Protocol(asyncio.Protocol):
         self._reader = hiredis.Reader(
             replyError=RedisReplyError, encoding="utf-8", errors="replace"
         )
-        self._pending: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._pending: collections.deque[_Waiter] = collections.deque()
         self._outgoing: list[bytes] = []
         self._flush_scheduled = False
         self._transport: asyncio.Transport | None = None
@@ -195,7 +234,7 @@ class _Protocol(asyncio.Protocol):
         self._watchdog: asyncio.TimerHandle | None = None
         self._reads = 0
         """How many times bytes arrived: the watchdog's sign of life."""
-        self._seen: tuple[int, asyncio.Future[Any] | None] = (0, None)
+        self._seen: tuple[int, _Waiter | None] = (0, None)
         self._quiet_since = 0.0
         self._blocking: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
         """Blocking commands in flight, oldest first, with their allowance (s)."""
@@ -247,10 +286,19 @@ class _Protocol(asyncio.Protocol):
                 future.set_exception(error)
 
     def send(self, packed: bytes) -> asyncio.Future[Any]:
+        """Send one packed command; the future of its reply."""
         future = self._loop.create_future()
+        self._send(packed, future)
+        return future
+
+    def send_replied(self, packed: bytes, replied: Replied) -> None:
+        """Send one packed command whose reply goes to ``replied``."""
+        self._send(packed, replied)
+
+    def _send(self, packed: bytes, future: _Waiter) -> None:
         if self.closed:
             future.set_exception(self.lost or RedisConnectionError("connection to Redis closed"))
-            return future
+            return
         pending = self._pending
         outgoing = self._outgoing
         if not pending and not outgoing and self._transport is not None:
@@ -270,7 +318,6 @@ class _Protocol(asyncio.Protocol):
                 self._loop.call_soon(self._flush)
         if self._watchdog is None:
             self._start_watchdog()
-        return future
 
     def send_blocking(self, packed: bytes, block: float) -> asyncio.Future[Any]:
         """:meth:`send` a command that may block for ``block`` seconds (inf: for ever)."""
@@ -310,7 +357,7 @@ class _Protocol(asyncio.Protocol):
                 return
         self._watchdog = self._loop.call_later(self._tick, self._watch)
 
-    def _allowance(self, head: asyncio.Future[Any]) -> float:
+    def _allowance(self, head: _Waiter) -> float:
         blocking = self._blocking
         # Forget blocking commands already answered (they are no longer pending).
         while blocking and blocking[0][0] is not head and blocking[0][0] not in self._pending:
@@ -452,14 +499,16 @@ class RedisClient:
             protocol = await self._connect()
         return await protocol.send(_with_head(head, args))
 
-    def send_now(self, head: CommandHead, args: Sequence[Any]) -> asyncio.Future[Any] | None:
-        """:meth:`execute_with_head` from plain code (a loop callback): the reply's
-        future, or None when the connection is not open (then await
-        :meth:`execute_with_head`, which opens it)."""
+    def send_now(self, head: CommandHead, args: Sequence[Any], replied: Replied) -> bool:
+        """:meth:`execute_with_head` from plain code: the reply (or the connection's
+        failure) goes to ``replied`` as it is read. False, with nothing sent, when
+        the connection is not open (then await :meth:`execute_with_head`, which
+        opens it)."""
         protocol = self._protocol
         if protocol is None or protocol.closed:
-            return None
-        return protocol.send(_with_head(head, args))
+            return False
+        protocol.send_replied(_with_head(head, args), replied)
+        return True
 
     async def block_then(
         self, blocking: Sequence[Any], head: CommandHead, args: Sequence[Any]
