@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -195,5 +197,98 @@ async def test_metrics_count_each_standing_finish_once_and_reads_in_the_group_se
         assert isinstance(second[-1], MetricsPage)
         assert second[-1].count == 11
         assert (await backend.get_metrics(queue_name, "completed", 0, -1)).count == 11
+    finally:
+        await backend.close()
+
+
+async def _shared_group_script(
+    backend: SQLiteBackend, a: str, b: str, now: int, *, together: bool
+) -> list[object]:
+    """Finishes and fetches on two queues with a pause and an add between them:
+    queued in one group (``together``) or awaited one by one. Returns what each
+    call gave, with the tokens' job ids in place of the jobs."""
+    for queue in (a, b):
+        await backend.add_jobs(
+            queue,
+            [NewJob(name=f"j{i}", data="{}", opts="{}", timestamp_ms=now) for i in range(8)],
+        )
+    held = {}
+    for queue in (a, b):
+        for n in range(3):
+            fetched = await backend.move_to_active(queue, FetchRequest(f"{queue}{n}", 60_000), now)
+            assert fetched.job is not None
+            held[f"{queue}{n}"] = fetched.job.id
+
+    def finish(queue: str, n: int) -> Any:
+        token = f"{queue}{n}"
+        nxt = FetchRequest(f"{token}-next", 60_000)
+        return backend.move_to_finished(queue, held[token], token, Completed(f'"{n}"'), now, nxt)
+
+    calls: list[Callable[[], Awaitable[Any]]] = [
+        lambda: finish(a, 0),
+        lambda: finish(b, 0),
+        lambda: finish(a, 1),
+        lambda: backend.pause(a),
+        lambda: finish(a, 2),  # paused: completes, fetches nothing
+        lambda: backend.move_to_active(b, FetchRequest("b-extra", 60_000), now),
+        lambda: backend.add_jobs(
+            b, [NewJob(name="late", data="{}", opts="{}", timestamp_ms=now, lifo=True)]
+        ),
+        lambda: finish(b, 1),  # takes the job just added to the front
+        lambda: backend.get_counts(a, [JobState.ACTIVE, JobState.COMPLETED]),
+    ]
+    if together:
+        results = await asyncio.gather(*(call() for call in calls))
+    else:
+        results = [await call() for call in calls]
+    return [
+        getattr(getattr(r, "job", None), "id", None) if hasattr(r, "job") else r for r in results
+    ]
+
+
+async def test_operations_sharing_a_queue_row_in_a_group_leave_what_one_by_one_would(
+    sqlite_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fetches and finishes in one group share each queue's row, line counters and
+    # events; any other call (a pause, an add, a read) sees what they wrote.
+    from corral.backends.sqlite import connection
+
+    sizes: list[int] = []
+    run_group = connection.Database._run_group
+
+    def recording(self: connection.Database, group: list[Any]) -> None:
+        sizes.append(len(group))
+        run_group(self, group)
+
+    backend = SQLiteBackend(sqlite_url)
+    try:
+        now = now_ms()
+        alone = await _shared_group_script(
+            backend, f"{queue_name}-a1", f"{queue_name}-b1", now, together=False
+        )
+        monkeypatch.setattr(connection.Database, "_run_group", recording)
+        together = await _shared_group_script(
+            backend, f"{queue_name}-a2", f"{queue_name}-b2", now, together=True
+        )
+        assert max(sizes) >= 5  # the calls did run as a group
+        assert together == alone
+        for n in (1, 2):
+            a, b = f"{queue_name}-a{n}", f"{queue_name}-b{n}"
+            lines = [
+                [(j.id, j.name) for j in await backend.get_jobs(q, [s])]
+                for q in (a, b)
+                for s in (JobState.WAITING, JobState.ACTIVE, JobState.COMPLETED)
+            ]
+            events = [
+                [
+                    (e.name, e.fields.get("jobId"))
+                    for e in await backend.read_events(q, "0", count=500)
+                ]
+                for q in (a, b)
+            ]
+            if n == 1:
+                expected = (lines, events)
+            else:
+                assert (lines, events) == expected
     finally:
         await backend.close()

@@ -22,7 +22,16 @@ from corral.backends.sqlite.connection import Conn
 from corral.backends.sqlite.sql import Q
 from corral.errors import CorruptJobError, ErrorCode, error_from_code
 
-__all__ = ["MAX_EVENTS", "TRIM_EVERY", "QueueRow", "Tx", "existing", "lock_refusal", "record"]
+__all__ = [
+    "MAX_EVENTS",
+    "TRIM_EVERY",
+    "QueueRow",
+    "Tx",
+    "existing",
+    "lock_refusal",
+    "record",
+    "shared_tx",
+]
 
 MAX_EVENTS = 10_000
 """Events kept per queue (about: the log is trimmed every TRIM_EVERY inserts)."""
@@ -30,7 +39,7 @@ MAX_EVENTS = 10_000
 TRIM_EVERY = 500
 """How many event inserts pass between trims of a queue's event log."""
 
-_ROWS_AT_ONCE = 16
+_ROWS_AT_ONCE = 64
 """Events written by one multi-row INSERT (more go through ``executemany``)."""
 
 _EVENT_INSERTS = tuple(
@@ -123,7 +132,11 @@ class QueueRow:
 class Tx:
     """One operation on one queue: its row, its new line positions and its events."""
 
-    def __init__(self, conn: Conn, qid: int) -> None:
+    def __init__(self, conn: Conn, qid: int, *, deferred: bool = False) -> None:
+        if not deferred and conn.shared:
+            # Another Tx may hold this queue's row: write what the shared ones hold,
+            # so this one reads it as it stands.
+            conn.end_sharing()
         self.conn = conn
         self.sql = conn.sql
         self.qid = qid
@@ -131,6 +144,9 @@ class Tx:
         self.q = QueueRow(qid, *row)
         self._seq_moved = False
         self._events: list[tuple[int, str, str]] = []
+        self.deferred = deferred
+        """Shared by the operations of a group commit: :meth:`flush` waits for
+        :meth:`Conn.end_sharing`."""
 
     def back(self) -> int:
         """A sequence number behind every job of every line."""
@@ -154,8 +170,12 @@ class Tx:
 
     def flush(self) -> None:
         """Write what the operation collected: the moved line counters and its events
-        (trimming the queue's event log when it has grown by TRIM_EVERY)."""
+        (trimming the queue's event log when it has grown by TRIM_EVERY). A shared
+        Tx (see :func:`shared_tx`) is written once, when the sharing ends."""
+        if self.deferred:
+            return
         if self._seq_moved:
+            self._seq_moved = False
             self.run("queue_set_seq", self.q.seq_back, self.q.seq_front, self.qid)
         events = self._events
         if events:
@@ -199,10 +219,27 @@ class Tx:
         return q.limiter_expires_at - now if full else 0
 
 
-def existing(conn: Conn, queue: str, job_id: str, operation: str) -> Tx:
+def shared_tx(conn: Conn, qid: int) -> Tx:
+    """A :class:`Tx` on ``qid`` for an operation that may share it with the
+    operations before and after it in the group commit (fetching and finishing):
+    the queue's row is read once, and its line counters and events written once,
+    for the whole group. Outside a sharing group (see :meth:`Conn.end_sharing`), a
+    Tx of its own. Only operations that change the queue's row through the Tx
+    itself may share one."""
+    cache = conn.shared
+    if cache is None:
+        return Tx(conn, qid)
+    tx = cache.get(qid)
+    if tx is None:
+        tx = cache[qid] = Tx(conn, qid, deferred=True)
+    return tx
+
+
+def existing(conn: Conn, queue: str, job_id: str, operation: str, *, shared: bool = False) -> Tx:
     """A :class:`Tx` on a queue that must exist, since the operation names one of
-    its jobs: a queue never used refuses with -1 (the job cannot exist)."""
+    its jobs: a queue never used refuses with -1 (the job cannot exist). ``shared``:
+    from :func:`shared_tx`."""
     qid = conn.find_qid(queue)
     if qid is None:
         raise error_from_code(ErrorCode.JOB_NOT_EXIST, job_id=job_id, operation=operation)
-    return Tx(conn, qid)
+    return shared_tx(conn, qid) if shared else Tx(conn, qid)

@@ -178,9 +178,12 @@ class SQLiteBackend:
     ) -> T:
         return await self._database().read(fn, *args, **kwargs)
 
-    async def _write_waking(self, fn: Callable[..., T], *args: Any) -> T:
-        """A write that may give work to other queues (flows): their waiters are woken."""
-        result, woken = await self._write(ops_flows.collecting, fn, *args)
+    async def _write_waking(self, fn: Callable[..., T], *args: Any, sharing: bool = False) -> T:
+        """A write that may give work to other queues (flows): their waiters are woken.
+        ``sharing``: see :meth:`Database.write_sharing`."""
+        db = self._database()
+        write = db.write_sharing if sharing else db.write
+        result, woken = await write(ops_flows.collecting, fn, *args)
         for name in woken:
             self._notify(name, jobs=True)
         return result
@@ -212,7 +215,7 @@ class SQLiteBackend:
 
     async def move_to_active(self, queue: str, fetch: FetchRequest, now: int) -> Fetched:
         name = self._name(queue)
-        fetched = await self._write(ops.move_to_active, name, fetch, now)
+        fetched = await self._database().write_sharing(ops.move_to_active, name, fetch, now)
         self._notify(name, jobs=fetched.job is not None)
         return fetched
 
@@ -227,7 +230,7 @@ class SQLiteBackend:
     ) -> Fetched | None:
         name = self._name(queue)
         result = await self._write_waking(
-            ops.move_to_finished, name, job_id, token, outcome, now, fetch
+            ops.move_to_finished, name, job_id, token, outcome, now, fetch, sharing=True
         )
         self._notify(name, jobs=result is not None and result.job is not None)
         return result

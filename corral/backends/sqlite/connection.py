@@ -64,6 +64,20 @@ class Conn:
         self._metric_runs: dict[tuple[int, str], list[int]] = {}
         """Per (queue id, kind): the run of finished jobs counted in the per-minute
         metrics and not written yet: [minute, max points, first job's now, jobs]."""
+        self.shared: dict[int, Any] | None = None
+        """While a group commit's operations share their queues' Tx (see
+        ``_tx.shared_tx``): those Tx by queue id; None when nothing is shared."""
+
+    def end_sharing(self) -> None:
+        """Write what the shared Tx collected and stop sharing them (a later
+        operation of the group reads its queue's row afresh)."""
+        shared = self.shared
+        if shared:
+            txs = list(shared.values())
+            shared.clear()
+            for tx in txs:
+                tx.deferred = False
+                tx.flush()
 
     def count_activation(self, qid: int, line: str) -> None:
         """Count a job moved from ``line`` into 'active' (the trigger leaves that
@@ -113,6 +127,7 @@ class Conn:
         """Forget counted moves and finishes that were rolled back."""
         self._counted.clear()
         self._metric_runs.clear()
+        self.shared = None
 
     def find_qid(self, queue: str) -> int | None:
         """The id of a queue, or None if it was never used (reads create nothing)."""
@@ -128,6 +143,7 @@ class Conn:
         """Undo the open transaction; forget queue ids it may have registered."""
         self._counted.clear()
         self._metric_runs.clear()
+        self.shared = None
         if self.sql.in_transaction:
             self.sql.execute("ROLLBACK")
         self._qids.clear()
@@ -168,7 +184,9 @@ class _Call:
         self.future = future
 
 
-_WRITE, _READ, _PLAIN, _STOP = "write", "read", "plain", "stop"
+_WRITE, _SHARING, _READ, _PLAIN, _STOP = "write", "sharing", "read", "plain", "stop"
+"""Kinds of call. A sharing call is a write whose queue's Tx may be shared with the
+sharing calls next to it in its group (see :meth:`Database.write_sharing`)."""
 
 MAX_GROUP = 64
 """The most operations one group commit holds."""
@@ -207,6 +225,14 @@ class Database:
     ) -> T:
         """Run ``fn(conn, …)`` atomically in a write (``BEGIN IMMEDIATE``) transaction."""
         return await self._submit(_WRITE, fn, args, kwargs)
+
+    async def write_sharing(
+        self, fn: Callable[Concatenate[Conn, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """:meth:`write` for an operation whose queue's Tx may be shared with the
+        operations next to it in its group commit (``_tx.shared_tx``: the queue's row
+        read once, its counters and events written once, for all of them)."""
+        return await self._submit(_SHARING, fn, args, kwargs)
 
     async def read(
         self, fn: Callable[Concatenate[Conn, P], T], *args: P.args, **kwargs: P.kwargs
@@ -289,7 +315,7 @@ class Database:
         runs again, each call in its own savepoint, so a refused call is undone
         alone and the others see exactly what they would have seen.
         """
-        writes = any(call.kind == _WRITE for call in group)
+        writes = any(call.kind != _READ for call in group)
         begin = "BEGIN IMMEDIATE" if writes else "BEGIN"
         try:
             self._check_file()
@@ -353,15 +379,24 @@ class Database:
         self, conn: Conn, group: list[_Call]
     ) -> list[tuple[Any, BaseException | None]] | None:
         """Run every call in the open transaction without savepoints; at the first
-        failure roll the transaction back and return None (a failed rollback raises)."""
+        failure roll the transaction back and return None (a failed rollback raises).
+
+        Sharing calls share their queues' Tx here (a refused one rolls the whole
+        group back, so no call's writes can be undone alone): another call first
+        ends the sharing, so it sees their writes."""
         outcomes: list[tuple[Any, BaseException | None]] = []
+        conn.shared = {}
         for call in group:
             try:
+                if call.kind != _SHARING:
+                    conn.end_sharing()
                 outcomes.append((call.fn(conn, *call.args, **call.kwargs), None))
             except BaseException:
                 conn.rollback()
                 return None
         try:
+            conn.end_sharing()
+            conn.shared = None
             conn.flush_counts()
         except BaseException:
             conn.rollback()

@@ -31,7 +31,7 @@ from corral.backends.base import (
     Retry,
 )
 from corral.backends.sqlite import ops_dedup, ops_flows, ops_maintenance, ops_metrics
-from corral.backends.sqlite._tx import Tx, existing, lock_refusal, record
+from corral.backends.sqlite._tx import Tx, existing, lock_refusal, record, shared_tx
 from corral.backends.sqlite.connection import Conn
 from corral.backends.sqlite.sql import Q
 from corral.errors import CorruptJobError, ErrorCode, error_from_code
@@ -175,7 +175,7 @@ def _fetch(tx: Tx, fetch: FetchRequest, now: int) -> Fetched:
 
 
 def move_to_active(conn: Conn, queue: str, fetch: FetchRequest, now: int) -> Fetched:
-    tx = Tx(conn, conn.qid(queue))
+    tx = shared_tx(conn, conn.qid(queue))
     fetched = _fetch(tx, fetch, now)
     tx.flush()
     return fetched
@@ -190,7 +190,7 @@ def move_to_finished(
     now: int,
     fetch: FetchRequest | None,
 ) -> Fetched | None:
-    tx = existing(conn, queue, job_id, "move_to_finished")
+    tx = existing(conn, queue, job_id, "move_to_finished", shared=True)
     # One look for the lock, the children that may refuse a completion, and
     # deduplication ids to free; refusals in the order they always had.
     found = tx.run("job_finish_check", tx.qid, job_id).fetchone()
