@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.peers import proto
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NODE_DRIVER = REPO_ROOT / "bench" / "node" / "driver.mjs"
 NODE_BULLMQ_VERSION = "6.7.0"
@@ -921,6 +923,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also: corral on one server, on Sentinel and on a Redis Cluster (bench/deployments.py)",
     )
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the event loop of every Python contender's driver (default asyncio)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the raw results here")
     return parser
 
@@ -935,6 +943,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rounds < 1:
         raise SystemExit("--rounds must be at least 1")
     settings = Settings(rounds=rounds, quick=args.quick, scale=args.scale)
+    loop_line = "event loop of the Python drivers: asyncio"
+    if args.loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            raise SystemExit(
+                "--loop uvloop: uvloop is not installed (pip install uvloop)"
+            ) from None
+        os.environ[proto.EVENT_LOOP_ENV] = "uvloop"  # the drivers inherit it
+        loop_line = f"event loop of the Python drivers: uvloop {uvloop.__version__}"
     if args.quick:
         settings.gap_ms = 10.0
     needs_redis = any(c.backend == "redis" for c in contenders)
@@ -950,6 +968,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "corral benchmark",
                 f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} at start; "
                 f"redis-server on {redis_url or '(not needed)'}",
+                loop_line,
             ]
             for contender in contenders:
                 reason = unavailable(contender)

@@ -21,6 +21,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from corral._event_loop import loop_factory
+
 __all__ = ["Portal", "get_portal"]
 
 T = TypeVar("T")
@@ -36,7 +38,7 @@ class Portal:
     """An event loop running on a daemon thread, for calling async code from sync code."""
 
     def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
+        self._loop = loop_factory()()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="corral-sync-loop", daemon=True)
         self._thread.start()

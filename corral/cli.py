@@ -30,7 +30,6 @@ operation failed) or 2 (bad usage), never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import json
 import logging
@@ -39,7 +38,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from corral import _cli_admin, _cli_schedulers
+from corral import _cli_admin, _cli_schedulers, _event_loop
 from corral._version import __version__
 from corral.backends import mask_url
 from corral.errors import CorralError
@@ -128,6 +127,11 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--metrics-host", default="127.0.0.1", help="address of the metrics server (127.0.0.1)"
     )
+    worker.add_argument(
+        "--loop", choices=_event_loop.LOOPS, default=None,
+        help="event loop: uvloop when installed (auto, the default, or $CORRAL_EVENT_LOOP), "
+        "else asyncio's; child processes use the same",
+    )  # fmt: skip
 
     status = sub.add_parser("status", parents=[store], help="job counts per state")
     status.add_argument("--queue", "-q", help="only this queue")
@@ -481,12 +485,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if hasattr(args, "url"):
             args.url = _store_url(args)
+        choice = getattr(args, "loop", None)
+        if choice is not None:
+            os.environ[_event_loop.ENV] = choice  # the worker's child processes too
         if args.command == "demo":
             from corral.demo import run_demo
 
-            asyncio.run(run_demo(args.url))
+            _event_loop.run(run_demo(args.url))
         else:
-            asyncio.run(_COMMANDS[args.command](args))
+            _event_loop.run(_COMMANDS[args.command](args))
         return 0
     except KeyboardInterrupt:
         return 130

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -109,6 +110,9 @@ class Spec:
         return cls(**{k: v for k, v in raw.items() if k in cls.__dataclass_fields__})
 
 
+EVENT_LOOP_ENV = "BENCH_EVENT_LOOP"
+"""Set to "uvloop" by ``python -m bench --loop uvloop``: the drivers run on uvloop."""
+
 Handler = Callable[[Spec], Awaitable[dict[str, Any]]] | Callable[[Spec], dict[str, Any]]
 
 
@@ -122,7 +126,13 @@ def run(handlers: Mapping[str, Handler]) -> None:
     cpu_before = cpu_s()
     outcome = handler(spec)
     if inspect.isawaitable(outcome):
-        outcome = asyncio.run(_await(outcome))
+        factory = asyncio.new_event_loop
+        if os.environ.get(EVENT_LOOP_ENV) == "uvloop":
+            import uvloop
+
+            factory = uvloop.new_event_loop
+        with asyncio.Runner(loop_factory=factory) as runner:
+            outcome = runner.run(_await(outcome))
     result = dict(outcome)
     result.setdefault("cpu_s", cpu_s() - cpu_before)
     result["rss_kb"] = peak_rss_kb()

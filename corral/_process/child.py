@@ -41,6 +41,7 @@ from types import FrameType
 from typing import Any, NoReturn, cast
 
 from corral._codec import UnencodableError, dumps
+from corral._event_loop import loop_factory
 from corral._process.target import load_target
 from corral._process.wire import BlockingLink, error_payload, record_from_payload
 from corral.backends.base import Backend, JobState
@@ -215,7 +216,7 @@ class _Child:
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
-            self._loop = asyncio.new_event_loop()
+            self._loop = loop_factory()()
         return self._loop
 
 
