@@ -5,6 +5,8 @@
 * :func:`wait_until`: poll a predicate until it holds, or fail after a timeout.
 * :func:`reported` / :func:`print_report`: the lines a chaos or fuzz test measured,
   printed with ``-s`` and again in pytest's summary.
+* :func:`cli_worker` / :func:`sigterm`: a ``corral worker`` subprocess, stopped as an
+  operator stops it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
@@ -98,3 +104,29 @@ def print_report(terminalreporter: Any, title: str, summary: list[str]) -> None:
         terminalreporter.section(title)
         for line in summary:
             terminalreporter.write_line(line)
+
+
+@contextlib.contextmanager
+def cli_worker(
+    args: list[str], *, cwd: Any, env: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """``corral worker *args`` in a subprocess (output unbuffered, stderr into
+    stdout) for the body of the block; killed at the end if still running."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "corral", "worker", *args],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def sigterm(proc: subprocess.Popen[str], timeout: float = 30) -> str:
+    """Send SIGTERM and wait for the process to exit; its whole output."""
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=timeout)
+    return out

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import cli_worker, sigterm
+
 CORRAL = [sys.executable, "-m", "corral"]
 
 
@@ -99,12 +101,7 @@ def test_worker_processes_jobs_and_stops_gracefully_on_sigterm(
     store = ["--url", sqlite_url]
     for i in range(3):
         assert run("add", "work", "fast", f'{{"i": {i}}}', *store).returncode == 0
-    proc = subprocess.Popen(
-        [*CORRAL, "worker", "tasks:process", "-q", "work", "-c", "2", *store],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
+    with cli_worker(["tasks:process", "-q", "work", "-c", "2", *store], cwd=tmp_path) as proc:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if "completed: 3" in _counts(sqlite_url, "work"):
@@ -112,11 +109,7 @@ def test_worker_processes_jobs_and_stops_gracefully_on_sigterm(
             time.sleep(0.1)
         assert run("add", "work", "slow", "{}", *store).returncode == 0
         time.sleep(0.5)  # the slow job is running now
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        out = sigterm(proc)
     assert proc.returncode == 0, out
     assert "job 1 (fast) completed" in out
     assert "SIGTERM received" in out
@@ -139,22 +132,14 @@ def test_worker_timeout_and_max_started_attempts_flags_fail_the_jobs_they_cap(
     store = ["--url", sqlite_url]
     assert run("add", "work", "bounce", "{}", *store).returncode == 0
     assert run("add", "work", "slow", "{}", *store).returncode == 0
-    proc = subprocess.Popen(
-        [*CORRAL, "worker", "capped:process", "-q", "work", "-c", "2", "--timeout", "0.5s",
-         "--max-started-attempts", "1", *store],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
+    worker = ["capped:process", "-q", "work", "-c", "2", "--timeout", "0.5s",
+              "--max-started-attempts", "1", *store]  # fmt: skip
+    with cli_worker(worker, cwd=tmp_path) as proc:
         deadline = time.monotonic() + 30
         while "failed: 2" not in _counts(sqlite_url, "work"):
             assert time.monotonic() < deadline, "the jobs were not failed"
             time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        out = sigterm(proc)
     assert proc.returncode == 0, out
     reasons = run("jobs", "work", "--state", "failed", *store).stdout
     assert "job started more than allowable limit" in reasons

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 from corral import Queue, _event_loop
 from corral.errors import ConfigurationError
 from tests.conftest import service_missing
+from tests.support import cli_worker, sigterm
 
 CORRAL = [sys.executable, "-m", "corral"]
 
@@ -116,20 +116,12 @@ def test_a_cli_worker_runs_jobs_on_the_loop_it_is_given(
 
     ids = asyncio.run(add())
     env = {k: v for k, v in os.environ.items() if k != _event_loop.ENV}
-    proc = subprocess.Popen(
-        [*CORRAL, "worker", "tasks:process", "-q", queue_name, "--url", url, *flags],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**env, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
+    worker = ["tasks:process", "-q", queue_name, "--url", url, *flags]
+    with cli_worker(worker, cwd=tmp_path, env=env) as proc:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and _stored(url, queue_name, ids[-1]) is None:
             time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        out = sigterm(proc)
     assert proc.returncode == 0, out
     assert [_stored(url, queue_name, job_id) for job_id in ids] == [runs_on] * 3, out
 
