@@ -117,8 +117,24 @@ def _parent(extra: Mapping[str, object]) -> Any:
     return _propagate.extract({str(k): str(v) for k, v in carrier.items()})
 
 
+_PROVIDER_ENV = "OTEL_PYTHON_TRACER_PROVIDER"
+_provider_from_env: bool | None = None
+"""Whether OpenTelemetry is to load a tracer provider named by ``_PROVIDER_ENV``
+(read once, at the first look: it names one before the process starts)."""
+
+
 def _unconfigured() -> bool:
-    """Whether no tracer provider is set: spans are not recorded, only carried."""
+    """Whether no tracer provider is set: spans are not recorded, only carried.
+
+    Asked once per job; ``get_tracer_provider()`` looks the environment up on every
+    call while none is set (a few µs a job), so while the API's global holds none and
+    the environment names none, the answer is known without it."""
+    global _provider_from_env
+    if getattr(_trace, "_TRACER_PROVIDER", True) is None:
+        if _provider_from_env is None:
+            _provider_from_env = _PROVIDER_ENV in os.environ
+        if not _provider_from_env:
+            return True
     return isinstance(_trace.get_tracer_provider(), _trace.ProxyTracerProvider)
 
 

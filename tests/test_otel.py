@@ -158,6 +158,40 @@ asyncio.run(main())
 """
 
 
+LATE_OR_NAMED = """
+import asyncio, os
+from opentelemetry import trace
+import corral
+async def main():
+    seen = []
+    async def work(job):
+        seen.append(trace.get_current_span().get_span_context().trace_id != 0)
+    async with corral.Connection("sqlite:///:memory:") as conn:
+        q = corral.Queue("q", connection=conn)
+        worker = corral.Worker("q", work, connection=conn)
+        async with worker:
+            await q.add("before")
+            while len(seen) < 1:
+                await asyncio.sleep(0.01)
+            if not os.environ.get("OTEL_PYTHON_TRACER_PROVIDER"):
+                from opentelemetry.sdk.trace import TracerProvider
+                trace.set_tracer_provider(TracerProvider())  # set while the worker runs
+            await q.add("after")
+            while len(seen) < 2:
+                await asyncio.sleep(0.01)
+    print(*seen)
+asyncio.run(main())
+"""
+
+
+def test_a_tracer_provider_set_while_a_worker_runs_is_used_from_then_on() -> None:
+    assert _run(LATE_OR_NAMED) == "False True"
+
+
+def test_a_tracer_provider_named_by_the_environment_traces_every_job() -> None:
+    assert _run(LATE_OR_NAMED, OTEL_PYTHON_TRACER_PROVIDER="sdk_tracer_provider") == "True True"
+
+
 def test_without_a_tracer_provider_a_producer_context_still_reaches_the_processor() -> None:
     """No provider set: the job's trace context is current in its processor (the
     processor's own adds carry it on); a job without one runs in no trace."""
