@@ -412,6 +412,8 @@ def run_case(
             before = RedisStats.read(url)
         result = run_driver(contender, spec, workdir, timeout)
         run = {"rate": n / result["elapsed"], "rss_kb": result["rss_kb"]}
+        if "event_loop" in result:
+            run["event_loop"] = result["event_loop"]
         if "cpu_s" in result:
             run["cpu_us"] = result["cpu_s"] / n * 1e6
         if on_redis:

@@ -8,6 +8,7 @@ only ``redis-server`` on PATH, like the rest of the suite.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -54,6 +55,27 @@ def test_quick_corral_only_run_prints_a_row_per_workload(tmp_path: Path) -> None
     c16 = next(w for w in WORKLOADS if w.key == "c16")
     cost = [line for line in out.splitlines() if line[:FIRST_COLUMN].rstrip() == c16.label][1]
     assert re.search(r"\d+ / \d+ / \d+ +- / - / \d+$", cost), cost
+
+
+def test_loop_uvloop_runs_the_drivers_on_uvloop(tmp_path: Path) -> None:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        service_missing("uvloop is not installed (pip install 'corral[uvloop]')")
+    env = {k: v for k, v in os.environ.items() if k != "CORRAL_URL"}
+    raw = tmp_path / "bench.json"
+    runs = {}
+    for loop in ("uvloop", "asyncio"):
+        done = subprocess.run(
+            [sys.executable, "-m", "bench", "--quick", "--only", "corral-sqlite",
+             "--workloads", "c1", "--loop", loop, "--json", str(raw)],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert f"event loop of the Python drivers: {loop}" in done.stdout
+        cell = json.loads(raw.read_text())["comparison"]["corral-sqlite/c1"]
+        runs[loop] = [run["event_loop"] for run in cell["runs"]]
+    assert runs == {"uvloop": ["uvloop"], "asyncio": ["asyncio"]}
 
 
 def test_the_sibling_cost_measurement_runs_on_both_backends(tmp_path: Path) -> None:

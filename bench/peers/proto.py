@@ -133,7 +133,11 @@ def run(handlers: Mapping[str, Handler]) -> None:
             factory = uvloop.new_event_loop
         with asyncio.Runner(loop_factory=factory) as runner:
             outcome = runner.run(_await(outcome))
-    result = dict(outcome)
+            loop = runner.get_loop()
+        result = dict(outcome)
+        result["event_loop"] = type(loop).__module__.split(".")[0]  # what it ran on
+    else:
+        result = dict(outcome)
     result.setdefault("cpu_s", cpu_s() - cpu_before)
     result["rss_kb"] = peak_rss_kb()
     emit({"result": result})
