@@ -129,8 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--loop", choices=_event_loop.LOOPS, default=None,
-        help="event loop: uvloop when installed (auto, the default, or $CORRAL_EVENT_LOOP), "
-        "else asyncio's; child processes use the same",
+        help="event loop (default: $CORRAL_EVENT_LOOP, else auto: uvloop when installed, "
+        "else asyncio's); child processes use the same",
     )  # fmt: skip
 
     status = sub.add_parser("status", parents=[store], help="job counts per state")

@@ -58,6 +58,14 @@ def service_missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_uvloop() -> None:
+    """Skip (fail under CI) when uvloop, in the dev extra, is not installed."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        service_missing("uvloop is not installed (pip install 'corral[uvloop]')")
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from bench.harness import FIRST_COLUMN, WORKLOADS
-from tests.conftest import service_missing
+from tests.conftest import require_uvloop, service_missing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,10 +58,7 @@ def test_quick_corral_only_run_prints_a_row_per_workload(tmp_path: Path) -> None
 
 
 def test_loop_uvloop_runs_the_drivers_on_uvloop(tmp_path: Path) -> None:
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        service_missing("uvloop is not installed (pip install 'corral[uvloop]')")
+    require_uvloop()
     env = {k: v for k, v in os.environ.items() if k != "CORRAL_URL"}
     raw = tmp_path / "bench.json"
     runs = {}

@@ -14,23 +14,16 @@ import pytest
 
 from corral import Queue, _event_loop
 from corral.errors import ConfigurationError
-from tests.conftest import service_missing
+from tests.conftest import require_uvloop
 from tests.support import cli_worker, sigterm
 
 CORRAL = [sys.executable, "-m", "corral"]
 
 
-def _uvloop_installed() -> None:
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        service_missing("uvloop is not installed (pip install 'corral[uvloop]')")
-
-
 def test_auto_takes_uvloop_when_installed_and_asyncio_otherwise(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _uvloop_installed()
+    require_uvloop()
     monkeypatch.delenv(_event_loop.ENV, raising=False)
     assert _event_loop.resolve() == "uvloop"
     assert _event_loop.resolve("asyncio") == "asyncio"
@@ -62,7 +55,7 @@ def test_a_loop_that_cannot_be_had_is_one_clear_error(monkeypatch: pytest.Monkey
 
 
 def test_the_sync_facade_runs_on_the_chosen_loop() -> None:
-    _uvloop_installed()
+    require_uvloop()
     code = "import corral.sync, corral._portal as p\nprint(type(p.get_portal().loop).__module__)\n"
     for choice, module in (("auto", "uvloop"), ("asyncio", "asyncio")):
         env = {**os.environ, _event_loop.ENV: choice}
@@ -101,7 +94,7 @@ def test_a_cli_worker_runs_jobs_on_the_loop_it_is_given(
     tmp_path: Path,
     queue_name: str,
 ) -> None:
-    _uvloop_installed()
+    require_uvloop()
     url = str(request.getfixturevalue(f"{store}_url"))
     (tmp_path / "tasks.py").write_text(
         "import asyncio\n"
